@@ -1,0 +1,1 @@
+//! TracingPolicy types, validation and the pure policy compiler.

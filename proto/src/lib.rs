@@ -1,0 +1,1 @@
+//! The event model and gRPC API, wire-compatible with Tetragon.
