@@ -1,0 +1,293 @@
+//! Rust view of `bpf/include/tetra_abi.h`, the only definition of the structs that cross
+//! the kernel boundary, and the decoding of ring-buffer records into owned messages.
+//!
+//! The mirrors are checked against the compiled object's BTF by `tests::layout_matches_btf`.
+
+use thiserror::Error;
+
+pub const MSG_EXEC: u8 = 1;
+pub const MSG_EXIT: u8 = 2;
+pub const MSG_CLONE: u8 = 3;
+
+pub const EXEC_TRUNC_FILENAME: u32 = 1 << 0;
+pub const EXEC_TRUNC_ARGS: u32 = 1 << 1;
+pub const EXEC_TRUNC_CWD: u32 = 1 << 2;
+pub const EXEC_ERROR_ARGS: u32 = 1 << 3;
+pub const EXEC_ERROR_CWD: u32 = 1 << 4;
+
+/// Number of namespaces in `MsgExec::ns_inum`, in `enum tetra_ns` order.
+pub const NS_COUNT: usize = 10;
+
+/// `enum tetra_drop`: why the kernel side could not deliver an event.
+pub const DROP_CAUSES: [&str; 3] = ["ringbuf_exec", "ringbuf_exit", "ringbuf_clone"];
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MsgHeader {
+    pub op: u8,
+    pub pad: [u8; 3],
+    pub size: u32,
+    pub ktime: u64,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MsgExec {
+    pub hdr: MsgHeader,
+    pub pid: u32,
+    pub tid: u32,
+    pub ppid: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub euid: u32,
+    pub auid: u32,
+    pub exec_flags: u32,
+    pub cap_permitted: u64,
+    pub cap_effective: u64,
+    pub cap_inheritable: u64,
+    pub cgroup_id: u64,
+    pub ns_inum: [u32; NS_COUNT],
+    pub filename_len: u16,
+    pub args_len: u16,
+    pub cwd_len: u16,
+    pub pad: u16,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MsgExit {
+    pub hdr: MsgHeader,
+    pub pid: u32,
+    pub tid: u32,
+    pub exit_code: u32,
+    pub pad: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MsgClone {
+    pub hdr: MsgHeader,
+    pub pid: u32,
+    pub tid: u32,
+    pub ppid: u32,
+    pub pad: u32,
+}
+
+/// An exec message with its variable-length strings, still as raw bytes.
+#[derive(Clone, Debug)]
+pub struct ExecRecord {
+    pub msg: MsgExec,
+    pub filename: Vec<u8>,
+    /// argv, NUL-separated, argv[0] included.
+    pub args: Vec<u8>,
+    pub cwd: Vec<u8>,
+}
+
+/// One decoded kernel message.
+#[derive(Clone, Debug)]
+pub enum Record {
+    Exec(ExecRecord),
+    Exit(MsgExit),
+    Clone(MsgClone),
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum DecodeError {
+    #[error("record of {len} bytes is shorter than its {need}-byte {what}")]
+    Short { what: &'static str, len: usize, need: usize },
+    #[error("unknown message opcode {0}")]
+    UnknownOp(u8),
+}
+
+/// Plain-old-data mirrors: `#[repr(C)]`, integers only, every bit pattern valid.
+trait Pod: Copy {}
+impl Pod for MsgHeader {}
+impl Pod for MsgExec {}
+impl Pod for MsgExit {}
+impl Pod for MsgClone {}
+
+fn read<T: Pod>(bytes: &[u8], what: &'static str) -> Result<T, DecodeError> {
+    let need = std::mem::size_of::<T>();
+    if bytes.len() < need {
+        return Err(DecodeError::Short { what, len: bytes.len(), need });
+    }
+    // SAFETY: the slice holds at least size_of::<T>() bytes, T is a #[repr(C)] struct of
+    // integers for which any bit pattern is valid, and read_unaligned has no alignment need.
+    Ok(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<T>()) })
+}
+
+/// Decodes one ring-buffer record. Lengths come from the kernel and are trusted only
+/// after they are checked against the record's real size.
+pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
+    let header: MsgHeader = read(bytes, "header")?;
+    match header.op {
+        MSG_EXEC => {
+            let msg: MsgExec = read(bytes, "exec message")?;
+            let body = &bytes[std::mem::size_of::<MsgExec>()..];
+            let lens = [msg.filename_len as usize, msg.args_len as usize, msg.cwd_len as usize];
+            let need = lens.iter().sum::<usize>();
+            if body.len() < need {
+                return Err(DecodeError::Short {
+                    what: "exec strings",
+                    len: body.len(),
+                    need,
+                });
+            }
+            let (filename, rest) = body.split_at(lens[0]);
+            let (args, rest) = rest.split_at(lens[1]);
+            let cwd = &rest[..lens[2]];
+            Ok(Record::Exec(ExecRecord {
+                msg,
+                filename: filename.to_vec(),
+                args: args.to_vec(),
+                cwd: cwd.to_vec(),
+            }))
+        }
+        MSG_EXIT => Ok(Record::Exit(read(bytes, "exit message")?)),
+        MSG_CLONE => Ok(Record::Clone(read(bytes, "clone message")?)),
+        op => Err(DecodeError::UnknownOp(op)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use libbpf_rs::btf::types::{MemberAttr, Struct};
+    use libbpf_rs::btf::{Btf, HasSize};
+    use std::mem::{offset_of, size_of};
+
+    fn as_bytes<T: Pod>(v: &T) -> Vec<u8> {
+        // SAFETY: T is plain-old-data without padding bytes (explicit pad fields).
+        unsafe { std::slice::from_raw_parts((v as *const T).cast::<u8>(), size_of::<T>()) }
+            .to_vec()
+    }
+
+    /// Member name -> (byte offset, Rust size) for every field of a mirror.
+    fn check(btf: &Btf, name: &str, size: usize, fields: &[(&str, usize)]) {
+        let s = btf
+            .type_by_name::<Struct>(name)
+            .unwrap_or_else(|| panic!("struct {name} missing from the object's BTF"));
+        assert_eq!(s.size(), size, "size of struct {name}");
+        let members: Vec<(String, u32)> = s
+            .iter()
+            .map(|m| {
+                let bits = match m.attr {
+                    MemberAttr::Normal { offset } => offset,
+                    MemberAttr::BitField { offset, .. } => offset,
+                };
+                (m.name.unwrap_or_default().to_string_lossy().into_owned(), bits / 8)
+            })
+            .collect();
+        let expected: Vec<(String, u32)> =
+            fields.iter().map(|(n, o)| (n.to_string(), *o as u32)).collect();
+        assert_eq!(members, expected, "members of struct {name}");
+    }
+
+    #[test]
+    fn layout_matches_btf() {
+        let obj = concat!(env!("OUT_DIR"), "/process.bpf.o");
+        let btf = Btf::from_path(obj).expect("BTF of process.bpf.o");
+        check(&btf, "tetra_msg_header", size_of::<MsgHeader>(), &[
+            ("op", offset_of!(MsgHeader, op)),
+            ("pad", offset_of!(MsgHeader, pad)),
+            ("size", offset_of!(MsgHeader, size)),
+            ("ktime", offset_of!(MsgHeader, ktime)),
+        ]);
+        check(&btf, "tetra_msg_exec", size_of::<MsgExec>(), &[
+            ("hdr", offset_of!(MsgExec, hdr)),
+            ("pid", offset_of!(MsgExec, pid)),
+            ("tid", offset_of!(MsgExec, tid)),
+            ("ppid", offset_of!(MsgExec, ppid)),
+            ("uid", offset_of!(MsgExec, uid)),
+            ("gid", offset_of!(MsgExec, gid)),
+            ("euid", offset_of!(MsgExec, euid)),
+            ("auid", offset_of!(MsgExec, auid)),
+            ("exec_flags", offset_of!(MsgExec, exec_flags)),
+            ("cap_permitted", offset_of!(MsgExec, cap_permitted)),
+            ("cap_effective", offset_of!(MsgExec, cap_effective)),
+            ("cap_inheritable", offset_of!(MsgExec, cap_inheritable)),
+            ("cgroup_id", offset_of!(MsgExec, cgroup_id)),
+            ("ns_inum", offset_of!(MsgExec, ns_inum)),
+            ("filename_len", offset_of!(MsgExec, filename_len)),
+            ("args_len", offset_of!(MsgExec, args_len)),
+            ("cwd_len", offset_of!(MsgExec, cwd_len)),
+            ("pad", offset_of!(MsgExec, pad)),
+        ]);
+        check(&btf, "tetra_msg_exit", size_of::<MsgExit>(), &[
+            ("hdr", offset_of!(MsgExit, hdr)),
+            ("pid", offset_of!(MsgExit, pid)),
+            ("tid", offset_of!(MsgExit, tid)),
+            ("exit_code", offset_of!(MsgExit, exit_code)),
+            ("pad", offset_of!(MsgExit, pad)),
+        ]);
+        check(&btf, "tetra_msg_clone", size_of::<MsgClone>(), &[
+            ("hdr", offset_of!(MsgClone, hdr)),
+            ("pid", offset_of!(MsgClone, pid)),
+            ("tid", offset_of!(MsgClone, tid)),
+            ("ppid", offset_of!(MsgClone, ppid)),
+            ("pad", offset_of!(MsgClone, pad)),
+        ]);
+    }
+
+    #[test]
+    fn decodes_exec_strings_by_their_lengths() {
+        let msg = MsgExec {
+            hdr: MsgHeader { op: MSG_EXEC, ..Default::default() },
+            pid: 42,
+            filename_len: 9,
+            args_len: 7,
+            cwd_len: 4,
+            ..Default::default()
+        };
+        let mut bytes = as_bytes(&msg);
+        bytes.extend_from_slice(b"/bin/echoecho\0a\0/tmp");
+        let Record::Exec(e) = decode(&bytes).unwrap() else { panic!("not an exec") };
+        assert_eq!(e.msg.pid, 42);
+        assert_eq!(e.filename, b"/bin/echo");
+        assert_eq!(e.args, b"echo\0a\0");
+        assert_eq!(e.cwd, b"/tmp");
+    }
+
+    #[test]
+    fn rejects_lengths_past_the_record() {
+        let msg = MsgExec {
+            hdr: MsgHeader { op: MSG_EXEC, ..Default::default() },
+            filename_len: 100,
+            ..Default::default()
+        };
+        let mut bytes = as_bytes(&msg);
+        bytes.extend_from_slice(b"short");
+        assert_eq!(
+            decode(&bytes).unwrap_err(),
+            DecodeError::Short { what: "exec strings", len: 5, need: 100 }
+        );
+        assert_eq!(decode(&[1, 2]).unwrap_err(), DecodeError::Short {
+            what: "header",
+            len: 2,
+            need: 16
+        });
+        let mut unknown = as_bytes(&MsgHeader { op: 77, ..Default::default() });
+        unknown.extend_from_slice(&[0; 16]);
+        assert_eq!(decode(&unknown).unwrap_err(), DecodeError::UnknownOp(77));
+    }
+
+    #[test]
+    fn decodes_exit_and_clone() {
+        let exit = MsgExit {
+            hdr: MsgHeader { op: MSG_EXIT, ..Default::default() },
+            pid: 7,
+            exit_code: 3 << 8,
+            ..Default::default()
+        };
+        let Record::Exit(e) = decode(&as_bytes(&exit)).unwrap() else { panic!() };
+        assert_eq!((e.pid, e.exit_code), (7, 768));
+        let clone = MsgClone {
+            hdr: MsgHeader { op: MSG_CLONE, ..Default::default() },
+            pid: 8,
+            ppid: 7,
+            ..Default::default()
+        };
+        let Record::Clone(c) = decode(&as_bytes(&clone)).unwrap() else { panic!() };
+        assert_eq!((c.pid, c.ppid), (8, 7));
+    }
+}

@@ -1,0 +1,3 @@
+//! The node agent: kernel sensors, process cache, enrichment and export.
+pub mod abi;
+pub mod sensors;

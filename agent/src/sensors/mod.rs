@@ -1,0 +1,2 @@
+//! Kernel sensors: BPF programs loaded with libbpf-rs and attached to their hooks.
+pub mod process;
