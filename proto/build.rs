@@ -26,7 +26,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // pbjson-types, which serializes them like protojson.
         .extern_path(".google.protobuf.Timestamp", "crate::timestamp::Timestamp")
         .extern_path(".google.protobuf.Duration", "::pbjson_types::Duration")
-        .extern_path(".google.protobuf.FieldMask", "::pbjson_types::FieldMask")
+        .extern_path(".google.protobuf.FieldMask", "crate::field_mask::FieldMask")
         .extern_path(".google.protobuf.Any", "::pbjson_types::Any")
         .compile_protos(PROTOS, &["proto"])?;
 

@@ -13,7 +13,11 @@ pub mod tetragon {
     include!(concat!(env!("OUT_DIR"), "/tetragon.serde.rs"));
 }
 
+pub mod event;
+pub mod field_mask;
+pub mod filter;
 pub mod json;
 pub mod timestamp;
 
+pub use field_mask::FieldMask;
 pub use timestamp::Timestamp;
