@@ -1,0 +1,2 @@
+//! Exporters: where finished events go.
+pub mod json;

@@ -1,0 +1,165 @@
+//! The event pipeline: ring buffer reader (this thread) -> bounded queue -> processing
+//! thread (process cache, event building, export).
+//!
+//! The reader never blocks on the queue: a full queue counts the record as lost.
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, TrySendError};
+use libbpf_rs::RingBufferBuilder;
+
+use crate::abi::{self, Record};
+use crate::events::EventBuilder;
+use crate::export::json::JsonWriter;
+use crate::process::cache::ProcessCache;
+use crate::process::Process;
+use crate::sensors::process::ProcessSensor;
+use crate::stats::Stats;
+
+pub struct Processor {
+    pub cache: ProcessCache,
+    pub builder: EventBuilder,
+    pub json: Option<JsonWriter>,
+    pub stats: Arc<Stats>,
+}
+
+impl Processor {
+    fn export(&mut self, event: &tetra_proto::tetragon::GetEventsResponse) {
+        let Some(json) = self.json.as_mut() else { return };
+        let line = tetra_proto::json::to_line(event);
+        match json.write_line(&line) {
+            Ok(()) => {
+                self.stats.exported.fetch_add(1, Relaxed);
+                self.stats.exported_bytes.fetch_add(line.len() as u64 + 1, Relaxed);
+            }
+            Err(e) => {
+                if self.stats.export_errors.fetch_add(1, Relaxed) == 0 {
+                    log::error!("writing the JSON export: {e}");
+                }
+            }
+        }
+    }
+
+    pub fn handle(&mut self, record: Record) {
+        match record {
+            Record::Clone(m) => self.cache.on_clone(m.pid, m.ppid, m.hdr.ktime),
+            Record::Exec(rec) => {
+                let process = Process::from_exec(&self.builder.node, &rec);
+                let (process, parent) = self.cache.on_exec(process);
+                let event = self.builder.exec(&process, parent.as_ref());
+                self.stats.exec_events.fetch_add(1, Relaxed);
+                self.export(&event);
+            }
+            Record::Exit(m) => {
+                if let Some((process, parent)) = self.cache.on_exit(m.pid) {
+                    let event =
+                        self.builder.exit(&process, parent.as_ref(), m.exit_code, m.hdr.ktime);
+                    self.stats.exit_events.fetch_add(1, Relaxed);
+                    self.export(&event);
+                }
+            }
+        }
+        let cs = self.cache.stats();
+        self.stats.cache_size.store(cs.size as u64, Relaxed);
+        self.stats.cache_misses.store(cs.misses, Relaxed);
+        self.stats.cache_evictions.store(cs.evictions, Relaxed);
+    }
+
+    fn flush(&mut self) {
+        if let Some(json) = self.json.as_mut() {
+            if let Err(e) = json.flush() {
+                self.stats.export_errors.fetch_add(1, Relaxed);
+                log::error!("flushing the JSON export: {e}");
+            }
+        }
+    }
+
+    /// Runs until the queue's sender is gone and the queue is drained.
+    fn run(mut self, queue: Receiver<Record>) {
+        loop {
+            match queue.recv_timeout(Duration::from_millis(200)) {
+                Ok(record) => {
+                    self.handle(record);
+                    // Flush once the burst is over, so a quiet period is never buffered.
+                    if queue.is_empty() {
+                        self.flush();
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => self.flush(),
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        self.flush();
+    }
+}
+
+/// Polls the ring buffer until `stop` is set, then drains what is left.
+pub fn run(
+    sensor: &ProcessSensor,
+    processor: Processor,
+    queue_size: usize,
+    stop: &AtomicBool,
+) -> anyhow::Result<()> {
+    let stats = processor.stats.clone();
+    let (tx, rx) = bounded::<Record>(queue_size.max(1));
+    let worker = thread::Builder::new()
+        .name("tetrad-events".into())
+        .spawn(move || processor.run(rx))
+        .context("starting the event thread")?;
+
+    let reader_stats = stats.clone();
+    let mut builder = RingBufferBuilder::new();
+    builder
+        .add(sensor.events_map(), move |data: &[u8]| {
+            reader_stats.ringbuf_received.fetch_add(1, Relaxed);
+            match abi::decode(data) {
+                Ok(record) => match tx.try_send(record) {
+                    Ok(()) => {}
+                    Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                        reader_stats.queue_full.fetch_add(1, Relaxed);
+                    }
+                },
+                Err(e) => {
+                    if reader_stats.decode_errors.fetch_add(1, Relaxed) == 0 {
+                        log::error!("undecodable kernel record: {e}");
+                    }
+                }
+            }
+            0
+        })
+        .context("registering the ring buffer")?;
+    let ring = builder.build().context("creating the ring buffer reader")?;
+
+    let mut last_report = Instant::now();
+    let mut reported_lost = 0;
+    while !stop.load(Relaxed) {
+        match ring.poll(Duration::from_millis(100)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == libbpf_rs::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e).context("polling the ring buffer"),
+        }
+        if last_report.elapsed() >= Duration::from_secs(1) {
+            update_kernel_drops(sensor, &stats);
+            let lost = stats.lost();
+            if lost > reported_lost {
+                log::warn!("events lost so far: {} ({stats})", lost);
+                reported_lost = lost;
+            }
+            last_report = Instant::now();
+        }
+    }
+    ring.consume().context("draining the ring buffer")?;
+    update_kernel_drops(sensor, &stats);
+    drop(ring); // drops the queue sender: the worker drains and ends
+    worker.join().map_err(|_| anyhow::anyhow!("the event thread panicked"))?;
+    Ok(())
+}
+
+fn update_kernel_drops(sensor: &ProcessSensor, stats: &Stats) {
+    for (counter, value) in stats.kernel_drops.iter().zip(sensor.kernel_drops()) {
+        counter.store(value, Relaxed);
+    }
+}

@@ -1,0 +1,55 @@
+//! Host facts and set-up the agent needs: file systems to mount and the node name.
+use std::ffi::CString;
+use std::path::Path;
+
+const BPF_FS_MAGIC: i64 = 0xcafe4a11;
+const TRACEFS_MAGIC: i64 = 0x74726163;
+
+fn fs_magic(path: &Path) -> Option<i64> {
+    let c = CString::new(path.as_os_str().as_encoded_bytes()).ok()?;
+    // SAFETY: statfs fills the zeroed struct we own from a valid C string.
+    unsafe {
+        let mut st: libc::statfs = std::mem::zeroed();
+        (libc::statfs(c.as_ptr(), &mut st) == 0).then_some(st.f_type as i64)
+    }
+}
+
+fn mount(fstype: &str, target: &str) -> std::io::Result<()> {
+    std::fs::create_dir_all(target)?;
+    let (src, ty, dst) = (CString::new(fstype)?, CString::new(fstype)?, CString::new(target)?);
+    // SAFETY: all pointers are valid NUL-terminated strings; no mount data is passed.
+    let rc = unsafe { libc::mount(src.as_ptr(), dst.as_ptr(), ty.as_ptr(), 0, std::ptr::null()) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Mounts the BPF file system and tracefs where a fresh machine lacks them, as real
+/// agents do. Failures are reported but not fatal: the lifecycle sensor needs neither.
+pub fn ensure_mounts() {
+    for (fstype, target, magic) in
+        [("bpf", "/sys/fs/bpf", BPF_FS_MAGIC), ("tracefs", "/sys/kernel/tracing", TRACEFS_MAGIC)]
+    {
+        if fs_magic(Path::new(target)) == Some(magic) {
+            continue;
+        }
+        match mount(fstype, target) {
+            Ok(()) => log::info!("mounted {fstype} at {target}"),
+            Err(e) => log::warn!("cannot mount {fstype} at {target}: {e}"),
+        }
+    }
+}
+
+/// The node name events carry: $NODE_NAME (set by the DaemonSet), else the hostname.
+pub fn node_name() -> String {
+    if let Ok(n) = std::env::var("NODE_NAME") {
+        if !n.is_empty() {
+            return n;
+        }
+    }
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}
