@@ -1,0 +1,209 @@
+//! `tetra getevents`: stream events from the agent, or filter JSON lines
+//! from stdin, and print them as JSON or compact lines.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use tetra_proto::filter::{EventFilters, FieldFilters};
+use tetra_proto::tetragon::{EventType, FieldFilter, FieldFilterAction, Filter, GetEventsRequest, GetEventsResponse};
+use tetra_proto::FieldMask;
+
+use crate::compact::{CompactOptions, CompactPrinter};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Json,
+    Compact,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorMode {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Args)]
+pub struct GetEventsArgs {
+    /// Output format
+    #[arg(short, long, value_enum, default_value = "json")]
+    pub output: Output,
+    /// Colors in compact output
+    #[arg(long, value_enum, default_value = "auto")]
+    pub color: ColorMode,
+    /// Only these fields of each event (comma separated dot paths)
+    #[arg(short = 'f', long = "include-fields", value_delimiter = ',')]
+    pub include_fields: Vec<String>,
+    /// Drop these fields of each event (comma separated dot paths)
+    #[arg(short = 'F', long = "exclude-fields", value_delimiter = ',')]
+    pub exclude_fields: Vec<String>,
+    /// Event types (e.g. PROCESS_EXEC,PROCESS_KPROBE)
+    #[arg(short = 'e', long = "event-types", value_delimiter = ',')]
+    pub event_types: Vec<String>,
+    /// Kubernetes namespaces
+    #[arg(short = 'n', long = "namespace", visible_alias = "namespaces", value_delimiter = ',')]
+    pub namespaces: Vec<String>,
+    /// Process binaries (regular expressions)
+    #[arg(long = "process", visible_alias = "processes", value_delimiter = ',')]
+    pub processes: Vec<String>,
+    /// Pod names (regular expressions)
+    #[arg(long = "pod", visible_alias = "pods", value_delimiter = ',')]
+    pub pods: Vec<String>,
+    /// Tracing policy names
+    #[arg(long = "policy-names", value_delimiter = ',')]
+    pub policy_names: Vec<String>,
+    /// Include host (non-pod) events in the namespace filter
+    #[arg(long)]
+    pub host: bool,
+    /// Prefix compact lines with the event time
+    #[arg(long)]
+    pub timestamps: bool,
+    /// Print kernel/user stack traces in compact output
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub stack_traces: bool,
+    /// Print IMA hashes of LSM events in compact output
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub ima_hash: bool,
+}
+
+impl GetEventsArgs {
+    /// The request the flags describe (also used client side on stdin).
+    pub fn request(&self) -> Result<GetEventsRequest> {
+        let mut f = Filter::default();
+        for name in &self.event_types {
+            let t = EventType::from_str_name(name.trim())
+                .with_context(|| format!("unknown event type {name:?}"))?;
+            f.event_set.push(t as i32);
+        }
+        f.namespace = self.namespaces.clone();
+        if self.host {
+            f.namespace.push(String::new());
+        }
+        f.binary_regex = self.processes.clone();
+        f.pod_regex = self.pods.clone();
+        f.policy_names = self.policy_names.clone();
+        let mut req = GetEventsRequest::default();
+        if f != Filter::default() {
+            req.allow_list.push(f);
+        }
+        for (fields, action) in [(&self.include_fields, FieldFilterAction::Include), (&self.exclude_fields, FieldFilterAction::Exclude)] {
+            if !fields.is_empty() {
+                req.field_filters.push(FieldFilter {
+                    fields: Some(FieldMask::new(fields.iter().map(|s| s.trim().to_string()))),
+                    action: action as i32,
+                    ..Default::default()
+                });
+            }
+        }
+        Ok(req)
+    }
+
+    fn printer(&self) -> Printer {
+        let color = match self.color {
+            ColorMode::Always => true,
+            ColorMode::Never => false,
+            ColorMode::Auto => std::io::stdout().is_terminal(),
+        };
+        match self.output {
+            Output::Json => Printer::Json,
+            Output::Compact => Printer::Compact(CompactPrinter::new(CompactOptions {
+                color,
+                timestamps: self.timestamps,
+                stack_traces: self.stack_traces,
+                ima_hash: self.ima_hash,
+            })),
+        }
+    }
+}
+
+enum Printer {
+    Json,
+    Compact(CompactPrinter),
+}
+
+impl Printer {
+    /// Writes one event; events the compact format cannot show are reported
+    /// on stderr and skipped.
+    fn print(&self, out: &mut impl Write, ev: &GetEventsResponse) -> std::io::Result<()> {
+        match self {
+            Printer::Json => writeln!(out, "{}", tetra_proto::json::to_line(ev)),
+            Printer::Compact(p) => match p.format(ev) {
+                Ok(line) => writeln!(out, "{line}"),
+                Err(e) => {
+                    eprintln!("tetra: skipping event: {e}");
+                    Ok(())
+                }
+            },
+        }
+    }
+}
+
+/// True when stdin is a pipe or file (then events are read from it).
+pub fn stdin_has_events() -> bool {
+    !std::io::stdin().is_terminal()
+}
+
+/// Reads JSON lines from `input`, filters and prints them. Bad lines are
+/// reported on stderr with their line number and skipped.
+pub fn run_stdin(args: &GetEventsArgs, input: impl BufRead, out: impl Write) -> Result<()> {
+    let req = args.request()?;
+    let filters = EventFilters::new(&req.allow_list, &req.deny_list).context("invalid filter")?;
+    let fields = FieldFilters::new(&req.field_filters).context("invalid field filter")?;
+    let printer = args.printer();
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
+    for (i, line) in input.lines().enumerate() {
+        let line = match line {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("tetra: stdin line {}: {e}", i + 1);
+                continue;
+            }
+        };
+        if line.trim().is_empty() {
+            continue;
+        }
+        let mut ev = match tetra_proto::json::from_line(&line) {
+            Ok(ev) => ev,
+            Err(e) => {
+                eprintln!("tetra: stdin line {}: {e}", i + 1);
+                continue;
+            }
+        };
+        if !filters.matches(&ev) {
+            continue;
+        }
+        fields.apply(&mut ev);
+        if let Err(e) = printer.print(&mut out, &ev) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                return Ok(());
+            }
+            return Err(e).context("writing output");
+        }
+    }
+    match out.flush() {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("writing output"),
+        _ => Ok(()),
+    }
+}
+
+/// Streams events from the agent (server-side filtering).
+pub async fn run_grpc(args: &GetEventsArgs, mut client: crate::client::Client) -> Result<()> {
+    let req = args.request()?;
+    let printer = args.printer();
+    let mut stream = client.get_events(req).await.context("GetEvents")?.into_inner();
+    let stdout = std::io::stdout();
+    loop {
+        let ev = match stream.message().await {
+            Ok(Some(ev)) => ev,
+            Ok(None) => return Ok(()),
+            Err(status) => bail!("event stream ended: {}", status.message()),
+        };
+        let mut lock = stdout.lock();
+        match printer.print(&mut lock, &ev).and_then(|_| lock.flush()) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+            Err(e) => return Err(e).context("writing output"),
+            Ok(()) => {}
+        }
+    }
+}
