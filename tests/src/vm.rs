@@ -192,7 +192,9 @@ fn effective_uid() -> Option<u32> {
     line.split_whitespace().nth(2)?.parse().ok()
 }
 
-static PREPARE_LOCK: Mutex<()> = Mutex::new(());
+/// Serializes preparation; remembers a failed prepare.sh so that the other
+/// tests of the process report it instead of running it again.
+static PREPARE_LOCK: Mutex<Option<String>> = Mutex::new(None);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A test that panicked while holding the lock must not break the others.
@@ -211,10 +213,13 @@ pub fn ensure_ready() -> Result<bool, VmError> {
         eprintln!("SKIPPED VM test: TETRA_SKIP_VM is set (unset it to run the VM tests)");
         return Ok(false);
     }
-    let _guard = lock(&PREPARE_LOCK);
+    let mut earlier_failure = lock(&PREPARE_LOCK);
     let missing = missing_prerequisites();
     if missing.is_empty() {
         return Ok(true);
+    }
+    if let Some(failure) = earlier_failure.as_ref() {
+        return Err(VmError::new(format!("{PREPARE_SCRIPT} failed earlier in this test run: {failure}")));
     }
     if effective_uid() != Some(0) {
         return Err(VmError::new(format!(
@@ -233,7 +238,9 @@ pub fn ensure_ready() -> Result<bool, VmError> {
         .map_err(|e| VmError::io(format!("running bash {PREPARE_SCRIPT}"), e))?;
     let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     if !output.status.success() {
-        return Err(VmError::new(format!("{PREPARE_SCRIPT} failed ({}):\n{text}", output.status)));
+        let failure = format!("{PREPARE_SCRIPT} failed ({}):\n{text}", output.status);
+        *earlier_failure = Some(failure.clone());
+        return Err(VmError::new(failure));
     }
     eprintln!("{PREPARE_SCRIPT} done in {:.1}s", started.elapsed().as_secs_f64());
     let missing = missing_prerequisites();
@@ -257,6 +264,45 @@ macro_rules! require_vm {
             Err(err) => panic!("VM test bed unavailable: {err}"),
         }
     };
+}
+
+/// Builds binary `bin` of workspace package `package` with the cargo that
+/// runs this test (same target dir and profile) and returns its path, so a
+/// test of this crate can put e.g. the agent into the VM:
+/// `Vm::new().binary(cargo_build_binary("agent", "tetragon")?, "/bin/tetragon")`.
+pub fn cargo_build_binary(package: &str, bin: &str) -> Result<PathBuf, VmError> {
+    let exe = env::current_exe().map_err(|e| VmError::io("locating the test executable", e))?;
+    // target/<profile>/deps/<test> -> target/<profile>
+    let mut profile_dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+    if profile_dir.file_name().is_some_and(|n| n == "deps") {
+        profile_dir = profile_dir.parent().map(Path::to_path_buf).unwrap_or_default();
+    }
+    let Some(target_dir) = profile_dir.parent() else {
+        return Err(VmError::new(format!("cannot find the target dir from {}", exe.display())));
+    };
+    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new("."));
+    let mut cmd = Command::new(&cargo);
+    cmd.args(["build", "--quiet", "-p", package, "--bin", bin])
+        .env("CARGO_TARGET_DIR", target_dir)
+        .current_dir(workspace)
+        .stdin(Stdio::null());
+    if profile_dir.file_name().is_some_and(|n| n == "release") {
+        cmd.arg("--release");
+    }
+    let output = cmd.output().map_err(|e| VmError::io(format!("running {cmd:?}"), e))?;
+    if !output.status.success() {
+        return Err(VmError::new(format!(
+            "{cmd:?} failed ({}):\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        )));
+    }
+    let path = profile_dir.join(bin);
+    if !path.is_file() {
+        return Err(VmError::new(format!("{cmd:?} succeeded but {} does not exist", path.display())));
+    }
+    Ok(path)
 }
 
 // ---------------------------------------------------------------------------
@@ -1159,6 +1205,15 @@ mod tests {
         if Path::new(BUSYBOX).is_file() {
             assert!(shared_libraries(Path::new(BUSYBOX)).unwrap().is_empty());
         }
+    }
+
+    #[test]
+    fn cargo_build_binary_finds_a_workspace_binary() {
+        let path = cargo_build_binary("tetra-tests", "vm_probe").unwrap();
+        assert!(path.ends_with("vm_probe"), "{}", path.display());
+        assert!(!shared_libraries(&path).unwrap().is_empty(), "vm_probe should be dynamically linked");
+        let err = cargo_build_binary("tetra-tests", "no_such_binary").unwrap_err();
+        assert!(err.to_string().contains("no_such_binary"), "{err}");
     }
 
     #[test]

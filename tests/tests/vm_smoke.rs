@@ -141,13 +141,18 @@ fn vm_timeout_kills_qemu_and_reports_console_tail() {
     let started = Instant::now();
     let err = Vm::new()
         .script("echo before-the-hang\nsleep 600")
-        .timeout(Duration::from_secs(40))
+        .timeout(Duration::from_secs(25))
         .run()
         .err()
         .unwrap_or_else(|| panic!("a hanging guest must time out"));
     let elapsed = started.elapsed();
     let text = err.to_string();
     assert!(text.contains("timed out"), "{text}");
-    assert!(text.contains("before-the-hang"), "console tail missing from the error:\n{text}");
-    assert!(elapsed < Duration::from_secs(70), "timeout took {elapsed:?}");
+    // Normally the guest reaches the script well within the limit; on a
+    // very loaded host it may not, and the error must then say so.
+    assert!(
+        text.contains("before-the-hang") || text.contains("never reached"),
+        "console tail missing from the error:\n{text}"
+    );
+    assert!(elapsed < Duration::from_secs(60), "timeout took {elapsed:?}");
 }
