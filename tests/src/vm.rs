@@ -585,7 +585,12 @@ impl Vm {
     fn init_script(&self) -> String {
         let mounts = if self.basic_mounts_only { "" } else { EXTRA_MOUNTS };
         let dmesg = if self.dmesg { "tetra_section dmesg dmesg\n" } else { "" };
-        INIT_TEMPLATE.replace("@EXTRA_MOUNTS@", mounts).replace("@DMESG@", dmesg)
+        // The host kills qemu at `timeout`; the guest gives up a little later.
+        let watchdog = self.timeout.as_secs().saturating_add(10).to_string();
+        INIT_TEMPLATE
+            .replace("@EXTRA_MOUNTS@", mounts)
+            .replace("@DMESG@", dmesg)
+            .replace("@WATCHDOG_SECS@", &watchdog)
     }
 }
 
@@ -629,6 +634,8 @@ ip link set lo up || echo "tetra-init: ip link set lo up failed"
 hostname tetra-vm
 echo "@@TETRA-VM-READY uptime=$(cut -d' ' -f1 /proc/uptime)@@"
 dmesg -n 1
+# Guest-side watchdog: bounds qemu's life even if the host test process died.
+( sleep @WATCHDOG_SECS@; echo "tetra-init: guest watchdog expired, powering off"; poweroff -f ) &
 cd /
 sh /tetra/script.sh
 rc=$?
@@ -1275,6 +1282,17 @@ mod tests {
         let vm = Vm::new().file_bytes("x", "/init", 0o644);
         let err = vm.collect_nodes().err().expect("reserved path must be refused");
         assert!(err.to_string().contains("reserved"), "{err}");
+    }
+
+    #[test]
+    fn init_script_has_mounts_watchdog_and_markers() {
+        let init = Vm::new().timeout(Duration::from_secs(50)).init_script();
+        assert!(init.contains("mnt bpf bpf /sys/fs/bpf"));
+        assert!(init.contains("sleep 60;"), "{init}");
+        assert!(init.contains("tetra_section dmesg dmesg"));
+        assert!(!init.contains("@EXTRA_MOUNTS@") && !init.contains("@DMESG@") && !init.contains("@WATCHDOG_SECS@"));
+        let basic = Vm::new().basic_mounts_only().dmesg(false).init_script();
+        assert!(!basic.contains("/sys/fs/bpf") && !basic.contains("tetra_section dmesg"));
     }
 
     #[test]
