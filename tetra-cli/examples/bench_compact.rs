@@ -1,0 +1,68 @@
+//! Compact-printer throughput: builds a 1,000,000-line JSON file from the
+//! conformance events, then times `tetra getevents -o compact --color never`
+//! reading it on stdin with stdout to /dev/null.
+//!
+//! `cargo build --release -p tetra-cli && cargo run --release -p tetra-cli --example bench_compact`
+//! Env: TETRA_BIN (default: the `tetra` next to this example's directory),
+//! TETRA_CONFORMANCE_DIR, BENCH_LINES (default 1000000).
+
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let lines: usize = std::env::var("BENCH_LINES").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let dir = std::env::var_os("TETRA_CONFORMANCE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/work/shared/conformance/tetragon"));
+    let source = std::fs::read_to_string(dir.join("events/all-events.jsonl"))?;
+    let events: Vec<&str> = source.lines().filter(|l| !l.trim().is_empty()).collect();
+    if events.is_empty() {
+        return Err("no events in all-events.jsonl".into());
+    }
+
+    let bin = match std::env::var_os("TETRA_BIN") {
+        Some(p) => PathBuf::from(p),
+        None => {
+            let exe = std::env::current_exe()?;
+            let dir = exe.parent().and_then(|p| p.parent()).ok_or("cannot locate target dir")?;
+            dir.join("tetra")
+        }
+    };
+    if !bin.exists() {
+        return Err(format!("{} not found: run `cargo build --release -p tetra-cli` first or set TETRA_BIN", bin.display()).into());
+    }
+
+    let input = std::env::temp_dir().join(format!("tetra-bench-{}.jsonl", std::process::id()));
+    {
+        let mut w = BufWriter::new(std::fs::File::create(&input)?);
+        for i in 0..lines {
+            w.write_all(events[i % events.len()].as_bytes())?;
+            w.write_all(b"\n")?;
+        }
+        w.flush()?;
+    }
+    let bytes = std::fs::metadata(&input)?.len();
+
+    let start = Instant::now();
+    let status = Command::new(&bin)
+        .args(["getevents", "-o", "compact", "--color", "never"])
+        .stdin(std::fs::File::open(&input)?)
+        .stdout(Stdio::null())
+        .status()?;
+    let elapsed = start.elapsed();
+    let _ = std::fs::remove_file(&input);
+    if !status.success() {
+        return Err(format!("tetra exited with {status}").into());
+    }
+    let secs = elapsed.as_secs_f64();
+    println!(
+        "{lines} lines ({:.1} MB) in {secs:.2} s: {:.0} lines/s, {:.1} MB/s ({})",
+        bytes as f64 / 1e6,
+        lines as f64 / secs,
+        bytes as f64 / 1e6 / secs,
+        bin.display()
+    );
+    Ok(())
+}
