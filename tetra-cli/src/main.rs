@@ -53,6 +53,13 @@ fn run(cli: Cli) -> Result<()> {
             return getevents::run_stdin(args, stdin, std::io::stdout().lock());
         }
     }
+    if let Command::Tracingpolicy(tracingpolicy::TracingPolicyCmd::Validate { files }) = &cli.command {
+        // Offline: exit 1 without an extra error line when a policy is invalid.
+        if !tracingpolicy::validate(files) {
+            std::process::exit(1);
+        }
+        return Ok(());
+    }
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async {
         let address = client::resolve_address(cli.server_address.as_deref());

@@ -43,6 +43,36 @@ pub enum TracingPolicyCmd {
         #[arg(short, long, default_value = "")]
         namespace: String,
     },
+    /// Check policy files offline (parse, validate, compile); no agent needed
+    Validate {
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+    },
+}
+
+/// Offline validation: prints `FILE: OK` or one `FILE: <error>` per problem.
+/// Returns true when every file is valid.
+pub fn validate(files: &[std::path::PathBuf]) -> bool {
+    let mut all_ok = true;
+    for f in files {
+        let name = f.display();
+        match std::fs::read_to_string(f) {
+            Err(e) => {
+                all_ok = false;
+                println!("{name}: cannot read: {e}");
+            }
+            Ok(text) => match tetra_crds::check_policy_yaml(&text) {
+                Ok(_) => println!("{name}: OK"),
+                Err(errors) => {
+                    all_ok = false;
+                    for e in errors {
+                        println!("{name}: {e}");
+                    }
+                }
+            },
+        }
+    }
+    all_ok
 }
 
 fn rpc<T>(r: Result<tonic::Response<T>, tonic::Status>, what: &str) -> Result<T> {
@@ -71,6 +101,11 @@ pub async fn run(cmd: &TracingPolicyCmd, mut client: Client) -> Result<()> {
             };
             rpc(client.configure_tracing_policy(req).await, "ConfigureTracingPolicy")?;
             println!("tracing policy {name:?} {}", if enable { "enabled" } else { "disabled" });
+        }
+        TracingPolicyCmd::Validate { files } => {
+            if !validate(files) {
+                anyhow::bail!("some policies are invalid");
+            }
         }
         TracingPolicyCmd::List { output } => {
             let resp = rpc(client.list_tracing_policies(ListTracingPoliciesRequest::default()).await, "ListTracingPolicies")?;
