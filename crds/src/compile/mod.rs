@@ -4,6 +4,8 @@
 
 mod arch;
 pub mod encoding;
+#[cfg(test)]
+mod golden_tests;
 pub mod filters;
 mod lower;
 pub mod maps;

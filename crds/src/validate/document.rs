@@ -87,6 +87,14 @@ pub fn parse_document(text: &str) -> Result<PolicyDocument, Vec<PolicyError>> {
         check_spec_shape(&spec_value, &spec_path, &mut errors);
     }
     if !errors.is_empty() {
+        // Still check what is well-formed, so one run reports everything it can.
+        let mut pruned = spec_value;
+        super::schema::prune(&mut pruned, spec_schema());
+        if let (Some(kind), Ok(spec)) = (kind, serde_json::from_value::<TracingPolicySpec>(pruned)) {
+            let seen: Vec<FieldPath> = errors.iter().filter_map(error_path).collect();
+            let more = super::validate_spec(kind, &spec);
+            errors.extend(more.into_iter().filter(|e| error_path(e).is_none_or(|p| !seen.contains(&p))));
+        }
         return Err(errors);
     }
     let spec: TracingPolicySpec = serde_json::from_value(spec_value)
@@ -97,6 +105,13 @@ pub fn parse_document(text: &str) -> Result<PolicyDocument, Vec<PolicyError>> {
 /// Checks a spec value against the generated schema.
 pub fn check_spec_shape(spec: &Value, path: &FieldPath, errors: &mut Vec<PolicyError>) {
     super::schema::check(spec, spec_schema(), path, errors);
+}
+
+fn error_path(e: &PolicyError) -> Option<FieldPath> {
+    match e {
+        PolicyError::Invalid { path, .. } | PolicyError::Unsupported { path, .. } => Some(path.clone()),
+        PolicyError::Syntax { .. } => None,
+    }
 }
 
 fn check_metadata(meta: Option<&Value>, errors: &mut Vec<PolicyError>) -> (String, Option<String>) {

@@ -145,3 +145,49 @@ fn check_integer(value: &Value, schema: &Value, path: &FieldPath, errors: &mut V
         errors.push(PolicyError::invalid(path, format!("{n}, but the value must be {range}")));
     }
 }
+
+/// Removes from `value` every object key that [`check`] would reject (unknown fields and
+/// values of the wrong type or outside an enum), so that the rest of a broken document can
+/// still be checked semantically. Array items are never removed, so paths stay stable.
+pub fn prune(value: &mut Value, schema: &Value) {
+    match value {
+        Value::Object(obj) => {
+            if let Some(props) = schema.get("properties").and_then(Value::as_object) {
+                obj.retain(|k, v| props.get(k).is_some_and(|sub| {
+                    let mut errs = Vec::new();
+                    check_shallow(v, sub, &mut errs);
+                    errs.is_empty()
+                }));
+                for (k, v) in obj.iter_mut() {
+                    if let Some(sub) = props.get(k) {
+                        prune(v, sub);
+                    }
+                }
+            } else if let Some(item) = schema.get("additionalProperties").filter(|v| v.is_object()) {
+                obj.retain(|_, v| {
+                    let mut errs = Vec::new();
+                    check_shallow(v, item, &mut errs);
+                    errs.is_empty()
+                });
+                obj.values_mut().for_each(|v| prune(v, item));
+            }
+        }
+        Value::Array(items) => {
+            if let Some(item_schema) = schema.get("items") {
+                items.iter_mut().for_each(|v| prune(v, item_schema));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Type/enum/range check of one node, without descending into children.
+fn check_shallow(value: &Value, schema: &Value, errors: &mut Vec<PolicyError>) {
+    let path = FieldPath::default();
+    match (value, schema.get("type").and_then(Value::as_str)) {
+        (Value::Object(_), Some("object")) | (Value::Array(_), Some("array")) => {}
+        (Value::Null, _) | (_, Some("string" | "integer" | "number" | "boolean")) => check(value, schema, &path, errors),
+        (_, Some(_)) => errors.push(PolicyError::invalid(&path, "wrong type")),
+        (_, None) => {}
+    }
+}
