@@ -71,6 +71,15 @@ impl PolicyError {
     }
 }
 
+/// "a" or "an" for a following word.
+pub fn article(word: &str) -> &'static str {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u', 'A', 'E', 'I', 'O', 'U']) {
+        "an"
+    } else {
+        "a"
+    }
+}
+
 /// Levenshtein distance, used to suggest the closest valid name.
 pub fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();

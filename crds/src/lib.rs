@@ -10,7 +10,7 @@
 pub mod compile;
 pub mod conformance;
 pub mod crd;
-mod error;
+pub mod error;
 pub mod types;
 pub mod validate;
 

@@ -121,7 +121,7 @@ fn string_lengths() {
 
 #[test]
 fn operator_type_rules() {
-    assert_has(&selector("matchArgs: [{index: 0, operator: Prefix, values: [/a]}]"), "spec.kprobes[0].selectors[0].matchArgs[0].operator: Prefix, but Prefix does not apply to a int argument (allowed: fd, file, path, dentry, string, char_buf, filename, linux_binprm, data_loc, net_device, sockaddr_un)");
+    assert_has(&selector("matchArgs: [{index: 0, operator: Prefix, values: [/a]}]"), "spec.kprobes[0].selectors[0].matchArgs[0].operator: Prefix, but Prefix does not apply to an int argument (allowed: fd, file, path, dentry, string, char_buf, filename, linux_binprm, data_loc, net_device, sockaddr_un)");
     assert_contains(&selector("matchArgs: [{index: 1, operator: SAddr, values: [10.0.0.1]}]"), "matchArgs[0].operator: SAddr, but SAddr does not apply to a file argument (allowed: sock, skb, socket, sockaddr)");
     assert_contains(&selector("matchArgs: [{index: 1, operator: Mask, values: ['1']}]"), "Mask does not apply to a file argument");
     let sock = |body: &str| errors(&format!("  kprobes:\n  - call: fn_x\n    syscall: false\n    args: [{{index: 0, type: sock}}, {{index: 1, type: sockaddr}}]\n    selectors:\n    - {body}\n"));
@@ -159,7 +159,7 @@ fn action_rules() {
     assert_has(&selector("matchActions: [{action: FollowFD, argFd: 0, argName: 3}]"), "spec.kprobes[0].selectors[0].matchActions[0].argName: 3, but the call has 2 args (0-1)");
     assert_has(&selector("matchActions: [{action: FollowFD, argFd: 1, argName: 1}]"), "spec.kprobes[0].selectors[0].matchActions[0].argFd: 1 refers to a file argument, but it must be an integer or fd");
     assert_contains(&selector("matchActions: [{action: GetUrl}]"), "argUrl: missing, but action GetUrl needs the URL to fetch");
-    assert_contains(&selector("matchActions: [{action: TrackSock, argSock: 0}]"), "argSock: 0 refers to a int argument, but it must be a sock argument");
+    assert_contains(&selector("matchActions: [{action: TrackSock, argSock: 0}]"), "argSock: 0 refers to an int argument, but it must be a sock argument");
     let e = errors("  tracepoints:\n  - subsystem: syscalls\n    event: sys_enter_kill\n    args: [{index: 5, type: int}]\n    selectors:\n    - matchActions: [{action: Override, argError: -1}]\n");
     assert_contains(&e, "spec.tracepoints[0].selectors[0].matchActions[0].action: Override on a tracepoint, but a tracepoint cannot change a return value");
 }

@@ -43,6 +43,21 @@ pub fn syscall_symbol_for(arch: Arch, call: &str) -> Result<String, String> {
     Err(bad())
 }
 
+/// System call number of `sys_<name>` (or `__x64_sys_<name>`) on the target architecture,
+/// as seen by the `raw_syscalls` tracepoints. Messages starting with `unsupported: ` name a
+/// valid spelling we cannot number (other ABIs).
+pub fn syscall_number(call: &str) -> Result<u64, String> {
+    let symbol = syscall_symbol(call)?;
+    let Some(name) = symbol.strip_prefix("__x64_sys_") else {
+        return Err(format!("unsupported: non-x86_64 syscall ABI in an InMap list ({call})"));
+    };
+    super::syscalls_x86_64::SYSCALLS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, nr)| *nr)
+        .ok_or_else(|| format!("{call:?} is not an x86_64 system call{}", crate::error::did_you_mean(name, super::syscalls_x86_64::SYSCALLS.iter().map(|(n, _)| *n))))
+}
+
 fn valid_sys(name: &str) -> bool {
     name.strip_prefix("sys_").is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
 }
@@ -59,5 +74,9 @@ mod tests {
         assert_eq!(syscall_symbol("i386/sys_dup").unwrap(), "__ia32_sys_dup");
         assert!(syscall_symbol("write").is_err());
         assert!(syscall_symbol("sys_").is_err());
+        assert_eq!(syscall_number("sys_dup"), Ok(32));
+        assert_eq!(syscall_number("__x64_sys_openat"), Ok(257));
+        assert!(syscall_number("sys_dupp").unwrap_err().contains("did you mean `dup`"));
+        assert!(syscall_number("__ia32_sys_dup").unwrap_err().starts_with("unsupported: "));
     }
 }

@@ -2,6 +2,7 @@
 //! values they take, and how values become inline numbers or map contents.
 
 use super::maps::{string_bucket, LpmEntry, LpmKind, ValueMap, MAX_INT_SET_ENTRIES};
+use super::arch::syscall_number;
 use super::values::*;
 use crate::types::{ArgOperator, ArgType, ListType, TracingPolicySpec};
 use crate::validate::limits::*;
@@ -42,7 +43,7 @@ pub fn unsupported_feature(op: ArgOperator) -> Option<String> {
 }
 
 fn type_error(op: ArgOperator, ty: ArgType, allowed: &str) -> String {
-    format!("{}, but {} does not apply to a {} argument (allowed: {allowed})", op.name(), op.name(), ty.name())
+    format!("{}, but {} does not apply to {} {} argument (allowed: {allowed})", op.name(), op.name(), crate::error::article(ty.name()), ty.name())
 }
 
 /// Classifies `op` on an argument of type `ty`, or explains why it does not apply.
@@ -56,7 +57,7 @@ pub fn classify(op: ArgOperator, ty: ArgType) -> Result<OpClass, String> {
     match op {
         Equal | NotEqual if ty.is_stringy() => Ok(OpClass::StringEq { max_values: file_limit }),
         Equal | NotEqual if numeric => Ok(OpClass::Ints),
-        Equal | NotEqual if ty.is_socket() => Err(format!("{}, but a {} argument cannot be compared with {}; use SAddr, DAddr, SPort, DPort, Protocol, Family or State", op.name(), ty.name(), op.name())),
+        Equal | NotEqual if ty.is_socket() => Err(format!("{}, but {} {} argument cannot be compared with {}; use SAddr, DAddr, SPort, DPort, Protocol, Family or State", op.name(), crate::error::article(ty.name()), ty.name(), op.name())),
         Equal | NotEqual => Err(type_error(op, ty, &format!("{STRINGS} and {INTS}"))),
         Prefix | NotPrefix if ty.is_stringy() => Ok(OpClass::Prefix { max_values: file_limit }),
         Postfix | NotPostfix if ty.is_stringy() => Ok(OpClass::Postfix { max_values: file_limit }),
@@ -103,9 +104,11 @@ fn count_check(n: usize, min: usize, max: Option<usize>, problems: &mut Problems
     }
 }
 
-fn int_set(values: &[String], parse: impl Fn(&str) -> Result<(u64, u64), String>, problems: &mut Problems) -> BTreeSet<u64> {
+/// Parses values into a set, expanding ranges; `list:` references are skipped when
+/// `skip_lists` (the caller expands them).
+fn int_set(values: &[String], skip_lists: bool, parse: impl Fn(&str) -> Result<(u64, u64), String>, problems: &mut Problems) -> BTreeSet<u64> {
     let mut set = BTreeSet::new();
-    for (j, v) in values.iter().enumerate() {
+    for (j, v) in values.iter().enumerate().filter(|(_, v)| !(skip_lists && v.starts_with("list:"))) {
         match parse(v) {
             Ok((lo, hi)) if (hi - lo) as usize + set.len() >= MAX_INT_SET_ENTRIES => {
                 problems.push((Some(j), format!("{v:?} expands past {MAX_INT_SET_ENTRIES} map entries")));
@@ -185,15 +188,8 @@ pub fn lower_values(spec: &TracingPolicySpec, class: OpClass, ty: ArgType, value
         OpClass::IntSet => {
             count_check(values.len(), 1, None, &mut problems);
             let (lo, hi) = int_range(ty);
-            let parse = |v: &str| -> Result<(u64, u64), String> {
-                if let Some(name) = v.strip_prefix("list:") {
-                    return Err(match spec.lists.iter().flatten().find(|l| l.name == name) {
-                        Some(l) if l.ty == Some(ListType::Syscalls) => format!("unsupported: syscall list in InMap values ({v})"),
-                        Some(_) => format!("unsupported: list reference in InMap values ({v})"),
-                        None => format!("{v:?}, but spec.lists has no list named {name:?}"),
-                    });
-                }
-                let one = |p: &str| parse_int_in(p, lo.max(0), hi).map(|n| n as u64);
+            let one = |p: &str| parse_int_in(p, lo.max(0), hi).map(|n| n as u64);
+            let plain = |v: &str| -> Result<(u64, u64), String> {
                 match v.split_once(':') {
                     Some((a, b)) => {
                         let (a, b) = (one(a)?, one(b)?);
@@ -205,7 +201,28 @@ pub fn lower_values(spec: &TracingPolicySpec, class: OpClass, ty: ArgType, value
                     None => one(v).map(|n| (n, n)),
                 }
             };
-            Lowered::Maps(vec![ValueMap::IntSet(int_set(values, parse, &mut problems))])
+            // `list:NAME` expands to the list's entries (syscall numbers for syscall lists).
+            let mut from_list: Vec<Vec<u64>> = Vec::new();
+            for (j, v) in values.iter().enumerate() {
+                let Some(name) = v.strip_prefix("list:") else { continue };
+                let Some(list) = spec.lists.iter().flatten().find(|l| l.name == name) else {
+                    problems.push((Some(j), format!("{v:?}, but spec.lists has no list named {name:?}")));
+                    continue;
+                };
+                let mut numbers = Vec::new();
+                for entry in list.values.iter().flatten() {
+                    let nr = if list.ty == Some(ListType::Syscalls) { syscall_number(entry) } else { one(entry) };
+                    match nr {
+                        Ok(n) => numbers.push(n),
+                        Err(m) if m.starts_with("unsupported: ") => problems.push((Some(j), m)),
+                        Err(m) => problems.push((Some(j), format!("{v}: {m}"))),
+                    }
+                }
+                from_list.push(numbers);
+            }
+            let mut set = int_set(values, true, plain, &mut problems);
+            set.extend(from_list.into_iter().flatten());
+            Lowered::Maps(vec![ValueMap::IntSet(set)])
         }
         OpClass::Ports | OpClass::Protocol | OpClass::Family | OpClass::State => {
             count_check(values.len(), 1, None, &mut problems);
@@ -215,7 +232,7 @@ pub fn lower_values(spec: &TracingPolicySpec, class: OpClass, ty: ArgType, value
                 OpClass::Family => parse_family,
                 _ => parse_tcp_state,
             };
-            Lowered::Maps(vec![ValueMap::IntSet(int_set(values, parse, &mut problems))])
+            Lowered::Maps(vec![ValueMap::IntSet(int_set(values, false, parse, &mut problems))])
         }
         OpClass::Addr => {
             count_check(values.len(), 1, None, &mut problems);

@@ -8,10 +8,11 @@ pub mod encoding;
 mod golden_tests;
 pub mod filters;
 mod lower;
+mod syscalls_x86_64;
 pub mod maps;
 pub mod values;
 
-pub use arch::{syscall_symbol, syscall_symbol_for, Arch, TARGET_ARCH};
+pub use arch::{syscall_number, syscall_symbol, syscall_symbol_for, Arch, TARGET_ARCH};
 pub use encoding::{decode, encode, DecodeError, SelectorConfig};
 pub use maps::{LpmEntry, LpmKind, ValueMap};
 

@@ -26,7 +26,7 @@ fn arg_ref(ctx: &HookCtx<'_>, index: Option<u32>, field: &str, accept: impl Fn(A
         return;
     };
     match ctx.arg(index) {
-        Ok((_, ty)) if !accept(ty) => errors.push(PolicyError::invalid(&p, format!("{index} refers to a {} argument, but it must be {wanted}", ty.name()))),
+        Ok((_, ty)) if !accept(ty) => errors.push(PolicyError::invalid(&p, format!("{index} refers to {} {} argument, but it must be {wanted}", crate::error::article(ty.name()), ty.name()))),
         Ok(_) => {}
         Err(m) => errors.push(PolicyError::invalid(&p, m)),
     }
