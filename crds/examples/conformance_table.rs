@@ -3,9 +3,13 @@
 use std::path::PathBuf;
 
 fn main() {
-    let dir = std::env::args().nth(1).map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/tetragon/policies")
-    });
+    let dir = std::env::args()
+        .nth(1)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../shared/conformance/tetragon/policies")
+        });
     match tetra_crds::conformance::evaluate_dir(&dir) {
         Ok(rows) => print!("{}", tetra_crds::conformance::markdown_table(&rows)),
         Err(e) => {

@@ -25,7 +25,11 @@ impl Rng {
         self.0
     }
     fn below(&mut self, n: usize) -> usize {
-        if n == 0 { 0 } else { (self.next() % n as u64) as usize }
+        if n == 0 {
+            0
+        } else {
+            (self.next() % n as u64) as usize
+        }
     }
     fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[self.below(items.len())]
@@ -33,24 +37,119 @@ impl Rng {
 }
 
 const WORDS: &[&str] = &[
-    "Equal", "NotEqual", "Prefix", "Postfix", "Mask", "GT", "LT", "InMap", "NotInMap", "SPort", "DPort",
-    "SAddr", "DAddr", "Protocol", "Family", "State", "CelExpr", "In", "NotIn", "Post", "Sigkill", "Override",
-    "FollowFD", "UnfollowFD", "CopyFD", "Signal", "GetUrl", "DnsLookup", "TrackSock", "NoPost", "Set",
-    "int", "fd", "file", "sock", "char_buf", "string", "auto", "syscall64", "host_ns", "list:dups",
-    "127.0.0.1/8", "::1/128", "10.0.0.0/33", "0x7fffffff", "-1", "65536", "1:2", "2:1", "AF_INET",
-    "IPPROTO_TCP", "TCP_SYN_RECV", "CAP_SYS_ADMIN", "/etc/", "", "sys_write", "list:", "5m", "25h",
+    "Equal",
+    "NotEqual",
+    "Prefix",
+    "Postfix",
+    "Mask",
+    "GT",
+    "LT",
+    "InMap",
+    "NotInMap",
+    "SPort",
+    "DPort",
+    "SAddr",
+    "DAddr",
+    "Protocol",
+    "Family",
+    "State",
+    "CelExpr",
+    "In",
+    "NotIn",
+    "Post",
+    "Sigkill",
+    "Override",
+    "FollowFD",
+    "UnfollowFD",
+    "CopyFD",
+    "Signal",
+    "GetUrl",
+    "DnsLookup",
+    "TrackSock",
+    "NoPost",
+    "Set",
+    "int",
+    "fd",
+    "file",
+    "sock",
+    "char_buf",
+    "string",
+    "auto",
+    "syscall64",
+    "host_ns",
+    "list:dups",
+    "127.0.0.1/8",
+    "::1/128",
+    "10.0.0.0/33",
+    "0x7fffffff",
+    "-1",
+    "65536",
+    "1:2",
+    "2:1",
+    "AF_INET",
+    "IPPROTO_TCP",
+    "TCP_SYN_RECV",
+    "CAP_SYS_ADMIN",
+    "/etc/",
+    "",
+    "sys_write",
+    "list:",
+    "5m",
+    "25h",
 ];
 const KEYS: &[&str] = &[
-    "kprobes", "tracepoints", "uprobes", "lsmhooks", "selectors", "matchArgs", "matchActions",
-    "matchBinaries", "matchPIDs", "matchNamespaces", "matchCapabilities", "index", "operator", "values",
-    "action", "argFd", "argName", "argError", "argSig", "argSock", "rateLimit", "return", "returnArg",
-    "syscall", "args", "type", "sizeArgIndex", "macros", "selectorsMacros", "lists", "hostSelector",
-    "matchArg", "selectrs", "calll",
+    "kprobes",
+    "tracepoints",
+    "uprobes",
+    "lsmhooks",
+    "selectors",
+    "matchArgs",
+    "matchActions",
+    "matchBinaries",
+    "matchPIDs",
+    "matchNamespaces",
+    "matchCapabilities",
+    "index",
+    "operator",
+    "values",
+    "action",
+    "argFd",
+    "argName",
+    "argError",
+    "argSig",
+    "argSock",
+    "rateLimit",
+    "return",
+    "returnArg",
+    "syscall",
+    "args",
+    "type",
+    "sizeArgIndex",
+    "macros",
+    "selectorsMacros",
+    "lists",
+    "hostSelector",
+    "matchArg",
+    "selectrs",
+    "calll",
 ];
 
 fn random_leaf(rng: &mut Rng) -> Value {
     match rng.below(8) {
-        0 => json!(rng.pick(&[0i64, 1, 4, 5, 15, 16, -1, 255, 65535, 4294967295, i64::MAX, i64::MIN])),
+        0 => json!(rng.pick(&[
+            0i64,
+            1,
+            4,
+            5,
+            15,
+            16,
+            -1,
+            255,
+            65535,
+            4294967295,
+            i64::MAX,
+            i64::MIN
+        ])),
         1 => json!(rng.below(2) == 1),
         2 => Value::Null,
         3 => json!("x".repeat(rng.pick(&[1usize, 2, 127, 128, 256, 257, 4097]).to_owned())),
@@ -64,8 +163,17 @@ fn random_leaf(rng: &mut Rng) -> Value {
 fn pointers(v: &Value, at: String, out: &mut Vec<String>) {
     out.push(at.clone());
     match v {
-        Value::Object(m) => m.iter().for_each(|(k, c)| pointers(c, format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")), out)),
-        Value::Array(a) => a.iter().enumerate().for_each(|(i, c)| pointers(c, format!("{at}/{i}"), out)),
+        Value::Object(m) => m.iter().for_each(|(k, c)| {
+            pointers(
+                c,
+                format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")),
+                out,
+            )
+        }),
+        Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .for_each(|(i, c)| pointers(c, format!("{at}/{i}"), out)),
         _ => {}
     }
 }
@@ -76,14 +184,23 @@ fn mutate(doc: &mut Value, donor: &Value, rng: &mut Rng) {
     let target = rng.pick(&ptrs).clone();
     let mut donor_ptrs = Vec::new();
     pointers(donor, String::new(), &mut donor_ptrs);
-    let graft = donor.pointer(rng.pick(donor_ptrs.as_slice()).as_str()).cloned().unwrap_or(Value::Null);
-    let Some(node) = doc.pointer_mut(&target) else { return };
+    let graft = donor
+        .pointer(rng.pick(donor_ptrs.as_slice()).as_str())
+        .cloned()
+        .unwrap_or(Value::Null);
+    let Some(node) = doc.pointer_mut(&target) else {
+        return;
+    };
     match rng.below(7) {
         0 => *node = random_leaf(rng),
         1 => *node = graft,
         2 => match node {
             Value::Object(m) if !m.is_empty() => {
-                let k = m.keys().nth(rng.below(m.len())).cloned().unwrap_or_default();
+                let k = m
+                    .keys()
+                    .nth(rng.below(m.len()))
+                    .cloned()
+                    .unwrap_or_default();
                 let v = m.remove(&k).unwrap_or(Value::Null);
                 if rng.below(2) == 0 {
                     m.insert(rng.pick(KEYS).to_string(), v);
@@ -91,7 +208,12 @@ fn mutate(doc: &mut Value, donor: &Value, rng: &mut Rng) {
             }
             Value::Array(a) if !a.is_empty() => {
                 let i = rng.below(a.len());
-                if rng.below(2) == 0 { a.remove(i); } else { let c = a[i].clone(); a.push(c); }
+                if rng.below(2) == 0 {
+                    a.remove(i);
+                } else {
+                    let c = a[i].clone();
+                    a.push(c);
+                }
             }
             _ => *node = random_leaf(rng),
         },
@@ -123,13 +245,20 @@ fn mutate(doc: &mut Value, donor: &Value, rng: &mut Rng) {
 fn byte_mutate(text: &str, rng: &mut Rng) -> String {
     let mut b = text.as_bytes().to_vec();
     for _ in 0..1 + rng.below(4) {
-        if b.is_empty() { break; }
+        if b.is_empty() {
+            break;
+        }
         let i = rng.below(b.len());
         match rng.below(4) {
-            0 => { b.remove(i); }
+            0 => {
+                b.remove(i);
+            }
             1 => b.insert(i, *rng.pick(b": -[]{}\n\t\"'&*!|>#%@`")),
             2 => b[i] = *rng.pick(b" :-\n"),
-            _ => { let j = rng.below(b.len()); b.truncate(i.max(j)); }
+            _ => {
+                let j = rng.below(b.len());
+                b.truncate(i.max(j));
+            }
         }
     }
     String::from_utf8_lossy(&b).into_owned()
@@ -137,7 +266,10 @@ fn byte_mutate(text: &str, rng: &mut Rng) -> String {
 
 fn seeds() -> Vec<(String, Value)> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let dirs = [root.join("../../shared/conformance/tetragon/policies"), root.join("../examples/tracingpolicy")];
+    let dirs = [
+        root.join("../../shared/conformance/tetragon/policies"),
+        root.join("../examples/tracingpolicy"),
+    ];
     let mut out = Vec::new();
     for d in dirs.iter().filter(|d| d.is_dir()) {
         for f in tetra_crds::conformance::corpus_files(Path::new(d)).unwrap_or_default() {
@@ -154,17 +286,32 @@ fn seeds() -> Vec<(String, Value)> {
 fn run_one(text: &str) -> Option<String> {
     match catch_unwind(AssertUnwindSafe(|| check_policy_yaml(text))) {
         Err(_) => Some("panic".into()),
-        Ok(Err(errors)) => errors.iter().map(|e| e.to_string()).find(|l| l.contains('\n')).map(|l| format!("multi-line error: {l}")),
-        Ok(Ok(policy)) => policy.hooks.iter().find_map(|h| match decode(&h.selector_blob) {
-            Ok(sels) if sels == h.selectors => None,
-            other => Some(format!("blob of {} does not round-trip: {other:?}", h.source)),
-        }),
+        Ok(Err(errors)) => errors
+            .iter()
+            .map(|e| e.to_string())
+            .find(|l| l.contains('\n'))
+            .map(|l| format!("multi-line error: {l}")),
+        Ok(Ok(policy)) => policy
+            .hooks
+            .iter()
+            .find_map(|h| match decode(&h.selector_blob) {
+                Ok(sels) if sels == h.selectors => None,
+                other => Some(format!(
+                    "blob of {} does not round-trip: {other:?}",
+                    h.source
+                )),
+            }),
     }
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let arg = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse::<u64>().ok());
+    let arg = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse::<u64>().ok())
+    };
     let seconds = arg("--seconds").unwrap_or(60);
     let seed = arg("--seed").unwrap_or(0x5eed_1234_abcd_ef01);
     let corpus = seeds();

@@ -27,7 +27,9 @@ pub struct Row {
 /// Evaluates one policy text.
 pub fn evaluate(text: &str) -> Outcome {
     match check_policy_yaml(text) {
-        Ok(p) => Outcome::Accepted { hooks: p.hooks.len() },
+        Ok(p) => Outcome::Accepted {
+            hooks: p.hooks.len(),
+        },
         Err(errors) => {
             let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
             if errors.iter().all(|e| e.is_unsupported()) {
@@ -64,8 +66,15 @@ pub fn evaluate_dir(dir: &Path) -> std::io::Result<Vec<Row>> {
         .map(|p| {
             let text = std::fs::read_to_string(&p)?;
             let rel = p.strip_prefix(dir).unwrap_or(&p);
-            let file = rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
-            Ok(Row { file, outcome: evaluate(&text) })
+            let file = rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/");
+            Ok(Row {
+                file,
+                outcome: evaluate(&text),
+            })
         })
         .collect()
 }
@@ -79,11 +88,18 @@ pub fn markdown_table(rows: &[Row]) -> String {
     let mut out = String::from("| file | supported | why not |\n|---|---|---|\n");
     for r in rows {
         let (supported, why) = match &r.outcome {
-            Outcome::Accepted { hooks } => ("yes".to_string(), format!("compiles to {hooks} hook(s)")),
+            Outcome::Accepted { hooks } => {
+                ("yes".to_string(), format!("compiles to {hooks} hook(s)"))
+            }
             Outcome::Unsupported(m) => ("no".to_string(), m.join("; ")),
             Outcome::Failed(m) => ("ERROR".to_string(), m.join("; ")),
         };
-        out.push_str(&format!("| {} | {} | {} |\n", cell(&r.file), supported, cell(&why)));
+        out.push_str(&format!(
+            "| {} | {} | {} |\n",
+            cell(&r.file),
+            supported,
+            cell(&why)
+        ));
     }
     out
 }

@@ -10,7 +10,8 @@ use kube::CustomResourceExt;
 /// Path of the committed cluster-scoped CRD, relative to the crate root.
 pub const TRACING_POLICY_YAML_PATH: &str = "yaml/cilium.io_tracingpolicies.yaml";
 /// Path of the committed namespaced CRD, relative to the crate root.
-pub const TRACING_POLICY_NAMESPACED_YAML_PATH: &str = "yaml/cilium.io_tracingpoliciesnamespaced.yaml";
+pub const TRACING_POLICY_NAMESPACED_YAML_PATH: &str =
+    "yaml/cilium.io_tracingpoliciesnamespaced.yaml";
 
 fn rule(rule: &str, message: &str) -> ValidationRule {
     ValidationRule {
@@ -21,7 +22,10 @@ fn rule(rule: &str, message: &str) -> ValidationRule {
 }
 
 fn add_rules(props: &mut JSONSchemaProps, rules: Vec<ValidationRule>) {
-    props.x_kubernetes_validations.get_or_insert_with(Vec::new).extend(rules);
+    props
+        .x_kubernetes_validations
+        .get_or_insert_with(Vec::new)
+        .extend(rules);
 }
 
 /// Mutable access to `properties[name]`, descending into array `items` when `name` is `[]`.
@@ -42,7 +46,12 @@ fn at<'a>(props: &'a mut JSONSchemaProps, path: &[&str]) -> Option<&'a mut JSONS
 
 /// Adds the CEL rules shared by both kinds to the `spec` schema.
 fn add_spec_rules(spec: &mut JSONSchemaProps) {
-    let ret = || rule("!has(self.return) || (!self.return || has(self.returnArg))", "ReturnArg not specified with Return=true.");
+    let ret = || {
+        rule(
+            "!has(self.return) || (!self.return || has(self.returnArg))",
+            "ReturnArg not specified with Return=true.",
+        )
+    };
     for hooks in ["kprobes", "fentries"] {
         if let Some(p) = at(spec, &[hooks, "[]"]) {
             add_rules(p, vec![ret()]);
@@ -56,20 +65,36 @@ fn add_spec_rules(spec: &mut JSONSchemaProps) {
         ]);
     }
     if let Some(p) = at(spec, &["hostSelector"]) {
-        add_rules(p, vec![rule("!has(self.matchLabels) && !has(self.matchExpressions)", "The hostSelector should be either null or {}.")]);
+        add_rules(
+            p,
+            vec![rule(
+                "!has(self.matchLabels) && !has(self.matchExpressions)",
+                "The hostSelector should be either null or {}.",
+            )],
+        );
     }
 }
 
 fn finish(mut crd: CustomResourceDefinition, namespaced: bool) -> CustomResourceDefinition {
     for version in &mut crd.spec.versions {
-        let Some(root) = version.schema.as_mut().and_then(|s| s.open_api_v3_schema.as_mut()) else {
+        let Some(root) = version
+            .schema
+            .as_mut()
+            .and_then(|s| s.open_api_v3_schema.as_mut())
+        else {
             continue;
         };
         if let Some(spec) = at(root, &["spec"]) {
             add_spec_rules(spec);
         }
         if namespaced {
-            add_rules(root, vec![rule("!has(self.spec.hostSelector)", "TracingPolicyNamespaced should have a null spec.hostSelector.")]);
+            add_rules(
+                root,
+                vec![rule(
+                    "!has(self.spec.hostSelector)",
+                    "TracingPolicyNamespaced should have a null spec.hostSelector.",
+                )],
+            );
         }
     }
     crd

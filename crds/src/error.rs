@@ -15,7 +15,9 @@ impl FieldPath {
     /// `self.name` (or `self["name"]` when `name` is not a plain identifier).
     pub fn field(&self, name: &str) -> Self {
         let plain = !name.is_empty()
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
         match (self.0.is_empty(), plain) {
             (true, true) => FieldPath(name.to_string()),
             (_, true) => FieldPath(format!("{}.{name}", self.0)),
@@ -45,7 +47,11 @@ impl fmt::Display for FieldPath {
 pub enum PolicyError {
     /// The text is not valid YAML.
     #[error("line {line} column {column}: {message}")]
-    Syntax { line: usize, column: usize, message: String },
+    Syntax {
+        line: usize,
+        column: usize,
+        message: String,
+    },
     /// The policy is wrong: `path: message`.
     #[error("{path}: {message}")]
     Invalid { path: FieldPath, message: String },
@@ -57,12 +63,18 @@ pub enum PolicyError {
 impl PolicyError {
     /// An [`PolicyError::Invalid`] error.
     pub fn invalid(path: &FieldPath, message: impl Into<String>) -> Self {
-        PolicyError::Invalid { path: path.clone(), message: message.into() }
+        PolicyError::Invalid {
+            path: path.clone(),
+            message: message.into(),
+        }
     }
 
     /// An [`PolicyError::Unsupported`] error.
     pub fn unsupported(path: &FieldPath, feature: impl Into<String>) -> Self {
-        PolicyError::Unsupported { path: path.clone(), feature: feature.into() }
+        PolicyError::Unsupported {
+            path: path.clone(),
+            feature: feature.into(),
+        }
     }
 
     /// True for [`PolicyError::Unsupported`].
@@ -101,7 +113,11 @@ pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
     candidates
         .into_iter()
         .map(|c| {
-            let d = if c.to_ascii_lowercase() == lower { 0 } else { edit_distance(word, c) };
+            let d = if c.to_ascii_lowercase() == lower {
+                0
+            } else {
+                edit_distance(word, c)
+            };
             (d, c)
         })
         .filter(|(d, c)| *d <= (c.len().max(word.len()) / 3).max(2))
@@ -111,7 +127,9 @@ pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 
 /// ", did you mean `x`?" or nothing.
 pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
-    closest(word, candidates).map(|c| format!(", did you mean `{c}`?")).unwrap_or_default()
+    closest(word, candidates)
+        .map(|c| format!(", did you mean `{c}`?"))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -120,16 +138,29 @@ mod tests {
 
     #[test]
     fn paths_render_like_the_docs() {
-        let p = FieldPath::root("spec").field("kprobes").index(0).field("selectors").index(2);
+        let p = FieldPath::root("spec")
+            .field("kprobes")
+            .index(0)
+            .field("selectors")
+            .index(2);
         assert_eq!(p.as_str(), "spec.kprobes[0].selectors[2]");
-        assert_eq!(FieldPath::root("spec").field("a.b").as_str(), "spec[\"a.b\"]");
+        assert_eq!(
+            FieldPath::root("spec").field("a.b").as_str(),
+            "spec[\"a.b\"]"
+        );
     }
 
     #[test]
     fn suggestions_pick_the_closest_name() {
         assert_eq!(edit_distance("kitten", "sitting"), 3);
-        assert_eq!(closest("matchArg", ["matchArgs", "matchActions"]), Some("matchArgs"));
-        assert_eq!(closest("selectrs", ["selectors", "syscall"]), Some("selectors"));
+        assert_eq!(
+            closest("matchArg", ["matchArgs", "matchActions"]),
+            Some("matchArgs")
+        );
+        assert_eq!(
+            closest("selectrs", ["selectors", "syscall"]),
+            Some("selectors")
+        );
         assert_eq!(closest("zzzzzz", ["selectors"]), None);
         assert_eq!(closest("equal", ["Equal", "NotEqual"]), Some("Equal"));
     }
@@ -138,7 +169,11 @@ mod tests {
     fn display_is_one_line() {
         let e = PolicyError::unsupported(&FieldPath::root("spec").field("usdts"), "usdts");
         assert_eq!(e.to_string(), "unsupported: usdts at spec.usdts");
-        let e = PolicyError::Syntax { line: 3, column: 7, message: "bad".into() };
+        let e = PolicyError::Syntax {
+            line: 3,
+            column: 7,
+            message: "bad".into(),
+        };
         assert_eq!(e.to_string(), "line 3 column 7: bad");
     }
 }

@@ -16,7 +16,9 @@ pub mod validate;
 
 pub use compile::{compile, compile_namespaced, CompiledHook, CompiledPolicy};
 pub use error::{FieldPath, PolicyError};
-pub use types::{TracingPolicy, TracingPolicyNamespaced, TracingPolicyNamespacedSpec, TracingPolicySpec};
+pub use types::{
+    TracingPolicy, TracingPolicyNamespaced, TracingPolicyNamespacedSpec, TracingPolicySpec,
+};
 
 /// Parses, validates and compiles one policy document. On failure returns every problem
 /// found; each error displays as one line (`path: message`, `line L column C: message`

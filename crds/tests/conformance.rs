@@ -14,28 +14,70 @@ fn corpus() -> PathBuf {
 #[test]
 fn every_corpus_file_is_accepted_or_precisely_unsupported() {
     let rows = evaluate_dir(&corpus()).expect("read corpus");
-    assert!(rows.len() >= 50, "expected the whole corpus, found {}", rows.len());
+    assert!(
+        rows.len() >= 50,
+        "expected the whole corpus, found {}",
+        rows.len()
+    );
     let failed: Vec<String> = rows
         .iter()
         .filter_map(|r| match &r.outcome {
             Outcome::Failed(m) => Some(format!("{}: {}", r.file, m.join(" | "))),
-            Outcome::Unsupported(m) if !m.iter().all(|l| l.starts_with("unsupported: ") && l.contains(" at spec.")) => Some(format!("{}: {}", r.file, m.join(" | "))),
+            Outcome::Unsupported(m)
+                if !m
+                    .iter()
+                    .all(|l| l.starts_with("unsupported: ") && l.contains(" at spec.")) =>
+            {
+                Some(format!("{}: {}", r.file, m.join(" | ")))
+            }
             _ => None,
         })
         .collect();
-    assert!(failed.is_empty(), "corpus files with non-conformant errors:\n{}", failed.join("\n"));
-    let accepted = rows.iter().filter(|r| matches!(r.outcome, Outcome::Accepted { .. })).count();
-    eprintln!("{} files: {accepted} accepted, {} unsupported", rows.len(), rows.len() - accepted);
-    assert!(accepted * 4 >= rows.len() * 3, "fewer than 3/4 of the corpus accepted ({accepted}/{})", rows.len());
+    assert!(
+        failed.is_empty(),
+        "corpus files with non-conformant errors:\n{}",
+        failed.join("\n")
+    );
+    let accepted = rows
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Accepted { .. }))
+        .count();
+    eprintln!(
+        "{} files: {accepted} accepted, {} unsupported",
+        rows.len(),
+        rows.len() - accepted
+    );
+    assert!(
+        accepted * 4 >= rows.len() * 3,
+        "fewer than 3/4 of the corpus accepted ({accepted}/{})",
+        rows.len()
+    );
 }
 
 #[test]
 fn unsupported_messages_name_feature_and_path() {
     let rows = evaluate_dir(&corpus()).expect("read corpus");
-    let get = |file: &str| rows.iter().find(|r| r.file == file).map(|r| r.outcome.clone());
-    assert_eq!(get("usdt.yaml"), Some(Outcome::Unsupported(vec!["unsupported: usdts at spec.usdts".into()])));
-    assert_eq!(get("list-generated-ftrace.yaml"), Some(Outcome::Unsupported(vec!["unsupported: generated_ftrace list at spec.lists[0].type".into()])));
-    assert!(matches!(get("tcp-connect.yaml"), Some(Outcome::Accepted { .. })));
+    let get = |file: &str| {
+        rows.iter()
+            .find(|r| r.file == file)
+            .map(|r| r.outcome.clone())
+    };
+    assert_eq!(
+        get("usdt.yaml"),
+        Some(Outcome::Unsupported(vec![
+            "unsupported: usdts at spec.usdts".into()
+        ]))
+    );
+    assert_eq!(
+        get("list-generated-ftrace.yaml"),
+        Some(Outcome::Unsupported(vec![
+            "unsupported: generated_ftrace list at spec.lists[0].type".into()
+        ]))
+    );
+    assert!(matches!(
+        get("tcp-connect.yaml"),
+        Some(Outcome::Accepted { .. })
+    ));
 }
 
 /// The table lives in the README between the markers when the README has them, and in
@@ -66,5 +108,10 @@ fn committed_conformance_table_is_current() {
         std::fs::write(&path, new).expect("write table");
         return;
     }
-    assert_eq!(committed, expected.trim(), "{} is stale; run UPDATE_CONFORMANCE=1 cargo test -p tetra-crds --test conformance", path.display());
+    assert_eq!(
+        committed,
+        expected.trim(),
+        "{} is stale; run UPDATE_CONFORMANCE=1 cargo test -p tetra-crds --test conformance",
+        path.display()
+    );
 }

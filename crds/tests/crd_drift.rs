@@ -32,29 +32,59 @@ fn crds_have_the_expected_names_and_scope() {
     let tp = crd::tracing_policy_crd();
     assert_eq!(tp.spec.group, "cilium.io");
     assert_eq!(tp.spec.scope, "Cluster");
-    assert_eq!(tp.spec.names.short_names.as_deref(), Some(&["tgtp".to_string()][..]));
-    assert_eq!(tp.spec.names.categories.as_deref(), Some(&["tetragon".to_string()][..]));
+    assert_eq!(
+        tp.spec.names.short_names.as_deref(),
+        Some(&["tgtp".to_string()][..])
+    );
+    assert_eq!(
+        tp.spec.names.categories.as_deref(),
+        Some(&["tetragon".to_string()][..])
+    );
     assert_eq!(tp.spec.versions[0].name, "v1alpha1");
     let ns = crd::tracing_policy_namespaced_crd();
     assert_eq!(ns.spec.scope, "Namespaced");
     assert_eq!(ns.spec.names.plural, "tracingpoliciesnamespaced");
-    assert_eq!(ns.spec.names.short_names.as_deref(), Some(&["tgtpn".to_string()][..]));
+    assert_eq!(
+        ns.spec.names.short_names.as_deref(),
+        Some(&["tgtpn".to_string()][..])
+    );
     let yaml = crd::tracing_policy_namespaced_yaml();
-    assert!(yaml.contains("!has(self.spec.hostSelector)"), "namespaced CRD lacks the hostSelector CEL rule");
-    assert!(crd::tracing_policy_yaml().contains("FollowFD"), "our CRD must keep FollowFD");
+    assert!(
+        yaml.contains("!has(self.spec.hostSelector)"),
+        "namespaced CRD lacks the hostSelector CEL rule"
+    );
+    assert!(
+        crd::tracing_policy_yaml().contains("FollowFD"),
+        "our CRD must keep FollowFD"
+    );
 }
 
 /// Structural schema: every node has a type (or is int-or-string / preserve-unknown),
 /// no $ref, and properties never coexist with additionalProperties.
 fn assert_structural(v: &serde_json::Value, at: &str) {
-    let obj = v.as_object().unwrap_or_else(|| panic!("{at}: schema node is not an object"));
-    assert!(!obj.contains_key("$ref"), "{at}: $ref is not allowed in a structural schema");
+    let obj = v
+        .as_object()
+        .unwrap_or_else(|| panic!("{at}: schema node is not an object"));
     assert!(
-        obj.contains_key("type") || obj.contains_key("x-kubernetes-int-or-string") || obj.contains_key("x-kubernetes-preserve-unknown-fields"),
+        !obj.contains_key("$ref"),
+        "{at}: $ref is not allowed in a structural schema"
+    );
+    assert!(
+        obj.contains_key("type")
+            || obj.contains_key("x-kubernetes-int-or-string")
+            || obj.contains_key("x-kubernetes-preserve-unknown-fields"),
         "{at}: missing type"
     );
-    assert!(!(obj.contains_key("properties") && obj.contains_key("additionalProperties")), "{at}: properties with additionalProperties");
-    for (k, sub) in obj.get("properties").and_then(|p| p.as_object()).into_iter().flatten() {
+    assert!(
+        !(obj.contains_key("properties") && obj.contains_key("additionalProperties")),
+        "{at}: properties with additionalProperties"
+    );
+    for (k, sub) in obj
+        .get("properties")
+        .and_then(|p| p.as_object())
+        .into_iter()
+        .flatten()
+    {
         assert_structural(sub, &format!("{at}.{k}"));
     }
     if let Some(items) = obj.get("items") {
@@ -67,7 +97,10 @@ fn assert_structural(v: &serde_json::Value, at: &str) {
 
 #[test]
 fn schemas_are_structural() {
-    for crd in [crd::tracing_policy_crd(), crd::tracing_policy_namespaced_crd()] {
+    for crd in [
+        crd::tracing_policy_crd(),
+        crd::tracing_policy_namespaced_crd(),
+    ] {
         assert_structural(&crd::open_api_schema(&crd), &crd.spec.names.kind);
     }
 }

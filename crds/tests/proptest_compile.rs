@@ -3,8 +3,8 @@
 
 use proptest::prelude::*;
 use serde_json::{json, Value};
-use tetra_crds::compile::encoding::*;
 use tetra_crds::check_policy_yaml;
+use tetra_crds::compile::encoding::*;
 
 fn arg_values() -> impl Strategy<Value = ArgValues> {
     prop_oneof![
@@ -15,41 +15,165 @@ fn arg_values() -> impl Strategy<Value = ArgValues> {
 }
 
 fn arg_filter() -> impl Strategy<Value = ArgFilter> {
-    (any::<u32>(), any::<u32>(), any::<u32>(), arg_values()).prop_map(|(slot, op, type_code, values)| ArgFilter { slot, op, type_code, values })
+    (any::<u32>(), any::<u32>(), any::<u32>(), arg_values()).prop_map(
+        |(slot, op, type_code, values)| ArgFilter {
+            slot,
+            op,
+            type_code,
+            values,
+        },
+    )
 }
 
 fn action() -> impl Strategy<Value = ActionConfig> {
-    (any::<u32>(), prop::collection::vec(any::<u64>(), 0..4)).prop_map(|(code, params)| ActionConfig { code, params })
+    (any::<u32>(), prop::collection::vec(any::<u64>(), 0..4))
+        .prop_map(|(code, params)| ActionConfig { code, params })
 }
 
 fn selector() -> impl Strategy<Value = SelectorConfig> {
     let v32 = || prop::collection::vec(any::<u32>(), 0..5);
     (
-        prop::collection::vec((any::<u32>(), any::<u32>(), v32()).prop_map(|(op, flags, pids)| PidFilter { op, flags, pids }), 0..3),
-        prop::collection::vec((any::<u32>(), any::<u32>(), v32()).prop_map(|(ns, op, inodes)| NamespaceFilter { ns, op, inodes }), 0..3),
-        prop::collection::vec((any::<u32>(), any::<u32>(), any::<u32>(), any::<u64>()).prop_map(|(set, op, flags, mask)| CapabilityFilter { set, op, flags, mask }), 0..3),
-        prop::collection::vec((any::<u32>(), any::<u32>(), v32()).prop_map(|(op, flags, map_ids)| BinaryFilter { op, flags, map_ids }), 0..2),
+        prop::collection::vec(
+            (any::<u32>(), any::<u32>(), v32()).prop_map(|(op, flags, pids)| PidFilter {
+                op,
+                flags,
+                pids,
+            }),
+            0..3,
+        ),
+        prop::collection::vec(
+            (any::<u32>(), any::<u32>(), v32()).prop_map(|(ns, op, inodes)| NamespaceFilter {
+                ns,
+                op,
+                inodes,
+            }),
+            0..3,
+        ),
+        prop::collection::vec(
+            (any::<u32>(), any::<u32>(), any::<u32>(), any::<u64>()).prop_map(
+                |(set, op, flags, mask)| CapabilityFilter {
+                    set,
+                    op,
+                    flags,
+                    mask,
+                },
+            ),
+            0..3,
+        ),
+        prop::collection::vec(
+            (any::<u32>(), any::<u32>(), v32()).prop_map(|(op, flags, map_ids)| BinaryFilter {
+                op,
+                flags,
+                map_ids,
+            }),
+            0..2,
+        ),
         prop::collection::vec(arg_filter(), 0..5),
         prop::collection::vec(action(), 0..3),
         prop::collection::vec(arg_filter(), 0..2),
         prop::collection::vec(action(), 0..3),
     )
-        .prop_map(|(pids, namespaces, capabilities, binaries, args, actions, return_args, return_actions)| SelectorConfig {
-            pids, namespaces, capabilities, binaries, args, actions, return_args, return_actions,
-        })
+        .prop_map(
+            |(
+                pids,
+                namespaces,
+                capabilities,
+                binaries,
+                args,
+                actions,
+                return_args,
+                return_actions,
+            )| SelectorConfig {
+                pids,
+                namespaces,
+                capabilities,
+                binaries,
+                args,
+                actions,
+                return_args,
+                return_actions,
+            },
+        )
 }
 
-const TYPES: &[&str] = &["int", "uint32", "uint64", "size_t", "fd", "file", "path", "string", "char_buf", "sock", "skb", "sockaddr", "nop", "auto", "cred"];
-const OPS: &[&str] = &["Equal", "NotEqual", "Prefix", "NotPrefix", "Postfix", "NotPostfix", "GT", "LT", "GreaterThan", "Mask", "InMap", "NotInMap", "SPort", "NotDPort", "SPortPriv", "SAddr", "DAddr", "NotDAddr", "Protocol", "Family", "State", "CelExpr", "InRange"];
-const VALUES: &[&str] = &["0", "1", "-1", "0x10", "010", "65535", "70000", "1:5", "5:1", "/etc/", "/etc/passwd", "10.0.0.0/8", "::1", "AF_INET", "IPPROTO_TCP", "TCP_LISTEN", "", "list:x", "18446744073709551615"];
-const ACTIONS: &[&str] = &["Post", "NoPost", "Sigkill", "Signal", "Override", "FollowFD", "UnfollowFD", "CopyFD", "GetUrl", "DnsLookup", "TrackSock", "UntrackSock", "Set", "NotifyEnforcer"];
+const TYPES: &[&str] = &[
+    "int", "uint32", "uint64", "size_t", "fd", "file", "path", "string", "char_buf", "sock", "skb",
+    "sockaddr", "nop", "auto", "cred",
+];
+const OPS: &[&str] = &[
+    "Equal",
+    "NotEqual",
+    "Prefix",
+    "NotPrefix",
+    "Postfix",
+    "NotPostfix",
+    "GT",
+    "LT",
+    "GreaterThan",
+    "Mask",
+    "InMap",
+    "NotInMap",
+    "SPort",
+    "NotDPort",
+    "SPortPriv",
+    "SAddr",
+    "DAddr",
+    "NotDAddr",
+    "Protocol",
+    "Family",
+    "State",
+    "CelExpr",
+    "InRange",
+];
+const VALUES: &[&str] = &[
+    "0",
+    "1",
+    "-1",
+    "0x10",
+    "010",
+    "65535",
+    "70000",
+    "1:5",
+    "5:1",
+    "/etc/",
+    "/etc/passwd",
+    "10.0.0.0/8",
+    "::1",
+    "AF_INET",
+    "IPPROTO_TCP",
+    "TCP_LISTEN",
+    "",
+    "list:x",
+    "18446744073709551615",
+];
+const ACTIONS: &[&str] = &[
+    "Post",
+    "NoPost",
+    "Sigkill",
+    "Signal",
+    "Override",
+    "FollowFD",
+    "UnfollowFD",
+    "CopyFD",
+    "GetUrl",
+    "DnsLookup",
+    "TrackSock",
+    "UntrackSock",
+    "Set",
+    "NotifyEnforcer",
+];
 
 fn pick(items: &'static [&'static str]) -> impl Strategy<Value = &'static str> {
     prop::sample::select(items)
 }
 
 fn match_arg() -> impl Strategy<Value = Value> {
-    (0u32..6, pick(OPS), prop::collection::vec(pick(VALUES), 0..6)).prop_map(|(index, op, values)| json!({"index": index, "operator": op, "values": values}))
+    (
+        0u32..6,
+        pick(OPS),
+        prop::collection::vec(pick(VALUES), 0..6),
+    )
+        .prop_map(|(index, op, values)| json!({"index": index, "operator": op, "values": values}))
 }
 
 fn match_action() -> impl Strategy<Value = Value> {
@@ -63,12 +187,18 @@ fn match_action() -> impl Strategy<Value = Value> {
 }
 
 fn policy() -> impl Strategy<Value = Value> {
-    let args = prop::collection::vec((0u32..6, pick(TYPES)).prop_map(|(i, t)| json!({"index": i, "type": t})), 0..6);
+    let args = prop::collection::vec(
+        (0u32..6, pick(TYPES)).prop_map(|(i, t)| json!({"index": i, "type": t})),
+        0..6,
+    );
     let sel = (
         prop::collection::vec(match_arg(), 0..3),
         prop::collection::vec(match_action(), 0..4),
         prop::option::of(prop::collection::vec(0u32..5, 1..6)),
-        prop::option::of((pick(&["In", "NotIn", "Prefix", "Postfix"]), pick(&["/bin/sh", "/usr/", ""]))),
+        prop::option::of((
+            pick(&["In", "NotIn", "Prefix", "Postfix"]),
+            pick(&["/bin/sh", "/usr/", ""]),
+        )),
     )
         .prop_map(|(args, actions, pids, bin)| {
             let mut s = json!({"matchArgs": args, "matchActions": actions});
@@ -80,7 +210,13 @@ fn policy() -> impl Strategy<Value = Value> {
             }
             s
         });
-    let hook = (pick(&["sys_read", "fd_install", "write", "list:x"]), any::<bool>(), any::<bool>(), args, prop::collection::vec(sel, 0..7));
+    let hook = (
+        pick(&["sys_read", "fd_install", "write", "list:x"]),
+        any::<bool>(),
+        any::<bool>(),
+        args,
+        prop::collection::vec(sel, 0..7),
+    );
     (prop::collection::vec(hook, 1..3), pick(&["kprobes", "lsmhooks", "tracepoints"])).prop_map(|(hooks, field)| {
         let hooks: Vec<Value> = hooks
             .into_iter()

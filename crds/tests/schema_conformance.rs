@@ -12,7 +12,9 @@ fn shared() -> PathBuf {
 fn upstream_schema(file: &str) -> Value {
     let text = std::fs::read_to_string(shared().join("crds").join(file)).expect("upstream CRD");
     let crd = parse_yaml(&text).expect("upstream CRD parses");
-    crd.pointer("/spec/versions/0/schema/openAPIV3Schema").cloned().expect("upstream schema")
+    crd.pointer("/spec/versions/0/schema/openAPIV3Schema")
+        .cloned()
+        .expect("upstream schema")
 }
 
 fn validator(schema: &Value) -> jsonschema::Validator {
@@ -26,31 +28,56 @@ fn what_upstream_accepts_we_accept() {
     let our_tp = validator(&crd::open_api_schema(&crd::tracing_policy_crd()));
     let our_ns = validator(&crd::open_api_schema(&crd::tracing_policy_namespaced_crd()));
     let files = corpus_files(&shared().join("policies")).expect("corpus");
-    assert!(files.len() >= 50, "expected the whole corpus, found {} files", files.len());
+    assert!(
+        files.len() >= 50,
+        "expected the whole corpus, found {} files",
+        files.len()
+    );
     let (mut upstream_ok, mut ours_ok) = (0, 0);
     let mut failures = Vec::new();
     for f in &files {
-        let doc = parse_yaml(&std::fs::read_to_string(f).expect("read")).expect("corpus file is YAML");
+        let doc =
+            parse_yaml(&std::fs::read_to_string(f).expect("read")).expect("corpus file is YAML");
         let namespaced = doc.get("kind").and_then(Value::as_str) == Some("TracingPolicyNamespaced");
-        let (up, ours) = if namespaced { (&up_ns, &our_ns) } else { (&up_tp, &our_tp) };
+        let (up, ours) = if namespaced {
+            (&up_ns, &our_ns)
+        } else {
+            (&up_tp, &our_tp)
+        };
         let up_valid = up.is_valid(&doc);
-        let our_errors: Vec<String> = ours.iter_errors(&doc).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+        let our_errors: Vec<String> = ours
+            .iter_errors(&doc)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
         upstream_ok += usize::from(up_valid);
         ours_ok += usize::from(our_errors.is_empty());
         if up_valid && !our_errors.is_empty() {
             failures.push(format!("{}: {}", f.display(), our_errors.join("; ")));
         }
     }
-    eprintln!("{} files: {upstream_ok} valid against upstream CRDs, {ours_ok} valid against ours", files.len());
-    assert!(failures.is_empty(), "accepted by upstream, rejected by ours:\n{}", failures.join("\n"));
+    eprintln!(
+        "{} files: {upstream_ok} valid against upstream CRDs, {ours_ok} valid against ours",
+        files.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "accepted by upstream, rejected by ours:\n{}",
+        failures.join("\n")
+    );
     assert!(upstream_ok >= files.len() - 2, "upstream schema rejects too many corpus files ({upstream_ok}/{}); is the test reading them right?", files.len());
 }
 
 #[test]
 fn our_schema_keeps_follow_fd_which_upstream_dropped() {
-    let doc = parse_yaml(include_str!("../../examples/tracingpolicy/file-access-etc.yaml")).expect("example parses");
+    let doc = parse_yaml(include_str!(
+        "../../examples/tracingpolicy/file-access-etc.yaml"
+    ))
+    .expect("example parses");
     assert!(validator(&crd::open_api_schema(&crd::tracing_policy_crd())).is_valid(&doc));
-    assert!(!validator(&upstream_schema("cilium.io_tracingpolicies.yaml")).is_valid(&doc), "upstream's enum no longer has FollowFD");
+    assert!(
+        !validator(&upstream_schema("cilium.io_tracingpolicies.yaml")).is_valid(&doc),
+        "upstream's enum no longer has FollowFD"
+    );
 }
 
 #[test]

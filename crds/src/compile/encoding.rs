@@ -48,16 +48,33 @@ pub const MAX_BLOB_LEN: usize = 16 * 1024;
 
 /// A PID filter.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PidFilter { pub op: u32, pub flags: u32, pub pids: Vec<u32> }
+pub struct PidFilter {
+    pub op: u32,
+    pub flags: u32,
+    pub pids: Vec<u32>,
+}
 /// A namespace filter.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NamespaceFilter { pub ns: u32, pub op: u32, pub inodes: Vec<u32> }
+pub struct NamespaceFilter {
+    pub ns: u32,
+    pub op: u32,
+    pub inodes: Vec<u32>,
+}
 /// A capability filter.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CapabilityFilter { pub set: u32, pub op: u32, pub flags: u32, pub mask: u64 }
+pub struct CapabilityFilter {
+    pub set: u32,
+    pub op: u32,
+    pub flags: u32,
+    pub mask: u64,
+}
 /// A binary filter.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BinaryFilter { pub op: u32, pub flags: u32, pub map_ids: Vec<u32> }
+pub struct BinaryFilter {
+    pub op: u32,
+    pub flags: u32,
+    pub map_ids: Vec<u32>,
+}
 
 /// Values of an argument filter.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,10 +89,18 @@ pub enum ArgValues {
 
 /// An argument filter.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ArgFilter { pub slot: u32, pub op: u32, pub type_code: u32, pub values: ArgValues }
+pub struct ArgFilter {
+    pub slot: u32,
+    pub op: u32,
+    pub type_code: u32,
+    pub values: ArgValues,
+}
 /// An action with its parameters.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ActionConfig { pub code: u32, pub params: Vec<u64> }
+pub struct ActionConfig {
+    pub code: u32,
+    pub params: Vec<u64>,
+}
 
 /// One selector as the kernel sees it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -212,7 +237,10 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn u32(&mut self) -> Result<u32, DecodeError> {
-        let bytes = self.buf.get(self.pos..self.pos + 4).ok_or(DecodeError::Truncated(self.pos))?;
+        let bytes = self
+            .buf
+            .get(self.pos..self.pos + 4)
+            .ok_or(DecodeError::Truncated(self.pos))?;
         self.pos += 4;
         Ok(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
     }
@@ -222,21 +250,33 @@ impl Reader<'_> {
         Ok(u64::from(lo) | (u64::from(hi) << 32))
     }
     /// Reads `n` items; `n` comes from the blob, so cap preallocation by remaining bytes.
-    fn many<T>(&mut self, n: u32, mut item: impl FnMut(&mut Self) -> Result<T, DecodeError>) -> Result<Vec<T>, DecodeError> {
-        let mut out = Vec::with_capacity((n as usize).min(self.buf.len().saturating_sub(self.pos) / 4));
+    fn many<T>(
+        &mut self,
+        n: u32,
+        mut item: impl FnMut(&mut Self) -> Result<T, DecodeError>,
+    ) -> Result<Vec<T>, DecodeError> {
+        let mut out =
+            Vec::with_capacity((n as usize).min(self.buf.len().saturating_sub(self.pos) / 4));
         for _ in 0..n {
             out.push(item(self)?);
         }
         Ok(out)
     }
-    fn section<T>(&mut self, item: impl FnMut(&mut Self) -> Result<T, DecodeError>) -> Result<Vec<T>, DecodeError> {
+    fn section<T>(
+        &mut self,
+        item: impl FnMut(&mut Self) -> Result<T, DecodeError>,
+    ) -> Result<Vec<T>, DecodeError> {
         let at = self.pos;
         let len = self.u32()?;
         let start = self.pos;
         let n = self.u32()?;
         let out = self.many(n, item)?;
         if self.pos - start != len as usize {
-            return Err(DecodeError::Length { at, len, actual: self.pos - start });
+            return Err(DecodeError::Length {
+                at,
+                len,
+                actual: self.pos - start,
+            });
         }
         Ok(out)
     }
@@ -251,13 +291,21 @@ fn read_arg(r: &mut Reader<'_>) -> Result<ArgFilter, DecodeError> {
         2 => ArgValues::Maps(r.many(n, Reader::u32)?),
         k => return Err(DecodeError::Kind(k)),
     };
-    Ok(ArgFilter { slot, op, type_code, values })
+    Ok(ArgFilter {
+        slot,
+        op,
+        type_code,
+        values,
+    })
 }
 
 fn read_action(r: &mut Reader<'_>) -> Result<ActionConfig, DecodeError> {
     let code = r.u32()?;
     let n = r.u32()?;
-    Ok(ActionConfig { code, params: r.many(n, Reader::u64)? })
+    Ok(ActionConfig {
+        code,
+        params: r.many(n, Reader::u64)?,
+    })
 }
 
 /// Decodes a blob produced by [`encode`].
@@ -274,16 +322,35 @@ pub fn decode(blob: &[u8]) -> Result<Vec<SelectorConfig>, DecodeError> {
         let s = SelectorConfig {
             pids: r.section(|r| {
                 let (op, flags, n) = (r.u32()?, r.u32()?, r.u32()?);
-                Ok(PidFilter { op, flags, pids: r.many(n, Reader::u32)? })
+                Ok(PidFilter {
+                    op,
+                    flags,
+                    pids: r.many(n, Reader::u32)?,
+                })
             })?,
             namespaces: r.section(|r| {
                 let (ns, op, n) = (r.u32()?, r.u32()?, r.u32()?);
-                Ok(NamespaceFilter { ns, op, inodes: r.many(n, Reader::u32)? })
+                Ok(NamespaceFilter {
+                    ns,
+                    op,
+                    inodes: r.many(n, Reader::u32)?,
+                })
             })?,
-            capabilities: r.section(|r| Ok(CapabilityFilter { set: r.u32()?, op: r.u32()?, flags: r.u32()?, mask: r.u64()? }))?,
+            capabilities: r.section(|r| {
+                Ok(CapabilityFilter {
+                    set: r.u32()?,
+                    op: r.u32()?,
+                    flags: r.u32()?,
+                    mask: r.u64()?,
+                })
+            })?,
             binaries: r.section(|r| {
                 let (op, flags, n) = (r.u32()?, r.u32()?, r.u32()?);
-                Ok(BinaryFilter { op, flags, map_ids: r.many(n, Reader::u32)? })
+                Ok(BinaryFilter {
+                    op,
+                    flags,
+                    map_ids: r.many(n, Reader::u32)?,
+                })
             })?,
             args: r.section(read_arg)?,
             actions: r.section(read_action)?,
@@ -291,7 +358,11 @@ pub fn decode(blob: &[u8]) -> Result<Vec<SelectorConfig>, DecodeError> {
             return_actions: r.section(read_action)?,
         };
         if r.pos - at != len as usize {
-            return Err(DecodeError::Length { at, len, actual: r.pos - at });
+            return Err(DecodeError::Length {
+                at,
+                len,
+                actual: r.pos - at,
+            });
         }
         Ok(s)
     })?;

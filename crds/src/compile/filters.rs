@@ -1,8 +1,8 @@
 //! Argument filter semantics: which operators apply to which argument types, how many
 //! values they take, and how values become inline numbers or map contents.
 
-use super::maps::{string_bucket, LpmEntry, LpmKind, ValueMap, MAX_INT_SET_ENTRIES};
 use super::arch::syscall_number;
+use super::maps::{string_bucket, LpmEntry, LpmKind, ValueMap, MAX_INT_SET_ENTRIES};
 use super::values::*;
 use crate::types::{ArgOperator, ArgType, ListType, TracingPolicySpec};
 use crate::validate::limits::*;
@@ -38,12 +38,28 @@ pub enum OpClass {
 /// The feature name when `op` is valid Tetragon but not implemented here.
 pub fn unsupported_feature(op: ArgOperator) -> Option<String> {
     use ArgOperator::*;
-    matches!(op, CapabilitiesGained | InRange | NotInRange | SubString | SubStringIgnCase | CelExpr | FileType | NotFileType)
-        .then(|| format!("{} operator", op.name()))
+    matches!(
+        op,
+        CapabilitiesGained
+            | InRange
+            | NotInRange
+            | SubString
+            | SubStringIgnCase
+            | CelExpr
+            | FileType
+            | NotFileType
+    )
+    .then(|| format!("{} operator", op.name()))
 }
 
 fn type_error(op: ArgOperator, ty: ArgType, allowed: &str) -> String {
-    format!("{}, but {} does not apply to {} {} argument (allowed: {allowed})", op.name(), op.name(), crate::error::article(ty.name()), ty.name())
+    format!(
+        "{}, but {} does not apply to {} {} argument (allowed: {allowed})",
+        op.name(),
+        op.name(),
+        crate::error::article(ty.name()),
+        ty.name()
+    )
 }
 
 /// Classifies `op` on an argument of type `ty`, or explains why it does not apply.
@@ -97,7 +113,10 @@ type Problems = Vec<(Option<usize>, String)>;
 
 fn count_check(n: usize, min: usize, max: Option<usize>, problems: &mut Problems) {
     if n < min {
-        problems.push((None, format!("{n} values, but this operator needs at least {min}")));
+        problems.push((
+            None,
+            format!("{n} values, but this operator needs at least {min}"),
+        ));
     }
     if let Some(max) = max.filter(|m| n > *m) {
         problems.push((None, format!("{n} values, but this operator takes at most {max} here; consider InMap or NotInMap")));
@@ -106,12 +125,24 @@ fn count_check(n: usize, min: usize, max: Option<usize>, problems: &mut Problems
 
 /// Parses values into a set, expanding ranges; `list:` references are skipped when
 /// `skip_lists` (the caller expands them).
-fn int_set(values: &[String], skip_lists: bool, parse: impl Fn(&str) -> Result<(u64, u64), String>, problems: &mut Problems) -> BTreeSet<u64> {
+fn int_set(
+    values: &[String],
+    skip_lists: bool,
+    parse: impl Fn(&str) -> Result<(u64, u64), String>,
+    problems: &mut Problems,
+) -> BTreeSet<u64> {
     let mut set = BTreeSet::new();
-    for (j, v) in values.iter().enumerate().filter(|(_, v)| !(skip_lists && v.starts_with("list:"))) {
+    for (j, v) in values
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| !(skip_lists && v.starts_with("list:")))
+    {
         match parse(v) {
             Ok((lo, hi)) if (hi - lo) as usize + set.len() >= MAX_INT_SET_ENTRIES => {
-                problems.push((Some(j), format!("{v:?} expands past {MAX_INT_SET_ENTRIES} map entries")));
+                problems.push((
+                    Some(j),
+                    format!("{v:?} expands past {MAX_INT_SET_ENTRIES} map entries"),
+                ));
             }
             Ok((lo, hi)) => set.extend(lo..=hi),
             Err(m) => problems.push((Some(j), m)),
@@ -121,12 +152,20 @@ fn int_set(values: &[String], skip_lists: bool, parse: impl Fn(&str) -> Result<(
 }
 
 /// Parses and lowers the values of a filter of class `class` on a `ty` argument.
-pub fn lower_values(spec: &TracingPolicySpec, class: OpClass, ty: ArgType, values: &[String]) -> Result<Lowered, Problems> {
+pub fn lower_values(
+    spec: &TracingPolicySpec,
+    class: OpClass,
+    ty: ArgType,
+    values: &[String],
+) -> Result<Lowered, Problems> {
     let mut problems = Problems::new();
     let lowered = match class {
         OpClass::NoValues => {
             if !values.is_empty() {
-                problems.push((None, format!("{} values, but this operator takes none", values.len())));
+                problems.push((
+                    None,
+                    format!("{} values, but this operator takes none", values.len()),
+                ));
             }
             Lowered::None
         }
@@ -147,16 +186,28 @@ pub fn lower_values(spec: &TracingPolicySpec, class: OpClass, ty: ArgType, value
             let mut maps: Vec<ValueMap> = Vec::new();
             for (j, v) in values.iter().enumerate() {
                 let Some(bucket) = string_bucket(v.len()) else {
-                    problems.push((Some(j), format!("{} bytes, but exact strings are at most {MAX_STRING_LEN} bytes", v.len())));
+                    problems.push((
+                        Some(j),
+                        format!(
+                            "{} bytes, but exact strings are at most {MAX_STRING_LEN} bytes",
+                            v.len()
+                        ),
+                    ));
                     continue;
                 };
                 let mut key = v.as_bytes().to_vec();
                 key.resize(bucket as usize, 0);
-                match maps.iter_mut().find(|m| matches!(m, ValueMap::Strings { bucket: b, .. } if *b == bucket)) {
+                match maps
+                    .iter_mut()
+                    .find(|m| matches!(m, ValueMap::Strings { bucket: b, .. } if *b == bucket))
+                {
                     Some(ValueMap::Strings { keys, .. }) => {
                         keys.insert(key);
                     }
-                    _ => maps.push(ValueMap::Strings { bucket, keys: BTreeSet::from([key]) }),
+                    _ => maps.push(ValueMap::Strings {
+                        bucket,
+                        keys: BTreeSet::from([key]),
+                    }),
                 }
             }
             maps.sort_by_key(|m| match m {
@@ -174,14 +225,28 @@ pub fn lower_values(spec: &TracingPolicySpec, class: OpClass, ty: ArgType, value
             let mut entries = BTreeSet::new();
             for (j, v) in values.iter().enumerate() {
                 if v.is_empty() || v.len() > max {
-                    problems.push((Some(j), format!("{} bytes, but a {} is 1..={max} bytes", v.len(), if kind == LpmKind::Prefix { "prefix" } else { "postfix" })));
+                    problems.push((
+                        Some(j),
+                        format!(
+                            "{} bytes, but a {} is 1..={max} bytes",
+                            v.len(),
+                            if kind == LpmKind::Prefix {
+                                "prefix"
+                            } else {
+                                "postfix"
+                            }
+                        ),
+                    ));
                     continue;
                 }
                 let mut data = v.as_bytes().to_vec();
                 if kind == LpmKind::Postfix {
                     data.reverse();
                 }
-                entries.insert(LpmEntry { prefix_bits: (data.len() * 8) as u32, data });
+                entries.insert(LpmEntry {
+                    prefix_bits: (data.len() * 8) as u32,
+                    data,
+                });
             }
             Lowered::Maps(vec![ValueMap::Lpm { kind, entries }])
         }
@@ -204,14 +269,23 @@ pub fn lower_values(spec: &TracingPolicySpec, class: OpClass, ty: ArgType, value
             // `list:NAME` expands to the list's entries (syscall numbers for syscall lists).
             let mut from_list: Vec<Vec<u64>> = Vec::new();
             for (j, v) in values.iter().enumerate() {
-                let Some(name) = v.strip_prefix("list:") else { continue };
+                let Some(name) = v.strip_prefix("list:") else {
+                    continue;
+                };
                 let Some(list) = spec.lists.iter().flatten().find(|l| l.name == name) else {
-                    problems.push((Some(j), format!("{v:?}, but spec.lists has no list named {name:?}")));
+                    problems.push((
+                        Some(j),
+                        format!("{v:?}, but spec.lists has no list named {name:?}"),
+                    ));
                     continue;
                 };
                 let mut numbers = Vec::new();
                 for entry in list.values.iter().flatten() {
-                    let nr = if list.ty == Some(ListType::Syscalls) { syscall_number(entry) } else { one(entry) };
+                    let nr = if list.ty == Some(ListType::Syscalls) {
+                        syscall_number(entry)
+                    } else {
+                        one(entry)
+                    };
                     match nr {
                         Ok(n) => numbers.push(n),
                         Err(m) if m.starts_with("unsupported: ") => problems.push((Some(j), m)),
@@ -232,7 +306,12 @@ pub fn lower_values(spec: &TracingPolicySpec, class: OpClass, ty: ArgType, value
                 OpClass::Family => parse_family,
                 _ => parse_tcp_state,
             };
-            Lowered::Maps(vec![ValueMap::IntSet(int_set(values, false, parse, &mut problems))])
+            Lowered::Maps(vec![ValueMap::IntSet(int_set(
+                values,
+                false,
+                parse,
+                &mut problems,
+            ))])
         }
         OpClass::Addr => {
             count_check(values.len(), 1, None, &mut problems);
@@ -240,15 +319,30 @@ pub fn lower_values(spec: &TracingPolicySpec, class: OpClass, ty: ArgType, value
             for (j, v) in values.iter().enumerate() {
                 match parse_cidr(v) {
                     Ok((std::net::IpAddr::V4(a), len)) => {
-                        v4.insert(LpmEntry { prefix_bits: len, data: a.octets().to_vec() });
+                        v4.insert(LpmEntry {
+                            prefix_bits: len,
+                            data: a.octets().to_vec(),
+                        });
                     }
                     Ok((std::net::IpAddr::V6(a), len)) => {
-                        v6.insert(LpmEntry { prefix_bits: len, data: a.octets().to_vec() });
+                        v6.insert(LpmEntry {
+                            prefix_bits: len,
+                            data: a.octets().to_vec(),
+                        });
                     }
                     Err(m) => problems.push((Some(j), m)),
                 }
             }
-            Lowered::Maps(vec![ValueMap::Lpm { kind: LpmKind::Ipv4, entries: v4 }, ValueMap::Lpm { kind: LpmKind::Ipv6, entries: v6 }])
+            Lowered::Maps(vec![
+                ValueMap::Lpm {
+                    kind: LpmKind::Ipv4,
+                    entries: v4,
+                },
+                ValueMap::Lpm {
+                    kind: LpmKind::Ipv6,
+                    entries: v6,
+                },
+            ])
         }
     };
     if problems.is_empty() {

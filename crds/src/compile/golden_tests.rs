@@ -25,7 +25,9 @@ fn blob(which: usize, entries: &[&[u32]]) -> Vec<u8> {
     let mut sel = Vec::new();
     for s in 0..8 {
         let body: Vec<u32> = if s == which {
-            std::iter::once(entries.len() as u32).chain(entries.iter().flat_map(|e| e.iter().copied())).collect()
+            std::iter::once(entries.len() as u32)
+                .chain(entries.iter().flat_map(|e| e.iter().copied()))
+                .collect()
         } else {
             vec![0]
         };
@@ -42,7 +44,10 @@ const ACTIONS: usize = 5;
 
 #[test]
 fn empty_selector_frame_is_exact() {
-    let h = hook("[{index: 0, type: int}]", "matchPIDs: [{operator: In, values: [1]}]");
+    let h = hook(
+        "[{index: 0, type: int}]",
+        "matchPIDs: [{operator: In, values: [1]}]",
+    );
     #[rustfmt::skip]
     let expected = le(&[
         1, 1, 84,           // version, one selector of 84 bytes
@@ -54,7 +59,10 @@ fn empty_selector_frame_is_exact() {
 }
 
 fn arg_case(ty: &str, op: &str, values: &str) -> super::CompiledHook {
-    hook(&format!("[{{index: 0, type: {ty}}}]"), &format!("matchArgs: [{{index: 0, operator: {op}, values: {values}}}]"))
+    hook(
+        &format!("[{{index: 0, type: {ty}}}]"),
+        &format!("matchArgs: [{{index: 0, operator: {op}, values: {values}}}]"),
+    )
 }
 
 #[test]
@@ -84,12 +92,28 @@ fn string_equal_goes_to_length_buckets() {
         let long = "/".to_string() + &"a".repeat(40);
         let h = arg_case("file", op, &format!("['/etc/passwd', '{long}']"));
         // file = type 26; two buckets (32 and 64) -> two map ids
-        assert_eq!(h.selector_blob, blob(ARGS, &[&[0, code, 26, 2, 2, 0, 1]]), "{op}");
+        assert_eq!(
+            h.selector_blob,
+            blob(ARGS, &[&[0, code, 26, 2, 2, 0, 1]]),
+            "{op}"
+        );
         let mut k32 = b"/etc/passwd".to_vec();
         k32.resize(32, 0);
         let mut k64 = long.as_bytes().to_vec();
         k64.resize(64, 0);
-        assert_eq!(h.maps, vec![ValueMap::Strings { bucket: 32, keys: BTreeSet::from([k32]) }, ValueMap::Strings { bucket: 64, keys: BTreeSet::from([k64]) }]);
+        assert_eq!(
+            h.maps,
+            vec![
+                ValueMap::Strings {
+                    bucket: 32,
+                    keys: BTreeSet::from([k32])
+                },
+                ValueMap::Strings {
+                    bucket: 64,
+                    keys: BTreeSet::from([k64])
+                }
+            ]
+        );
     }
 }
 
@@ -102,8 +126,22 @@ fn prefix_and_postfix_go_to_lpm_tries() {
         ("NotPostfix", 6, LpmKind::Postfix, b"/cte/".to_vec()),
     ] {
         let h = arg_case("string", op, "['/etc/']");
-        assert_eq!(h.selector_blob, blob(ARGS, &[&[0, code, 24, 2, 1, 0]]), "{op}");
-        assert_eq!(h.maps, vec![ValueMap::Lpm { kind, entries: BTreeSet::from([LpmEntry { prefix_bits: 40, data }]) }], "{op}");
+        assert_eq!(
+            h.selector_blob,
+            blob(ARGS, &[&[0, code, 24, 2, 1, 0]]),
+            "{op}"
+        );
+        assert_eq!(
+            h.maps,
+            vec![ValueMap::Lpm {
+                kind,
+                entries: BTreeSet::from([LpmEntry {
+                    prefix_bits: 40,
+                    data
+                }])
+            }],
+            "{op}"
+        );
     }
 }
 
@@ -112,7 +150,13 @@ fn set_operators_fill_int_sets() {
     let cases: [(&str, &str, u32, &str, &[u64]); 10] = [
         ("uint64", "InMap", 27, "['1', '3:5']", &[1, 3, 4, 5]),
         ("uint64", "NotInMap", 28, "['7']", &[7]),
-        ("sock", "SPort", 12, "['80', '8080:8081']", &[80, 8080, 8081]),
+        (
+            "sock",
+            "SPort",
+            12,
+            "['80', '8080:8081']",
+            &[80, 8080, 8081],
+        ),
         ("sock", "NotSPort", 13, "['22']", &[22]),
         ("sock", "DPort", 16, "['443']", &[443]),
         ("sock", "NotDPort", 17, "['53']", &[53]),
@@ -124,14 +168,27 @@ fn set_operators_fill_int_sets() {
     for (ty, op, code, values, expected) in cases {
         let h = arg_case(ty, op, values);
         let type_code = super::type_code(serde_json::from_value(serde_json::json!(ty)).unwrap());
-        assert_eq!(h.selector_blob, blob(ARGS, &[&[0, code, type_code, 2, 1, 0]]), "{op}");
-        assert_eq!(h.maps, vec![ValueMap::IntSet(expected.iter().copied().collect())], "{op}");
+        assert_eq!(
+            h.selector_blob,
+            blob(ARGS, &[&[0, code, type_code, 2, 1, 0]]),
+            "{op}"
+        );
+        assert_eq!(
+            h.maps,
+            vec![ValueMap::IntSet(expected.iter().copied().collect())],
+            "{op}"
+        );
     }
 }
 
 #[test]
 fn privileged_port_operators_take_no_values() {
-    for (op, code) in [("SPortPriv", 14), ("NotSportPriv", 15), ("DPortPriv", 18), ("NotDPortPriv", 19)] {
+    for (op, code) in [
+        ("SPortPriv", 14),
+        ("NotSportPriv", 15),
+        ("DPortPriv", 18),
+        ("NotDPortPriv", 19),
+    ] {
         let h = arg_case("sock", op, "[]");
         assert_eq!(h.selector_blob, blob(ARGS, &[&[0, code, 20, 0, 0]]), "{op}");
     }
@@ -139,25 +196,59 @@ fn privileged_port_operators_take_no_values() {
 
 #[test]
 fn address_operators_fill_v4_and_v6_tries() {
-    for (op, code) in [("SAddr", 20), ("NotSAddr", 21), ("DAddr", 22), ("NotDAddr", 23)] {
+    for (op, code) in [
+        ("SAddr", 20),
+        ("NotSAddr", 21),
+        ("DAddr", 22),
+        ("NotDAddr", 23),
+    ] {
         let h = arg_case("sock", op, "['10.0.0.0/8', '::1']");
-        assert_eq!(h.selector_blob, blob(ARGS, &[&[0, code, 20, 2, 2, 0, 1]]), "{op}");
-        let v4 = LpmEntry { prefix_bits: 8, data: vec![10, 0, 0, 0] };
+        assert_eq!(
+            h.selector_blob,
+            blob(ARGS, &[&[0, code, 20, 2, 2, 0, 1]]),
+            "{op}"
+        );
+        let v4 = LpmEntry {
+            prefix_bits: 8,
+            data: vec![10, 0, 0, 0],
+        };
         let mut one = vec![0u8; 16];
         one[15] = 1;
-        let v6 = LpmEntry { prefix_bits: 128, data: one };
-        assert_eq!(h.maps, vec![ValueMap::Lpm { kind: LpmKind::Ipv4, entries: BTreeSet::from([v4]) }, ValueMap::Lpm { kind: LpmKind::Ipv6, entries: BTreeSet::from([v6]) }]);
+        let v6 = LpmEntry {
+            prefix_bits: 128,
+            data: one,
+        };
+        assert_eq!(
+            h.maps,
+            vec![
+                ValueMap::Lpm {
+                    kind: LpmKind::Ipv4,
+                    entries: BTreeSet::from([v4])
+                },
+                ValueMap::Lpm {
+                    kind: LpmKind::Ipv6,
+                    entries: BTreeSet::from([v6])
+                }
+            ]
+        );
     }
 }
 
 #[test]
 fn arg_slot_is_the_position_of_the_declared_index() {
-    let h = hook("[{index: 3, type: int}, {index: 1, type: fd}]", "matchArgs: [{index: 1, operator: Prefix, values: ['/tmp/']}]");
+    let h = hook(
+        "[{index: 3, type: int}, {index: 1, type: fd}]",
+        "matchArgs: [{index: 1, operator: Prefix, values: ['/tmp/']}]",
+    );
     assert_eq!(h.selector_blob, blob(ARGS, &[&[1, 3, 25, 2, 1, 0]]));
 }
 
 fn action_case(yaml: &str) -> Vec<u8> {
-    hook("[{index: 0, type: int}, {index: 1, type: file}, {index: 2, type: sock}]", &format!("matchActions: [{yaml}]")).selector_blob
+    hook(
+        "[{index: 0, type: int}, {index: 1, type: file}, {index: 2, type: sock}]",
+        &format!("matchActions: [{yaml}]"),
+    )
+    .selector_blob
 }
 
 #[test]
@@ -165,7 +256,11 @@ fn every_supported_action_has_a_golden_encoding() {
     // (action yaml, code, params as u64)
     let cases: [(&str, u32, &[u64]); 12] = [
         ("{action: Post}", 1, &[0, 0]),
-        ("{action: Post, rateLimit: '5', rateLimitScope: global}", 1, &[5000, 2]),
+        (
+            "{action: Post, rateLimit: '5', rateLimitScope: global}",
+            1,
+            &[5000, 2],
+        ),
         ("{action: FollowFD, argFd: 0, argName: 1}", 2, &[0, 1]),
         ("{action: Sigkill}", 3, &[]),
         ("{action: UnfollowFD, argFd: 0}", 4, &[0, 0]),
@@ -182,25 +277,43 @@ fn every_supported_action_has_a_golden_encoding() {
         entry.extend(params.iter().flat_map(|v| [*v as u32, (*v >> 32) as u32]));
         assert_eq!(action_case(yaml), blob(ACTIONS, &[&entry]), "{yaml}");
     }
-    assert_eq!(action_case("{action: UntrackSock, argSock: 2}"), blob(ACTIONS, &[&[12, 1, 2, 0]]));
+    assert_eq!(
+        action_case("{action: UntrackSock, argSock: 2}"),
+        blob(ACTIONS, &[&[12, 1, 2, 0]])
+    );
 }
 
 #[test]
 fn url_and_fqdn_go_to_the_string_table() {
     let h = hook("[{index: 0, type: int}]", "matchActions: [{action: GetUrl, argUrl: 'http://a'}, {action: DnsLookup, argFqdn: 'b.example'}]");
-    assert_eq!(h.strings, vec!["http://a".to_string(), "b.example".to_string()]);
-    assert_eq!(h.selector_blob, blob(ACTIONS, &[&[7, 1, 0, 0], &[8, 1, 1, 0]]));
+    assert_eq!(
+        h.strings,
+        vec!["http://a".to_string(), "b.example".to_string()]
+    );
+    assert_eq!(
+        h.selector_blob,
+        blob(ACTIONS, &[&[7, 1, 0, 0], &[8, 1, 1, 0]])
+    );
 }
 
 #[test]
 fn namespaces_capabilities_binaries_encode_exactly() {
-    let h = hook("[{index: 0, type: int}]", "matchNamespaces: [{namespace: Pid, operator: NotIn, values: [host_ns, '4026531836']}]");
+    let h = hook(
+        "[{index: 0, type: int}]",
+        "matchNamespaces: [{namespace: Pid, operator: NotIn, values: [host_ns, '4026531836']}]",
+    );
     assert_eq!(h.selector_blob, blob(1, &[&[3, 2, 2, HOST_NS, 4026531836]]));
     let h = hook("[{index: 0, type: int}]", "matchCapabilities: [{type: Permitted, operator: In, isNamespaceCapability: true, values: [CAP_CHOWN, CAP_SYS_ADMIN]}]");
     assert_eq!(h.selector_blob, blob(2, &[&[2, 1, 1, 1 | (1 << 21), 0]]));
-    let h = hook("[{index: 0, type: int}]", "matchBinaries: [{operator: In, followChildren: true, values: [/bin/sh]}]");
+    let h = hook(
+        "[{index: 0, type: int}]",
+        "matchBinaries: [{operator: In, followChildren: true, values: [/bin/sh]}]",
+    );
     assert_eq!(h.selector_blob, blob(3, &[&[1, 1, 1, 0]]));
-    let h = hook("[{index: 0, type: int}]", "matchPIDs: [{operator: NotIn, isNamespacePID: true, followForks: true, values: [1, 2]}]");
+    let h = hook(
+        "[{index: 0, type: int}]",
+        "matchPIDs: [{operator: NotIn, isNamespacePID: true, followForks: true, values: [1, 2]}]",
+    );
     assert_eq!(h.selector_blob, blob(0, &[&[2, 3, 2, 1, 2]]));
 }
 
@@ -208,7 +321,10 @@ fn namespaces_capabilities_binaries_encode_exactly() {
 fn decode_rejects_corrupt_blobs() {
     let good = action_case("{action: Sigkill}");
     assert!(decode(&good).is_ok());
-    assert!(matches!(decode(&good[..good.len() - 1]), Err(DecodeError::Truncated(_))));
+    assert!(matches!(
+        decode(&good[..good.len() - 1]),
+        Err(DecodeError::Truncated(_))
+    ));
     let mut bad = good.clone();
     bad[0] = 9;
     assert_eq!(decode(&bad), Err(DecodeError::Version(9)));

@@ -3,7 +3,10 @@
 use super::encoding::*;
 use super::filters::{classify, lower_values, Lowered, OpClass};
 use super::values::{parse_capability, parse_rate_limit};
-use super::{op_code, syscall_symbol, type_code, AttachTarget, CompiledArg, CompiledHook, UprobeLocation, ValueMap};
+use super::{
+    op_code, syscall_symbol, type_code, AttachTarget, CompiledArg, CompiledHook, UprobeLocation,
+    ValueMap,
+};
 use crate::error::{FieldPath, PolicyError};
 use crate::types::*;
 use crate::validate::{expand_macros, HookCtx, HookKind};
@@ -25,22 +28,35 @@ struct HookParts<'a> {
 pub(super) fn hooks(spec: &TracingPolicySpec) -> Result<Vec<CompiledHook>, Vec<PolicyError>> {
     let mut out = Vec::new();
     let root = FieldPath::root("spec");
-    let mut push = |parts: HookParts<'_>, targets: Vec<AttachTarget>| -> Result<(), Vec<PolicyError>> {
-        for t in targets {
-            out.push(build(spec, &parts, t).map_err(|e| vec![e])?);
-        }
-        Ok(())
-    };
-    for (field, kind, list) in [("kprobes", HookKind::Kprobe, &spec.kprobes), ("fentries", HookKind::Fentry, &spec.fentries)] {
+    let mut push =
+        |parts: HookParts<'_>, targets: Vec<AttachTarget>| -> Result<(), Vec<PolicyError>> {
+            for t in targets {
+                out.push(build(spec, &parts, t).map_err(|e| vec![e])?);
+            }
+            Ok(())
+        };
+    for (field, kind, list) in [
+        ("kprobes", HookKind::Kprobe, &spec.kprobes),
+        ("fentries", HookKind::Fentry, &spec.fentries),
+    ] {
         for (i, kp) in list.iter().flatten().enumerate() {
             let path = root.field(field).index(i);
             let ret = kp.return_.unwrap_or(false);
-            let targets = kprobe_symbols(spec, kp).map_err(|m| vec![PolicyError::invalid(&path.field("call"), m)])?;
+            let targets = kprobe_symbols(spec, kp)
+                .map_err(|m| vec![PolicyError::invalid(&path.field("call"), m)])?;
             let targets = targets
                 .into_iter()
                 .map(|(symbol, syscall)| match kind {
-                    HookKind::Fentry => AttachTarget::Fentry { symbol, syscall, return_probe: ret },
-                    _ => AttachTarget::Kprobe { symbol, syscall, return_probe: ret },
+                    HookKind::Fentry => AttachTarget::Fentry {
+                        symbol,
+                        syscall,
+                        return_probe: ret,
+                    },
+                    _ => AttachTarget::Kprobe {
+                        symbol,
+                        syscall,
+                        return_probe: ret,
+                    },
                 })
                 .collect();
             let parts = HookParts {
@@ -52,13 +68,21 @@ pub(super) fn hooks(spec: &TracingPolicySpec) -> Result<Vec<CompiledHook>, Vec<P
                 message: kp.message.as_ref(),
                 tags: kp.tags.as_ref(),
                 return_arg_action: kp.return_arg_action.as_ref(),
-                ignore_missing: kp.ignore.as_ref().and_then(|i| i.call_not_found).unwrap_or(false),
+                ignore_missing: kp
+                    .ignore
+                    .as_ref()
+                    .and_then(|i| i.call_not_found)
+                    .unwrap_or(false),
             };
             push(parts, targets)?;
         }
     }
     for (i, tp) in spec.tracepoints.iter().flatten().enumerate() {
-        let target = AttachTarget::Tracepoint { subsystem: tp.subsystem.clone(), event: tp.event.clone(), raw: tp.raw.unwrap_or(false) };
+        let target = AttachTarget::Tracepoint {
+            subsystem: tp.subsystem.clone(),
+            event: tp.event.clone(),
+            raw: tp.raw.unwrap_or(false),
+        };
         let parts = HookParts {
             kind: HookKind::Tracepoint,
             path: root.field("tracepoints").index(i),
@@ -75,15 +99,34 @@ pub(super) fn hooks(spec: &TracingPolicySpec) -> Result<Vec<CompiledHook>, Vec<P
     for (i, up) in spec.uprobes.iter().flatten().enumerate() {
         let ret = up.return_.unwrap_or(false);
         let locations: Vec<(UprobeLocation, Option<u64>)> = if let Some(syms) = &up.symbols {
-            syms.iter().enumerate().map(|(j, s)| (UprobeLocation::Symbol(s.clone()), up.ref_ctr_offsets.as_ref().and_then(|r| r.get(j).copied()))).collect()
+            syms.iter()
+                .enumerate()
+                .map(|(j, s)| {
+                    (
+                        UprobeLocation::Symbol(s.clone()),
+                        up.ref_ctr_offsets.as_ref().and_then(|r| r.get(j).copied()),
+                    )
+                })
+                .collect()
         } else if let Some(offs) = &up.offsets {
-            offs.iter().map(|o| (UprobeLocation::Offset(*o), None)).collect()
+            offs.iter()
+                .map(|o| (UprobeLocation::Offset(*o), None))
+                .collect()
         } else {
-            up.addrs.iter().flatten().map(|a| (UprobeLocation::Address(*a), None)).collect()
+            up.addrs
+                .iter()
+                .flatten()
+                .map(|a| (UprobeLocation::Address(*a), None))
+                .collect()
         };
         let targets = locations
             .into_iter()
-            .map(|(location, ref_ctr_offset)| AttachTarget::Uprobe { path: up.path.clone(), location, ref_ctr_offset, return_probe: ret })
+            .map(|(location, ref_ctr_offset)| AttachTarget::Uprobe {
+                path: up.path.clone(),
+                location,
+                ref_ctr_offset,
+                return_probe: ret,
+            })
             .collect();
         let parts = HookParts {
             kind: HookKind::Uprobe,
@@ -110,20 +153,43 @@ pub(super) fn hooks(spec: &TracingPolicySpec) -> Result<Vec<CompiledHook>, Vec<P
             return_arg_action: None,
             ignore_missing: false,
         };
-        push(parts, vec![AttachTarget::Lsm { hook: lsm.hook.clone() }])?;
+        push(
+            parts,
+            vec![AttachTarget::Lsm {
+                hook: lsm.hook.clone(),
+            }],
+        )?;
     }
     Ok(out)
 }
 
 /// (symbol, is_syscall) pairs a kprobe attaches to.
-fn kprobe_symbols(spec: &TracingPolicySpec, kp: &KProbeSpec) -> Result<Vec<(String, bool)>, String> {
+fn kprobe_symbols(
+    spec: &TracingPolicySpec,
+    kp: &KProbeSpec,
+) -> Result<Vec<(String, bool)>, String> {
     let syscall = kp.syscall.unwrap_or(true);
-    let resolve = |name: &str, is_sys: bool| if is_sys { syscall_symbol(name).map(|s| (s, true)) } else { Ok((name.to_string(), false)) };
+    let resolve = |name: &str, is_sys: bool| {
+        if is_sys {
+            syscall_symbol(name).map(|s| (s, true))
+        } else {
+            Ok((name.to_string(), false))
+        }
+    };
     match kp.call.strip_prefix("list:") {
         Some(list) => {
-            let list = spec.lists.iter().flatten().find(|l| l.name == list).ok_or_else(|| format!("unknown list {list:?}"))?;
+            let list = spec
+                .lists
+                .iter()
+                .flatten()
+                .find(|l| l.name == list)
+                .ok_or_else(|| format!("unknown list {list:?}"))?;
             let is_sys = list.ty == Some(ListType::Syscalls) || syscall;
-            list.values.iter().flatten().map(|v| resolve(v, is_sys)).collect()
+            list.values
+                .iter()
+                .flatten()
+                .map(|v| resolve(v, is_sys))
+                .collect()
         }
         None => Ok(vec![resolve(&kp.call, syscall)?]),
     }
@@ -141,15 +207,25 @@ fn compile_arg(a: &KProbeArg) -> CompiledArg {
     }
 }
 
-fn build(spec: &TracingPolicySpec, parts: &HookParts<'_>, attach: AttachTarget) -> Result<CompiledHook, PolicyError> {
-    let ctx = HookCtx { kind: parts.kind, args: parts.args, return_arg: parts.return_arg };
+fn build(
+    spec: &TracingPolicySpec,
+    parts: &HookParts<'_>,
+    attach: AttachTarget,
+) -> Result<CompiledHook, PolicyError> {
+    let ctx = HookCtx {
+        kind: parts.kind,
+        args: parts.args,
+        return_arg: parts.return_arg,
+    };
     let mut maps = Vec::new();
     let mut strings = Vec::new();
     let mut selectors = Vec::new();
     for (i, sel) in parts.selectors.iter().enumerate() {
         let path = parts.path.field("selectors").index(i);
-        let sel = expand_macros(spec, sel).map_err(|_| PolicyError::invalid(&path.field("macros"), "unknown macro"))?;
-        let lowered = lower_selector(spec, &ctx, &sel, &mut maps, &mut strings).map_err(|m| PolicyError::invalid(&path, m))?;
+        let sel = expand_macros(spec, sel)
+            .map_err(|_| PolicyError::invalid(&path.field("macros"), "unknown macro"))?;
+        let lowered = lower_selector(spec, &ctx, &sel, &mut maps, &mut strings)
+            .map_err(|m| PolicyError::invalid(&path, m))?;
         selectors.push(lowered);
     }
     let selector_blob = encode(&selectors);
@@ -163,7 +239,9 @@ fn build(spec: &TracingPolicySpec, parts: &HookParts<'_>, attach: AttachTarget) 
         tags: parts.tags.cloned().unwrap_or_default(),
         args: parts.args.iter().map(compile_arg).collect(),
         return_arg: parts.return_arg.map(compile_arg),
-        return_arg_action: parts.return_arg_action.map(|a| if a == "UntrackSock" { 12 } else { 11 }),
+        return_arg_action: parts
+            .return_arg_action
+            .map(|a| if a == "UntrackSock" { 12 } else { 11 }),
         selectors,
         selector_blob,
         maps,
@@ -192,30 +270,53 @@ fn problems(p: Vec<(Option<usize>, String)>) -> String {
     p.into_iter().map(|(_, m)| m).collect::<Vec<_>>().join("; ")
 }
 
-fn lower_filter(spec: &TracingPolicySpec, ctx: &HookCtx<'_>, f: &ArgSelector, on_return: bool, maps: &mut Vec<ValueMap>) -> Result<ArgFilter, String> {
+fn lower_filter(
+    spec: &TracingPolicySpec,
+    ctx: &HookCtx<'_>,
+    f: &ArgSelector,
+    on_return: bool,
+    maps: &mut Vec<ValueMap>,
+) -> Result<ArgFilter, String> {
     let (slot, ty) = match (on_return, ctx.return_arg) {
         (true, Some(r)) => (RETURN_SLOT, r.ty),
         (true, None) => return Err("matchReturnArgs without a return probe".into()),
         (false, _) => ctx.arg(f.index.unwrap_or(0)).map(|(s, t)| (s as u32, t))?,
     };
     let class = classify(f.operator, ty)?;
-    let values = match lower_values(spec, class, ty, f.values.as_deref().unwrap_or_default()).map_err(problems)? {
+    let values = match lower_values(spec, class, ty, f.values.as_deref().unwrap_or_default())
+        .map_err(problems)?
+    {
         Lowered::None => ArgValues::None,
         Lowered::Ints(v) => ArgValues::Inline(v),
         Lowered::Maps(m) => ArgValues::Maps(add_maps(maps, m)),
     };
-    Ok(ArgFilter { slot, op: op_code(f.operator), type_code: type_code(ty), values })
+    Ok(ArgFilter {
+        slot,
+        op: op_code(f.operator),
+        type_code: type_code(ty),
+        values,
+    })
 }
 
-fn lower_action(ctx: &HookCtx<'_>, a: &ActionSelector, strings: &mut Vec<String>) -> Result<ActionConfig, String> {
-    let slot = |i: Option<u32>| -> Result<u64, String> { ctx.arg(i.unwrap_or(0)).map(|(s, _)| s as u64) };
+fn lower_action(
+    ctx: &HookCtx<'_>,
+    a: &ActionSelector,
+    strings: &mut Vec<String>,
+) -> Result<ActionConfig, String> {
+    let slot =
+        |i: Option<u32>| -> Result<u64, String> { ctx.arg(i.unwrap_or(0)).map(|(s, _)| s as u64) };
     let mut string_id = |s: &Option<String>| -> u64 {
         strings.push(s.clone().unwrap_or_default());
         (strings.len() - 1) as u64
     };
     let (code, params) = match a.action {
         ActionType::Post => {
-            let rate = a.rate_limit.as_deref().map(parse_rate_limit).transpose()?.unwrap_or(0);
+            let rate = a
+                .rate_limit
+                .as_deref()
+                .map(parse_rate_limit)
+                .transpose()?
+                .unwrap_or(0);
             let scope = match a.rate_limit_scope.as_deref() {
                 Some("process") => 1,
                 Some("global") => 2,
@@ -250,15 +351,40 @@ fn binary_op(op: BinaryOperator) -> (u32, OpClass) {
     }
 }
 
-fn lower_selector(spec: &TracingPolicySpec, ctx: &HookCtx<'_>, sel: &KProbeSelector, maps: &mut Vec<ValueMap>, strings: &mut Vec<String>) -> Result<SelectorConfig, String> {
+fn lower_selector(
+    spec: &TracingPolicySpec,
+    ctx: &HookCtx<'_>,
+    sel: &KProbeSelector,
+    maps: &mut Vec<ValueMap>,
+    strings: &mut Vec<String>,
+) -> Result<SelectorConfig, String> {
     let mut out = SelectorConfig::default();
     for f in sel.match_pids.iter().flatten() {
-        let flags = u32::from(f.is_namespace_pid == Some(true)) | (u32::from(f.follow_forks == Some(true)) << 1);
-        out.pids.push(PidFilter { op: set_op(f.operator), flags, pids: f.values.clone() });
+        let flags = u32::from(f.is_namespace_pid == Some(true))
+            | (u32::from(f.follow_forks == Some(true)) << 1);
+        out.pids.push(PidFilter {
+            op: set_op(f.operator),
+            flags,
+            pids: f.values.clone(),
+        });
     }
     for f in sel.match_namespaces.iter().flatten() {
-        let inodes = f.values.iter().map(|v| if v == "host_ns" { Ok(HOST_NS) } else { v.trim().parse::<u32>().map_err(|e| e.to_string()) }).collect::<Result<_, _>>()?;
-        out.namespaces.push(NamespaceFilter { ns: f.namespace as u32, op: set_op(f.operator), inodes });
+        let inodes = f
+            .values
+            .iter()
+            .map(|v| {
+                if v == "host_ns" {
+                    Ok(HOST_NS)
+                } else {
+                    v.trim().parse::<u32>().map_err(|e| e.to_string())
+                }
+            })
+            .collect::<Result<_, _>>()?;
+        out.namespaces.push(NamespaceFilter {
+            ns: f.namespace as u32,
+            op: set_op(f.operator),
+            inodes,
+        });
     }
     for f in sel.match_capabilities.iter().flatten() {
         let mut mask = 0u64;
@@ -266,21 +392,32 @@ fn lower_selector(spec: &TracingPolicySpec, ctx: &HookCtx<'_>, sel: &KProbeSelec
             mask |= 1u64 << parse_capability(v)?;
         }
         let set = f.ty.unwrap_or_default() as u32;
-        out.capabilities.push(CapabilityFilter { set, op: set_op(f.operator), flags: u32::from(f.is_namespace_capability == Some(true)), mask });
+        out.capabilities.push(CapabilityFilter {
+            set,
+            op: set_op(f.operator),
+            flags: u32::from(f.is_namespace_capability == Some(true)),
+            mask,
+        });
     }
     for f in sel.match_binaries.iter().flatten() {
         let (op, class) = binary_op(f.operator);
-        let map_ids = match lower_values(spec, class, ArgType::String, &f.values).map_err(problems)? {
-            Lowered::Maps(m) => add_maps(maps, m),
-            _ => Vec::new(),
-        };
-        out.binaries.push(BinaryFilter { op, flags: u32::from(f.follow_children == Some(true)), map_ids });
+        let map_ids =
+            match lower_values(spec, class, ArgType::String, &f.values).map_err(problems)? {
+                Lowered::Maps(m) => add_maps(maps, m),
+                _ => Vec::new(),
+            };
+        out.binaries.push(BinaryFilter {
+            op,
+            flags: u32::from(f.follow_children == Some(true)),
+            map_ids,
+        });
     }
     for f in sel.match_args.iter().flatten() {
         out.args.push(lower_filter(spec, ctx, f, false, maps)?);
     }
     for f in sel.match_return_args.iter().flatten() {
-        out.return_args.push(lower_filter(spec, ctx, f, true, maps)?);
+        out.return_args
+            .push(lower_filter(spec, ctx, f, true, maps)?);
     }
     for a in sel.match_actions.iter().flatten() {
         out.actions.push(lower_action(ctx, a, strings)?);

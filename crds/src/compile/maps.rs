@@ -40,9 +40,15 @@ pub enum ValueMap {
     /// `BPF_MAP_TYPE_HASH` with u64 keys (InMap sets, ports, protocols, families, states).
     IntSet(BTreeSet<u64>),
     /// `BPF_MAP_TYPE_HASH` with `bucket`-byte zero-padded string keys.
-    Strings { bucket: u32, keys: BTreeSet<Vec<u8>> },
+    Strings {
+        bucket: u32,
+        keys: BTreeSet<Vec<u8>>,
+    },
     /// `BPF_MAP_TYPE_LPM_TRIE`.
-    Lpm { kind: LpmKind, entries: BTreeSet<LpmEntry> },
+    Lpm {
+        kind: LpmKind,
+        entries: BTreeSet<LpmEntry>,
+    },
 }
 
 impl ValueMap {

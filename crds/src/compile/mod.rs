@@ -4,12 +4,12 @@
 
 mod arch;
 pub mod encoding;
+pub mod filters;
 #[cfg(test)]
 mod golden_tests;
-pub mod filters;
 mod lower;
-mod syscalls_x86_64;
 pub mod maps;
+mod syscalls_x86_64;
 pub mod values;
 
 pub use arch::{syscall_number, syscall_symbol, syscall_symbol_for, Arch, TARGET_ARCH};
@@ -17,20 +17,39 @@ pub use encoding::{decode, encode, DecodeError, SelectorConfig};
 pub use maps::{LpmEntry, LpmKind, ValueMap};
 
 use crate::error::PolicyError;
-use crate::types::{ArgOperator, ArgType, LabelSelector, TracingPolicy, TracingPolicyNamespaced, TracingPolicySpec};
+use crate::types::{
+    ArgOperator, ArgType, LabelSelector, TracingPolicy, TracingPolicyNamespaced, TracingPolicySpec,
+};
 use crate::validate::{validate_spec, PolicyKind};
 
 /// Where a hook attaches.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AttachTarget {
     /// kprobe (plus kretprobe when `return_probe`).
-    Kprobe { symbol: String, syscall: bool, return_probe: bool },
+    Kprobe {
+        symbol: String,
+        syscall: bool,
+        return_probe: bool,
+    },
     /// fentry (plus fexit when `return_probe`).
-    Fentry { symbol: String, syscall: bool, return_probe: bool },
+    Fentry {
+        symbol: String,
+        syscall: bool,
+        return_probe: bool,
+    },
     /// Tracepoint `subsystem/event`, raw when `raw`.
-    Tracepoint { subsystem: String, event: String, raw: bool },
+    Tracepoint {
+        subsystem: String,
+        event: String,
+        raw: bool,
+    },
     /// uprobe on `path` at a symbol or offset/address (plus uretprobe).
-    Uprobe { path: String, location: UprobeLocation, ref_ctr_offset: Option<u64>, return_probe: bool },
+    Uprobe {
+        path: String,
+        location: UprobeLocation,
+        ref_ctr_offset: Option<u64>,
+        return_probe: bool,
+    },
     /// BPF LSM hook.
     Lsm { hook: String },
 }
@@ -148,13 +167,25 @@ pub fn compile(policy: &TracingPolicy) -> Result<CompiledPolicy, Vec<PolicyError
 }
 
 /// Validates and compiles a namespaced policy.
-pub fn compile_namespaced(policy: &TracingPolicyNamespaced) -> Result<CompiledPolicy, Vec<PolicyError>> {
+pub fn compile_namespaced(
+    policy: &TracingPolicyNamespaced,
+) -> Result<CompiledPolicy, Vec<PolicyError>> {
     let name = policy.metadata.name.clone().unwrap_or_default();
-    compile_spec(PolicyKind::Namespaced, &name, policy.metadata.namespace.as_deref(), &policy.spec.0)
+    compile_spec(
+        PolicyKind::Namespaced,
+        &name,
+        policy.metadata.namespace.as_deref(),
+        &policy.spec.0,
+    )
 }
 
 /// Validates and compiles a spec. Returns every validation error, or the compiled policy.
-pub fn compile_spec(kind: PolicyKind, name: &str, namespace: Option<&str>, spec: &TracingPolicySpec) -> Result<CompiledPolicy, Vec<PolicyError>> {
+pub fn compile_spec(
+    kind: PolicyKind,
+    name: &str,
+    namespace: Option<&str>,
+    spec: &TracingPolicySpec,
+) -> Result<CompiledPolicy, Vec<PolicyError>> {
     let errors = validate_spec(kind, spec);
     if !errors.is_empty() {
         return Err(errors);
@@ -166,7 +197,13 @@ pub fn compile_spec(kind: PolicyKind, name: &str, namespace: Option<&str>, spec:
         match opt.name.as_str() {
             "disable-kprobe-multi" => options.disable_kprobe_multi = matches!(v, "" | "true" | "1"),
             "disable-uprobe-multi" => options.disable_uprobe_multi = matches!(v, "" | "true" | "1"),
-            "override-method" => options.override_method = Some(if v == "fmod-ret" { OverrideMethod::FmodRet } else { OverrideMethod::OverrideReturn }),
+            "override-method" => {
+                options.override_method = Some(if v == "fmod-ret" {
+                    OverrideMethod::FmodRet
+                } else {
+                    OverrideMethod::OverrideReturn
+                })
+            }
             "policy-mode" => options.monitor_only = v == "monitor",
             "sleepable-preload-size" => options.sleepable_preload_size = v.parse().ok(),
             _ => {}

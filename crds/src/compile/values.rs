@@ -21,7 +21,9 @@ pub fn parse_int(s: &str) -> Result<i128, String> {
     match parsed {
         Ok(v) if neg => Ok(-i128::from(v)),
         Ok(v) => Ok(i128::from(v)),
-        Err(_) => Err(format!("{s:?} is not an integer (decimal, 0x hex or 0 octal)")),
+        Err(_) => Err(format!(
+            "{s:?} is not an integer (decimal, 0x hex or 0 octal)"
+        )),
     }
 }
 
@@ -53,31 +55,90 @@ pub fn parse_range(s: &str, max: u64) -> Result<(u64, u64), String> {
 type Names = &'static [(&'static str, u64)];
 
 const PROTOCOLS: Names = &[
-    ("IPPROTO_IP", 0), ("IPPROTO_ICMP", 1), ("IPPROTO_IGMP", 2), ("IPPROTO_TCP", 6),
-    ("IPPROTO_UDP", 17), ("IPPROTO_IPV6", 41), ("IPPROTO_GRE", 47), ("IPPROTO_ESP", 50),
-    ("IPPROTO_AH", 51), ("IPPROTO_ICMPV6", 58), ("IPPROTO_SCTP", 132), ("IPPROTO_UDPLITE", 136),
-    ("IPPROTO_RAW", 255), ("IPPROTO_MPTCP", 262),
+    ("IPPROTO_IP", 0),
+    ("IPPROTO_ICMP", 1),
+    ("IPPROTO_IGMP", 2),
+    ("IPPROTO_TCP", 6),
+    ("IPPROTO_UDP", 17),
+    ("IPPROTO_IPV6", 41),
+    ("IPPROTO_GRE", 47),
+    ("IPPROTO_ESP", 50),
+    ("IPPROTO_AH", 51),
+    ("IPPROTO_ICMPV6", 58),
+    ("IPPROTO_SCTP", 132),
+    ("IPPROTO_UDPLITE", 136),
+    ("IPPROTO_RAW", 255),
+    ("IPPROTO_MPTCP", 262),
 ];
 const FAMILIES: Names = &[
-    ("AF_UNSPEC", 0), ("AF_UNIX", 1), ("AF_LOCAL", 1), ("AF_INET", 2), ("AF_INET6", 10),
-    ("AF_NETLINK", 16), ("AF_PACKET", 17), ("AF_BLUETOOTH", 31), ("AF_VSOCK", 40), ("AF_XDP", 44),
+    ("AF_UNSPEC", 0),
+    ("AF_UNIX", 1),
+    ("AF_LOCAL", 1),
+    ("AF_INET", 2),
+    ("AF_INET6", 10),
+    ("AF_NETLINK", 16),
+    ("AF_PACKET", 17),
+    ("AF_BLUETOOTH", 31),
+    ("AF_VSOCK", 40),
+    ("AF_XDP", 44),
 ];
 const TCP_STATES: Names = &[
-    ("TCP_ESTABLISHED", 1), ("TCP_SYN_SENT", 2), ("TCP_SYN_RECV", 3), ("TCP_FIN_WAIT1", 4),
-    ("TCP_FIN_WAIT2", 5), ("TCP_TIME_WAIT", 6), ("TCP_CLOSE", 7), ("TCP_CLOSE_WAIT", 8),
-    ("TCP_LAST_ACK", 9), ("TCP_LISTEN", 10), ("TCP_CLOSING", 11), ("TCP_NEW_SYN_RECV", 12),
+    ("TCP_ESTABLISHED", 1),
+    ("TCP_SYN_SENT", 2),
+    ("TCP_SYN_RECV", 3),
+    ("TCP_FIN_WAIT1", 4),
+    ("TCP_FIN_WAIT2", 5),
+    ("TCP_TIME_WAIT", 6),
+    ("TCP_CLOSE", 7),
+    ("TCP_CLOSE_WAIT", 8),
+    ("TCP_LAST_ACK", 9),
+    ("TCP_LISTEN", 10),
+    ("TCP_CLOSING", 11),
+    ("TCP_NEW_SYN_RECV", 12),
 ];
 
 /// Capability names in bit order (`CAP_CHOWN` = bit 0).
 pub const CAPABILITIES: [&str; 41] = [
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
-    "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK",
-    "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE",
-    "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE",
-    "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG",
-    "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF",
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
     "CAP_CHECKPOINT_RESTORE",
 ];
 
@@ -87,7 +148,10 @@ fn named(s: &str, table: Names, what: &str, max: u64) -> Result<(u64, u64), Stri
     }
     parse_range(s, max).map_err(|_| {
         let names: Vec<&str> = table.iter().map(|(n, _)| *n).collect();
-        format!("{s:?} is not a {what} (a number 0..={max}, a range lo:hi, or one of {})", names.join(", "))
+        format!(
+            "{s:?} is not a {what} (a number 0..={max}, a range lo:hi, or one of {})",
+            names.join(", ")
+        )
     })
 }
 
@@ -108,7 +172,8 @@ pub fn parse_tcp_state(s: &str) -> Result<(u64, u64), String> {
 
 /// A port number or `lo:hi` range.
 pub fn parse_port(s: &str) -> Result<(u64, u64), String> {
-    parse_range(s, 65535).map_err(|_| format!("{s:?} is not a port (0..=65535) or a port range lo:hi"))
+    parse_range(s, 65535)
+        .map_err(|_| format!("{s:?} is not a port (0..=65535) or a port range lo:hi"))
 }
 
 /// A capability name to its bit number.
@@ -117,7 +182,12 @@ pub fn parse_capability(s: &str) -> Result<u32, String> {
         .iter()
         .position(|c| c.eq_ignore_ascii_case(s.trim()))
         .map(|p| p as u32)
-        .ok_or_else(|| format!("{s:?} is not a capability name{}", crate::error::did_you_mean(s, CAPABILITIES)))
+        .ok_or_else(|| {
+            format!(
+                "{s:?} is not a capability name{}",
+                crate::error::did_you_mean(s, CAPABILITIES)
+            )
+        })
 }
 
 /// An address or CIDR: returns (address bytes, prefix length in bits).
@@ -130,7 +200,11 @@ pub fn parse_cidr(s: &str) -> Result<(IpAddr, u32), String> {
     let ip: IpAddr = addr.parse().map_err(|_| bad())?;
     let max = if ip.is_ipv4() { 32 } else { 128 };
     let len = match len {
-        Some(l) => l.parse::<u32>().ok().filter(|l| *l <= max).ok_or_else(bad)?,
+        Some(l) => l
+            .parse::<u32>()
+            .ok()
+            .filter(|l| *l <= max)
+            .ok_or_else(bad)?,
         None => max,
     };
     Ok((ip, len))
@@ -161,7 +235,8 @@ pub fn int_range(ty: crate::types::ArgType) -> (i128, i128) {
         Uint16 => (0, i128::from(u16::MAX)),
         Uint32 => (0, i128::from(u32::MAX)),
         Int | Sint32 | Int32 | BpfCmd => (i128::from(i32::MIN), i128::from(i32::MAX)),
-        Ulong | Uint64 | SizeT | Syscall64 | KernelCapT | CapInheritable | CapPermitted | CapEffective => (0, i128::from(u64::MAX)),
+        Ulong | Uint64 | SizeT | Syscall64 | KernelCapT | CapInheritable | CapPermitted
+        | CapEffective => (0, i128::from(u64::MAX)),
         _ => (i128::from(i64::MIN), i128::from(i64::MAX)),
     }
 }
@@ -190,7 +265,9 @@ mod tests {
         assert!(parse_port("9:1").is_err());
         assert_eq!(parse_capability("CAP_SYS_ADMIN"), Ok(21));
         assert_eq!(parse_capability("CAP_CHECKPOINT_RESTORE"), Ok(40));
-        assert!(parse_capability("CAP_SYS_ADMN").unwrap_err().contains("CAP_SYS_ADMIN"));
+        assert!(parse_capability("CAP_SYS_ADMN")
+            .unwrap_err()
+            .contains("CAP_SYS_ADMIN"));
     }
 
     #[test]

@@ -98,12 +98,58 @@ impl ArgType {
     pub const ALL: [ArgType; 52] = {
         use ArgType::*;
         [
-            Auto, Int, Sint8, Int8, Uint8, Sint16, Int16, Uint16, Uint32, Sint32, Int32, Ulong,
-            Uint64, SizeT, Long, Sint64, Int64, CharBuf, CharIovec, Skb, Sock, Sockaddr, Socket,
-            SockaddrUn, String, Fd, File, Filename, Path, Nop, BpfAttr, PerfEvent, BpfMap,
-            UserNamespace, Capability, Kiocb, IovIter, Cred, ConstBuf, LoadInfo, Module,
-            Syscall64, KernelCapT, CapInheritable, CapPermitted, CapEffective, LinuxBinprm,
-            DataLoc, NetDevice, BpfCmd, Dentry, BpfProg,
+            Auto,
+            Int,
+            Sint8,
+            Int8,
+            Uint8,
+            Sint16,
+            Int16,
+            Uint16,
+            Uint32,
+            Sint32,
+            Int32,
+            Ulong,
+            Uint64,
+            SizeT,
+            Long,
+            Sint64,
+            Int64,
+            CharBuf,
+            CharIovec,
+            Skb,
+            Sock,
+            Sockaddr,
+            Socket,
+            SockaddrUn,
+            String,
+            Fd,
+            File,
+            Filename,
+            Path,
+            Nop,
+            BpfAttr,
+            PerfEvent,
+            BpfMap,
+            UserNamespace,
+            Capability,
+            Kiocb,
+            IovIter,
+            Cred,
+            ConstBuf,
+            LoadInfo,
+            Module,
+            Syscall64,
+            KernelCapT,
+            CapInheritable,
+            CapPermitted,
+            CapEffective,
+            LinuxBinprm,
+            DataLoc,
+            NetDevice,
+            BpfCmd,
+            Dentry,
+            BpfProg,
         ]
     };
 
@@ -117,9 +163,27 @@ impl ArgType {
         use ArgType::*;
         matches!(
             self,
-            Int | Sint8 | Int8 | Uint8 | Sint16 | Int16 | Uint16 | Uint32 | Sint32 | Int32 | Ulong
-                | Uint64 | SizeT | Long | Sint64 | Int64 | Syscall64 | KernelCapT | CapInheritable
-                | CapPermitted | CapEffective | BpfCmd
+            Int | Sint8
+                | Int8
+                | Uint8
+                | Sint16
+                | Int16
+                | Uint16
+                | Uint32
+                | Sint32
+                | Int32
+                | Ulong
+                | Uint64
+                | SizeT
+                | Long
+                | Sint64
+                | Int64
+                | Syscall64
+                | KernelCapT
+                | CapInheritable
+                | CapPermitted
+                | CapEffective
+                | BpfCmd
         )
     }
 
@@ -128,8 +192,16 @@ impl ArgType {
         use ArgType::*;
         matches!(
             self,
-            Fd | File | Path | Dentry | String | CharBuf | LinuxBinprm | DataLoc | NetDevice
-                | SockaddrUn | Filename
+            Fd | File
+                | Path
+                | Dentry
+                | String
+                | CharBuf
+                | LinuxBinprm
+                | DataLoc
+                | NetDevice
+                | SockaddrUn
+                | Filename
         )
     }
 
@@ -147,13 +219,58 @@ impl ArgType {
 }
 
 const ARG_TYPE_NAMES: [&str; 52] = [
-    "auto", "int", "sint8", "int8", "uint8", "sint16", "int16", "uint16", "uint32", "sint32",
-    "int32", "ulong", "uint64", "size_t", "long", "sint64", "int64", "char_buf", "char_iovec",
-    "skb", "sock", "sockaddr", "socket", "sockaddr_un", "string", "fd", "file", "filename",
-    "path", "nop", "bpf_attr", "perf_event", "bpf_map", "user_namespace", "capability", "kiocb",
-    "iov_iter", "cred", "const_buf", "load_info", "module", "syscall64", "kernel_cap_t",
-    "cap_inheritable", "cap_permitted", "cap_effective", "linux_binprm", "data_loc", "net_device",
-    "bpf_cmd", "dentry", "bpf_prog",
+    "auto",
+    "int",
+    "sint8",
+    "int8",
+    "uint8",
+    "sint16",
+    "int16",
+    "uint16",
+    "uint32",
+    "sint32",
+    "int32",
+    "ulong",
+    "uint64",
+    "size_t",
+    "long",
+    "sint64",
+    "int64",
+    "char_buf",
+    "char_iovec",
+    "skb",
+    "sock",
+    "sockaddr",
+    "socket",
+    "sockaddr_un",
+    "string",
+    "fd",
+    "file",
+    "filename",
+    "path",
+    "nop",
+    "bpf_attr",
+    "perf_event",
+    "bpf_map",
+    "user_namespace",
+    "capability",
+    "kiocb",
+    "iov_iter",
+    "cred",
+    "const_buf",
+    "load_info",
+    "module",
+    "syscall64",
+    "kernel_cap_t",
+    "cap_inheritable",
+    "cap_permitted",
+    "cap_effective",
+    "linux_binprm",
+    "data_loc",
+    "net_device",
+    "bpf_cmd",
+    "dentry",
+    "bpf_prog",
 ];
 
 #[cfg(test)]

@@ -33,21 +33,30 @@ fn spec_schema() -> &'static Value {
     static SCHEMA: OnceLock<Value> = OnceLock::new();
     SCHEMA.get_or_init(|| {
         let root = crd::open_api_schema(&crd::tracing_policy_crd());
-        root.pointer("/properties/spec").cloned().unwrap_or(Value::Null)
+        root.pointer("/properties/spec")
+            .cloned()
+            .unwrap_or(Value::Null)
     })
 }
 
 /// Parses YAML into a JSON value; a syntax error carries its line and column (1-based).
 pub fn parse_yaml(text: &str) -> Result<Value, PolicyError> {
     serde_yaml_ng::from_str::<Value>(text).map_err(|e| {
-        let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
+        let (line, column) = e
+            .location()
+            .map(|l| (l.line(), l.column()))
+            .unwrap_or((0, 0));
         let message = e.to_string();
         // serde_yaml appends " at line L column C"; we print the location first instead.
         let message = match message.find(" at line ") {
             Some(i) => message[..i].to_string(),
             None => message,
         };
-        PolicyError::Syntax { line, column, message }
+        PolicyError::Syntax {
+            line,
+            column,
+            message,
+        }
     })
 }
 
@@ -56,25 +65,42 @@ pub fn parse_document(text: &str) -> Result<PolicyDocument, Vec<PolicyError>> {
     let value = parse_yaml(text).map_err(|e| vec![e])?;
     let mut errors = Vec::new();
     let Some(top) = value.as_object() else {
-        return Err(vec![PolicyError::invalid(&FieldPath::default(), "the document must be a mapping with apiVersion, kind, metadata and spec")]);
+        return Err(vec![PolicyError::invalid(
+            &FieldPath::default(),
+            "the document must be a mapping with apiVersion, kind, metadata and spec",
+        )]);
     };
     for key in top.keys() {
         if !TOP_LEVEL.contains(&key.as_str()) {
-            errors.push(PolicyError::invalid(&FieldPath::root(key), format!("unknown field `{key}`{}", did_you_mean(key, TOP_LEVEL))));
+            errors.push(PolicyError::invalid(
+                &FieldPath::root(key),
+                format!("unknown field `{key}`{}", did_you_mean(key, TOP_LEVEL)),
+            ));
         }
     }
     match top.get("apiVersion").and_then(Value::as_str) {
         Some(API_VERSION) => {}
-        Some(other) => errors.push(PolicyError::invalid(&FieldPath::root("apiVersion"), format!("{other:?}, but only {API_VERSION} is supported"))),
-        None => errors.push(PolicyError::invalid(&FieldPath::root("apiVersion"), format!("missing, expected {API_VERSION}"))),
+        Some(other) => errors.push(PolicyError::invalid(
+            &FieldPath::root("apiVersion"),
+            format!("{other:?}, but only {API_VERSION} is supported"),
+        )),
+        None => errors.push(PolicyError::invalid(
+            &FieldPath::root("apiVersion"),
+            format!("missing, expected {API_VERSION}"),
+        )),
     }
     let kind = match top.get("kind").and_then(Value::as_str) {
         Some("TracingPolicy") => Some(PolicyKind::Cluster),
         Some("TracingPolicyNamespaced") => Some(PolicyKind::Namespaced),
         other => {
-            let got = other.map(|k| format!("{k:?}")).unwrap_or_else(|| "missing".into());
+            let got = other
+                .map(|k| format!("{k:?}"))
+                .unwrap_or_else(|| "missing".into());
             let hint = other.map(|k| did_you_mean(k, KINDS)).unwrap_or_default();
-            errors.push(PolicyError::invalid(&FieldPath::root("kind"), format!("{got}{hint}, expected TracingPolicy or TracingPolicyNamespaced")));
+            errors.push(PolicyError::invalid(
+                &FieldPath::root("kind"),
+                format!("{got}{hint}, expected TracingPolicy or TracingPolicyNamespaced"),
+            ));
             None
         }
     };
@@ -82,7 +108,10 @@ pub fn parse_document(text: &str) -> Result<PolicyDocument, Vec<PolicyError>> {
     let spec_path = FieldPath::root("spec");
     let spec_value = top.get("spec").cloned().unwrap_or(Value::Null);
     if spec_value.is_null() {
-        errors.push(PolicyError::invalid(&spec_path, "missing, but a TracingPolicy needs a spec"));
+        errors.push(PolicyError::invalid(
+            &spec_path,
+            "missing, but a TracingPolicy needs a spec",
+        ));
     } else {
         check_spec_shape(&spec_value, &spec_path, &mut errors);
     }
@@ -90,16 +119,25 @@ pub fn parse_document(text: &str) -> Result<PolicyDocument, Vec<PolicyError>> {
         // Still check what is well-formed, so one run reports everything it can.
         let mut pruned = spec_value;
         super::schema::prune(&mut pruned, spec_schema());
-        if let (Some(kind), Ok(spec)) = (kind, serde_json::from_value::<TracingPolicySpec>(pruned)) {
+        if let (Some(kind), Ok(spec)) = (kind, serde_json::from_value::<TracingPolicySpec>(pruned))
+        {
             let seen: Vec<FieldPath> = errors.iter().filter_map(error_path).collect();
             let more = super::validate_spec(kind, &spec);
-            errors.extend(more.into_iter().filter(|e| error_path(e).is_none_or(|p| !seen.contains(&p))));
+            errors.extend(
+                more.into_iter()
+                    .filter(|e| error_path(e).is_none_or(|p| !seen.contains(&p))),
+            );
         }
         return Err(errors);
     }
     let spec: TracingPolicySpec = serde_json::from_value(spec_value)
         .map_err(|e| vec![PolicyError::invalid(&spec_path, e.to_string())])?;
-    Ok(PolicyDocument { kind: kind.unwrap_or(PolicyKind::Cluster), name, namespace, spec })
+    Ok(PolicyDocument {
+        kind: kind.unwrap_or(PolicyKind::Cluster),
+        name,
+        namespace,
+        spec,
+    })
 }
 
 /// Checks a spec value against the generated schema.
@@ -109,7 +147,9 @@ pub fn check_spec_shape(spec: &Value, path: &FieldPath, errors: &mut Vec<PolicyE
 
 fn error_path(e: &PolicyError) -> Option<FieldPath> {
     match e {
-        PolicyError::Invalid { path, .. } | PolicyError::Unsupported { path, .. } => Some(path.clone()),
+        PolicyError::Invalid { path, .. } | PolicyError::Unsupported { path, .. } => {
+            Some(path.clone())
+        }
         PolicyError::Syntax { .. } => None,
     }
 }
@@ -117,7 +157,10 @@ fn error_path(e: &PolicyError) -> Option<FieldPath> {
 fn check_metadata(meta: Option<&Value>, errors: &mut Vec<PolicyError>) -> (String, Option<String>) {
     let path = FieldPath::root("metadata");
     let Some(meta) = meta.and_then(Value::as_object) else {
-        errors.push(PolicyError::invalid(&path, "missing, but metadata.name is required"));
+        errors.push(PolicyError::invalid(
+            &path,
+            "missing, but metadata.name is required",
+        ));
         return (String::new(), None);
     };
     let name = match meta.get("name") {
@@ -127,16 +170,26 @@ fn check_metadata(meta: Option<&Value>, errors: &mut Vec<PolicyError>) -> (Strin
             s.clone()
         }
         _ => {
-            errors.push(PolicyError::invalid(&path.field("name"), "missing, but every policy needs a name"));
+            errors.push(PolicyError::invalid(
+                &path.field("name"),
+                "missing, but every policy needs a name",
+            ));
             String::new()
         }
     };
-    let namespace = meta.get("namespace").and_then(Value::as_str).map(str::to_string);
+    let namespace = meta
+        .get("namespace")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     (name, namespace)
 }
 
 fn is_dns_subdomain(s: &str) -> bool {
     let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.';
     let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-    !s.is_empty() && s.len() <= 253 && s.chars().all(ok_char) && edge(s.chars().next()) && edge(s.chars().last())
+    !s.is_empty()
+        && s.len() <= 253
+        && s.chars().all(ok_char)
+        && edge(s.chars().next())
+        && edge(s.chars().last())
 }

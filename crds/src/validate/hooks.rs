@@ -4,7 +4,10 @@
 use super::limits::*;
 use super::selectors;
 use crate::error::{FieldPath, PolicyError};
-use crate::types::{ArgType, KProbeArg, KProbeSelector, KProbeSpec, LsmHookSpec, TracepointSpec, TracingPolicySpec, UProbeSpec};
+use crate::types::{
+    ArgType, KProbeArg, KProbeSelector, KProbeSpec, LsmHookSpec, TracepointSpec, TracingPolicySpec,
+    UProbeSpec,
+};
 
 /// The kinds of hooks a policy can declare.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,7 +46,10 @@ impl HookCtx<'_> {
             return match self.args.get(index as usize) {
                 Some(a) => Ok((index as usize, a.ty)),
                 None if n == 0 => Err(format!("{index}, but the tracepoint declares no args")),
-                None => Err(format!("{index}, but the tracepoint has {n} args (0-{})", n - 1)),
+                None => Err(format!(
+                    "{index}, but the tracepoint has {n} args (0-{})",
+                    n - 1
+                )),
             };
         }
         if let Some(slot) = self.args.iter().position(|a| a.index == index) {
@@ -53,21 +59,49 @@ impl HookCtx<'_> {
         let contiguous = declared.iter().enumerate().all(|(i, d)| *d as usize == i);
         Err(match (n, contiguous) {
             (0, _) => format!("{index}, but the {} declares no args", self.kind.noun()),
-            (_, true) => format!("{index}, but the {} has {n} args (0-{})", self.kind.noun(), n - 1),
-            _ => format!("{index}, but the {} declares args with index {}", self.kind.noun(), declared.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")),
+            (_, true) => format!(
+                "{index}, but the {} has {n} args (0-{})",
+                self.kind.noun(),
+                n - 1
+            ),
+            _ => format!(
+                "{index}, but the {} declares args with index {}",
+                self.kind.noun(),
+                declared
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         })
     }
 }
 
-pub(super) fn check_kprobe(spec: &TracingPolicySpec, kind: HookKind, kp: &KProbeSpec, path: &FieldPath, errors: &mut Vec<PolicyError>) {
+pub(super) fn check_kprobe(
+    spec: &TracingPolicySpec,
+    kind: HookKind,
+    kp: &KProbeSpec,
+    path: &FieldPath,
+    errors: &mut Vec<PolicyError>,
+) {
     check_call(spec, kp, path, errors);
     check_common(kp.message.as_deref(), kp.tags.as_deref(), path, errors);
     let args = kp.args.as_deref().unwrap_or_default();
     check_args(kind, args, &path.field("args"), errors);
     if let Some(data) = kp.data.as_ref().filter(|d| !d.is_empty()) {
-        errors.push(PolicyError::unsupported(&path.field("data"), "data (extra BTF-resolved data)"));
+        errors.push(PolicyError::unsupported(
+            &path.field("data"),
+            "data (extra BTF-resolved data)",
+        ));
         if args.len() + data.len() > MAX_ARGS {
-            errors.push(PolicyError::invalid(&path.field("data"), format!("{} args + {} data, but at most {MAX_ARGS} in total are allowed", args.len(), data.len())));
+            errors.push(PolicyError::invalid(
+                &path.field("data"),
+                format!(
+                    "{} args + {} data, but at most {MAX_ARGS} in total are allowed",
+                    args.len(),
+                    data.len()
+                ),
+            ));
         }
     }
     let ret = kp.return_.unwrap_or(false);
@@ -75,28 +109,65 @@ pub(super) fn check_kprobe(spec: &TracingPolicySpec, kind: HookKind, kp: &KProbe
     if let Some(action) = &kp.return_arg_action {
         let p = path.field("returnArgAction");
         if !matches!(action.as_str(), "TrackSock" | "UntrackSock") {
-            errors.push(PolicyError::invalid(&p, format!("{action:?}, but only TrackSock or UntrackSock are allowed")));
+            errors.push(PolicyError::invalid(
+                &p,
+                format!("{action:?}, but only TrackSock or UntrackSock are allowed"),
+            ));
         } else if !ret {
-            errors.push(PolicyError::invalid(&p, format!("{action}, but it needs `return: true` and a returnArg")));
-        } else if kp.return_arg.as_ref().is_some_and(|a| a.ty != ArgType::Sock) {
-            errors.push(PolicyError::invalid(&p, format!("{action}, but it needs a returnArg of type sock")));
+            errors.push(PolicyError::invalid(
+                &p,
+                format!("{action}, but it needs `return: true` and a returnArg"),
+            ));
+        } else if kp
+            .return_arg
+            .as_ref()
+            .is_some_and(|a| a.ty != ArgType::Sock)
+        {
+            errors.push(PolicyError::invalid(
+                &p,
+                format!("{action}, but it needs a returnArg of type sock"),
+            ));
         }
     }
-    let ctx = HookCtx { kind, args, return_arg: if ret { kp.return_arg.as_ref() } else { None } };
+    let ctx = HookCtx {
+        kind,
+        args,
+        return_arg: if ret { kp.return_arg.as_ref() } else { None },
+    };
     check_selectors(spec, &ctx, kp.selectors.as_deref(), path, errors);
 }
 
-fn check_call(spec: &TracingPolicySpec, kp: &KProbeSpec, path: &FieldPath, errors: &mut Vec<PolicyError>) {
+fn check_call(
+    spec: &TracingPolicySpec,
+    kp: &KProbeSpec,
+    path: &FieldPath,
+    errors: &mut Vec<PolicyError>,
+) {
     let p = path.field("call");
     if kp.call.trim().is_empty() {
-        errors.push(PolicyError::invalid(&p, "empty, but a kprobe needs a function name or list:NAME"));
+        errors.push(PolicyError::invalid(
+            &p,
+            "empty, but a kprobe needs a function name or list:NAME",
+        ));
         return;
     }
     if let Some(name) = kp.call.strip_prefix("list:") {
         let list = spec.lists.iter().flatten().find(|l| l.name == name);
         if list.is_none() {
-            let names: Vec<&str> = spec.lists.iter().flatten().map(|l| l.name.as_str()).collect();
-            errors.push(PolicyError::invalid(&p, format!("{:?}, but spec.lists has no list named {name:?}{}", kp.call, crate::error::did_you_mean(name, names))));
+            let names: Vec<&str> = spec
+                .lists
+                .iter()
+                .flatten()
+                .map(|l| l.name.as_str())
+                .collect();
+            errors.push(PolicyError::invalid(
+                &p,
+                format!(
+                    "{:?}, but spec.lists has no list named {name:?}{}",
+                    kp.call,
+                    crate::error::did_you_mean(name, names)
+                ),
+            ));
         }
         return;
     }
@@ -107,27 +178,48 @@ fn check_call(spec: &TracingPolicySpec, kp: &KProbeSpec, path: &FieldPath, error
     }
 }
 
-fn check_common(message: Option<&str>, tags: Option<&[String]>, path: &FieldPath, errors: &mut Vec<PolicyError>) {
+fn check_common(
+    message: Option<&str>,
+    tags: Option<&[String]>,
+    path: &FieldPath,
+    errors: &mut Vec<PolicyError>,
+) {
     if let Some(m) = message {
         let n = m.chars().count();
         if !MESSAGE_LEN.contains(&n) {
-            errors.push(PolicyError::invalid(&path.field("message"), format!("{n} characters, but a message must have {}..={} characters", MESSAGE_LEN.start(), MESSAGE_LEN.end())));
+            errors.push(PolicyError::invalid(
+                &path.field("message"),
+                format!(
+                    "{n} characters, but a message must have {}..={} characters",
+                    MESSAGE_LEN.start(),
+                    MESSAGE_LEN.end()
+                ),
+            ));
         }
     }
     let tags = tags.unwrap_or_default();
     if tags.len() > MAX_TAGS {
-        errors.push(PolicyError::invalid(&path.field("tags"), format!("{} tags, but at most {MAX_TAGS} are allowed", tags.len())));
+        errors.push(PolicyError::invalid(
+            &path.field("tags"),
+            format!("{} tags, but at most {MAX_TAGS} are allowed", tags.len()),
+        ));
     }
     for (i, t) in tags.iter().enumerate() {
         if t.trim().is_empty() {
-            errors.push(PolicyError::invalid(&path.field("tags").index(i), "empty tag"));
+            errors.push(PolicyError::invalid(
+                &path.field("tags").index(i),
+                "empty tag",
+            ));
         }
     }
 }
 
 fn check_args(kind: HookKind, args: &[KProbeArg], path: &FieldPath, errors: &mut Vec<PolicyError>) {
     if args.len() > MAX_ARGS {
-        errors.push(PolicyError::invalid(path, format!("{} args, but at most {MAX_ARGS} are allowed", args.len())));
+        errors.push(PolicyError::invalid(
+            path,
+            format!("{} args, but at most {MAX_ARGS} are allowed", args.len()),
+        ));
     }
     for (i, a) in args.iter().enumerate() {
         check_arg(kind, a, &path.index(i), errors);
@@ -136,7 +228,14 @@ fn check_args(kind: HookKind, args: &[KProbeArg], path: &FieldPath, errors: &mut
 
 fn check_arg(kind: HookKind, a: &KProbeArg, path: &FieldPath, errors: &mut Vec<PolicyError>) {
     if kind != HookKind::Tracepoint && a.index > MAX_ARG_INDEX {
-        errors.push(PolicyError::invalid(&path.field("index"), format!("{}, but a {} argument index must be 0..={MAX_ARG_INDEX}", a.index, kind.noun())));
+        errors.push(PolicyError::invalid(
+            &path.field("index"),
+            format!(
+                "{}, but a {} argument index must be 0..={MAX_ARG_INDEX}",
+                a.index,
+                kind.noun()
+            ),
+        ));
     }
     if kind != HookKind::Tracepoint && matches!(a.ty, ArgType::Auto | ArgType::Syscall64) {
         errors.push(PolicyError::invalid(&path.field("type"), format!("{}, but {} arguments need an explicit type (auto and syscall64 are for tracepoints)", a.ty.name(), kind.noun())));
@@ -144,109 +243,233 @@ fn check_arg(kind: HookKind, a: &KProbeArg, path: &FieldPath, errors: &mut Vec<P
     let buffer = matches!(a.ty, ArgType::CharBuf | ArgType::CharIovec);
     if let Some(s) = a.size_arg_index.filter(|s| *s > 0) {
         if s > MAX_SIZE_ARG_INDEX {
-            errors.push(PolicyError::invalid(&path.field("sizeArgIndex"), format!("{s}, but sizeArgIndex must be 1..={MAX_SIZE_ARG_INDEX}")));
+            errors.push(PolicyError::invalid(
+                &path.field("sizeArgIndex"),
+                format!("{s}, but sizeArgIndex must be 1..={MAX_SIZE_ARG_INDEX}"),
+            ));
         }
         if !buffer {
-            errors.push(PolicyError::invalid(&path.field("sizeArgIndex"), format!("set on a {} argument, but it is only valid for char_buf and char_iovec", a.ty.name())));
+            errors.push(PolicyError::invalid(
+                &path.field("sizeArgIndex"),
+                format!(
+                    "set on a {} argument, but it is only valid for char_buf and char_iovec",
+                    a.ty.name()
+                ),
+            ));
         }
     }
     if a.return_copy == Some(true) && !buffer {
-        errors.push(PolicyError::invalid(&path.field("returnCopy"), format!("set on a {} argument, but it is only valid for char_buf and char_iovec", a.ty.name())));
+        errors.push(PolicyError::invalid(
+            &path.field("returnCopy"),
+            format!(
+                "set on a {} argument, but it is only valid for char_buf and char_iovec",
+                a.ty.name()
+            ),
+        ));
     }
-    if a.max_data == Some(true) && !matches!(a.ty, ArgType::CharBuf | ArgType::CharIovec | ArgType::IovIter) {
-        errors.push(PolicyError::invalid(&path.field("maxData"), format!("set on a {} argument, but it is only valid for char_buf, char_iovec and iov_iter", a.ty.name())));
+    if a.max_data == Some(true)
+        && !matches!(
+            a.ty,
+            ArgType::CharBuf | ArgType::CharIovec | ArgType::IovIter
+        )
+    {
+        errors.push(PolicyError::invalid(
+            &path.field("maxData"),
+            format!(
+                "set on a {} argument, but it is only valid for char_buf, char_iovec and iov_iter",
+                a.ty.name()
+            ),
+        ));
     }
     if a.resolve.as_ref().is_some_and(|r| !r.is_empty()) {
-        errors.push(PolicyError::unsupported(&path.field("resolve"), "resolve (BTF field walk)"));
+        errors.push(PolicyError::unsupported(
+            &path.field("resolve"),
+            "resolve (BTF field walk)",
+        ));
     } else if a.btf_type.is_some() || a.btf_type_module.is_some() {
-        errors.push(PolicyError::invalid(&path.field("btfType"), "set, but btfType/btfTypeModule are only used together with resolve"));
+        errors.push(PolicyError::invalid(
+            &path.field("btfType"),
+            "set, but btfType/btfTypeModule are only used together with resolve",
+        ));
     }
     if a.source.is_some() {
-        errors.push(PolicyError::invalid(&path.field("source"), "set, but source is only valid in data entries"));
+        errors.push(PolicyError::invalid(
+            &path.field("source"),
+            "set, but source is only valid in data entries",
+        ));
     }
 }
 
-fn check_return(kind: HookKind, ret: bool, return_arg: Option<&KProbeArg>, path: &FieldPath, errors: &mut Vec<PolicyError>) {
+fn check_return(
+    kind: HookKind,
+    ret: bool,
+    return_arg: Option<&KProbeArg>,
+    path: &FieldPath,
+    errors: &mut Vec<PolicyError>,
+) {
     match (ret, return_arg) {
-        (true, None) => errors.push(PolicyError::invalid(&path.field("returnArg"), "missing, but `return: true` requires a returnArg")),
+        (true, None) => errors.push(PolicyError::invalid(
+            &path.field("returnArg"),
+            "missing, but `return: true` requires a returnArg",
+        )),
         // Upstream ignores a returnArg without `return: true`; so do we.
         (true, Some(a)) => check_arg(kind, a, &path.field("returnArg"), errors),
         (false, _) => {}
     }
 }
 
-fn check_selectors(spec: &TracingPolicySpec, ctx: &HookCtx<'_>, sels: Option<&[KProbeSelector]>, path: &FieldPath, errors: &mut Vec<PolicyError>) {
+fn check_selectors(
+    spec: &TracingPolicySpec,
+    ctx: &HookCtx<'_>,
+    sels: Option<&[KProbeSelector]>,
+    path: &FieldPath,
+    errors: &mut Vec<PolicyError>,
+) {
     let sels = sels.unwrap_or_default();
     let p = path.field("selectors");
     if sels.len() > MAX_SELECTORS {
-        errors.push(PolicyError::invalid(&p, format!("{} selectors, but at most {MAX_SELECTORS} are allowed per hook", sels.len())));
+        errors.push(PolicyError::invalid(
+            &p,
+            format!(
+                "{} selectors, but at most {MAX_SELECTORS} are allowed per hook",
+                sels.len()
+            ),
+        ));
     }
     for (i, sel) in sels.iter().enumerate() {
         selectors::check(spec, ctx, sel, &p.index(i), errors);
     }
 }
 
-pub(super) fn check_tracepoint(spec: &TracingPolicySpec, tp: &TracepointSpec, path: &FieldPath, errors: &mut Vec<PolicyError>) {
+pub(super) fn check_tracepoint(
+    spec: &TracingPolicySpec,
+    tp: &TracepointSpec,
+    path: &FieldPath,
+    errors: &mut Vec<PolicyError>,
+) {
     for (name, v) in [("subsystem", &tp.subsystem), ("event", &tp.event)] {
         if v.trim().is_empty() {
-            errors.push(PolicyError::invalid(&path.field(name), format!("empty, but a tracepoint needs a {name}")));
+            errors.push(PolicyError::invalid(
+                &path.field(name),
+                format!("empty, but a tracepoint needs a {name}"),
+            ));
         }
     }
     check_common(tp.message.as_deref(), tp.tags.as_deref(), path, errors);
     let args = tp.args.as_deref().unwrap_or_default();
     check_args(HookKind::Tracepoint, args, &path.field("args"), errors);
-    let ctx = HookCtx { kind: HookKind::Tracepoint, args, return_arg: None };
+    let ctx = HookCtx {
+        kind: HookKind::Tracepoint,
+        args,
+        return_arg: None,
+    };
     check_selectors(spec, &ctx, tp.selectors.as_deref(), path, errors);
 }
 
-pub(super) fn check_uprobe(spec: &TracingPolicySpec, up: &UProbeSpec, path: &FieldPath, errors: &mut Vec<PolicyError>) {
+pub(super) fn check_uprobe(
+    spec: &TracingPolicySpec,
+    up: &UProbeSpec,
+    path: &FieldPath,
+    errors: &mut Vec<PolicyError>,
+) {
     if up.path.trim().is_empty() {
-        errors.push(PolicyError::invalid(&path.field("path"), "empty, but a uprobe needs the binary path"));
+        errors.push(PolicyError::invalid(
+            &path.field("path"),
+            "empty, but a uprobe needs the binary path",
+        ));
     }
-    let given: Vec<&str> = [("symbols", up.symbols.is_some()), ("offsets", up.offsets.is_some()), ("addrs", up.addrs.is_some())]
-        .into_iter()
-        .filter_map(|(n, set)| set.then_some(n))
-        .collect();
+    let given: Vec<&str> = [
+        ("symbols", up.symbols.is_some()),
+        ("offsets", up.offsets.is_some()),
+        ("addrs", up.addrs.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(n, set)| set.then_some(n))
+    .collect();
     match given.len() {
-        0 => errors.push(PolicyError::invalid(path, "no symbols, offsets or addrs, but a uprobe needs exactly one of them")),
+        0 => errors.push(PolicyError::invalid(
+            path,
+            "no symbols, offsets or addrs, but a uprobe needs exactly one of them",
+        )),
         1 => {}
-        _ => errors.push(PolicyError::invalid(&path.field(given[1]), format!("{} are all set, but a uprobe takes at most one of symbols, offsets or addrs", given.join(" and ")))),
+        _ => errors.push(PolicyError::invalid(
+            &path.field(given[1]),
+            format!(
+                "{} are all set, but a uprobe takes at most one of symbols, offsets or addrs",
+                given.join(" and ")
+            ),
+        )),
     }
     if let (Some(refs), Some(syms)) = (&up.ref_ctr_offsets, &up.symbols) {
         if refs.len() != syms.len() {
-            errors.push(PolicyError::invalid(&path.field("refCtrOffsets"), format!("{} entries, but there must be one per symbol ({})", refs.len(), syms.len())));
+            errors.push(PolicyError::invalid(
+                &path.field("refCtrOffsets"),
+                format!(
+                    "{} entries, but there must be one per symbol ({})",
+                    refs.len(),
+                    syms.len()
+                ),
+            ));
         }
     }
     for (i, s) in up.symbols.iter().flatten().enumerate() {
         if s.trim().is_empty() {
-            errors.push(PolicyError::invalid(&path.field("symbols").index(i), "empty symbol name"));
+            errors.push(PolicyError::invalid(
+                &path.field("symbols").index(i),
+                "empty symbol name",
+            ));
         }
     }
     if up.binary_digests.as_ref().is_some_and(|d| !d.is_empty()) {
-        errors.push(PolicyError::unsupported(&path.field("binaryDigests"), "binaryDigests (uprobe digest verification)"));
+        errors.push(PolicyError::unsupported(
+            &path.field("binaryDigests"),
+            "binaryDigests (uprobe digest verification)",
+        ));
     }
     if up.btf_path.is_some() {
-        errors.push(PolicyError::unsupported(&path.field("btfPath"), "btfPath (user space BTF)"));
+        errors.push(PolicyError::unsupported(
+            &path.field("btfPath"),
+            "btfPath (user space BTF)",
+        ));
     }
     check_common(up.message.as_deref(), up.tags.as_deref(), path, errors);
     let args = up.args.as_deref().unwrap_or_default();
     check_args(HookKind::Uprobe, args, &path.field("args"), errors);
     if up.data.as_ref().is_some_and(|d| !d.is_empty()) {
-        errors.push(PolicyError::unsupported(&path.field("data"), "data (extra BTF-resolved data)"));
+        errors.push(PolicyError::unsupported(
+            &path.field("data"),
+            "data (extra BTF-resolved data)",
+        ));
     }
     let ret = up.return_.unwrap_or(false);
     check_return(HookKind::Uprobe, ret, up.return_arg.as_ref(), path, errors);
-    let ctx = HookCtx { kind: HookKind::Uprobe, args, return_arg: if ret { up.return_arg.as_ref() } else { None } };
+    let ctx = HookCtx {
+        kind: HookKind::Uprobe,
+        args,
+        return_arg: if ret { up.return_arg.as_ref() } else { None },
+    };
     check_selectors(spec, &ctx, up.selectors.as_deref(), path, errors);
 }
 
-pub(super) fn check_lsm(spec: &TracingPolicySpec, lsm: &LsmHookSpec, path: &FieldPath, errors: &mut Vec<PolicyError>) {
+pub(super) fn check_lsm(
+    spec: &TracingPolicySpec,
+    lsm: &LsmHookSpec,
+    path: &FieldPath,
+    errors: &mut Vec<PolicyError>,
+) {
     if lsm.hook.trim().is_empty() {
-        errors.push(PolicyError::invalid(&path.field("hook"), "empty, but an lsmhook needs a hook name (e.g. file_open)"));
+        errors.push(PolicyError::invalid(
+            &path.field("hook"),
+            "empty, but an lsmhook needs a hook name (e.g. file_open)",
+        ));
     }
     check_common(lsm.message.as_deref(), lsm.tags.as_deref(), path, errors);
     let args = lsm.args.as_deref().unwrap_or_default();
     check_args(HookKind::Lsm, args, &path.field("args"), errors);
-    let ctx = HookCtx { kind: HookKind::Lsm, args, return_arg: None };
+    let ctx = HookCtx {
+        kind: HookKind::Lsm,
+        args,
+        return_arg: None,
+    };
     check_selectors(spec, &ctx, lsm.selectors.as_deref(), path, errors);
 }

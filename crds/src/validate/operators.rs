@@ -7,26 +7,44 @@ use crate::compile::filters::{classify, lower_values, unsupported_feature};
 use crate::error::{FieldPath, PolicyError};
 use crate::types::{ArgOperator, ArgSelector, TracingPolicySpec};
 
-pub(super) fn check(spec: &TracingPolicySpec, ctx: &HookCtx<'_>, f: &ArgSelector, on_return: bool, path: &FieldPath, errors: &mut Vec<PolicyError>) {
+pub(super) fn check(
+    spec: &TracingPolicySpec,
+    ctx: &HookCtx<'_>,
+    f: &ArgSelector,
+    on_return: bool,
+    path: &FieldPath,
+    errors: &mut Vec<PolicyError>,
+) {
     if let Some(feature) = unsupported_feature(f.operator) {
         errors.push(PolicyError::unsupported(&path.field("operator"), feature));
         return;
     }
-    if f.args.as_ref().is_some_and(|a| !a.is_empty()) && f.operator != ArgOperator::CapabilitiesGained {
-        errors.push(PolicyError::invalid(&path.field("args"), "set, but args is only used by the CapabilitiesGained operator"));
+    if f.args.as_ref().is_some_and(|a| !a.is_empty())
+        && f.operator != ArgOperator::CapabilitiesGained
+    {
+        errors.push(PolicyError::invalid(
+            &path.field("args"),
+            "set, but args is only used by the CapabilitiesGained operator",
+        ));
     }
     let ty = if on_return {
         match (f.index, ctx.return_arg) {
             (Some(0) | None, Some(r)) => r.ty,
             (Some(i), Some(_)) => {
-                errors.push(PolicyError::invalid(&path.field("index"), format!("{i}, but matchReturnArgs refers to the return value (index 0)")));
+                errors.push(PolicyError::invalid(
+                    &path.field("index"),
+                    format!("{i}, but matchReturnArgs refers to the return value (index 0)"),
+                ));
                 return;
             }
             (_, None) => return,
         }
     } else {
         let Some(index) = f.index else {
-            errors.push(PolicyError::invalid(&path.field("index"), "missing, but a matchArgs filter needs the index of the argument it tests"));
+            errors.push(PolicyError::invalid(
+                &path.field("index"),
+                "missing, but a matchArgs filter needs the index of the argument it tests",
+            ));
             return;
         };
         match ctx.arg(index) {

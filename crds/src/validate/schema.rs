@@ -9,7 +9,10 @@ use serde_json::{Map, Value};
 pub fn check(value: &Value, schema: &Value, path: &FieldPath, errors: &mut Vec<PolicyError>) {
     if value.is_null() {
         if schema.get("nullable").and_then(Value::as_bool) != Some(true) {
-            errors.push(PolicyError::invalid(path, "null, but a value is required here"));
+            errors.push(PolicyError::invalid(
+                path,
+                "null, but a value is required here",
+            ));
         }
         return;
     }
@@ -18,16 +21,8 @@ pub fn check(value: &Value, schema: &Value, path: &FieldPath, errors: &mut Vec<P
         Some("array") => check_array(value, schema, path, errors),
         Some("string") => check_string(value, schema, path, errors),
         Some("integer") => check_integer(value, schema, path, errors),
-        Some("number") => {
-            if !value.is_number() {
-                errors.push(type_error(path, value, "a number"));
-            }
-        }
-        Some("boolean") => {
-            if !value.is_boolean() {
-                errors.push(type_error(path, value, "true or false"));
-            }
-        }
+        Some("number") if !value.is_number() => errors.push(type_error(path, value, "a number")),
+        Some("boolean") if !value.is_boolean() => errors.push(type_error(path, value, "true or false")),
         _ => {}
     }
 }
@@ -54,10 +49,18 @@ fn check_object(value: &Value, schema: &Value, path: &FieldPath, errors: &mut Ve
     };
     if let Some(props) = schema.get("properties").and_then(Value::as_object) {
         check_properties(obj, props, path, errors);
-        for req in schema.get("required").and_then(Value::as_array).into_iter().flatten() {
+        for req in schema
+            .get("required")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             if let Some(name) = req.as_str() {
                 if !obj.contains_key(name) {
-                    errors.push(PolicyError::invalid(&path.field(name), "missing, but this field is required"));
+                    errors.push(PolicyError::invalid(
+                        &path.field(name),
+                        "missing, but this field is required",
+                    ));
                 }
             }
         }
@@ -68,7 +71,12 @@ fn check_object(value: &Value, schema: &Value, path: &FieldPath, errors: &mut Ve
     }
 }
 
-fn check_properties(obj: &Map<String, Value>, props: &Map<String, Value>, path: &FieldPath, errors: &mut Vec<PolicyError>) {
+fn check_properties(
+    obj: &Map<String, Value>,
+    props: &Map<String, Value>,
+    path: &FieldPath,
+    errors: &mut Vec<PolicyError>,
+) {
     for (k, v) in obj {
         match props.get(k) {
             Some(sub) => check(v, sub, &path.field(k), errors),
@@ -81,7 +89,10 @@ fn check_properties(obj: &Map<String, Value>, props: &Map<String, Value>, path: 
                 } else {
                     hint
                 };
-                errors.push(PolicyError::invalid(&path.field(k), format!("unknown field `{k}`{hint}")));
+                errors.push(PolicyError::invalid(
+                    &path.field(k),
+                    format!("unknown field `{k}`{hint}"),
+                ));
             }
         }
     }
@@ -94,7 +105,10 @@ fn check_array(value: &Value, schema: &Value, path: &FieldPath, errors: &mut Vec
     };
     if let Some(max) = schema.get("maxItems").and_then(Value::as_u64) {
         if items.len() as u64 > max {
-            errors.push(PolicyError::invalid(path, format!("{} items, but at most {max} are allowed", items.len())));
+            errors.push(PolicyError::invalid(
+                path,
+                format!("{} items, but at most {max} are allowed", items.len()),
+            ));
         }
     }
     if let Some(item_schema) = schema.get("items") {
@@ -113,12 +127,21 @@ fn check_string(value: &Value, schema: &Value, path: &FieldPath, errors: &mut Ve
         let names: Vec<&str> = allowed.iter().filter_map(Value::as_str).collect();
         if !names.contains(&s) {
             let hint = did_you_mean(s, names.iter().copied());
-            errors.push(PolicyError::invalid(path, format!("{s:?} is not allowed{hint} (allowed: {})", names.join(", "))));
+            errors.push(PolicyError::invalid(
+                path,
+                format!("{s:?} is not allowed{hint} (allowed: {})", names.join(", ")),
+            ));
         }
     }
     if let Some(max) = schema.get("maxLength").and_then(Value::as_u64) {
         if s.chars().count() as u64 > max {
-            errors.push(PolicyError::invalid(path, format!("{} characters, but at most {max} are allowed", s.chars().count())));
+            errors.push(PolicyError::invalid(
+                path,
+                format!(
+                    "{} characters, but at most {max} are allowed",
+                    s.chars().count()
+                ),
+            ));
         }
     }
 }
@@ -139,10 +162,22 @@ fn check_integer(value: &Value, schema: &Value, path: &FieldPath, errors: &mut V
         Some("uint64") => (0, i128::from(u64::MAX)),
         _ => (i128::MIN, i128::MAX),
     };
-    let min = schema.get("minimum").and_then(Value::as_f64).map(|m| m as i128).unwrap_or(lo).max(lo);
+    let min = schema
+        .get("minimum")
+        .and_then(Value::as_f64)
+        .map(|m| m as i128)
+        .unwrap_or(lo)
+        .max(lo);
     if n < min || n > hi {
-        let range = if hi == i128::MAX { format!("at least {min}") } else { format!("{min}..={hi}") };
-        errors.push(PolicyError::invalid(path, format!("{n}, but the value must be {range}")));
+        let range = if hi == i128::MAX {
+            format!("at least {min}")
+        } else {
+            format!("{min}..={hi}")
+        };
+        errors.push(PolicyError::invalid(
+            path,
+            format!("{n}, but the value must be {range}"),
+        ));
     }
 }
 
@@ -153,17 +188,20 @@ pub fn prune(value: &mut Value, schema: &Value) {
     match value {
         Value::Object(obj) => {
             if let Some(props) = schema.get("properties").and_then(Value::as_object) {
-                obj.retain(|k, v| props.get(k).is_some_and(|sub| {
-                    let mut errs = Vec::new();
-                    check_shallow(v, sub, &mut errs);
-                    errs.is_empty()
-                }));
+                obj.retain(|k, v| {
+                    props.get(k).is_some_and(|sub| {
+                        let mut errs = Vec::new();
+                        check_shallow(v, sub, &mut errs);
+                        errs.is_empty()
+                    })
+                });
                 for (k, v) in obj.iter_mut() {
                     if let Some(sub) = props.get(k) {
                         prune(v, sub);
                     }
                 }
-            } else if let Some(item) = schema.get("additionalProperties").filter(|v| v.is_object()) {
+            } else if let Some(item) = schema.get("additionalProperties").filter(|v| v.is_object())
+            {
                 obj.retain(|_, v| {
                     let mut errs = Vec::new();
                     check_shallow(v, item, &mut errs);
@@ -186,7 +224,9 @@ fn check_shallow(value: &Value, schema: &Value, errors: &mut Vec<PolicyError>) {
     let path = FieldPath::default();
     match (value, schema.get("type").and_then(Value::as_str)) {
         (Value::Object(_), Some("object")) | (Value::Array(_), Some("array")) => {}
-        (Value::Null, _) | (_, Some("string" | "integer" | "number" | "boolean")) => check(value, schema, &path, errors),
+        (Value::Null, _) | (_, Some("string" | "integer" | "number" | "boolean")) => {
+            check(value, schema, &path, errors)
+        }
         (_, Some(_)) => errors.push(PolicyError::invalid(&path, "wrong type")),
         (_, None) => {}
     }

@@ -7,14 +7,26 @@ use crate::types::{BinaryOperator, KProbeSelector, TracingPolicySpec};
 
 /// Appends the filters of every macro named in `sel.macros` to a copy of `sel`.
 /// Unknown macro names are returned as errors (name, closest known name hint).
-pub fn expand_macros(spec: &TracingPolicySpec, sel: &KProbeSelector) -> Result<KProbeSelector, Vec<(usize, String)>> {
+pub fn expand_macros(
+    spec: &TracingPolicySpec,
+    sel: &KProbeSelector,
+) -> Result<KProbeSelector, Vec<(usize, String)>> {
     let mut out = sel.clone();
     out.macros = None;
     let mut unknown = Vec::new();
     for (i, name) in sel.macros.iter().flatten().enumerate() {
         let Some(m) = spec.selectors_macros.as_ref().and_then(|m| m.get(name)) else {
-            let known = spec.selectors_macros.iter().flat_map(|m| m.keys().map(String::as_str));
-            unknown.push((i, format!("{name:?}, but spec.selectorsMacros has no such macro{}", did_you_mean(name, known))));
+            let known = spec
+                .selectors_macros
+                .iter()
+                .flat_map(|m| m.keys().map(String::as_str));
+            unknown.push((
+                i,
+                format!(
+                    "{name:?}, but spec.selectorsMacros has no such macro{}",
+                    did_you_mean(name, known)
+                ),
+            ));
             continue;
         };
         fn extend<T: Clone>(dst: &mut Option<Vec<T>>, src: &Option<Vec<T>>) {
@@ -33,7 +45,10 @@ pub fn expand_macros(spec: &TracingPolicySpec, sel: &KProbeSelector) -> Result<K
         extend(&mut out.match_namespaces, &m.match_namespaces);
         extend(&mut out.match_namespace_changes, &m.match_namespace_changes);
         extend(&mut out.match_capabilities, &m.match_capabilities);
-        extend(&mut out.match_capability_changes, &m.match_capability_changes);
+        extend(
+            &mut out.match_capability_changes,
+            &m.match_capability_changes,
+        );
         if out.match_workloads.is_none() {
             out.match_workloads = m.match_workloads.clone();
         }
@@ -49,7 +64,13 @@ fn non_empty<T>(v: &Option<Vec<T>>) -> bool {
     v.as_ref().is_some_and(|v| !v.is_empty())
 }
 
-pub(super) fn check(spec: &TracingPolicySpec, ctx: &HookCtx<'_>, raw: &KProbeSelector, path: &FieldPath, errors: &mut Vec<PolicyError>) {
+pub(super) fn check(
+    spec: &TracingPolicySpec,
+    ctx: &HookCtx<'_>,
+    raw: &KProbeSelector,
+    path: &FieldPath,
+    errors: &mut Vec<PolicyError>,
+) {
     let sel = match expand_macros(spec, raw) {
         Ok(sel) => sel,
         Err(unknown) => {
@@ -62,61 +83,131 @@ pub(super) fn check(spec: &TracingPolicySpec, ctx: &HookCtx<'_>, raw: &KProbeSel
     for (i, f) in sel.match_pids.iter().flatten().enumerate() {
         let p = path.field("matchPIDs").index(i).field("values");
         if f.values.is_empty() || f.values.len() > MAX_PID_VALUES {
-            errors.push(PolicyError::invalid(&p, format!("{} values, but a matchPIDs filter takes 1..={MAX_PID_VALUES}", f.values.len())));
+            errors.push(PolicyError::invalid(
+                &p,
+                format!(
+                    "{} values, but a matchPIDs filter takes 1..={MAX_PID_VALUES}",
+                    f.values.len()
+                ),
+            ));
         }
     }
-    let n_args = sel.match_args.as_ref().map_or(0, Vec::len) + sel.match_data.as_ref().map_or(0, Vec::len);
+    let n_args =
+        sel.match_args.as_ref().map_or(0, Vec::len) + sel.match_data.as_ref().map_or(0, Vec::len);
     if n_args > MAX_ARG_FILTERS {
         errors.push(PolicyError::invalid(&path.field("matchArgs"), format!("{n_args} matchArgs+matchData filters, but at most {MAX_ARG_FILTERS} are allowed per selector")));
     }
     for (i, f) in sel.match_args.iter().flatten().enumerate() {
-        operators::check(spec, ctx, f, false, &path.field("matchArgs").index(i), errors);
+        operators::check(
+            spec,
+            ctx,
+            f,
+            false,
+            &path.field("matchArgs").index(i),
+            errors,
+        );
     }
     if non_empty(&sel.match_data) {
-        errors.push(PolicyError::unsupported(&path.field("matchData"), "matchData"));
+        errors.push(PolicyError::unsupported(
+            &path.field("matchData"),
+            "matchData",
+        ));
     }
     if non_empty(&sel.match_return_args) {
         if ctx.return_arg.is_none() {
-            errors.push(PolicyError::invalid(&path.field("matchReturnArgs"), "set, but the hook has no return probe (`return: true` with a returnArg)"));
+            errors.push(PolicyError::invalid(
+                &path.field("matchReturnArgs"),
+                "set, but the hook has no return probe (`return: true` with a returnArg)",
+            ));
         } else {
             for (i, f) in sel.match_return_args.iter().flatten().enumerate() {
-                operators::check(spec, ctx, f, true, &path.field("matchReturnArgs").index(i), errors);
+                operators::check(
+                    spec,
+                    ctx,
+                    f,
+                    true,
+                    &path.field("matchReturnArgs").index(i),
+                    errors,
+                );
             }
         }
     }
-    actions::check_list(spec, ctx, sel.match_actions.as_deref(), false, &path.field("matchActions"), errors);
+    actions::check_list(
+        spec,
+        ctx,
+        sel.match_actions.as_deref(),
+        false,
+        &path.field("matchActions"),
+        errors,
+    );
     if non_empty(&sel.match_return_actions) && ctx.return_arg.is_none() {
-        errors.push(PolicyError::invalid(&path.field("matchReturnActions"), "set, but the hook has no return probe (`return: true` with a returnArg)"));
+        errors.push(PolicyError::invalid(
+            &path.field("matchReturnActions"),
+            "set, but the hook has no return probe (`return: true` with a returnArg)",
+        ));
     } else {
-        actions::check_list(spec, ctx, sel.match_return_actions.as_deref(), true, &path.field("matchReturnActions"), errors);
+        actions::check_list(
+            spec,
+            ctx,
+            sel.match_return_actions.as_deref(),
+            true,
+            &path.field("matchReturnActions"),
+            errors,
+        );
     }
     let binaries = sel.match_binaries.as_deref().unwrap_or_default();
     if binaries.len() > 1 {
-        errors.push(PolicyError::invalid(&path.field("matchBinaries"), format!("{} filters, but at most 1 is allowed per selector", binaries.len())));
+        errors.push(PolicyError::invalid(
+            &path.field("matchBinaries"),
+            format!(
+                "{} filters, but at most 1 is allowed per selector",
+                binaries.len()
+            ),
+        ));
     }
     for (i, b) in binaries.iter().enumerate() {
         let p = path.field("matchBinaries").index(i);
         if b.values.is_empty() {
-            errors.push(PolicyError::invalid(&p.field("values"), "empty, but a matchBinaries filter needs at least one path"));
+            errors.push(PolicyError::invalid(
+                &p.field("values"),
+                "empty, but a matchBinaries filter needs at least one path",
+            ));
         }
         for (j, v) in b.values.iter().enumerate() {
             let n = v.len();
             if n == 0 || n > MAX_BINARY_PATH_LEN {
-                errors.push(PolicyError::invalid(&p.field("values").index(j), format!("{n} bytes, but a binary path must be 1..={MAX_BINARY_PATH_LEN} bytes")));
+                errors.push(PolicyError::invalid(
+                    &p.field("values").index(j),
+                    format!("{n} bytes, but a binary path must be 1..={MAX_BINARY_PATH_LEN} bytes"),
+                ));
             }
         }
-        if b.follow_children == Some(true) && !matches!(b.operator, BinaryOperator::In | BinaryOperator::NotIn) {
-            errors.push(PolicyError::invalid(&p.field("followChildren"), format!("set with operator {:?}, but followChildren only works with In and NotIn", b.operator)));
+        if b.follow_children == Some(true)
+            && !matches!(b.operator, BinaryOperator::In | BinaryOperator::NotIn)
+        {
+            errors.push(PolicyError::invalid(
+                &p.field("followChildren"),
+                format!(
+                    "set with operator {:?}, but followChildren only works with In and NotIn",
+                    b.operator
+                ),
+            ));
         }
     }
     if non_empty(&sel.match_parent_binaries) {
-        errors.push(PolicyError::unsupported(&path.field("matchParentBinaries"), "matchParentBinaries"));
+        errors.push(PolicyError::unsupported(
+            &path.field("matchParentBinaries"),
+            "matchParentBinaries",
+        ));
     }
     check_namespaces(&sel, path, errors);
     for (i, c) in sel.match_capabilities.iter().flatten().enumerate() {
         let p = path.field("matchCapabilities").index(i).field("values");
         if c.values.is_empty() {
-            errors.push(PolicyError::invalid(&p, "empty, but a matchCapabilities filter needs at least one CAP_* name"));
+            errors.push(PolicyError::invalid(
+                &p,
+                "empty, but a matchCapabilities filter needs at least one CAP_* name",
+            ));
         }
         for (j, v) in c.values.iter().enumerate() {
             if let Err(m) = crate::compile::values::parse_capability(v) {
@@ -125,25 +216,46 @@ pub(super) fn check(spec: &TracingPolicySpec, ctx: &HookCtx<'_>, raw: &KProbeSel
         }
     }
     if non_empty(&sel.match_namespace_changes) {
-        errors.push(PolicyError::unsupported(&path.field("matchNamespaceChanges"), "matchNamespaceChanges"));
+        errors.push(PolicyError::unsupported(
+            &path.field("matchNamespaceChanges"),
+            "matchNamespaceChanges",
+        ));
     }
     if non_empty(&sel.match_capability_changes) {
-        errors.push(PolicyError::unsupported(&path.field("matchCapabilityChanges"), "matchCapabilityChanges"));
+        errors.push(PolicyError::unsupported(
+            &path.field("matchCapabilityChanges"),
+            "matchCapabilityChanges",
+        ));
     }
     if sel.match_workloads.is_some() {
-        errors.push(PolicyError::unsupported(&path.field("matchWorkloads"), "matchWorkloads (per-selector workload filter)"));
+        errors.push(PolicyError::unsupported(
+            &path.field("matchWorkloads"),
+            "matchWorkloads (per-selector workload filter)",
+        ));
     }
 }
 
 fn check_namespaces(sel: &KProbeSelector, path: &FieldPath, errors: &mut Vec<PolicyError>) {
     let ns = sel.match_namespaces.as_deref().unwrap_or_default();
     if ns.len() > MAX_NAMESPACE_FILTERS {
-        errors.push(PolicyError::invalid(&path.field("matchNamespaces"), format!("{} filters, but at most {MAX_NAMESPACE_FILTERS} are allowed per selector", ns.len())));
+        errors.push(PolicyError::invalid(
+            &path.field("matchNamespaces"),
+            format!(
+                "{} filters, but at most {MAX_NAMESPACE_FILTERS} are allowed per selector",
+                ns.len()
+            ),
+        ));
     }
     for (i, f) in ns.iter().enumerate() {
         let p = path.field("matchNamespaces").index(i).field("values");
         if f.values.is_empty() || f.values.len() > MAX_NAMESPACE_VALUES {
-            errors.push(PolicyError::invalid(&p, format!("{} values, but a matchNamespaces filter takes 1..={MAX_NAMESPACE_VALUES}", f.values.len())));
+            errors.push(PolicyError::invalid(
+                &p,
+                format!(
+                    "{} values, but a matchNamespaces filter takes 1..={MAX_NAMESPACE_VALUES}",
+                    f.values.len()
+                ),
+            ));
         }
         for (j, v) in f.values.iter().enumerate() {
             if v != "host_ns" && v.trim().parse::<u32>().is_err() {

@@ -39,7 +39,10 @@ pub(super) fn check(kind: PolicyKind, spec: &TracingPolicySpec, errors: &mut Vec
     check_lists(spec, &root, errors);
     check_options(spec, &root, errors);
     if spec.enforcers.as_ref().is_some_and(|e| !e.is_empty()) {
-        errors.push(PolicyError::unsupported(&root.field("enforcers"), "enforcers"));
+        errors.push(PolicyError::unsupported(
+            &root.field("enforcers"),
+            "enforcers",
+        ));
     }
     if spec.usdts.as_ref().is_some_and(|u| !u.is_empty()) {
         errors.push(PolicyError::unsupported(&root.field("usdts"), "usdts"));
@@ -47,15 +50,30 @@ pub(super) fn check(kind: PolicyKind, spec: &TracingPolicySpec, errors: &mut Vec
     if let Some(macros) = &spec.selectors_macros {
         for name in macros.keys() {
             if name.is_empty() {
-                errors.push(PolicyError::invalid(&root.field("selectorsMacros"), "a macro has an empty name"));
+                errors.push(PolicyError::invalid(
+                    &root.field("selectorsMacros"),
+                    "a macro has an empty name",
+                ));
             }
         }
     }
     for (i, kp) in spec.kprobes.iter().flatten().enumerate() {
-        hooks::check_kprobe(spec, HookKind::Kprobe, kp, &root.field("kprobes").index(i), errors);
+        hooks::check_kprobe(
+            spec,
+            HookKind::Kprobe,
+            kp,
+            &root.field("kprobes").index(i),
+            errors,
+        );
     }
     for (i, kp) in spec.fentries.iter().flatten().enumerate() {
-        hooks::check_kprobe(spec, HookKind::Fentry, kp, &root.field("fentries").index(i), errors);
+        hooks::check_kprobe(
+            spec,
+            HookKind::Fentry,
+            kp,
+            &root.field("fentries").index(i),
+            errors,
+        );
     }
     for (i, tp) in spec.tracepoints.iter().flatten().enumerate() {
         hooks::check_tracepoint(spec, tp, &root.field("tracepoints").index(i), errors);
@@ -78,7 +96,11 @@ fn is_label_value(v: &str) -> bool {
 }
 
 /// Label selector rules (values of matchLabels, operators of matchExpressions).
-pub(crate) fn check_label_selector(sel: &LabelSelector, path: &FieldPath, errors: &mut Vec<PolicyError>) {
+pub(crate) fn check_label_selector(
+    sel: &LabelSelector,
+    path: &FieldPath,
+    errors: &mut Vec<PolicyError>,
+) {
     for (k, v) in sel.match_labels.iter().flatten() {
         let p = path.field("matchLabels").field(k);
         if k.is_empty() {
@@ -93,10 +115,19 @@ pub(crate) fn check_label_selector(sel: &LabelSelector, path: &FieldPath, errors
         let n = req.values.as_ref().map_or(0, Vec::len);
         match req.operator {
             LabelSelectorOperator::In | LabelSelectorOperator::NotIn if n == 0 => {
-                errors.push(PolicyError::invalid(&p.field("values"), format!("empty, but operator {:?} needs at least one value", req.operator)));
+                errors.push(PolicyError::invalid(
+                    &p.field("values"),
+                    format!(
+                        "empty, but operator {:?} needs at least one value",
+                        req.operator
+                    ),
+                ));
             }
             LabelSelectorOperator::Exists | LabelSelectorOperator::DoesNotExist if n > 0 => {
-                errors.push(PolicyError::invalid(&p.field("values"), format!("{n} values, but operator {:?} takes none", req.operator)));
+                errors.push(PolicyError::invalid(
+                    &p.field("values"),
+                    format!("{n} values, but operator {:?} takes none", req.operator),
+                ));
             }
             _ => {}
         }
@@ -106,18 +137,31 @@ pub(crate) fn check_label_selector(sel: &LabelSelector, path: &FieldPath, errors
 fn check_container_keys(sel: &LabelSelector, path: &FieldPath, errors: &mut Vec<PolicyError>) {
     for k in sel.match_labels.iter().flatten().map(|(k, _)| k) {
         if k != "name" {
-            errors.push(PolicyError::invalid(&path.field("matchLabels").field(k), format!("key {k:?}, but containerSelector only supports the key \"name\"")));
+            errors.push(PolicyError::invalid(
+                &path.field("matchLabels").field(k),
+                format!("key {k:?}, but containerSelector only supports the key \"name\""),
+            ));
         }
     }
     for (i, req) in sel.match_expressions.iter().flatten().enumerate() {
         if req.key != "name" {
-            errors.push(PolicyError::invalid(&path.field("matchExpressions").index(i).field("key"), format!("{:?}, but containerSelector only supports the key \"name\"", req.key)));
+            errors.push(PolicyError::invalid(
+                &path.field("matchExpressions").index(i).field("key"),
+                format!(
+                    "{:?}, but containerSelector only supports the key \"name\"",
+                    req.key
+                ),
+            ));
         }
     }
 }
 
 /// hostSelector: only `{}` (all host workloads) is allowed.
-pub(crate) fn check_host_selector(sel: &LabelSelector, path: &FieldPath, errors: &mut Vec<PolicyError>) {
+pub(crate) fn check_host_selector(
+    sel: &LabelSelector,
+    path: &FieldPath,
+    errors: &mut Vec<PolicyError>,
+) {
     if sel.match_labels.is_some() || sel.match_expressions.is_some() {
         errors.push(PolicyError::invalid(path, "has matchLabels/matchExpressions, but a hostSelector must be null or {} (all host workloads)"));
     }
@@ -128,20 +172,38 @@ fn check_lists(spec: &TracingPolicySpec, root: &FieldPath, errors: &mut Vec<Poli
     for (i, list) in spec.lists.iter().flatten().enumerate() {
         let p = root.field("lists").index(i);
         if list.name.is_empty() {
-            errors.push(PolicyError::invalid(&p.field("name"), "empty, but a list needs a name"));
+            errors.push(PolicyError::invalid(
+                &p.field("name"),
+                "empty, but a list needs a name",
+            ));
         } else if !seen.insert(list.name.as_str()) {
-            errors.push(PolicyError::invalid(&p.field("name"), format!("{:?} is defined twice", list.name)));
+            errors.push(PolicyError::invalid(
+                &p.field("name"),
+                format!("{:?} is defined twice", list.name),
+            ));
         }
         match list.ty {
-            Some(ListType::GeneratedSyscalls) => errors.push(PolicyError::unsupported(&p.field("type"), "generated_syscalls list")),
-            Some(ListType::GeneratedFtrace) => errors.push(PolicyError::unsupported(&p.field("type"), "generated_ftrace list")),
+            Some(ListType::GeneratedSyscalls) => errors.push(PolicyError::unsupported(
+                &p.field("type"),
+                "generated_syscalls list",
+            )),
+            Some(ListType::GeneratedFtrace) => errors.push(PolicyError::unsupported(
+                &p.field("type"),
+                "generated_ftrace list",
+            )),
             Some(ListType::Syscalls) | None => {
                 if list.pattern.is_some() {
-                    errors.push(PolicyError::invalid(&p.field("pattern"), "set, but pattern is only used by generated_ftrace lists"));
+                    errors.push(PolicyError::invalid(
+                        &p.field("pattern"),
+                        "set, but pattern is only used by generated_ftrace lists",
+                    ));
                 }
                 let values = list.values.as_deref().unwrap_or_default();
                 if values.is_empty() {
-                    errors.push(PolicyError::invalid(&p.field("values"), "empty, but a list needs values"));
+                    errors.push(PolicyError::invalid(
+                        &p.field("values"),
+                        "empty, but a list needs values",
+                    ));
                 }
                 if list.ty == Some(ListType::Syscalls) {
                     for (j, v) in values.iter().enumerate() {
@@ -159,7 +221,12 @@ fn check_options(spec: &TracingPolicySpec, root: &FieldPath, errors: &mut Vec<Po
     for (i, opt) in spec.options.iter().flatten().enumerate() {
         let p = root.field("options").index(i);
         let value = opt.value.as_deref().unwrap_or("");
-        let bad = |allowed: &str| PolicyError::invalid(&p.field("value"), format!("{value:?}, but option {} takes {allowed}", opt.name));
+        let bad = |allowed: &str| {
+            PolicyError::invalid(
+                &p.field("value"),
+                format!("{value:?}, but option {} takes {allowed}", opt.name),
+            )
+        };
         match opt.name.as_str() {
             "disable-kprobe-multi" | "disable-uprobe-multi" => {
                 if !matches!(value, "" | "true" | "false" | "1" | "0") {
@@ -181,7 +248,14 @@ fn check_options(spec: &TracingPolicySpec, root: &FieldPath, errors: &mut Vec<Po
                     errors.push(bad("a positive integer"));
                 }
             }
-            other => errors.push(PolicyError::invalid(&p.field("name"), format!("unknown option {other:?}{} (known: {})", did_you_mean(other, OPTION_NAMES), OPTION_NAMES.join(", ")))),
+            other => errors.push(PolicyError::invalid(
+                &p.field("name"),
+                format!(
+                    "unknown option {other:?}{} (known: {})",
+                    did_you_mean(other, OPTION_NAMES),
+                    OPTION_NAMES.join(", ")
+                ),
+            )),
         }
     }
 }
