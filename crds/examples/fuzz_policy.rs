@@ -242,6 +242,23 @@ fn mutate(doc: &mut Value, donor: &Value, rng: &mut Rng) {
     }
 }
 
+/// A random YAML tree built from policy vocabulary (no seed involved).
+fn random_tree(rng: &mut Rng, depth: usize) -> Value {
+    match rng.below(if depth == 0 { 2 } else { 5 }) {
+        0 | 1 => random_leaf(rng),
+        2 | 3 => Value::Object(
+            (0..rng.below(5))
+                .map(|_| (rng.pick(KEYS).to_string(), random_tree(rng, depth - 1)))
+                .collect(),
+        ),
+        _ => Value::Array(
+            (0..rng.below(4))
+                .map(|_| random_tree(rng, depth - 1))
+                .collect(),
+        ),
+    }
+}
+
 fn byte_mutate(text: &str, rng: &mut Rng) -> String {
     let mut b = text.as_bytes().to_vec();
     for _ in 0..1 + rng.below(4) {
@@ -310,7 +327,10 @@ fn main() {
         args.iter()
             .position(|a| a == name)
             .and_then(|i| args.get(i + 1))
-            .and_then(|v| v.parse::<u64>().ok())
+            .and_then(|v| match v.strip_prefix("0x") {
+                Some(hex) => u64::from_str_radix(hex, 16).ok(),
+                None => v.parse::<u64>().ok(),
+            })
     };
     let seconds = arg("--seconds").unwrap_or(60);
     let seed = arg("--seed").unwrap_or(0x5eed_1234_abcd_ef01);
@@ -325,6 +345,10 @@ fn main() {
             let (text, value) = rng.pick(&corpus);
             let input = if rng.below(5) == 0 {
                 byte_mutate(text, &mut rng)
+            } else if rng.below(10) == 0 {
+                let spec = random_tree(&mut rng, 5);
+                let doc = json!({"apiVersion": "cilium.io/v1alpha1", "kind": "TracingPolicy", "metadata": {"name": "r"}, "spec": spec});
+                serde_yaml_ng::to_string(&doc).unwrap_or_default()
             } else {
                 let mut doc = value.clone();
                 let donor = &rng.pick(&corpus).1;

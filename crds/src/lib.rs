@@ -6,6 +6,28 @@
 //!
 //! The CLI's offline validator and the agent both enter through [`check_policy_yaml`] (text)
 //! or [`compile::compile`] / [`compile::compile_namespaced`] (typed objects from the API).
+//!
+//! # What the agent loads
+//!
+//! A [`CompiledPolicy`] holds one [`CompiledHook`] per attach point (a `call: list:NAME`
+//! kprobe or a multi-symbol uprobe fans out into several hooks). For each hook:
+//!
+//! - [`compile::AttachTarget`]: kprobe/fentry symbol (syscalls already arch-prefixed,
+//!   e.g. `__x64_sys_read`), tracepoint `subsystem/event` (raw or not), uprobe path +
+//!   symbol/offset/address, or LSM hook name; plus whether a return probe is needed.
+//! - `args` / `return_arg`: [`compile::CompiledArg`] with the numeric `type_code`
+//!   ([`compile::type_code`]), size-arg index, returnCopy and maxData flags.
+//! - `selector_blob`: bytes for the hook's filter map, format documented in
+//!   [`compile::encoding`]; `selectors` is the same content in structured form and
+//!   [`compile::decode`] turns the blob back into it.
+//! - `maps`: contents of the per-hook hash maps and LPM tries ([`compile::ValueMap`]), indexed
+//!   by the map ids in the blob; `strings`: the GetUrl/DnsLookup arguments indexed by the
+//!   string ids in action parameters.
+//! - `return_arg_action`, `message`, `tags`, `ignore_missing`.
+//!
+//! Policy-wide: [`compile::PolicyOptions`], `loader`, and [`compile::WorkloadFilter`] (pod,
+//! container, host and node selectors plus the namespace of namespaced policies), which the
+//! agent resolves against its pod cache.
 
 pub mod compile;
 pub mod conformance;

@@ -22,7 +22,9 @@ pub fn check(value: &Value, schema: &Value, path: &FieldPath, errors: &mut Vec<P
         Some("string") => check_string(value, schema, path, errors),
         Some("integer") => check_integer(value, schema, path, errors),
         Some("number") if !value.is_number() => errors.push(type_error(path, value, "a number")),
-        Some("boolean") if !value.is_boolean() => errors.push(type_error(path, value, "true or false")),
+        Some("boolean") if !value.is_boolean() => {
+            errors.push(type_error(path, value, "true or false"))
+        }
         _ => {}
     }
 }
