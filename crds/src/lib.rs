@@ -2,7 +2,7 @@
 //!
 //! Data flow: YAML text -> [`validate`] (syntax, schema shape, semantic rules, unsupported
 //! features; every error with its field path) -> typed [`types::TracingPolicySpec`] ->
-//! [`compile`] -> [`compile::CompiledPolicy`], the plain configuration BPF programs read.
+//! [`compile()`] -> [`compile::CompiledPolicy`], the plain configuration BPF programs read.
 //!
 //! The CLI's offline validator and the agent both enter through [`check_policy_yaml`] (text)
 //! or [`compile::compile`] / [`compile::compile_namespaced`] (typed objects from the API).

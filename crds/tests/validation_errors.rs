@@ -301,3 +301,9 @@ fn unsupported_features_are_precise() {
     assert_eq!(selector("matchWorkloads: {podSelector: {}}"), vec!["unsupported: matchWorkloads (per-selector workload filter) at spec.kprobes[0].selectors[0].matchWorkloads"]);
     assert_eq!(errors("  kprobes:\n  - call: fn_x\n    syscall: false\n    args: [{index: 0, type: file, resolve: f_path.dentry}]\n"), vec!["unsupported: resolve (BTF field walk) at spec.kprobes[0].args[0].resolve"]);
 }
+
+#[test]
+fn huge_ranges_are_rejected_not_expanded() {
+    let e = errors("  kprobes:\n  - call: fn_x\n    syscall: false\n    args: [{index: 0, type: uint64}]\n    selectors:\n    - matchArgs: [{index: 0, operator: InMap, values: ['1', '0:18446744073709551615']}]\n");
+    assert_has(&e, "spec.kprobes[0].selectors[0].matchArgs[0].values[1]: \"0:18446744073709551615\" expands past 65536 map entries");
+}

@@ -138,7 +138,9 @@ fn int_set(
         .filter(|(_, v)| !(skip_lists && v.starts_with("list:")))
     {
         match parse(v) {
-            Ok((lo, hi)) if (hi - lo) as usize + set.len() >= MAX_INT_SET_ENTRIES => {
+            Ok((lo, hi))
+                if (hi - lo).saturating_add(set.len() as u64) >= MAX_INT_SET_ENTRIES as u64 =>
+            {
                 problems.push((
                     Some(j),
                     format!("{v:?} expands past {MAX_INT_SET_ENTRIES} map entries"),
