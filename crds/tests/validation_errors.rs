@@ -307,3 +307,28 @@ fn huge_ranges_are_rejected_not_expanded() {
     let e = errors("  kprobes:\n  - call: fn_x\n    syscall: false\n    args: [{index: 0, type: uint64}]\n    selectors:\n    - matchArgs: [{index: 0, operator: InMap, values: ['1', '0:18446744073709551615']}]\n");
     assert_has(&e, "spec.kprobes[0].selectors[0].matchArgs[0].values[1]: \"0:18446744073709551615\" expands past 65536 map entries");
 }
+
+#[test]
+fn document_level_problems() {
+    assert_eq!(
+        errors_of(""),
+        vec!["(document): the document must be a mapping with apiVersion, kind, metadata and spec"]
+    );
+    let e = errors_of(
+        "apiVersion: cilium.io/v1alpha1\nkind: TracingPolicy\n---\nkind: TracingPolicy\n",
+    );
+    assert_eq!(
+        e,
+        vec!["line 3 column 1: a second YAML document starts here, but a file holds one policy"]
+    );
+    let e = errors_of("apiVersion: cilium.io/v1alpha1\napiVersion: cilium.io/v1alpha1\n");
+    assert!(
+        e[0].starts_with("line ") && e[0].contains("duplicate"),
+        "{e:?}"
+    );
+    let e = errors("  tracepoints:\n  - subsystem: a\n    event: b\n    args: [{index: 4, type: int}]\n    selectors:\n    - matchArgs: [{index: 1, operator: Equal, values: ['1']}]\n");
+    assert_has(
+        &e,
+        "spec.tracepoints[0].selectors[0].matchArgs[0].index: 1, but the tracepoint has 1 arg (0)",
+    );
+}

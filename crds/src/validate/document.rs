@@ -4,6 +4,7 @@
 use crate::crd;
 use crate::error::{did_you_mean, FieldPath, PolicyError};
 use crate::types::TracingPolicySpec;
+use serde::Deserialize;
 use serde_json::Value;
 use std::sync::OnceLock;
 
@@ -40,12 +41,13 @@ fn spec_schema() -> &'static Value {
 }
 
 /// Parses YAML into a JSON value; a syntax error carries its line and column (1-based).
+/// Duplicate keys and a second document in the same text are errors too.
 pub fn parse_yaml(text: &str) -> Result<Value, PolicyError> {
-    serde_yaml_ng::from_str::<Value>(text).map_err(|e| {
+    let syntax = |e: serde_yaml_ng::Error| {
         let (line, column) = e
             .location()
             .map(|l| (l.line(), l.column()))
-            .unwrap_or((0, 0));
+            .unwrap_or((1, 1));
         let message = e.to_string();
         // serde_yaml appends " at line L column C"; we print the location first instead.
         let message = match message.find(" at line ") {
@@ -57,6 +59,30 @@ pub fn parse_yaml(text: &str) -> Result<Value, PolicyError> {
             column,
             message,
         }
+    };
+    let mut docs = serde_yaml_ng::Deserializer::from_str(text);
+    let first = match docs.next() {
+        Some(d) => serde_yaml_ng::Value::deserialize(d).map_err(syntax)?,
+        None => serde_yaml_ng::Value::Null,
+    };
+    if docs.next().is_some() {
+        let line = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| l.starts_with("---"))
+            .map(|(i, _)| i + 1)
+            .find(|i| *i > 1 || !text.starts_with("---"))
+            .unwrap_or(1);
+        return Err(PolicyError::Syntax {
+            line,
+            column: 1,
+            message: "a second YAML document starts here, but a file holds one policy".into(),
+        });
+    }
+    serde_json::to_value(first).map_err(|e| PolicyError::Syntax {
+        line: 1,
+        column: 1,
+        message: format!("not representable as JSON: {e}"),
     })
 }
 
@@ -66,7 +92,7 @@ pub fn parse_document(text: &str) -> Result<PolicyDocument, Vec<PolicyError>> {
     let mut errors = Vec::new();
     let Some(top) = value.as_object() else {
         return Err(vec![PolicyError::invalid(
-            &FieldPath::default(),
+            &FieldPath::root("(document)"),
             "the document must be a mapping with apiVersion, kind, metadata and spec",
         )]);
     };

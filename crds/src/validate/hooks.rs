@@ -30,6 +30,14 @@ impl HookKind {
     }
 }
 
+/// "1 arg (0)" / "3 args (0-2)".
+fn arg_count(n: usize) -> String {
+    match n {
+        1 => "1 arg (0)".to_string(),
+        _ => format!("{n} args (0-{})", n.saturating_sub(1)),
+    }
+}
+
 /// What selectors of one hook are checked against.
 pub struct HookCtx<'a> {
     pub kind: HookKind,
@@ -46,10 +54,7 @@ impl HookCtx<'_> {
             return match self.args.get(index as usize) {
                 Some(a) => Ok((index as usize, a.ty)),
                 None if n == 0 => Err(format!("{index}, but the tracepoint declares no args")),
-                None => Err(format!(
-                    "{index}, but the tracepoint has {n} args (0-{})",
-                    n - 1
-                )),
+                None => Err(format!("{index}, but the tracepoint has {}", arg_count(n))),
             };
         }
         if let Some(slot) = self.args.iter().position(|a| a.index == index) {
@@ -59,11 +64,7 @@ impl HookCtx<'_> {
         let contiguous = declared.iter().enumerate().all(|(i, d)| *d as usize == i);
         Err(match (n, contiguous) {
             (0, _) => format!("{index}, but the {} declares no args", self.kind.noun()),
-            (_, true) => format!(
-                "{index}, but the {} has {n} args (0-{})",
-                self.kind.noun(),
-                n - 1
-            ),
+            (_, true) => format!("{index}, but the {} has {}", self.kind.noun(), arg_count(n)),
             _ => format!(
                 "{index}, but the {} declares args with index {}",
                 self.kind.noun(),
