@@ -135,9 +135,10 @@ int BPF_PROG(tetra_exec, struct task_struct *task, pid_t old_pid, struct linux_b
 		m->exec_flags |= TETRA_EXEC_TRUNC_CWD;
 	if (cwd_len > TETRA_CWD_MAX)
 		cwd_len = TETRA_CWD_MAX;
-	off &= (TETRA_FILENAME_MAX + TETRA_ARGS_MAX) * 2 - 1;
+	/* A power-of-two mask the verifier can follow; the check keeps the value exact. */
 	if (off > TETRA_FILENAME_MAX + TETRA_ARGS_MAX)
 		return 0;
+	off &= 8192 - 1;
 	if (bpf_probe_read_kernel(&s->data[off], cwd_len & (TETRA_CWD_MAX * 2 - 1),
 				  &s->cwd.data[(PATH_BUF_SIZE - cwd_len) & PATH_BUF_MASK]) < 0) {
 		cwd_len = 0;

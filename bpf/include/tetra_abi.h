@@ -101,4 +101,11 @@ struct tetra_msg_clone {
 	__u32 pad;
 };
 
+_Static_assert(sizeof(struct tetra_msg_header) == 16, "header layout");
+_Static_assert(sizeof(struct tetra_msg_exec) == 128, "exec layout");
+_Static_assert(sizeof(struct tetra_msg_exit) == 32, "exit layout");
+_Static_assert(sizeof(struct tetra_msg_clone) == 32, "clone layout");
+/* The exec strings are placed with a 13-bit mask (process.bpf.c). */
+_Static_assert(TETRA_FILENAME_MAX + TETRA_ARGS_MAX + TETRA_CWD_MAX <= 8192, "exec strings");
+
 #endif

@@ -139,18 +139,16 @@ impl ProcessCache {
     }
 
     /// Links a new process to its live parent, taking a reference on the parent.
-    fn adopt(&mut self, child: &mut Process) -> Option<Snapshot> {
+    fn adopt(&mut self, child: &mut Process) {
         let parent_id = self.by_pid.get(&child.ppid).cloned();
         match parent_id.and_then(|id| self.by_exec_id.get_mut(&id)) {
             Some(parent) => {
                 parent.refcnt += 1;
                 child.parent_exec_id = parent.process.exec_id.clone();
-                Some(Snapshot { process: parent.process.clone(), refcnt: parent.refcnt })
             }
             None => {
                 self.misses += 1;
                 child.flags.miss = true;
-                None
             }
         }
     }
@@ -181,8 +179,10 @@ impl ProcessCache {
             .get_pid(process.pid)
             .is_some_and(|prev| prev.process.flags.clone && !prev.process.flags.execve);
         process.flags.clone = after_fork;
-        let parent = self.adopt(&mut process);
+        // Take the new reference on the parent before the fork entry drops its own.
+        self.adopt(&mut process);
         self.insert(process.clone());
+        let parent = self.snapshot(&process.parent_exec_id);
         let refcnt = self.by_exec_id.get(&process.exec_id).map_or(1, |e| e.refcnt);
         (Snapshot { process, refcnt }, parent)
     }
