@@ -14,6 +14,7 @@ pub(super) fn check_list(
     actions: Option<&[ActionSelector]>,
     on_return: bool,
     path: &FieldPath,
+    item_path: &dyn Fn(usize) -> FieldPath,
     errors: &mut Vec<PolicyError>,
 ) {
     let actions = actions.unwrap_or_default();
@@ -27,7 +28,7 @@ pub(super) fn check_list(
         ));
     }
     for (i, a) in actions.iter().enumerate() {
-        check(spec, ctx, a, on_return, &path.index(i), errors);
+        check(spec, ctx, a, on_return, &item_path(i), errors);
     }
 }
 

@@ -60,5 +60,8 @@ pub mod limits {
 pub fn validate_spec(kind: PolicyKind, spec: &TracingPolicySpec) -> Vec<PolicyError> {
     let mut errors = Vec::new();
     spec::check(kind, spec, &mut errors);
+    // A macro used by several selectors reports its own problems once.
+    let mut seen = std::collections::HashSet::new();
+    errors.retain(|e| seen.insert(e.to_string()));
     errors
 }

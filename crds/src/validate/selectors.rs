@@ -64,6 +64,42 @@ fn non_empty<T>(v: &Option<Vec<T>>) -> bool {
     v.as_ref().is_some_and(|v| !v.is_empty())
 }
 
+/// Maps an index into an expanded (macro-appended) filter list back to where the user
+/// wrote that filter: the selector itself or `spec.selectorsMacros.NAME`.
+struct Origins<'a> {
+    sources: Vec<(FieldPath, &'a KProbeSelector)>,
+}
+
+impl Origins<'_> {
+    fn count(s: &KProbeSelector, field: &str) -> usize {
+        fn n<T>(v: &Option<Vec<T>>) -> usize {
+            v.as_ref().map_or(0, Vec::len)
+        }
+        match field {
+            "matchPIDs" => n(&s.match_pids),
+            "matchArgs" => n(&s.match_args),
+            "matchReturnArgs" => n(&s.match_return_args),
+            "matchActions" => n(&s.match_actions),
+            "matchReturnActions" => n(&s.match_return_actions),
+            "matchBinaries" => n(&s.match_binaries),
+            "matchNamespaces" => n(&s.match_namespaces),
+            "matchCapabilities" => n(&s.match_capabilities),
+            _ => 0,
+        }
+    }
+
+    fn locate(&self, field: &str, mut i: usize) -> FieldPath {
+        for (p, s) in &self.sources {
+            let n = Self::count(s, field);
+            if i < n {
+                return p.field(field).index(i);
+            }
+            i -= n;
+        }
+        self.sources[0].0.field(field).index(i)
+    }
+}
+
 pub(super) fn check(
     spec: &TracingPolicySpec,
     ctx: &HookCtx<'_>,
@@ -80,8 +116,19 @@ pub(super) fn check(
             return;
         }
     };
+    let mut sources = vec![(path.clone(), raw)];
+    for name in raw.macros.iter().flatten() {
+        if let Some(m) = spec.selectors_macros.as_ref().and_then(|m| m.get(name)) {
+            sources.push((
+                FieldPath::root("spec").field("selectorsMacros").field(name),
+                m,
+            ));
+        }
+    }
+    let origins = Origins { sources };
+    let at = |field: &str, i: usize| origins.locate(field, i);
     for (i, f) in sel.match_pids.iter().flatten().enumerate() {
-        let p = path.field("matchPIDs").index(i).field("values");
+        let p = at("matchPIDs", i).field("values");
         if f.values.is_empty() || f.values.len() > MAX_PID_VALUES {
             errors.push(PolicyError::invalid(
                 &p,
@@ -98,14 +145,7 @@ pub(super) fn check(
         errors.push(PolicyError::invalid(&path.field("matchArgs"), format!("{n_args} matchArgs+matchData filters, but at most {MAX_ARG_FILTERS} are allowed per selector")));
     }
     for (i, f) in sel.match_args.iter().flatten().enumerate() {
-        operators::check(
-            spec,
-            ctx,
-            f,
-            false,
-            &path.field("matchArgs").index(i),
-            errors,
-        );
+        operators::check(spec, ctx, f, false, &at("matchArgs", i), errors);
     }
     if non_empty(&sel.match_data) {
         errors.push(PolicyError::unsupported(
@@ -121,14 +161,7 @@ pub(super) fn check(
             ));
         } else {
             for (i, f) in sel.match_return_args.iter().flatten().enumerate() {
-                operators::check(
-                    spec,
-                    ctx,
-                    f,
-                    true,
-                    &path.field("matchReturnArgs").index(i),
-                    errors,
-                );
+                operators::check(spec, ctx, f, true, &at("matchReturnArgs", i), errors);
             }
         }
     }
@@ -138,6 +171,7 @@ pub(super) fn check(
         sel.match_actions.as_deref(),
         false,
         &path.field("matchActions"),
+        &|i| at("matchActions", i),
         errors,
     );
     if non_empty(&sel.match_return_actions) && ctx.return_arg.is_none() {
@@ -152,6 +186,7 @@ pub(super) fn check(
             sel.match_return_actions.as_deref(),
             true,
             &path.field("matchReturnActions"),
+            &|i| at("matchReturnActions", i),
             errors,
         );
     }
@@ -166,7 +201,7 @@ pub(super) fn check(
         ));
     }
     for (i, b) in binaries.iter().enumerate() {
-        let p = path.field("matchBinaries").index(i);
+        let p = at("matchBinaries", i);
         if b.values.is_empty() {
             errors.push(PolicyError::invalid(
                 &p.field("values"),
@@ -200,9 +235,9 @@ pub(super) fn check(
             "matchParentBinaries",
         ));
     }
-    check_namespaces(&sel, path, errors);
+    check_namespaces(&sel, path, &at, errors);
     for (i, c) in sel.match_capabilities.iter().flatten().enumerate() {
-        let p = path.field("matchCapabilities").index(i).field("values");
+        let p = at("matchCapabilities", i).field("values");
         if c.values.is_empty() {
             errors.push(PolicyError::invalid(
                 &p,
@@ -235,7 +270,12 @@ pub(super) fn check(
     }
 }
 
-fn check_namespaces(sel: &KProbeSelector, path: &FieldPath, errors: &mut Vec<PolicyError>) {
+fn check_namespaces(
+    sel: &KProbeSelector,
+    path: &FieldPath,
+    at: &dyn Fn(&str, usize) -> FieldPath,
+    errors: &mut Vec<PolicyError>,
+) {
     let ns = sel.match_namespaces.as_deref().unwrap_or_default();
     if ns.len() > MAX_NAMESPACE_FILTERS {
         errors.push(PolicyError::invalid(
@@ -247,7 +287,7 @@ fn check_namespaces(sel: &KProbeSelector, path: &FieldPath, errors: &mut Vec<Pol
         ));
     }
     for (i, f) in ns.iter().enumerate() {
-        let p = path.field("matchNamespaces").index(i).field("values");
+        let p = at("matchNamespaces", i).field("values");
         if f.values.is_empty() || f.values.len() > MAX_NAMESPACE_VALUES {
             errors.push(PolicyError::invalid(
                 &p,
