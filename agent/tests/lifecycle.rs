@@ -205,3 +205,37 @@ fn export_rotates_without_losing_or_splitting_lines() {
     assert_eq!(ours.len(), runs * 2, "every exec and exit of our {runs} processes");
     assert_eq!(stats["lost"], 0, "{stats:?}");
 }
+
+#[test]
+#[ignore = "needs root: loads BPF programs (the README test command runs it)"]
+fn overflow_is_counted_by_cause_and_reported() {
+    // One page of ring buffer and a one-record queue cannot keep up with a burst.
+    let mut agent = Agent::start(&["--rb-size", "4096", "--event-queue-size", "1"]);
+    let m = marker("burst");
+    let runs = 400;
+    let children: Vec<_> = (0..runs)
+        .map(|i| Command::new("/bin/true").arg(format!("{m}-{i}")).spawn().unwrap())
+        .collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let exported = agent
+        .events()
+        .iter()
+        .filter(|e| with_arg(e, "process_exec", &m) || with_arg(e, "process_exit", &m))
+        .count() as u64;
+    let stats = agent.stop();
+    let by_cause = stats["lost_ringbuf_exec"]
+        + stats["lost_ringbuf_exit"]
+        + stats["lost_ringbuf_clone"]
+        + stats["lost_queue_full"]
+        + stats["lost_decode_error"];
+    assert!(stats["lost"] > 0, "a burst this size must overflow: {stats:?}");
+    assert_eq!(stats["lost"], by_cause, "the total is the sum of the causes");
+    // Whatever did not reach the export was counted: nothing vanished silently.
+    assert!(exported < 2 * runs as u64, "{exported} of {} exported", 2 * runs);
+    assert!(exported + stats["lost"] >= 2 * runs as u64, "{exported} exported, {stats:?}");
+    assert_eq!(stats["lost_decode_error"], 0);
+    assert!(agent.log_text().contains("events lost so far"), "a log line reports the loss");
+}

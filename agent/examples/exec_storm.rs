@@ -1,0 +1,151 @@
+//! Exec-storm benchmark: N short processes with and without the agent.
+//!
+//! Reports events received against expected (every exec and exit of our processes must
+//! arrive), the agent's CPU time per 1,000 events, its peak RSS, and the slowdown of the
+//! storm itself while the agent runs. Run as root:
+//!
+//!     cargo build --release -p tetra-agent --bins --examples
+//!     target/release/examples/exec_storm [N]
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+
+fn storm(n: usize, marker: &str) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    // Two spawners, one per core of our machines.
+    std::thread::scope(|s| -> anyhow::Result<()> {
+        let handles: Vec<_> = (0..2)
+            .map(|t| {
+                s.spawn(move || -> anyhow::Result<()> {
+                    for i in (t..n).step_by(2) {
+                        let ok = Command::new("/bin/true").arg(format!("{marker}-{i}")).status()?;
+                        if !ok.success() {
+                            bail!("/bin/true failed");
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().map_err(|_| anyhow::anyhow!("spawner panicked"))??;
+        }
+        Ok(())
+    })?;
+    Ok(start.elapsed())
+}
+
+/// utime + stime of a process, in seconds.
+fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let fields: Vec<&str> = stat[stat.rfind(')').context("stat")? + 1..].split_whitespace().collect();
+    let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
+    // SAFETY: sysconf only reads a configuration value.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    Ok(ticks / hz)
+}
+
+/// Peak resident set size (VmHWM) in MiB.
+fn peak_rss_mib(pid: u32) -> anyhow::Result<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .context("VmHWM")?
+        .trim()
+        .trim_end_matches(" kB")
+        .parse()?;
+    Ok(kb / 1024.0)
+}
+
+fn count_ours(path: &Path, marker: &str) -> anyhow::Result<(usize, usize)> {
+    let text = std::fs::read_to_string(path)?;
+    let needle = format!("\"arguments\":\"{marker}-");
+    let (mut exec, mut exit) = (0, 0);
+    for line in text.lines().filter(|l| l.contains(&needle)) {
+        // Our process is the event's `process`, which is serialized before `parent`.
+        let process_part = line.split("\"parent\":").next().unwrap_or(line);
+        if !process_part.contains(&needle) {
+            continue;
+        }
+        if line.contains("\"process_exec\":") {
+            exec += 1;
+        } else if line.contains("\"process_exit\":") {
+            exit += 1;
+        }
+    }
+    Ok((exec, exit))
+}
+
+fn main() -> anyhow::Result<()> {
+    let n: usize = std::env::args().nth(1).map(|s| s.parse()).transpose()?.unwrap_or(10_000);
+    let exe = std::env::current_exe()?;
+    let tetrad: PathBuf = exe.parent().and_then(Path::parent).context("exe dir")?.join("tetrad");
+    if !tetrad.exists() {
+        bail!("{} not found: cargo build --release -p tetra-agent --bins", tetrad.display());
+    }
+    let dir = tempfile::tempdir()?;
+    let export = dir.path().join("events.json");
+    let marker = format!("storm{}", std::process::id());
+
+    let baseline = storm(n, &format!("{marker}base"))?;
+
+    let mut agent = Command::new(&tetrad)
+        .arg("--export-filename")
+        .arg(&export)
+        // One file for the whole run, so every event can be counted.
+        .args(["--export-file-max-size-mb", "0"])
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let mut log = BufReader::new(agent.stderr.take().context("stderr")?).lines();
+    for line in log.by_ref() {
+        if line?.contains("tetrad ready") {
+            break;
+        }
+    }
+    let pid = agent.id();
+    let cpu_before = cpu_seconds(pid)?;
+    let with_agent = storm(n, &marker)?;
+    // Wait until every event is written, or give up after 60 s.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (exec, exit) = loop {
+        let (exec, exit) = count_ours(&export, &marker)?;
+        if exec + exit >= 2 * n || Instant::now() > deadline {
+            break (exec, exit);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let cpu = cpu_seconds(pid)? - cpu_before;
+    let rss = peak_rss_mib(pid)?;
+    // SAFETY: kill() only signals our own child.
+    unsafe { libc::kill(pid as i32, libc::SIGINT) };
+    let stats = log
+        .map_while(Result::ok)
+        .find(|l| l.contains("final stats:"))
+        .unwrap_or_default();
+    agent.wait()?;
+
+    let expected = 2 * n;
+    let received = exec + exit;
+    println!("exec storm: {n} processes (/bin/true), 2 spawner threads");
+    println!(
+        "events received: {received} of {expected} ({:.2}%): {exec} exec, {exit} exit",
+        100.0 * received as f64 / expected as f64
+    );
+    println!("agent CPU: {:.1} ms per 1,000 events ({:.2} s total)", cpu * 1e6 / received.max(1) as f64, cpu);
+    println!("agent peak RSS: {rss:.1} MiB");
+    println!(
+        "storm wall time: {:.2} s without agent, {:.2} s with agent (x{:.3})",
+        baseline.as_secs_f64(),
+        with_agent.as_secs_f64(),
+        with_agent.as_secs_f64() / baseline.as_secs_f64()
+    );
+    println!("agent counters: {}", stats.split("final stats:").nth(1).unwrap_or("").trim());
+    if received != expected {
+        bail!("lost events: {received} of {expected}");
+    }
+    Ok(())
+}
