@@ -1,15 +1,23 @@
 //! `tetrad`, the node agent. This file only parses flags and wires the parts together.
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{ArgAction, Parser};
+use tetra_proto::filter::{self, EventFilters, FieldFilters, Redactor};
 
+use tetra_agent::bus::{Bus, SubscriberKind};
 use tetra_agent::clock::Clock;
 use tetra_agent::events::EventBuilder;
+use tetra_agent::export::exporter::JsonExporter;
 use tetra_agent::export::json::{JsonWriter, RotationPolicy};
+use tetra_agent::export::ratelimit::RateLimiter;
+use tetra_agent::grpc::{self, Server, Service};
+use tetra_agent::metrics::Metrics;
 use tetra_agent::pipeline::{self, Processor};
+use tetra_agent::policies::PolicyRegistry;
 use tetra_agent::process::cache::ProcessCache;
 use tetra_agent::process::{procfs, Render};
 use tetra_agent::sensors::process::ProcessSensor;
@@ -51,6 +59,58 @@ struct Args {
     /// Include namespaces in process information.
     #[arg(long, default_value_t = true, action = ArgAction::Set)]
     enable_process_ns: bool,
+    /// Export only events matching one of these filters (JSON objects, one per line).
+    #[arg(long, default_value = "", env = "TETRAGON_EXPORT_ALLOWLIST")]
+    export_allowlist: String,
+    /// Never export events matching one of these filters (JSON objects, one per line).
+    #[arg(long, default_value = "", env = "TETRAGON_EXPORT_DENYLIST")]
+    export_denylist: String,
+    /// Field filters of the JSON export (JSON objects, one per line).
+    #[arg(long, default_value = "", env = "TETRAGON_FIELD_FILTERS")]
+    field_filters: String,
+    /// Redaction filters, applied to every exporter and gRPC client (JSON objects, one per line).
+    #[arg(long, default_value = "", env = "TETRAGON_REDACTION_FILTERS")]
+    redaction_filters: String,
+    /// Events exported per minute at most (-1: no limit); dropped events are counted and
+    /// reported by a rate_limit_info event.
+    #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
+    export_rate_limit: i64,
+    /// Length of a rate limit window in milliseconds (tests shorten Tetragon's minute).
+    #[arg(long, default_value_t = 60_000, hide = true)]
+    export_rate_limit_window_ms: u64,
+    /// Events queued for the JSON export; beyond it events are dropped and counted.
+    #[arg(long, default_value_t = 65536)]
+    export_queue_size: usize,
+    /// gRPC address: host:port or unix:///path ("" disables the server).
+    #[arg(long, default_value = "localhost:54321", env = "TETRAGON_SERVER_ADDRESS")]
+    server_address: String,
+    /// Events queued per gRPC client unless it asks otherwise; a slower client loses events.
+    #[arg(long, default_value_t = 10000)]
+    server_client_queue_size: usize,
+    /// Directory of the info file (tetragon-info.json) that tells `tetra` where we listen.
+    #[arg(long, default_value = "/var/run/tetragon")]
+    run_dir: PathBuf,
+    /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:2112; "" disables).
+    #[arg(long, default_value = "", env = "TETRAGON_METRICS_SERVER")]
+    metrics_server: String,
+}
+
+/// The export filters, each flag's errors named after the flag.
+struct Filters {
+    events: EventFilters,
+    fields: FieldFilters,
+    redactor: Redactor,
+}
+
+fn parse_filters(args: &Args) -> anyhow::Result<Filters> {
+    let allow = filter::parse_filters(&args.export_allowlist).context("--export-allowlist")?;
+    let deny = filter::parse_filters(&args.export_denylist).context("--export-denylist")?;
+    let events = EventFilters::new(&allow, &deny).context("--export-allowlist/--export-denylist")?;
+    let fields = filter::parse_field_filters(&args.field_filters).context("--field-filters")?;
+    let fields = FieldFilters::new(&fields).context("--field-filters")?;
+    let redact = filter::parse_redaction_filters(&args.redaction_filters).context("--redaction-filters")?;
+    let redactor = Redactor::new(&redact).context("--redaction-filters")?;
+    Ok(Filters { events, fields, redactor })
 }
 
 fn parse_octal(s: &str) -> Result<u32, String> {
@@ -76,7 +136,12 @@ fn main() -> anyhow::Result<()> {
     sys::ensure_mounts();
     let node = sys::node_name();
 
-    let json = match args.export_filename.as_deref() {
+    let filters = parse_filters(&args)?;
+    let stats = Arc::new(Stats::default());
+    let bus = Bus::new(stats.clone());
+    let policies = Arc::new(Mutex::new(PolicyRegistry::default()));
+
+    let export_thread = match args.export_filename.as_deref() {
         None | Some("") => None,
         Some(target) => {
             let policy = RotationPolicy {
@@ -84,9 +149,58 @@ fn main() -> anyhow::Result<()> {
                 max_backups: args.export_file_max_backups,
                 mode: args.export_file_perm,
             };
-            Some(JsonWriter::new(target, policy).with_context(|| format!("opening {target}"))?)
+            let writer = JsonWriter::new(target, policy).with_context(|| format!("opening {target}"))?;
+            let limiter = u64::try_from(args.export_rate_limit).ok().map(|limit| {
+                RateLimiter::new(limit, Duration::from_millis(args.export_rate_limit_window_ms), Instant::now())
+            });
+            let exporter =
+                JsonExporter { writer, fields: filters.fields, limiter, node: node.clone(), stats: stats.clone() };
+            let (queue, sub) = bus
+                .subscribe_blocking(SubscriberKind::JsonExport, target, args.export_queue_size, filters.events)
+                .context("subscribing the JSON export")?;
+            Some(exporter.spawn(queue, sub).context("starting the export thread")?)
         }
     };
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("tetrad-grpc")
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let server = match grpc::parse_address(&args.server_address)? {
+        None => None,
+        Some(listen) => {
+            let service = Service {
+                bus: bus.clone(),
+                policies: policies.clone(),
+                stats: stats.clone(),
+                node: node.clone(),
+                client_queue: args.server_client_queue_size,
+            };
+            let server = rt.block_on(Server::start(listen, service))?;
+            log::info!("gRPC server listening on {}", server.address);
+            Some(server)
+        }
+    };
+    let metrics_address = match args.metrics_server.as_str() {
+        "" => String::new(),
+        address => {
+            let metrics = Metrics {
+                stats: stats.clone(),
+                bus: bus.clone(),
+                policies: policies.clone(),
+                cache_capacity: args.process_cache_size as u64,
+            };
+            let bound = metrics.serve(address).with_context(|| format!("--metrics-server {address}"))?;
+            log::info!("metrics server listening on http://{bound}/metrics");
+            bound
+        }
+    };
+    let info_file = args.run_dir.join("tetragon-info.json");
+    let server_address = server.as_ref().map(|s| s.address.clone()).unwrap_or_default();
+    grpc::write_info_file(&info_file, &server_address, &metrics_address)
+        .with_context(|| format!("writing {}", info_file.display()))?;
 
     // Attach first, then read /proc: a process started in between is seen by both,
     // and the kernel's view simply replaces the /proc one.
@@ -99,15 +213,26 @@ fn main() -> anyhow::Result<()> {
         with_caps: args.enable_process_cred,
         with_ns: args.enable_process_ns,
     };
-    let stats = Arc::new(Stats::default());
     let processor = Processor {
         cache,
         builder: EventBuilder { node: node.clone(), render },
-        json,
+        redactor: filters.redactor,
+        bus: bus.clone(),
         stats: stats.clone(),
     };
     log::info!("tetrad ready on node {node}");
-    pipeline::run(&sensor, processor, args.event_queue_size, &stop)?;
+    let result = pipeline::run(&sensor, processor, args.event_queue_size, &stop);
+    // Every event is published: let the subscribers drain their queues and end.
+    bus.close();
+    if let Some(thread) = export_thread {
+        if thread.join().is_err() {
+            log::error!("the export thread panicked");
+        }
+    }
+    if let Some(server) = server {
+        rt.block_on(server.stop());
+    }
+    let _ = std::fs::remove_file(&info_file);
     log::info!("final stats: {stats}");
-    Ok(())
+    result
 }

@@ -1,5 +1,6 @@
 //! The event pipeline: ring buffer reader (this thread) -> bounded queue -> processing
-//! thread (process cache, event building, export).
+//! thread (process cache, event building, redaction) -> event bus (fan-out to the JSON
+//! export and gRPC clients, see [`crate::bus`]).
 //!
 //! The reader never blocks on the queue: a full queue counts the record as lost.
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -8,12 +9,13 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, TrySendError};
+use crossbeam_channel::{bounded, Receiver, TrySendError};
 use libbpf_rs::RingBufferBuilder;
+use tetra_proto::filter::Redactor;
 
 use crate::abi::{self, Record};
+use crate::bus::Bus;
 use crate::events::EventBuilder;
-use crate::export::json::JsonWriter;
 use crate::process::cache::ProcessCache;
 use crate::process::Process;
 use crate::sensors::process::ProcessSensor;
@@ -22,25 +24,18 @@ use crate::stats::Stats;
 pub struct Processor {
     pub cache: ProcessCache,
     pub builder: EventBuilder,
-    pub json: Option<JsonWriter>,
+    /// `--redaction-filters`, applied once here so every exporter sees the redacted event.
+    pub redactor: Redactor,
+    pub bus: Arc<Bus>,
     pub stats: Arc<Stats>,
 }
 
 impl Processor {
-    fn export(&mut self, event: &tetra_proto::tetragon::GetEventsResponse) {
-        let Some(json) = self.json.as_mut() else { return };
-        let line = tetra_proto::json::to_line(event);
-        match json.write_line(&line) {
-            Ok(()) => {
-                self.stats.exported.fetch_add(1, Relaxed);
-                self.stats.exported_bytes.fetch_add(line.len() as u64 + 1, Relaxed);
-            }
-            Err(e) => {
-                if self.stats.export_errors.fetch_add(1, Relaxed) == 0 {
-                    log::error!("writing the JSON export: {e}");
-                }
-            }
+    fn export(&mut self, mut event: tetra_proto::tetragon::GetEventsResponse) {
+        if !self.redactor.is_empty() {
+            self.redactor.apply(&mut event);
         }
+        self.bus.publish(event);
     }
 
     pub fn handle(&mut self, record: Record) {
@@ -51,14 +46,14 @@ impl Processor {
                 let (process, parent) = self.cache.on_exec(process);
                 let event = self.builder.exec(&process, parent.as_ref());
                 self.stats.exec_events.fetch_add(1, Relaxed);
-                self.export(&event);
+                self.export(event);
             }
             Record::Exit(m) => {
                 if let Some((process, parent)) = self.cache.on_exit(m.pid) {
                     let event =
                         self.builder.exit(&process, parent.as_ref(), m.exit_code, m.hdr.ktime);
                     self.stats.exit_events.fetch_add(1, Relaxed);
-                    self.export(&event);
+                    self.export(event);
                 }
             }
         }
@@ -68,31 +63,11 @@ impl Processor {
         self.stats.cache_evictions.store(cs.evictions, Relaxed);
     }
 
-    fn flush(&mut self) {
-        if let Some(json) = self.json.as_mut() {
-            if let Err(e) = json.flush() {
-                self.stats.export_errors.fetch_add(1, Relaxed);
-                log::error!("flushing the JSON export: {e}");
-            }
-        }
-    }
-
     /// Runs until the queue's sender is gone and the queue is drained.
     fn run(mut self, queue: Receiver<Record>) {
-        loop {
-            match queue.recv_timeout(Duration::from_millis(200)) {
-                Ok(record) => {
-                    self.handle(record);
-                    // Flush once the burst is over, so a quiet period is never buffered.
-                    if queue.is_empty() {
-                        self.flush();
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) => self.flush(),
-                Err(RecvTimeoutError::Disconnected) => break,
-            }
+        for record in queue {
+            self.handle(record);
         }
-        self.flush();
     }
 }
 

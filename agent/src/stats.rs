@@ -20,10 +20,21 @@ pub struct Stats {
     pub cache_misses: AtomicU64,
     pub cache_evictions: AtomicU64,
     pub cache_size: AtomicU64,
+    /// Events the JSON exporter lost because its own queue was full.
+    pub export_queue_full: AtomicU64,
+    /// Events the JSON exporter dropped to stay under `--export-rate-limit`.
+    pub export_rate_limited: AtomicU64,
+    /// `rate_limit_info` events written to the JSON export.
+    pub export_rate_limit_info: AtomicU64,
+    /// Events not delivered to slow gRPC clients (all clients together).
+    pub grpc_client_drops: AtomicU64,
+    /// GetEvents streams ever opened.
+    pub grpc_clients_total: AtomicU64,
 }
 
 impl Stats {
-    /// Every lost event, whatever the cause.
+    /// Every event lost before the bus (kernel, reader queue, decoding): these never reach
+    /// any exporter. Per-subscriber losses after the bus are counted separately.
     pub fn lost(&self) -> u64 {
         self.queue_full.load(Relaxed)
             + self.decode_errors.load(Relaxed)
@@ -52,6 +63,14 @@ impl fmt::Display for Stats {
         for (name, c) in DROP_CAUSES.iter().zip(&self.kernel_drops) {
             write!(f, " lost_{name}={}", v(c))?;
         }
-        write!(f, " lost_queue_full={} lost_decode_error={}", v(&self.queue_full), v(&self.decode_errors))
+        write!(f, " lost_queue_full={} lost_decode_error={}", v(&self.queue_full), v(&self.decode_errors))?;
+        write!(
+            f,
+            " export_queue_full={} export_rate_limited={} grpc_client_drops={} grpc_clients_total={}",
+            v(&self.export_queue_full),
+            v(&self.export_rate_limited),
+            v(&self.grpc_client_drops),
+            v(&self.grpc_clients_total),
+        )
     }
 }

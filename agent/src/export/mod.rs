@@ -1,2 +1,4 @@
 //! Exporters: where finished events go.
+pub mod exporter;
 pub mod json;
+pub mod ratelimit;

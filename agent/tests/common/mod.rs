@@ -22,9 +22,18 @@ impl Agent {
     pub fn start(extra: &[&str]) -> Agent {
         let dir = tempfile::tempdir().unwrap();
         let export = dir.path().join("events.json");
+        // Tests run agents side by side: no shared default port or info file unless asked.
+        let mut defaults: Vec<String> = Vec::new();
+        if !extra.iter().any(|a| a.starts_with("--server-address")) {
+            defaults.push("--server-address=".into());
+        }
+        if !extra.iter().any(|a| a.starts_with("--run-dir")) {
+            defaults.push(format!("--run-dir={}", dir.path().join("run").display()));
+        }
         let mut child = Command::new(env!("CARGO_BIN_EXE_tetrad"))
             .arg("--export-filename")
             .arg(&export)
+            .args(&defaults)
             .args(extra)
             .env("RUST_LOG", "info")
             .stderr(Stdio::piped())

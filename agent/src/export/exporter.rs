@@ -1,0 +1,120 @@
+//! The JSON export as a bus subscriber: its own thread and bounded queue, field filters,
+//! `--export-rate-limit`, then the rotating [`JsonWriter`].
+//!
+//! Allow/deny lists are checked by the bus before enqueueing (see [`crate::bus`]);
+//! redaction happened once before publishing.
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant, SystemTime};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+use tetra_proto::filter::FieldFilters;
+use tetra_proto::tetragon::{get_events_response::Event, GetEventsResponse, RateLimitInfo};
+
+use super::json::JsonWriter;
+use super::ratelimit::RateLimiter;
+use crate::bus::{SharedEvent, Subscription};
+use crate::stats::Stats;
+
+pub struct JsonExporter {
+    pub writer: JsonWriter,
+    pub fields: FieldFilters,
+    pub limiter: Option<RateLimiter>,
+    pub node: String,
+    pub stats: Arc<Stats>,
+}
+
+/// The event Tetragon emits when events were dropped on purpose or for lack of room.
+pub fn rate_limit_info(node: &str, dropped: u64) -> GetEventsResponse {
+    GetEventsResponse {
+        event: Some(Event::RateLimitInfo(RateLimitInfo { number_of_dropped_process_events: dropped })),
+        node_name: node.to_string(),
+        time: Some(SystemTime::now().into()),
+        ..Default::default()
+    }
+}
+
+impl JsonExporter {
+    /// Runs on its own thread until the bus closes the queue and it is drained.
+    pub fn spawn(self, queue: Receiver<SharedEvent>, sub: Subscription) -> std::io::Result<JoinHandle<()>> {
+        thread::Builder::new().name("tetrad-export".into()).spawn(move || self.run(queue, sub))
+    }
+
+    fn write(&mut self, event: &GetEventsResponse) {
+        let line = tetra_proto::json::to_line(event);
+        match self.writer.write_line(&line) {
+            Ok(()) => {
+                self.stats.exported.fetch_add(1, Relaxed);
+                self.stats.exported_bytes.fetch_add(line.len() as u64 + 1, Relaxed);
+            }
+            Err(e) => {
+                if self.stats.export_errors.fetch_add(1, Relaxed) == 0 {
+                    log::error!("writing the JSON export: {e}");
+                }
+            }
+        }
+    }
+
+    fn roll_window(&mut self, now: Instant) {
+        let dropped = self.limiter.as_mut().and_then(|l| l.roll(now));
+        if let Some(dropped) = dropped {
+            let info = rate_limit_info(&self.node, dropped);
+            self.write(&info);
+            self.stats.export_rate_limit_info.fetch_add(1, Relaxed);
+        }
+    }
+
+    fn handle(&mut self, event: &GetEventsResponse) {
+        self.roll_window(Instant::now());
+        if let Some(limiter) = self.limiter.as_mut() {
+            if !limiter.allow() {
+                self.stats.export_rate_limited.fetch_add(1, Relaxed);
+                return;
+            }
+        }
+        if self.fields.is_empty() {
+            self.write(event);
+        } else {
+            let mut event = event.clone();
+            self.fields.apply(&mut event);
+            self.write(&event);
+        }
+    }
+
+    fn flush(&mut self) {
+        if let Err(e) = self.writer.flush() {
+            self.stats.export_errors.fetch_add(1, Relaxed);
+            log::error!("flushing the JSON export: {e}");
+        }
+    }
+
+    fn run(mut self, queue: Receiver<SharedEvent>, sub: Subscription) {
+        loop {
+            match queue.recv_timeout(Duration::from_millis(200)) {
+                Ok(event) => {
+                    self.handle(&event);
+                    // Flush once the burst is over, so a quiet period is never buffered;
+                    // having caught up, report what our own queue could not hold.
+                    if queue.is_empty() {
+                        let lost = sub.state.take_unreported();
+                        if lost > 0 {
+                            self.write(&rate_limit_info(&self.node, lost));
+                        }
+                        self.flush();
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    self.roll_window(Instant::now());
+                    self.flush();
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        let lost = sub.state.dropped.load(Relaxed);
+        if lost > 0 {
+            log::warn!("the JSON export queue overflowed: {lost} events not exported");
+        }
+        self.flush();
+    }
+}

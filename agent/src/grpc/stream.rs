@@ -1,0 +1,52 @@
+//! One GetEvents client: its bus queue turned into the gRPC response stream.
+//!
+//! Events the bus could not queue for this client (it read too slowly) are reported to it
+//! as a `rate_limit_info` event carrying the dropped count, sent once the client has
+//! caught up (its queue is empty), so it is not pushed behind the backlog it missed.
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tetra_proto::filter::FieldFilters;
+use tetra_proto::tetragon::GetEventsResponse;
+use tokio::sync::mpsc::Receiver;
+use tokio_stream::Stream;
+
+use crate::bus::{SharedEvent, Subscription};
+use crate::export::exporter::rate_limit_info;
+
+pub struct ClientStream {
+    pub queue: Receiver<SharedEvent>,
+    pub fields: FieldFilters,
+    pub node: String,
+    /// Unsubscribes when the client goes away and tonic drops the stream.
+    pub sub: Subscription,
+}
+
+impl ClientStream {
+    fn render(&self, event: &GetEventsResponse) -> GetEventsResponse {
+        let mut event = event.clone();
+        if !self.fields.is_empty() {
+            self.fields.apply(&mut event);
+        }
+        event
+    }
+}
+
+impl Stream for ClientStream {
+    type Item = Result<GetEventsResponse, tonic::Status>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        // A full queue is the only cause of drops, so drops are always followed by
+        // queued events: reporting when the queue is empty means the client caught up.
+        if this.queue.is_empty() && this.sub.state.has_unreported() {
+            let dropped = this.sub.state.take_unreported();
+            return Poll::Ready(Some(Ok(rate_limit_info(&this.node, dropped))));
+        }
+        match this.queue.poll_recv(cx) {
+            Poll::Ready(Some(event)) => Poll::Ready(Some(Ok(this.render(&event)))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
