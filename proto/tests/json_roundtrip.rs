@@ -8,7 +8,8 @@ use tetra_proto::json::{from_line, to_line};
 fn events_dir() -> PathBuf {
     let base = std::env::var_os("TETRA_CONFORMANCE_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/work/shared/conformance/tetragon"));
+        // Default: `shared/` beside the repository clone (<crate>/../../shared).
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/tetragon"));
     base.join("events")
 }
 

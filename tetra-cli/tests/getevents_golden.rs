@@ -7,7 +7,8 @@ use std::process::{Command, Stdio};
 fn events_dir() -> PathBuf {
     std::env::var_os("TETRA_CONFORMANCE_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/work/shared/conformance/tetragon"))
+        // Default: `shared/` beside the repository clone (<crate>/../../shared).
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/tetragon"))
         .join("events")
 }
 
