@@ -1,7 +1,8 @@
 //! `tetra getevents`: stream events from the agent, or filter JSON lines
 //! from stdin, and print them as JSON or compact lines.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
+use std::os::fd::AsFd;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
@@ -139,34 +140,60 @@ impl Printer {
     }
 }
 
-/// True when stdin is a pipe or file (then events are read from it).
+/// True when stdin is a pipe or file (then events are read from it), as upstream:
+/// anything but a character device. A terminal or `/dev/null` (how services and test
+/// harnesses start us) means "stream from the agent".
 pub fn stdin_has_events() -> bool {
-    !std::io::stdin().is_terminal()
+    use std::os::unix::fs::FileTypeExt;
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        return false;
+    }
+    // fstat(0) through /proc would need a path; duplicate the handle as a File instead.
+    match stdin.as_fd().try_clone_to_owned() {
+        Ok(fd) => match std::fs::File::from(fd).metadata() {
+            Ok(m) => !m.file_type().is_char_device(),
+            Err(_) => false,
+        },
+        Err(_) => false,
+    }
 }
 
 /// Reads JSON lines from `input`, filters and prints them. Bad lines are
-/// reported on stderr with their line number and skipped.
-pub fn run_stdin(args: &GetEventsArgs, input: impl BufRead, out: impl Write) -> Result<()> {
+/// reported on stderr with their line number and skipped. Output is buffered,
+/// but flushed whenever the input has nothing more ready, so a followed stream
+/// (`kubectl logs -f ... | tetra getevents`) shows each event as it comes.
+pub fn run_stdin<R: Read>(args: &GetEventsArgs, input: R, out: impl Write) -> Result<()> {
     let req = args.request()?;
     let filters = EventFilters::new(&req.allow_list, &req.deny_list).context("invalid filter")?;
     let fields = FieldFilters::new(&req.field_filters).context("invalid field filter")?;
     let printer = args.printer();
+    let mut input = BufReader::with_capacity(64 * 1024, input);
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
-    for (i, line) in input.lines().enumerate() {
-        let line = match line {
-            Ok(l) => l,
+    let mut line = String::new();
+    for number in 1.. {
+        if input.buffer().is_empty() {
+            // The next read may block: show what we have first.
+            if let Err(e) = out.flush() {
+                return broken_pipe_is_ok(e);
+            }
+        }
+        line.clear();
+        match input.read_line(&mut line) {
+            Ok(0) => break,
+            Ok(_) => {}
             Err(e) => {
-                eprintln!("tetra: stdin line {}: {e}", i + 1);
+                eprintln!("tetra: stdin line {number}: {e}");
                 continue;
             }
-        };
+        }
         if line.trim().is_empty() {
             continue;
         }
         let mut ev = match tetra_proto::json::from_line(&line) {
             Ok(ev) => ev,
             Err(e) => {
-                eprintln!("tetra: stdin line {}: {e}", i + 1);
+                eprintln!("tetra: stdin line {number}: {e}");
                 continue;
             }
         };
@@ -175,15 +202,18 @@ pub fn run_stdin(args: &GetEventsArgs, input: impl BufRead, out: impl Write) -> 
         }
         fields.apply(&mut ev);
         if let Err(e) = printer.print(&mut out, &ev) {
-            if e.kind() == std::io::ErrorKind::BrokenPipe {
-                return Ok(());
-            }
-            return Err(e).context("writing output");
+            return broken_pipe_is_ok(e);
         }
     }
-    match out.flush() {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("writing output"),
-        _ => Ok(()),
+    out.flush().or_else(broken_pipe_is_ok)
+}
+
+/// A reader that went away (`| head`) ends the output quietly; other errors do not.
+fn broken_pipe_is_ok(e: std::io::Error) -> Result<()> {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        Ok(())
+    } else {
+        Err(e).context("writing output")
     }
 }
 
