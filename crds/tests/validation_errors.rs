@@ -337,5 +337,11 @@ fn document_level_problems() {
 fn errors_inside_macros_point_at_the_macro() {
     let spec = "  selectorsMacros:\n    bad:\n      matchArgs: [{index: 7, operator: Equal, values: ['1']}]\n  kprobes:\n  - call: fn_x\n    syscall: false\n    args: [{index: 0, type: int}]\n    selectors:\n    - matchArgs: [{index: 0, operator: Equal, values: ['1']}]\n      macros: [bad]\n    - macros: [bad]\n";
     let e = errors(spec);
-    assert_eq!(e, vec!["spec.selectorsMacros.bad.matchArgs[0].index: 7, but the call has 1 arg (0)".to_string()]);
+    assert_eq!(
+        e,
+        vec![
+            "spec.selectorsMacros.bad.matchArgs[0].index: 7, but the call has 1 arg (0)"
+                .to_string()
+        ]
+    );
 }
