@@ -10,11 +10,11 @@ pub const INFO_FILE: &str = "/var/run/tetragon/tetragon-info.json";
 pub const DEFAULT_ADDRESS: &str = "localhost:54321";
 
 /// `--server-address`, else `server_address` from the info file, else the default.
-pub fn resolve_address(flag: Option<&str>) -> String {
+pub fn resolve_address(flag: Option<&str>, info_file: &std::path::Path) -> String {
     if let Some(a) = flag.filter(|a| !a.is_empty()) {
         return a.to_string();
     }
-    std::fs::read_to_string(INFO_FILE)
+    std::fs::read_to_string(info_file)
         .ok()
         .and_then(|t| address_from_info(&t))
         .unwrap_or_else(|| DEFAULT_ADDRESS.to_string())
@@ -60,6 +60,8 @@ mod tests {
         assert_eq!(address_from_info(r#"{"server_address":"unix:///run/t.sock","version":"x"}"#).as_deref(), Some("unix:///run/t.sock"));
         assert_eq!(address_from_info(r#"{"server_address":""}"#), None);
         assert_eq!(address_from_info("garbage"), None);
-        assert_eq!(resolve_address(Some("10.0.0.1:1")), "10.0.0.1:1");
+        let missing = std::path::Path::new("/nonexistent/tetragon-info.json");
+        assert_eq!(resolve_address(Some("10.0.0.1:1"), missing), "10.0.0.1:1");
+        assert_eq!(resolve_address(None, missing), DEFAULT_ADDRESS);
     }
 }

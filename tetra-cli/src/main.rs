@@ -16,6 +16,9 @@ struct Cli {
     /// Agent gRPC address (host:port or unix:///path); default from the agent's info file, else localhost:54321
     #[arg(long, global = true)]
     server_address: Option<String>,
+    /// Agent info file holding its active address (the agent's --run-dir/tetragon-info.json)
+    #[arg(long, global = true, hide = true, env = "TETRA_INFO_FILE", default_value = client::INFO_FILE)]
+    info_file: std::path::PathBuf,
     /// Connection timeout in seconds
     #[arg(long, global = true, default_value_t = 30)]
     timeout: u64,
@@ -62,7 +65,7 @@ fn run(cli: Cli) -> Result<()> {
     }
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async {
-        let address = client::resolve_address(cli.server_address.as_deref());
+        let address = client::resolve_address(cli.server_address.as_deref(), &cli.info_file);
         let connect = || client::connect(&address, Duration::from_secs(cli.timeout));
         match &cli.command {
             Command::Getevents(args) => getevents::run_grpc(args, connect().await?).await,
