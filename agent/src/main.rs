@@ -129,6 +129,7 @@ fn parse_ringbuf_size(s: &str) -> Result<u32, String> {
 fn main() -> anyhow::Result<()> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let args = Args::parse();
+    let filters = parse_filters(&args)?;
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone()).context("installing signal handlers")?;
@@ -136,7 +137,6 @@ fn main() -> anyhow::Result<()> {
     sys::ensure_mounts();
     let node = sys::node_name();
 
-    let filters = parse_filters(&args)?;
     let stats = Arc::new(Stats::default());
     let bus = Bus::new(stats.clone());
     let policies = Arc::new(Mutex::new(PolicyRegistry::default()));

@@ -56,8 +56,9 @@ impl JsonExporter {
         }
     }
 
-    fn roll_window(&mut self, now: Instant) {
-        let dropped = self.limiter.as_mut().and_then(|l| l.roll(now));
+    /// Reports the drops of a finished window (or, at shutdown, of the current one).
+    fn roll_window(&mut self, now: Instant, last: bool) {
+        let dropped = self.limiter.as_mut().and_then(|l| if last { l.finish() } else { l.roll(now) });
         if let Some(dropped) = dropped {
             let info = rate_limit_info(&self.node, dropped);
             self.write(&info);
@@ -66,7 +67,7 @@ impl JsonExporter {
     }
 
     fn handle(&mut self, event: &GetEventsResponse) {
-        self.roll_window(Instant::now());
+        self.roll_window(Instant::now(), false);
         if let Some(limiter) = self.limiter.as_mut() {
             if !limiter.allow() {
                 self.stats.export_rate_limited.fetch_add(1, Relaxed);
@@ -105,12 +106,13 @@ impl JsonExporter {
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {
-                    self.roll_window(Instant::now());
+                    self.roll_window(Instant::now(), false);
                     self.flush();
                 }
                 Err(RecvTimeoutError::Disconnected) => break,
             }
         }
+        self.roll_window(Instant::now(), true);
         let lost = sub.state.dropped.load(Relaxed);
         if lost > 0 {
             log::warn!("the JSON export queue overflowed: {lost} events not exported");

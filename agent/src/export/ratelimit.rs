@@ -31,6 +31,12 @@ impl RateLimiter {
         (dropped > 0).then_some(dropped)
     }
 
+    /// Drops of the current, unfinished window (at shutdown).
+    pub fn finish(&mut self) -> Option<u64> {
+        let dropped = std::mem::take(&mut self.dropped);
+        (dropped > 0).then_some(dropped)
+    }
+
     /// Whether one more event fits in the current window (call [`RateLimiter::roll`] first).
     /// A refused event is counted as dropped.
     pub fn allow(&mut self) -> bool {
@@ -71,5 +77,8 @@ mod tests {
         let mut rl = RateLimiter::new(0, Duration::from_secs(1), t0);
         assert!(!rl.allow());
         assert_eq!(rl.roll(t0 + Duration::from_secs(1)), Some(1));
+        assert!(!rl.allow() && !rl.allow());
+        assert_eq!(rl.finish(), Some(2));
+        assert_eq!(rl.finish(), None);
     }
 }

@@ -114,6 +114,16 @@ impl Agent {
     }
 }
 
+impl Drop for Agent {
+    /// A failed test must not leave its agent running.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// Every complete line of an export file, each parsed (a broken line fails the test).
 /// A last line without its newline is still being written and is left out.
 pub fn read_lines(path: &Path) -> Vec<Value> {

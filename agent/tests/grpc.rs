@@ -1,0 +1,246 @@
+//! gRPC round trips against the real agent: TCP and unix socket, our own client and the
+//! `tetra` binary.
+mod common;
+mod rpc;
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use common::{marker, Agent};
+use rpc::{args_contain, read_until};
+use tetra_proto::tetragon::{
+    get_events_response::Event, FieldFilter, FieldFilterAction, Filter, GetEventsRequest, GetHealthStatusRequest,
+    GetInfoRequest, GetVersionRequest, HealthStatusResult,
+};
+use tetra_proto::FieldMask;
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim().to_string()
+}
+
+/// The `tetra` binary of this workspace, built once into the same target directory.
+fn tetra_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        // <target>/<profile>/deps/grpc-<hash>
+        let exe = std::env::current_exe().unwrap();
+        let profile_dir = exe.parent().and_then(|d| d.parent()).unwrap().to_path_buf();
+        let target = profile_dir.parent().unwrap().to_path_buf();
+        let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        cmd.args(["build", "-q", "-p", "tetra-cli", "--bin", "tetra"])
+            .env("CARGO_TARGET_DIR", &target)
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("run cargo build");
+        assert!(status.success(), "building tetra failed");
+        profile_dir.join("tetra")
+    })
+    .clone()
+}
+
+fn tetra(address: &str, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(tetra_bin())
+        .args(args)
+        .arg("--server-address")
+        .arg(address)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.success(), text(&out.stdout), text(&out.stderr))
+}
+
+#[test]
+#[ignore = "needs root: loads BPF programs (the README test command runs it)"]
+fn tcp_get_events_filters_health_version_info() {
+    let run_dir = tempfile::tempdir().unwrap();
+    let run_arg = format!("--run-dir={}", run_dir.path().display());
+    let mut agent = Agent::start(&["--server-address=127.0.0.1:0", &run_arg]);
+    let address = rpc::info(run_dir.path(), "server_address");
+    assert!(address.starts_with("127.0.0.1:") && !address.ends_with(":0"), "{address}");
+    let mark = marker("grpc-tcp");
+    let other = marker("grpc-other");
+
+    rpc::runtime().block_on(async {
+        let mut client = rpc::connect(&address).await;
+        let health = client.get_health(GetHealthStatusRequest::default()).await.unwrap().into_inner();
+        assert_eq!(health.health_status.len(), 1);
+        assert_eq!(health.health_status[0].status, HealthStatusResult::HealthStatusRunning as i32);
+        let version = client.get_version(GetVersionRequest {}).await.unwrap().into_inner();
+        assert_eq!(version.version, env!("CARGO_PKG_VERSION"));
+        let info = client.get_info(GetInfoRequest {}).await.unwrap().into_inner();
+        assert_eq!(info.version, env!("CARGO_PKG_VERSION"));
+
+        let req = GetEventsRequest {
+            allow_list: vec![Filter { arguments_regex: vec![mark.clone()], ..Default::default() }],
+            deny_list: vec![Filter { binary_regex: vec!["echo$".into()], ..Default::default() }],
+            field_filters: vec![FieldFilter {
+                fields: Some(FieldMask::new(["process.binary", "process.arguments", "process.pid"].map(String::from))),
+                action: FieldFilterAction::Include as i32,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let mut stream = client.get_events(req).await.unwrap().into_inner();
+        // Excluded: another marker, and our marker run by a denied binary.
+        rpc::run("/bin/true", &[&other]);
+        rpc::run("/bin/echo", &[&mark]);
+        rpc::run("/bin/true", &[&mark]);
+        let seen = read_until(&mut stream, 20, "exit of /bin/true with the marker", |e| {
+            matches!(e.event, Some(Event::ProcessExit(_))) && args_contain(e, &mark)
+        })
+        .await;
+        for e in &seen {
+            let p = e.process().unwrap();
+            assert!(p.arguments.contains(&mark), "filtered out: {e:?}");
+            assert_eq!(p.binary, "/bin/true");
+            assert!(p.pid.is_some());
+            assert!(p.exec_id.is_empty() && p.cwd.is_empty(), "field filter keeps 3 fields: {p:?}");
+            assert!(e.parent().is_none(), "parent excluded by the field filter");
+        }
+        assert!(
+            seen.iter().any(|e| matches!(e.event, Some(Event::ProcessExec(_)))),
+            "exec of the marker process: {seen:?}"
+        );
+
+        // A bad filter is refused with a message naming it.
+        let bad = GetEventsRequest {
+            allow_list: vec![Filter { binary_regex: vec!["(".into()], ..Default::default() }],
+            ..Default::default()
+        };
+        let err = client.get_events(bad).await.unwrap_err();
+        assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err}");
+    });
+    let stats = agent.stop();
+    assert_eq!(stats["grpc_clients_total"], 1, "{stats:?}");
+    assert!(!run_dir.path().join("tetragon-info.json").exists(), "info file removed at exit");
+}
+
+#[test]
+#[ignore = "needs root: loads BPF programs (the README test command runs it)"]
+fn unix_socket_and_the_tetra_cli() {
+    let run_dir = tempfile::tempdir().unwrap();
+    let socket = run_dir.path().join("sock/tetragon.sock");
+    let server_arg = format!("--server-address=unix://{}", socket.display());
+    let run_arg = format!("--run-dir={}", run_dir.path().display());
+    let mut agent = Agent::start(&[&server_arg, &run_arg]);
+    let address = rpc::info(run_dir.path(), "server_address");
+    assert_eq!(address, format!("unix://{}", socket.display()));
+    let meta = std::fs::metadata(&socket).unwrap();
+    assert!(meta.file_type().is_socket());
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600, "socket mode");
+
+    // Our own client over the socket.
+    let mark = marker("grpc-unix");
+    rpc::runtime().block_on(async {
+        let mut client = rpc::connect(&address).await;
+        let version = client.get_version(GetVersionRequest {}).await.unwrap().into_inner();
+        assert_eq!(version.version, env!("CARGO_PKG_VERSION"));
+        let req = GetEventsRequest {
+            allow_list: vec![Filter { arguments_regex: vec![mark.clone()], ..Default::default() }],
+            ..Default::default()
+        };
+        let mut stream = client.get_events(req).await.unwrap().into_inner();
+        rpc::run("/bin/true", &[&mark]);
+        read_until(&mut stream, 20, "marker exec over the unix socket", |e| {
+            matches!(e.event, Some(Event::ProcessExec(_))) && args_contain(e, &mark)
+        })
+        .await;
+    });
+
+    // `tetra getevents -o compact`, finding the agent through the info file.
+    let mark = marker("tetra-compact");
+    let info_file = run_dir.path().join("tetragon-info.json");
+    let mut child = Command::new(tetra_bin())
+        .args(["getevents", "-o", "compact", "--color", "never", "--process", "/bin/true"])
+        .env("TETRA_INFO_FILE", &info_file)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let want = format!("🚀 process {} /bin/true {mark}", hostname());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut lines = Vec::new();
+    // The compact line, without the capabilities trailer root processes get.
+    let shows = |lines: &[String]| lines.iter().any(|l| l.split("🛑").next().unwrap_or("").trim_end() == want);
+    // tetra subscribes asynchronously: run the marker until its line shows up.
+    while !shows(&lines) {
+        assert!(Instant::now() < deadline, "no {want:?} in {lines:?}\nagent log:\n{}", agent.log_text());
+        rpc::run("/bin/true", &[&mark]);
+        while let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            lines.push(line);
+        }
+    }
+    assert!(lines.iter().all(|l| l.contains("/bin/true")), "--process filter: {lines:?}");
+    let _ = child.kill();
+    let _ = child.wait();
+
+    // status / version
+    let (ok, out, err) = tetra(&address, &["status"]);
+    assert!(ok, "{out}{err}");
+    assert_eq!(out.trim(), "Health Status: running");
+    let (ok, out, err) = tetra(&address, &["version"]);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains(&format!("Server version: {}", env!("CARGO_PKG_VERSION"))), "{out}");
+
+    // tracingpolicy add / list / delete
+    let policy = run_dir.path().join("writes.yaml");
+    std::fs::write(
+        &policy,
+        "apiVersion: cilium.io/v1alpha1\nkind: TracingPolicy\nmetadata:\n  name: grpc-writes\nspec:\n  kprobes:\n  - call: sys_write\n    syscall: true\n",
+    )
+    .unwrap();
+    let policy_path = policy.to_str().unwrap();
+    let (ok, out, err) = tetra(&address, &["tracingpolicy", "add", policy_path]);
+    assert!(ok, "{out}{err}");
+    let (ok, _, err) = tetra(&address, &["tracingpolicy", "add", policy_path]);
+    assert!(!ok && err.contains("already exists"), "{err}");
+    let (ok, out, err) = tetra(&address, &["tracingpolicy", "list"]);
+    assert!(ok, "{err}");
+    let row = out.lines().find(|l| l.contains("grpc-writes")).unwrap_or_else(|| panic!("{out}"));
+    assert!(row.contains("load_error") && row.contains("grpc"), "{out}");
+    assert!(!out.contains("enabled"), "never pretends to be enabled: {out}");
+    assert!(out.contains("kernel policy sensors are not available yet"), "{out}");
+    let (ok, _, err) = tetra(&address, &["tracingpolicy", "enable", "grpc-writes"]);
+    assert!(!ok && err.contains("kernel policy sensors are not available yet"), "{err}");
+    let (ok, out, err) = tetra(&address, &["tracingpolicy", "list", "-o", "json"]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["policies"][0]["state"], "TP_STATE_LOAD_ERROR", "{out}");
+    let (ok, out, err) = tetra(&address, &["tracingpolicy", "delete", "grpc-writes"]);
+    assert!(ok, "{out}{err}");
+    let (_, out, _) = tetra(&address, &["tracingpolicy", "list"]);
+    assert!(!out.contains("grpc-writes"), "{out}");
+
+    // An invalid policy: every error comes back, nothing is added.
+    std::fs::write(
+        &policy,
+        "apiVersion: cilium.io/v1alpha1\nkind: TracingPolicy\nmetadata:\n  name: bad\nspec:\n  kprobes:\n  - call: sys_write\n    args:\n    - index: 9\n      type: nosuchtype\n",
+    )
+    .unwrap();
+    let (ok, _, err) = tetra(&address, &["tracingpolicy", "add", policy_path]);
+    assert!(!ok, "{err}");
+    assert!(err.contains("index") && err.contains("nosuchtype"), "both errors reported: {err}");
+    let (_, out, _) = tetra(&address, &["tracingpolicy", "list"]);
+    assert_eq!(out.lines().count(), 1, "only the header: {out}");
+
+    agent.stop();
+    assert!(!socket.exists(), "socket removed at exit");
+}
