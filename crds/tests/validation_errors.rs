@@ -345,3 +345,13 @@ fn errors_inside_macros_point_at_the_macro() {
         ]
     );
 }
+
+#[test]
+fn a_missing_required_field_does_not_hide_other_errors() {
+    let e = selector(
+        "matchArgs: [{index: 3, operator: Equal, values: [\"1\"]}]\n      matchActions: [{actoin: Sigkill}]",
+    );
+    assert_contains(&e, "matchActions[0].actoin: unknown field `actoin`, did you mean `action`?");
+    assert_contains(&e, "matchActions[0].action: missing");
+    assert_contains(&e, "spec.kprobes[0].selectors[0].matchArgs[0].index: 3");
+}

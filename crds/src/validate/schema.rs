@@ -183,9 +183,10 @@ fn check_integer(value: &Value, schema: &Value, path: &FieldPath, errors: &mut V
     }
 }
 
-/// Removes from `value` every object key that [`check`] would reject (unknown fields and
-/// values of the wrong type or outside an enum), so that the rest of a broken document can
-/// still be checked semantically. Array items are never removed, so paths stay stable.
+/// Removes from `value` every object key that [`check`] would reject (unknown fields,
+/// values of the wrong type or outside an enum, and objects, or lists of objects, lacking a
+/// required field), so that the rest of a broken document can still be checked
+/// semantically. Array items are never removed, so paths stay stable.
 pub fn prune(value: &mut Value, schema: &Value) {
     match value {
         Value::Object(obj) => {
@@ -194,7 +195,7 @@ pub fn prune(value: &mut Value, schema: &Value) {
                     props.get(k).is_some_and(|sub| {
                         let mut errs = Vec::new();
                         check_shallow(v, sub, &mut errs);
-                        errs.is_empty()
+                        errs.is_empty() && has_required(v, sub)
                     })
                 });
                 for (k, v) in obj.iter_mut() {
@@ -218,6 +219,20 @@ pub fn prune(value: &mut Value, schema: &Value) {
             }
         }
         _ => {}
+    }
+}
+
+/// Whether an object (or every object of a list) has the fields its schema requires.
+fn has_required(value: &Value, schema: &Value) -> bool {
+    match value {
+        Value::Object(obj) => schema
+            .get("required")
+            .and_then(Value::as_array)
+            .is_none_or(|req| req.iter().filter_map(Value::as_str).all(|k| obj.contains_key(k))),
+        Value::Array(items) => schema
+            .get("items")
+            .is_none_or(|item| items.iter().all(|v| has_required(v, item))),
+        _ => true,
     }
 }
 
