@@ -103,13 +103,13 @@ struct Filters {
 }
 
 fn parse_filters(args: &Args) -> anyhow::Result<Filters> {
-    let allow = filter::parse_filters(&args.export_allowlist).context("--export-allowlist")?;
-    let deny = filter::parse_filters(&args.export_denylist).context("--export-denylist")?;
-    let events = EventFilters::new(&allow, &deny).context("--export-allowlist/--export-denylist")?;
-    let fields = filter::parse_field_filters(&args.field_filters).context("--field-filters")?;
-    let fields = FieldFilters::new(&fields).context("--field-filters")?;
-    let redact = filter::parse_redaction_filters(&args.redaction_filters).context("--redaction-filters")?;
-    let redactor = Redactor::new(&redact).context("--redaction-filters")?;
+    let allow = filter::parse_filters(&args.export_allowlist).context("invalid --export-allowlist")?;
+    let deny = filter::parse_filters(&args.export_denylist).context("invalid --export-denylist")?;
+    let events = EventFilters::new(&allow, &deny).context("invalid --export-allowlist/--export-denylist")?;
+    let fields = filter::parse_field_filters(&args.field_filters).context("invalid --field-filters")?;
+    let fields = FieldFilters::new(&fields).context("invalid --field-filters")?;
+    let redact = filter::parse_redaction_filters(&args.redaction_filters).context("invalid --redaction-filters")?;
+    let redactor = Redactor::new(&redact).context("invalid --redaction-filters")?;
     Ok(Filters { events, fields, redactor })
 }
 

@@ -130,7 +130,12 @@ fn unix_socket_and_the_tetra_cli() {
     let socket = run_dir.path().join("sock/tetragon.sock");
     let server_arg = format!("--server-address=unix://{}", socket.display());
     let run_arg = format!("--run-dir={}", run_dir.path().display());
-    let mut agent = Agent::start(&[&server_arg, &run_arg]);
+    let mut agent = Agent::start(&[&server_arg, &run_arg, "--metrics-server=127.0.0.1:0"]);
+    let metrics = rpc::info(run_dir.path(), "metrics_address");
+    let load_errors = || {
+        let (_, text) = rpc::http_get(&metrics, "/metrics");
+        rpc::sample(&text, "tetragon_tracingpolicy_loaded{state=\"load_error\"}").unwrap()
+    };
     let address = rpc::info(run_dir.path(), "server_address");
     assert_eq!(address, format!("unix://{}", socket.display()));
     let meta = std::fs::metadata(&socket).unwrap();
@@ -218,6 +223,7 @@ fn unix_socket_and_the_tetra_cli() {
     assert!(row.contains("load_error") && row.contains("grpc"), "{out}");
     assert!(!out.contains("enabled"), "never pretends to be enabled: {out}");
     assert!(out.contains("kernel policy sensors are not available yet"), "{out}");
+    assert_eq!(load_errors(), 1.0);
     let (ok, _, err) = tetra(&address, &["tracingpolicy", "enable", "grpc-writes"]);
     assert!(!ok && err.contains("kernel policy sensors are not available yet"), "{err}");
     let (ok, out, err) = tetra(&address, &["tracingpolicy", "list", "-o", "json"]);
@@ -228,6 +234,7 @@ fn unix_socket_and_the_tetra_cli() {
     assert!(ok, "{out}{err}");
     let (_, out, _) = tetra(&address, &["tracingpolicy", "list"]);
     assert!(!out.contains("grpc-writes"), "{out}");
+    assert_eq!(load_errors(), 0.0);
 
     // An invalid policy: every error comes back, nothing is added.
     std::fs::write(
