@@ -28,7 +28,9 @@ fn sample_event() -> GetEventsResponse {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../shared/conformance/tetragon/events/all-events.jsonl");
     let from_file = std::fs::read_to_string(path).ok().and_then(|text| {
-        text.lines().find(|l| l.contains("\"process_exec\"")).and_then(|l| tetra_proto::json::from_line(l).ok())
+        text.lines()
+            .find(|l| l.contains("\"process_exec\""))
+            .and_then(|l| tetra_proto::json::from_line(l).ok())
     });
     from_file.unwrap_or_else(|| GetEventsResponse {
         event: Some(Event::ProcessExec(ProcessExec {
@@ -40,7 +42,11 @@ fn sample_event() -> GetEventsResponse {
                 pid: Some(4242),
                 ..Default::default()
             }),
-            parent: Some(Process { binary: "/bin/bash".into(), pid: Some(4000), ..Default::default() }),
+            parent: Some(Process {
+                binary: "/bin/bash".into(),
+                pid: Some(4000),
+                ..Default::default()
+            }),
             ..Default::default()
         })),
         node_name: "bench-node".into(),
@@ -54,13 +60,19 @@ struct ClientResult {
     elapsed: Duration,
 }
 
-async fn client(address: String) -> (FineGuidanceSensorsClient<tonic::transport::Channel>, tonic::Streaming<GetEventsResponse>) {
-    let mut c = FineGuidanceSensorsClient::connect(format!("http://{address}")).await.expect("connect");
+async fn client(
+    address: String,
+) -> (FineGuidanceSensorsClient<tonic::transport::Channel>, tonic::Streaming<GetEventsResponse>) {
+    let mut c =
+        FineGuidanceSensorsClient::connect(format!("http://{address}")).await.expect("connect");
     let stream = c.get_events(GetEventsRequest::default()).await.expect("GetEvents").into_inner();
     (c, stream)
 }
 
-async fn drain(mut stream: tonic::Streaming<GetEventsResponse>, progress: Arc<AtomicU64>) -> ClientResult {
+async fn drain(
+    mut stream: tonic::Streaming<GetEventsResponse>,
+    progress: Arc<AtomicU64>,
+) -> ClientResult {
     let mut received = 0;
     let mut told_dropped = 0;
     let mut first: Option<Instant> = None;
@@ -78,8 +90,10 @@ async fn drain(mut stream: tonic::Streaming<GetEventsResponse>, progress: Arc<At
 }
 
 fn run(clients: usize, events: u64, event: &GetEventsResponse, paced: bool) {
-    let server_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let client_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let server_rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let client_rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let stats = Arc::new(Stats::default());
     let bus = Bus::new(stats.clone());
     let service = Service {
@@ -89,7 +103,9 @@ fn run(clients: usize, events: u64, event: &GetEventsResponse, paced: bool) {
         node: "bench-node".into(),
         client_queue: 10000,
     };
-    let server = server_rt.block_on(Server::start(Listen::Tcp("127.0.0.1:0".into()), service)).expect("server");
+    let server = server_rt
+        .block_on(Server::start(Listen::Tcp("127.0.0.1:0".into()), service))
+        .expect("server");
     let address = server.address.clone();
     let streams = client_rt.block_on(async {
         let mut v = Vec::new();
@@ -103,8 +119,11 @@ fn run(clients: usize, events: u64, event: &GetEventsResponse, paced: bool) {
         std::thread::sleep(Duration::from_millis(10));
     }
     let progress: Vec<Arc<AtomicU64>> = (0..clients).map(|_| Arc::new(AtomicU64::new(0))).collect();
-    let tasks: Vec<_> =
-        streams.into_iter().zip(&progress).map(|((_c, s), p)| client_rt.spawn(drain(s, p.clone()))).collect();
+    let tasks: Vec<_> = streams
+        .into_iter()
+        .zip(&progress)
+        .map(|((_c, s), p)| client_rt.spawn(drain(s, p.clone())))
+        .collect();
     let start = Instant::now();
     for n in 0..events {
         if paced {
@@ -129,8 +148,10 @@ fn run(clients: usize, events: u64, event: &GetEventsResponse, paced: bool) {
     let received: u64 = results.iter().map(|r| r.received).sum();
     let dropped = stats.grpc_client_drops.load(Relaxed);
     let told: u64 = results.iter().map(|r| r.told_dropped).sum();
-    let per_client: Vec<String> =
-        results.iter().map(|r| format!("{:.0}", r.received as f64 / r.elapsed.as_secs_f64().max(1e-9))).collect();
+    let per_client: Vec<String> = results
+        .iter()
+        .map(|r| format!("{:.0}", r.received as f64 / r.elapsed.as_secs_f64().max(1e-9)))
+        .collect();
     let mode = if paced { "paced" } else { "flood" };
     println!(
         "{mode} {clients} client(s): published {events} events in {:.2}s ({:.0}/s); delivered {received} in {:.2}s = {:.0} events/s total, per client [{}] events/s; dropped {dropped} ({:.1}%), reported to clients {told}",
@@ -141,12 +162,17 @@ fn run(clients: usize, events: u64, event: &GetEventsResponse, paced: bool) {
         per_client.join(", "),
         100.0 * dropped as f64 / (events * clients as u64) as f64,
     );
-    assert_eq!(received + dropped, events * clients as u64, "every event delivered or counted as dropped");
+    assert_eq!(
+        received + dropped,
+        events * clients as u64,
+        "every event delivered or counted as dropped"
+    );
     assert_eq!(told, dropped, "every drop reported to its client");
 }
 
 fn main() {
-    let events: u64 = std::env::var("BENCH_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000);
+    let events: u64 =
+        std::env::var("BENCH_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000);
     let event = sample_event();
     let bytes = tetra_proto::json::to_line(&event).len();
     println!("bench_grpc: prebuilt process_exec events ({bytes} bytes as JSON), TCP 127.0.0.1, per-client queue 10000");

@@ -115,7 +115,13 @@ impl Bus {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn add(self: &Arc<Self>, tx: Tx, kind: SubscriberKind, peer: &str, filter: EventFilters) -> Option<Subscription> {
+    fn add(
+        self: &Arc<Self>,
+        tx: Tx,
+        kind: SubscriberKind,
+        peer: &str,
+        filter: EventFilters,
+    ) -> Option<Subscription> {
         let state = Arc::new(SubscriberState {
             id: self.next_id.fetch_add(1, Relaxed),
             kind,
@@ -203,7 +209,9 @@ impl Bus {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tetra_proto::tetragon::{get_events_response::Event, EventType, Filter, ProcessExec, Process};
+    use tetra_proto::tetragon::{
+        get_events_response::Event, EventType, Filter, Process, ProcessExec,
+    };
 
     fn exec(binary: &str) -> GetEventsResponse {
         GetEventsResponse {
@@ -219,10 +227,12 @@ mod tests {
     fn full_subscriber_drops_alone_and_counts() {
         let stats = Arc::new(Stats::default());
         let bus = Bus::new(stats.clone());
-        let (fast_rx, _fast) =
-            bus.subscribe_blocking(SubscriberKind::JsonExport, "json", 100, EventFilters::default()).unwrap();
-        let (mut slow_rx, slow) =
-            bus.subscribe_async(SubscriberKind::GrpcClient, "c1", 3, EventFilters::default()).unwrap();
+        let (fast_rx, _fast) = bus
+            .subscribe_blocking(SubscriberKind::JsonExport, "json", 100, EventFilters::default())
+            .unwrap();
+        let (mut slow_rx, slow) = bus
+            .subscribe_async(SubscriberKind::GrpcClient, "c1", 3, EventFilters::default())
+            .unwrap();
         for i in 0..10 {
             bus.publish(exec(&format!("/bin/{i}")));
         }
@@ -256,12 +266,15 @@ mod tests {
     #[test]
     fn close_ends_queues_and_refuses_new_subscribers() {
         let bus = Bus::new(Arc::new(Stats::default()));
-        let (rx, _sub) =
-            bus.subscribe_blocking(SubscriberKind::JsonExport, "json", 4, EventFilters::default()).unwrap();
+        let (rx, _sub) = bus
+            .subscribe_blocking(SubscriberKind::JsonExport, "json", 4, EventFilters::default())
+            .unwrap();
         bus.publish(exec("/bin/a"));
         bus.close();
         assert!(rx.recv().is_ok(), "queued events are still delivered");
         assert!(rx.recv().is_err(), "then the queue ends");
-        assert!(bus.subscribe_blocking(SubscriberKind::JsonExport, "x", 1, EventFilters::default()).is_none());
+        assert!(bus
+            .subscribe_blocking(SubscriberKind::JsonExport, "x", 1, EventFilters::default())
+            .is_none());
     }
 }

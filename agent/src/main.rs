@@ -103,12 +103,16 @@ struct Filters {
 }
 
 fn parse_filters(args: &Args) -> anyhow::Result<Filters> {
-    let allow = filter::parse_filters(&args.export_allowlist).context("invalid --export-allowlist")?;
+    let allow =
+        filter::parse_filters(&args.export_allowlist).context("invalid --export-allowlist")?;
     let deny = filter::parse_filters(&args.export_denylist).context("invalid --export-denylist")?;
-    let events = EventFilters::new(&allow, &deny).context("invalid --export-allowlist/--export-denylist")?;
-    let fields = filter::parse_field_filters(&args.field_filters).context("invalid --field-filters")?;
+    let events =
+        EventFilters::new(&allow, &deny).context("invalid --export-allowlist/--export-denylist")?;
+    let fields =
+        filter::parse_field_filters(&args.field_filters).context("invalid --field-filters")?;
     let fields = FieldFilters::new(&fields).context("invalid --field-filters")?;
-    let redact = filter::parse_redaction_filters(&args.redaction_filters).context("invalid --redaction-filters")?;
+    let redact = filter::parse_redaction_filters(&args.redaction_filters)
+        .context("invalid --redaction-filters")?;
     let redactor = Redactor::new(&redact).context("invalid --redaction-filters")?;
     Ok(Filters { events, fields, redactor })
 }
@@ -149,14 +153,29 @@ fn main() -> anyhow::Result<()> {
                 max_backups: args.export_file_max_backups,
                 mode: args.export_file_perm,
             };
-            let writer = JsonWriter::new(target, policy).with_context(|| format!("opening {target}"))?;
+            let writer =
+                JsonWriter::new(target, policy).with_context(|| format!("opening {target}"))?;
             let limiter = u64::try_from(args.export_rate_limit).ok().map(|limit| {
-                RateLimiter::new(limit, Duration::from_millis(args.export_rate_limit_window_ms), Instant::now())
+                RateLimiter::new(
+                    limit,
+                    Duration::from_millis(args.export_rate_limit_window_ms),
+                    Instant::now(),
+                )
             });
-            let exporter =
-                JsonExporter { writer, fields: filters.fields, limiter, node: node.clone(), stats: stats.clone() };
+            let exporter = JsonExporter {
+                writer,
+                fields: filters.fields,
+                limiter,
+                node: node.clone(),
+                stats: stats.clone(),
+            };
             let (queue, sub) = bus
-                .subscribe_blocking(SubscriberKind::JsonExport, target, args.export_queue_size, filters.events)
+                .subscribe_blocking(
+                    SubscriberKind::JsonExport,
+                    target,
+                    args.export_queue_size,
+                    filters.events,
+                )
                 .context("subscribing the JSON export")?;
             Some(exporter.spawn(queue, sub).context("starting the export thread")?)
         }
@@ -192,7 +211,8 @@ fn main() -> anyhow::Result<()> {
                 policies: policies.clone(),
                 cache_capacity: args.process_cache_size as u64,
             };
-            let bound = metrics.serve(address).with_context(|| format!("--metrics-server {address}"))?;
+            let bound =
+                metrics.serve(address).with_context(|| format!("--metrics-server {address}"))?;
             log::info!("metrics server listening on http://{bound}/metrics");
             bound
         }

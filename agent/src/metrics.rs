@@ -36,7 +36,8 @@ impl Text {
     fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: u64) {
         let _ = write!(self.0, "{name}");
         if !labels.is_empty() {
-            let inner: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{}\"", label(v))).collect();
+            let inner: Vec<String> =
+                labels.iter().map(|(k, v)| format!("{k}=\"{}\"", label(v))).collect();
             let _ = write!(self.0, "{{{}}}", inner.join(","));
         }
         let _ = writeln!(self.0, " {value}");
@@ -62,7 +63,11 @@ impl Metrics {
         let mut t = Text(String::with_capacity(4096));
 
         t.family("tetragon_build_info", "gauge", "Build information about the agent.");
-        t.sample("tetragon_build_info", &[("version", crate::VERSION), ("commit", ""), ("modified", "false")], 1);
+        t.sample(
+            "tetragon_build_info",
+            &[("version", crate::VERSION), ("commit", ""), ("modified", "false")],
+            1,
+        );
 
         t.family("tetragon_events_total", "counter", "Events built by the agent, by type.");
         t.sample("tetragon_events_total", &[("type", "PROCESS_EXEC")], v(&s.exec_events));
@@ -76,38 +81,120 @@ impl Metrics {
         lost.push(("export_queue_full".into(), v(&s.export_queue_full)));
         lost.push(("export_rate_limit".into(), v(&s.export_rate_limited)));
         lost.push(("grpc_slow_client".into(), v(&s.grpc_client_drops)));
-        t.family("tetragon_events_lost_total", "counter", "Events lost or dropped, by cause (per exporter after the event bus).");
+        t.family(
+            "tetragon_events_lost_total",
+            "counter",
+            "Events lost or dropped, by cause (per exporter after the event bus).",
+        );
         for (cause, n) in &lost {
             t.sample("tetragon_events_lost_total", &[("cause", cause)], *n);
         }
-        t.single("tetragon_observer_ringbuf_events_received_total", "counter", "Records read from the kernel ring buffer.", v(&s.ringbuf_received));
-        t.single("tetragon_observer_ringbuf_queue_events_lost_total", "counter", "Records lost because the event queue was full.", v(&s.queue_full));
-        t.single("tetragon_export_ratelimit_events_dropped_total", "counter", "Events dropped by --export-rate-limit.", v(&s.export_rate_limited));
+        t.single(
+            "tetragon_observer_ringbuf_events_received_total",
+            "counter",
+            "Records read from the kernel ring buffer.",
+            v(&s.ringbuf_received),
+        );
+        t.single(
+            "tetragon_observer_ringbuf_queue_events_lost_total",
+            "counter",
+            "Records lost because the event queue was full.",
+            v(&s.queue_full),
+        );
+        t.single(
+            "tetragon_export_ratelimit_events_dropped_total",
+            "counter",
+            "Events dropped by --export-rate-limit.",
+            v(&s.export_rate_limited),
+        );
 
-        t.single("tetragon_process_cache_size", "gauge", "Processes in the process cache.", v(&s.cache_size));
-        t.single("tetragon_process_cache_capacity", "gauge", "Capacity of the process cache.", self.cache_capacity);
-        t.single("tetragon_process_cache_misses_total", "counter", "Process cache lookups that found nothing.", v(&s.cache_misses));
-        t.single("tetragon_process_cache_evictions_total", "counter", "Processes evicted from the process cache.", v(&s.cache_evictions));
+        t.single(
+            "tetragon_process_cache_size",
+            "gauge",
+            "Processes in the process cache.",
+            v(&s.cache_size),
+        );
+        t.single(
+            "tetragon_process_cache_capacity",
+            "gauge",
+            "Capacity of the process cache.",
+            self.cache_capacity,
+        );
+        t.single(
+            "tetragon_process_cache_misses_total",
+            "counter",
+            "Process cache lookups that found nothing.",
+            v(&s.cache_misses),
+        );
+        t.single(
+            "tetragon_process_cache_evictions_total",
+            "counter",
+            "Processes evicted from the process cache.",
+            v(&s.cache_evictions),
+        );
 
-        t.single("tetragon_events_exported_total", "counter", "Events written to the JSON export.", v(&s.exported));
-        t.single("tetragon_events_exported_bytes_total", "counter", "Bytes written to the JSON export.", v(&s.exported_bytes));
-        t.single("tetragon_export_errors_total", "counter", "Failed writes to the JSON export.", v(&s.export_errors));
+        t.single(
+            "tetragon_events_exported_total",
+            "counter",
+            "Events written to the JSON export.",
+            v(&s.exported),
+        );
+        t.single(
+            "tetragon_events_exported_bytes_total",
+            "counter",
+            "Bytes written to the JSON export.",
+            v(&s.exported_bytes),
+        );
+        t.single(
+            "tetragon_export_errors_total",
+            "counter",
+            "Failed writes to the JSON export.",
+            v(&s.export_errors),
+        );
 
-        let grpc: Vec<_> = clients.iter().filter(|c| c.kind == SubscriberKind::GrpcClient).collect();
-        t.single("tetragon_grpc_clients", "gauge", "Connected GetEvents clients.", grpc.len() as u64);
-        t.single("tetragon_grpc_clients_connected_total", "counter", "GetEvents streams opened.", v(&s.grpc_clients_total));
-        t.single("tetragon_grpc_client_events_dropped_total", "counter", "Events not delivered to slow GetEvents clients.", v(&s.grpc_client_drops));
-        t.family("tetragon_grpc_client_queue_events_dropped_total", "counter", "Events dropped per connected GetEvents client.");
+        let grpc: Vec<_> =
+            clients.iter().filter(|c| c.kind == SubscriberKind::GrpcClient).collect();
+        t.single(
+            "tetragon_grpc_clients",
+            "gauge",
+            "Connected GetEvents clients.",
+            grpc.len() as u64,
+        );
+        t.single(
+            "tetragon_grpc_clients_connected_total",
+            "counter",
+            "GetEvents streams opened.",
+            v(&s.grpc_clients_total),
+        );
+        t.single(
+            "tetragon_grpc_client_events_dropped_total",
+            "counter",
+            "Events not delivered to slow GetEvents clients.",
+            v(&s.grpc_client_drops),
+        );
+        t.family(
+            "tetragon_grpc_client_queue_events_dropped_total",
+            "counter",
+            "Events dropped per connected GetEvents client.",
+        );
         for c in &grpc {
             let id = c.id.to_string();
-            t.sample("tetragon_grpc_client_queue_events_dropped_total", &[("client", &id), ("peer", &c.peer)], v(&c.dropped));
+            t.sample(
+                "tetragon_grpc_client_queue_events_dropped_total",
+                &[("client", &id), ("peer", &c.peer)],
+                v(&c.dropped),
+            );
         }
 
         t.family("tetragon_tracingpolicy_loaded", "gauge", "Tracing policies by state.");
         {
             let policies = self.policies.lock().unwrap_or_else(|e| e.into_inner());
             for (state, name) in POLICY_STATES {
-                t.sample("tetragon_tracingpolicy_loaded", &[("state", name)], policies.count(*state) as u64);
+                t.sample(
+                    "tetragon_tracingpolicy_loaded",
+                    &[("state", name)],
+                    policies.count(*state) as u64,
+                );
             }
         }
         t.0
@@ -115,7 +202,11 @@ impl Metrics {
 
     /// Serves `/metrics` on `address` from a thread; returns the address really bound.
     pub fn serve(self, address: &str) -> io::Result<String> {
-        let address = if address.starts_with(':') { format!("0.0.0.0{address}") } else { address.to_string() };
+        let address = if address.starts_with(':') {
+            format!("0.0.0.0{address}")
+        } else {
+            address.to_string()
+        };
         let listener = TcpListener::bind(&address)?;
         let bound = listener.local_addr()?.to_string();
         std::thread::Builder::new().name("tetrad-metrics".into()).spawn(move || {
@@ -151,7 +242,9 @@ impl Metrics {
         let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
         let path = path.split('?').next().unwrap_or("");
         let (status, ctype, body) = match (method, path) {
-            ("GET", "/metrics") => ("200 OK", "text/plain; version=0.0.4; charset=utf-8", self.render()),
+            ("GET", "/metrics") => {
+                ("200 OK", "text/plain; version=0.0.4; charset=utf-8", self.render())
+            }
             ("GET", _) => ("404 Not Found", "text/plain", "not found: try /metrics\n".to_string()),
             _ => ("405 Method Not Allowed", "text/plain", "GET only\n".to_string()),
         };
@@ -182,7 +275,10 @@ mod tests {
         let text = m.render();
         assert!(text.contains("# TYPE tetragon_events_total counter\n"), "{text}");
         assert!(text.contains("tetragon_events_total{type=\"PROCESS_EXEC\"} 5\n"), "{text}");
-        assert!(text.contains("tetragon_events_lost_total{cause=\"export_rate_limit\"} 2\n"), "{text}");
+        assert!(
+            text.contains("tetragon_events_lost_total{cause=\"export_rate_limit\"} 2\n"),
+            "{text}"
+        );
         assert!(text.contains("tetragon_tracingpolicy_loaded{state=\"load_error\"} 0\n"), "{text}");
         // Every sample belongs to a family declared just before it.
         let mut family = String::new();

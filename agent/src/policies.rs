@@ -6,7 +6,9 @@
 //! reports a policy as enabled while nothing is attached.
 use tetra_crds::compile::{AttachTarget, UprobeLocation};
 use tetra_crds::CompiledPolicy;
-use tetra_proto::tetragon::{HookState, HookStatus, TracingPolicyMode, TracingPolicyState, TracingPolicyStatus};
+use tetra_proto::tetragon::{
+    HookState, HookStatus, TracingPolicyMode, TracingPolicyState, TracingPolicyStatus,
+};
 
 /// Why the hooks of a valid policy are not attached.
 pub const NO_SENSORS: &str = "kernel policy sensors are not available yet";
@@ -87,9 +89,15 @@ impl PolicyRegistry {
 
     /// Adds a policy from YAML. `mode` overrides the policy's own `policy-mode` option.
     /// Returns the new policy's id.
-    pub fn add(&mut self, yaml: &str, domain: &str, mode: Option<TracingPolicyMode>) -> Result<u64, RegistryError> {
-        let policy = tetra_crds::check_policy_yaml(yaml)
-            .map_err(|errors| RegistryError::Invalid(errors.iter().map(|e| e.to_string()).collect()))?;
+    pub fn add(
+        &mut self,
+        yaml: &str,
+        domain: &str,
+        mode: Option<TracingPolicyMode>,
+    ) -> Result<u64, RegistryError> {
+        let policy = tetra_crds::check_policy_yaml(yaml).map_err(|errors| {
+            RegistryError::Invalid(errors.iter().map(|e| e.to_string()).collect())
+        })?;
         let namespace = policy.workloads.namespace.clone().unwrap_or_default();
         let domain = if domain.is_empty() { DEFAULT_DOMAIN } else { domain };
         // Names are unique per namespace across domains, as upstream.
@@ -111,13 +119,24 @@ impl PolicyRegistry {
             mode,
             state,
             error,
-            hooks: policy.hooks.iter().map(|h| format!("{}: {}", h.source, describe(&h.attach))).collect(),
+            hooks: policy
+                .hooks
+                .iter()
+                .map(|h| format!("{}: {}", h.source, describe(&h.attach)))
+                .collect(),
         });
         Ok(self.next_id)
     }
 
-    pub fn delete(&mut self, name: &str, namespace: &str, domain: &str) -> Result<(), RegistryError> {
-        let i = self.find(name, namespace, domain).ok_or_else(|| RegistryError::NotFound(display_name(name, namespace)))?;
+    pub fn delete(
+        &mut self,
+        name: &str,
+        namespace: &str,
+        domain: &str,
+    ) -> Result<(), RegistryError> {
+        let i = self
+            .find(name, namespace, domain)
+            .ok_or_else(|| RegistryError::NotFound(display_name(name, namespace)))?;
         self.entries.remove(i);
         Ok(())
     }
@@ -132,7 +151,9 @@ impl PolicyRegistry {
         enable: Option<bool>,
         mode: Option<TracingPolicyMode>,
     ) -> Result<(), RegistryError> {
-        let i = self.find(name, namespace, domain).ok_or_else(|| RegistryError::NotFound(display_name(name, namespace)))?;
+        let i = self
+            .find(name, namespace, domain)
+            .ok_or_else(|| RegistryError::NotFound(display_name(name, namespace)))?;
         let entry = &mut self.entries[i];
         if let Some(mode) = mode {
             entry.mode = mode;
@@ -145,7 +166,8 @@ impl PolicyRegistry {
             Some(true) => {
                 let n = entry.hooks.len();
                 entry.state = TracingPolicyState::TpStateLoadError;
-                entry.error = format!("{NO_SENSORS}: {n} hook{} not attached", if n == 1 { "" } else { "s" });
+                entry.error =
+                    format!("{NO_SENSORS}: {n} hook{} not attached", if n == 1 { "" } else { "s" });
                 return Err(RegistryError::CannotEnable {
                     name: display_name(name, namespace),
                     reason: NO_SENSORS.to_string(),
@@ -232,9 +254,15 @@ mod tests {
         let p = &r.list("")[0];
         assert_eq!(p.state, TracingPolicyState::TpStateDisabled as i32);
         assert_eq!(p.mode, TracingPolicyMode::TpModeMonitor as i32);
-        assert!(matches!(r.configure("writes", "", "", Some(true), None), Err(RegistryError::CannotEnable { .. })));
+        assert!(matches!(
+            r.configure("writes", "", "", Some(true), None),
+            Err(RegistryError::CannotEnable { .. })
+        ));
         assert_eq!(r.list("")[0].state, TracingPolicyState::TpStateLoadError as i32);
-        assert_eq!(r.delete("writes", "", "k8s"), Err(RegistryError::NotFound("\"writes\"".into())));
+        assert_eq!(
+            r.delete("writes", "", "k8s"),
+            Err(RegistryError::NotFound("\"writes\"".into()))
+        );
         r.delete("writes", "", "").unwrap();
         assert!(r.list("").is_empty());
     }

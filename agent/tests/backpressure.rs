@@ -8,7 +8,9 @@ use std::collections::HashSet;
 
 use common::{kind, marker, Agent};
 use rpc::{args_contain, read_until};
-use tetra_proto::tetragon::{get_events_response::Event, AggregationOptions, Filter, GetEventsRequest};
+use tetra_proto::tetragon::{
+    get_events_response::Event, AggregationOptions, Filter, GetEventsRequest,
+};
 
 const RUNS: usize = 2500;
 
@@ -17,7 +19,8 @@ const RUNS: usize = 2500;
 fn stuck_client_drops_alone() {
     let run_dir = tempfile::tempdir().unwrap();
     let run_arg = format!("--run-dir={}", run_dir.path().display());
-    let mut agent = Agent::start(&["--server-address=127.0.0.1:0", "--metrics-server=127.0.0.1:0", &run_arg]);
+    let mut agent =
+        Agent::start(&["--server-address=127.0.0.1:0", "--metrics-server=127.0.0.1:0", &run_arg]);
     let address = rpc::info(run_dir.path(), "server_address");
     let metrics = rpc::info(run_dir.path(), "metrics_address");
     let mark = marker("bp");
@@ -33,11 +36,15 @@ fn stuck_client_drops_alone() {
         };
         // Everything on the marker, with a small queue: never read during the storm.
         let stuck_req = GetEventsRequest {
-            aggregation_options: Some(AggregationOptions { channel_buffer_size: 50, ..Default::default() }),
+            aggregation_options: Some(AggregationOptions {
+                channel_buffer_size: 50,
+                ..Default::default()
+            }),
             ..wanted(&mark)
         };
         let mut stuck = stuck_client.get_events(stuck_req).await.unwrap().into_inner();
-        let mut reader = reader_client.get_events(wanted(&format!("{mark}|{done}"))).await.unwrap().into_inner();
+        let mut reader =
+            reader_client.get_events(wanted(&format!("{mark}|{done}"))).await.unwrap().into_inner();
 
         // The storm runs on a thread; this task keeps reading the healthy client meanwhile.
         let storm_mark = mark.clone();
@@ -59,13 +66,21 @@ fn stuck_client_drops_alone() {
             .map(|e| e.process().unwrap().arguments.clone())
             .collect();
         assert_eq!(execs.len(), RUNS, "the reading client got every exec");
-        assert!(!seen.iter().any(|e| matches!(e.event, Some(Event::RateLimitInfo(_)))), "the reader lost nothing");
+        assert!(
+            !seen.iter().any(|e| matches!(e.event, Some(Event::RateLimitInfo(_)))),
+            "the reader lost nothing"
+        );
 
         // The stuck client's losses are in the metrics...
         let (_, text) = rpc::http_get(&metrics, "/metrics");
         let drops = rpc::sample(&text, "tetragon_grpc_client_events_dropped_total").unwrap();
-        let lost = rpc::sample(&text, "tetragon_events_lost_total{cause=\"grpc_slow_client\"}").unwrap();
-        assert!(drops > RUNS as f64, "a 50-event queue must overflow with {} events: {text}", 2 * RUNS);
+        let lost =
+            rpc::sample(&text, "tetragon_events_lost_total{cause=\"grpc_slow_client\"}").unwrap();
+        assert!(
+            drops > RUNS as f64,
+            "a 50-event queue must overflow with {} events: {text}",
+            2 * RUNS
+        );
         assert_eq!(drops, lost);
         assert!(text.contains("tetragon_grpc_clients 2\n"), "{text}");
 

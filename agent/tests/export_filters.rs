@@ -43,7 +43,14 @@ fn allowlist_denylist_and_field_filters_shape_the_export() {
     let allow = format!(r#"{{"arguments_regex":["{mark}"]}}"#);
     let deny = r#"{"binary_regex":["/echo$"]}"#;
     let fields = r#"{"fields":"process.binary,process.arguments","action":"INCLUDE"}"#;
-    let mut agent = Agent::start(&["--export-allowlist", &allow, "--export-denylist", deny, "--field-filters", fields]);
+    let mut agent = Agent::start(&[
+        "--export-allowlist",
+        &allow,
+        "--export-denylist",
+        deny,
+        "--field-filters",
+        fields,
+    ]);
     rpc::run("/bin/echo", &[&mark]);
     rpc::run("/bin/false", &["other", "args"]);
     rpc::run("/bin/true", &[&mark]);
@@ -69,7 +76,8 @@ fn redaction_applies_to_json_and_grpc() {
     let run_dir = tempfile::tempdir().unwrap();
     let run_arg = format!("--run-dir={}", run_dir.path().display());
     let redact = r#"{"redact":["--password(?:\\s+|=)(\\S*)"]}"#;
-    let mut agent = Agent::start(&["--redaction-filters", redact, "--server-address=127.0.0.1:0", &run_arg]);
+    let mut agent =
+        Agent::start(&["--redaction-filters", redact, "--server-address=127.0.0.1:0", &run_arg]);
     let address = rpc::info(run_dir.path(), "server_address");
     let mark = marker("redact");
     rpc::runtime().block_on(async {
@@ -125,11 +133,21 @@ fn rate_limit_drops_counts_and_reports() {
         .iter()
         .filter(|e| kind(e).0 == "rate_limit_info")
         // uint64 is a JSON string in protojson.
-        .map(|e| e["rate_limit_info"]["number_of_dropped_process_events"].as_str().unwrap().parse::<u64>().unwrap())
+        .map(|e| {
+            e["rate_limit_info"]["number_of_dropped_process_events"]
+                .as_str()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
+        })
         .sum();
     let exported = events.iter().filter(|e| args_of(e).contains(&mark)).count();
     assert!(info["node_name"].is_string());
-    assert_eq!(exported as u64 + reported, 2 * runs as u64, "every event exported or reported dropped");
+    assert_eq!(
+        exported as u64 + reported,
+        2 * runs as u64,
+        "every event exported or reported dropped"
+    );
     assert_eq!(reported, stats["export_rate_limited"], "{stats:?}");
     // At most LIMIT per window the burst (and the drain) overlapped.
     let windows = (burst.as_millis() / 1500 + 2) as usize;

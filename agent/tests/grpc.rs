@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use common::{marker, Agent};
 use rpc::{args_contain, read_until};
 use tetra_proto::tetragon::{
-    get_events_response::Event, FieldFilter, FieldFilterAction, Filter, GetEventsRequest, GetHealthStatusRequest,
-    GetInfoRequest, GetVersionRequest, HealthStatusResult,
+    get_events_response::Event, FieldFilter, FieldFilterAction, Filter, GetEventsRequest,
+    GetHealthStatusRequest, GetInfoRequest, GetVersionRequest, HealthStatusResult,
 };
 use tetra_proto::FieldMask;
 
@@ -70,7 +70,8 @@ fn tcp_get_events_filters_health_version_info() {
 
     rpc::runtime().block_on(async {
         let mut client = rpc::connect(&address).await;
-        let health = client.get_health(GetHealthStatusRequest::default()).await.unwrap().into_inner();
+        let health =
+            client.get_health(GetHealthStatusRequest::default()).await.unwrap().into_inner();
         assert_eq!(health.health_status.len(), 1);
         assert_eq!(health.health_status[0].status, HealthStatusResult::HealthStatusRunning as i32);
         let version = client.get_version(GetVersionRequest {}).await.unwrap().into_inner();
@@ -82,7 +83,9 @@ fn tcp_get_events_filters_health_version_info() {
             allow_list: vec![Filter { arguments_regex: vec![mark.clone()], ..Default::default() }],
             deny_list: vec![Filter { binary_regex: vec!["echo$".into()], ..Default::default() }],
             field_filters: vec![FieldFilter {
-                fields: Some(FieldMask::new(["process.binary", "process.arguments", "process.pid"].map(String::from))),
+                fields: Some(FieldMask::new(
+                    ["process.binary", "process.arguments", "process.pid"].map(String::from),
+                )),
                 action: FieldFilterAction::Include as i32,
                 ..Default::default()
             }],
@@ -184,10 +187,16 @@ fn unix_socket_and_the_tetra_cli() {
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut lines = Vec::new();
     // The compact line, without the capabilities trailer root processes get.
-    let shows = |lines: &[String]| lines.iter().any(|l| l.split("🛑").next().unwrap_or("").trim_end() == want);
+    let shows = |lines: &[String]| {
+        lines.iter().any(|l| l.split("🛑").next().unwrap_or("").trim_end() == want)
+    };
     // tetra subscribes asynchronously: run the marker until its line shows up.
     while !shows(&lines) {
-        assert!(Instant::now() < deadline, "no {want:?} in {lines:?}\nagent log:\n{}", agent.log_text());
+        assert!(
+            Instant::now() < deadline,
+            "no {want:?} in {lines:?}\nagent log:\n{}",
+            agent.log_text()
+        );
         rpc::run("/bin/true", &[&mark]);
         while let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
             lines.push(line);

@@ -14,7 +14,11 @@ use tetra_proto::tetragon::*;
 fn exec(binary: &str) -> GetEventsResponse {
     GetEventsResponse {
         event: Some(Event::ProcessExec(ProcessExec {
-            process: Some(Process { binary: binary.into(), arguments: "x".repeat(1000), ..Default::default() }),
+            process: Some(Process {
+                binary: binary.into(),
+                arguments: "x".repeat(1000),
+                ..Default::default()
+            }),
             ..Default::default()
         })),
         node_name: "n".into(),
@@ -49,7 +53,8 @@ async fn wait_subscribers(bus: &Bus, n: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tcp_filters_policies_and_drop_reports() {
     let (bus, stats, server) = start(Listen::Tcp("127.0.0.1:0".into()), 8).await;
-    let mut client = FineGuidanceSensorsClient::connect(format!("http://{}", server.address)).await.unwrap();
+    let mut client =
+        FineGuidanceSensorsClient::connect(format!("http://{}", server.address)).await.unwrap();
 
     let only_true = GetEventsRequest {
         allow_list: vec![Filter { binary_regex: vec!["true$".into()], ..Default::default() }],
@@ -96,17 +101,32 @@ async fn tcp_filters_policies_and_drop_reports() {
     assert_eq!(e.code(), tonic::Code::AlreadyExists, "{e}");
     let e = client.add_tracing_policy(add("kind: Nope")).await.unwrap_err();
     assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e}");
-    let list = client.list_tracing_policies(ListTracingPoliciesRequest::default()).await.unwrap().into_inner();
+    let list = client
+        .list_tracing_policies(ListTracingPoliciesRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(list.policies.len(), 1);
     assert_eq!(list.policies[0].state, TracingPolicyState::TpStateLoadError as i32);
-    let configure = ConfigureTracingPolicyRequest { name: "p".into(), enable: Some(true), ..Default::default() };
+    let configure = ConfigureTracingPolicyRequest {
+        name: "p".into(),
+        enable: Some(true),
+        ..Default::default()
+    };
     let e = client.configure_tracing_policy(configure).await.unwrap_err();
     assert_eq!(e.code(), tonic::Code::FailedPrecondition, "{e}");
-    let mode = ConfigureTracingPolicyRequest { name: "p".into(), mode: Some(7), ..Default::default() };
-    assert_eq!(client.configure_tracing_policy(mode).await.unwrap_err().code(), tonic::Code::InvalidArgument);
+    let mode =
+        ConfigureTracingPolicyRequest { name: "p".into(), mode: Some(7), ..Default::default() };
+    assert_eq!(
+        client.configure_tracing_policy(mode).await.unwrap_err().code(),
+        tonic::Code::InvalidArgument
+    );
     let delete = DeleteTracingPolicyRequest { name: "p".into(), ..Default::default() };
     client.delete_tracing_policy(delete.clone()).await.unwrap();
-    assert_eq!(client.delete_tracing_policy(delete).await.unwrap_err().code(), tonic::Code::NotFound);
+    assert_eq!(
+        client.delete_tracing_policy(delete).await.unwrap_err().code(),
+        tonic::Code::NotFound
+    );
     server.stop().await;
 }
 
@@ -122,7 +142,11 @@ async fn unix_socket_is_private_and_removed() {
     let channel = tonic::transport::Endpoint::from_static("http://localhost")
         .connect_with_connector(tower::service_fn(move |_| {
             let p = p.clone();
-            async move { Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(tokio::net::UnixStream::connect(p).await?)) }
+            async move {
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
+                    tokio::net::UnixStream::connect(p).await?,
+                ))
+            }
         }))
         .await
         .unwrap();

@@ -14,7 +14,12 @@ use common::{marker, Agent};
 
 /// Installs the Debian package when its binaries are missing (needs root and apt).
 fn ensure_prometheus() {
-    let have = |bin: &str| Command::new("sh").args(["-c", &format!("command -v {bin}")]).output().is_ok_and(|o| o.status.success());
+    let have = |bin: &str| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {bin}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
     if have("prometheus") && have("promtool") {
         return;
     }
@@ -25,7 +30,10 @@ fn ensure_prometheus() {
         .env("DEBIAN_FRONTEND", "noninteractive")
         .status()
         .expect("apt-get install");
-    assert!(install.success() && have("prometheus") && have("promtool"), "installing prometheus failed");
+    assert!(
+        install.success() && have("prometheus") && have("promtool"),
+        "installing prometheus failed"
+    );
 }
 
 fn free_port() -> u16 {
@@ -75,7 +83,8 @@ fn query(prom: &Prometheus, expr: &str) -> Option<f64> {
         })
         .collect();
     // Not listening yet while Prometheus starts.
-    let (status, body) = rpc::try_http_get(&prom.address, &format!("/api/v1/query?query={encoded}")).ok()?;
+    let (status, body) =
+        rpc::try_http_get(&prom.address, &format!("/api/v1/query?query={encoded}")).ok()?;
     if !status.contains("200") {
         return None;
     }
@@ -99,7 +108,9 @@ fn prometheus_scrapes_the_agent() {
     for i in 0..runs {
         rpc::run("/bin/true", &[&mark, &i.to_string()]);
     }
-    agent.wait_for("last marker exit", |e| common::with_arg(e, "process_exit", &format!("{mark} {}", runs - 1)));
+    agent.wait_for("last marker exit", |e| {
+        common::with_arg(e, "process_exit", &format!("{mark} {}", runs - 1))
+    });
 
     // The exposition itself: promtool's linter accepts it.
     let (status, text) = rpc::http_get(&metrics, "/metrics");
@@ -113,7 +124,8 @@ fn prometheus_scrapes_the_agent() {
         .unwrap();
     promtool.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
     let out = promtool.wait_with_output().unwrap();
-    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let said =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success() && said.trim().is_empty(), "promtool: {said}\n{text}");
     let direct = rpc::sample(&text, "tetragon_events_total{type=\"PROCESS_EXEC\"}").unwrap();
     assert!(direct >= runs as f64, "{text}");
@@ -127,7 +139,8 @@ fn prometheus_scrapes_the_agent() {
         if let Some(v) = query(&prom, "tetragon_events_total{type=\"PROCESS_EXEC\"}") {
             break v;
         }
-        let log = std::fs::read_to_string(prom_dir.path().join("prometheus.log")).unwrap_or_default();
+        let log =
+            std::fs::read_to_string(prom_dir.path().join("prometheus.log")).unwrap_or_default();
         assert!(Instant::now() < deadline, "prometheus never had the metric; its log:\n{log}");
         std::thread::sleep(Duration::from_millis(500));
     };

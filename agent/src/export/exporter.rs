@@ -28,7 +28,9 @@ pub struct JsonExporter {
 /// The event Tetragon emits when events were dropped on purpose or for lack of room.
 pub fn rate_limit_info(node: &str, dropped: u64) -> GetEventsResponse {
     GetEventsResponse {
-        event: Some(Event::RateLimitInfo(RateLimitInfo { number_of_dropped_process_events: dropped })),
+        event: Some(Event::RateLimitInfo(RateLimitInfo {
+            number_of_dropped_process_events: dropped,
+        })),
         node_name: node.to_string(),
         time: Some(SystemTime::now().into()),
         ..Default::default()
@@ -37,7 +39,11 @@ pub fn rate_limit_info(node: &str, dropped: u64) -> GetEventsResponse {
 
 impl JsonExporter {
     /// Runs on its own thread until the bus closes the queue and it is drained.
-    pub fn spawn(self, queue: Receiver<SharedEvent>, sub: Subscription) -> std::io::Result<JoinHandle<()>> {
+    pub fn spawn(
+        self,
+        queue: Receiver<SharedEvent>,
+        sub: Subscription,
+    ) -> std::io::Result<JoinHandle<()>> {
         thread::Builder::new().name("tetrad-export".into()).spawn(move || self.run(queue, sub))
     }
 
@@ -58,7 +64,8 @@ impl JsonExporter {
 
     /// Reports the drops of a finished window (or, at shutdown, of the current one).
     fn roll_window(&mut self, now: Instant, last: bool) {
-        let dropped = self.limiter.as_mut().and_then(|l| if last { l.finish() } else { l.roll(now) });
+        let dropped =
+            self.limiter.as_mut().and_then(|l| if last { l.finish() } else { l.roll(now) });
         if let Some(dropped) = dropped {
             let info = rate_limit_info(&self.node, dropped);
             self.write(&info);

@@ -13,7 +13,13 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     pub fn new(limit: u64, window: Duration, now: Instant) -> Self {
-        RateLimiter { limit, window: window.max(Duration::from_millis(1)), start: now, used: 0, dropped: 0 }
+        RateLimiter {
+            limit,
+            window: window.max(Duration::from_millis(1)),
+            start: now,
+            used: 0,
+            dropped: 0,
+        }
     }
 
     /// Ends the current window if it is over; returns the events it dropped, if any.

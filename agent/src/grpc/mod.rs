@@ -49,7 +49,11 @@ pub fn parse_address(text: &str) -> Result<Option<Listen>, ServerError> {
     match hostport.rsplit_once(':') {
         Some((_, port)) if port.parse::<u16>().is_ok() => {
             // Go's ":54321" means every interface.
-            let hostport = if hostport.starts_with(':') { format!("0.0.0.0{hostport}") } else { hostport.to_string() };
+            let hostport = if hostport.starts_with(':') {
+                format!("0.0.0.0{hostport}")
+            } else {
+                hostport.to_string()
+            };
             Ok(Some(Listen::Tcp(hostport)))
         }
         _ => Err(ServerError::Address(text.to_string())),
@@ -71,7 +75,12 @@ fn prepare_socket(path: &Path) -> Result<(), ServerError> {
     }
     match std::fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_socket() => std::fs::remove_file(path).map_err(err)?,
-        Ok(_) => return Err(err(io::Error::new(io::ErrorKind::AlreadyExists, "exists and is not a socket"))),
+        Ok(_) => {
+            return Err(err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "exists and is not a socket",
+            )))
+        }
         Err(_) => {}
     }
     Ok(())
@@ -80,7 +89,8 @@ fn prepare_socket(path: &Path) -> Result<(), ServerError> {
 impl Server {
     /// Binds and starts serving on the current tokio runtime.
     pub async fn start(listen: Listen, service: Service) -> Result<Server, ServerError> {
-        let svc = FineGuidanceSensorsServer::new(service).max_decoding_message_size(MAX_RECV_MSG_SIZE);
+        let svc =
+            FineGuidanceSensorsServer::new(service).max_decoding_message_size(MAX_RECV_MSG_SIZE);
         let (tx, rx) = oneshot::channel::<()>();
         let shutdown = async {
             let _ = rx.await;
@@ -110,9 +120,11 @@ impl Server {
                 let bound = tokio::net::UnixListener::bind(&path);
                 // SAFETY: as above, restores the previous mask.
                 unsafe { libc::umask(old_mask) };
-                let listener = bound.map_err(|source| ServerError::Bind { address: address.clone(), source })?;
-                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
-                    .map_err(|source| ServerError::Socket { path: path.display().to_string(), source })?;
+                let listener = bound
+                    .map_err(|source| ServerError::Bind { address: address.clone(), source })?;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(
+                    |source| ServerError::Socket { path: path.display().to_string(), source },
+                )?;
                 let incoming = UnixListenerStream::new(listener);
                 let task = tokio::spawn(router.serve_with_incoming_shutdown(incoming, shutdown));
                 Ok(Server { address, shutdown: Some(tx), task, socket: Some(path) })
@@ -165,10 +177,16 @@ mod tests {
     #[test]
     fn addresses() {
         assert_eq!(parse_address("").unwrap(), None);
-        assert_eq!(parse_address("localhost:54321").unwrap(), Some(Listen::Tcp("localhost:54321".into())));
+        assert_eq!(
+            parse_address("localhost:54321").unwrap(),
+            Some(Listen::Tcp("localhost:54321".into()))
+        );
         assert_eq!(parse_address(":2112").unwrap(), Some(Listen::Tcp("0.0.0.0:2112".into())));
         assert_eq!(parse_address("[::1]:5").unwrap(), Some(Listen::Tcp("[::1]:5".into())));
-        assert_eq!(parse_address("unix:///run/t.sock").unwrap(), Some(Listen::Unix("/run/t.sock".into())));
+        assert_eq!(
+            parse_address("unix:///run/t.sock").unwrap(),
+            Some(Listen::Unix("/run/t.sock".into()))
+        );
         assert!(parse_address("unix://relative").is_err());
         assert!(parse_address("localhost").is_err());
         assert!(parse_address("h:99999").is_err());

@@ -39,7 +39,9 @@ fn mode(m: Option<i32>) -> Result<Option<TracingPolicyMode>, Status> {
         Some(v) => match TracingPolicyMode::try_from(v) {
             Ok(TracingPolicyMode::TpModeEnforce) => Ok(Some(TracingPolicyMode::TpModeEnforce)),
             Ok(TracingPolicyMode::TpModeMonitor) => Ok(Some(TracingPolicyMode::TpModeMonitor)),
-            _ => Err(Status::invalid_argument(format!("unsupported policy mode {v}: use enforce or monitor"))),
+            _ => Err(Status::invalid_argument(format!(
+                "unsupported policy mode {v}: use enforce or monitor"
+            ))),
         },
     }
 }
@@ -54,8 +56,12 @@ impl Service {
 impl FineGuidanceSensors for Service {
     type GetEventsStream = ClientStream;
 
-    async fn get_events(&self, request: Request<GetEventsRequest>) -> Result<Response<ClientStream>, Status> {
-        let peer = request.remote_addr().map(|a| a.to_string()).unwrap_or_else(|| "unix".to_string());
+    async fn get_events(
+        &self,
+        request: Request<GetEventsRequest>,
+    ) -> Result<Response<ClientStream>, Status> {
+        let peer =
+            request.remote_addr().map(|a| a.to_string()).unwrap_or_else(|| "unix".to_string());
         let req = request.into_inner();
         let filters = EventFilters::new(&req.allow_list, &req.deny_list)
             .map_err(|e| Status::invalid_argument(format!("invalid filter: {e}")))?;
@@ -74,7 +80,10 @@ impl FineGuidanceSensors for Service {
         Ok(Response::new(ClientStream { queue, fields, node: self.node.clone(), sub }))
     }
 
-    async fn get_health(&self, _: Request<GetHealthStatusRequest>) -> Result<Response<GetHealthStatusResponse>, Status> {
+    async fn get_health(
+        &self,
+        _: Request<GetHealthStatusRequest>,
+    ) -> Result<Response<GetHealthStatusResponse>, Status> {
         Ok(Response::new(GetHealthStatusResponse {
             health_status: vec![HealthStatus {
                 event: HealthStatusType::Status as i32,
@@ -84,36 +93,59 @@ impl FineGuidanceSensors for Service {
         }))
     }
 
-    async fn add_tracing_policy(&self, r: Request<AddTracingPolicyRequest>) -> Result<Response<AddTracingPolicyResponse>, Status> {
+    async fn add_tracing_policy(
+        &self,
+        r: Request<AddTracingPolicyRequest>,
+    ) -> Result<Response<AddTracingPolicyResponse>, Status> {
         let r = r.into_inner();
         let id = self.policies().add(&r.yaml, &r.domain, None).map_err(status)?;
-        log::info!("tracing policy {id} added (state: load error, {})", crate::policies::NO_SENSORS);
+        log::info!(
+            "tracing policy {id} added (state: load error, {})",
+            crate::policies::NO_SENSORS
+        );
         Ok(Response::new(AddTracingPolicyResponse {}))
     }
 
-    async fn delete_tracing_policy(&self, r: Request<DeleteTracingPolicyRequest>) -> Result<Response<DeleteTracingPolicyResponse>, Status> {
+    async fn delete_tracing_policy(
+        &self,
+        r: Request<DeleteTracingPolicyRequest>,
+    ) -> Result<Response<DeleteTracingPolicyResponse>, Status> {
         let r = r.into_inner();
         self.policies().delete(&r.name, &r.namespace, &r.domain).map_err(status)?;
         Ok(Response::new(DeleteTracingPolicyResponse {}))
     }
 
-    async fn list_tracing_policies(&self, r: Request<ListTracingPoliciesRequest>) -> Result<Response<ListTracingPoliciesResponse>, Status> {
+    async fn list_tracing_policies(
+        &self,
+        r: Request<ListTracingPoliciesRequest>,
+    ) -> Result<Response<ListTracingPoliciesResponse>, Status> {
         let policies = self.policies().list(&r.into_inner().domain);
         Ok(Response::new(ListTracingPoliciesResponse { policies }))
     }
 
-    async fn configure_tracing_policy(&self, r: Request<ConfigureTracingPolicyRequest>) -> Result<Response<ConfigureTracingPolicyResponse>, Status> {
+    async fn configure_tracing_policy(
+        &self,
+        r: Request<ConfigureTracingPolicyRequest>,
+    ) -> Result<Response<ConfigureTracingPolicyResponse>, Status> {
         let r = r.into_inner();
         let mode = mode(r.mode)?;
-        self.policies().configure(&r.name, &r.namespace, &r.domain, r.enable, mode).map_err(status)?;
+        self.policies()
+            .configure(&r.name, &r.namespace, &r.domain, r.enable, mode)
+            .map_err(status)?;
         Ok(Response::new(ConfigureTracingPolicyResponse {}))
     }
 
-    async fn get_version(&self, _: Request<GetVersionRequest>) -> Result<Response<GetVersionResponse>, Status> {
+    async fn get_version(
+        &self,
+        _: Request<GetVersionRequest>,
+    ) -> Result<Response<GetVersionResponse>, Status> {
         Ok(Response::new(GetVersionResponse { version: crate::VERSION.to_string() }))
     }
 
-    async fn get_info(&self, _: Request<GetInfoRequest>) -> Result<Response<GetInfoResponse>, Status> {
+    async fn get_info(
+        &self,
+        _: Request<GetInfoRequest>,
+    ) -> Result<Response<GetInfoResponse>, Status> {
         Ok(Response::new(GetInfoResponse {
             version: crate::VERSION.to_string(),
             name: "tetrad".into(),

@@ -48,7 +48,11 @@ pub async fn connect_with_window(address: &str, window: Option<u32>) -> Client {
         Endpoint::from_static("http://localhost")
             .connect_with_connector(tower::service_fn(move |_| {
                 let path = path.clone();
-                async move { Ok::<_, std::io::Error>(TokioIo::new(tokio::net::UnixStream::connect(path).await?)) }
+                async move {
+                    Ok::<_, std::io::Error>(TokioIo::new(
+                        tokio::net::UnixStream::connect(path).await?,
+                    ))
+                }
             }))
             .await
             .unwrap()
@@ -60,7 +64,12 @@ pub async fn connect_with_window(address: &str, window: Option<u32>) -> Client {
 
 /// Runs `binary args...` to completion.
 pub fn run(binary: &str, args: &[&str]) {
-    let status = Command::new(binary).args(args).stdout(Stdio::null()).stderr(Stdio::null()).status().unwrap();
+    let status = Command::new(binary)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
     assert!(status.success() || binary.ends_with("false"), "{binary} {args:?}: {status}");
 }
 
@@ -112,7 +121,7 @@ pub fn try_http_get(address: &str, path: &str) -> std::io::Result<(String, Strin
 
 /// Value of one sample in a Prometheus text exposition (`name{labels}` exactly).
 pub fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .find_map(|l| l.rsplit_once(' ').filter(|(s, _)| *s == series).and_then(|(_, v)| v.parse().ok()))
+    text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+        l.rsplit_once(' ').filter(|(s, _)| *s == series).and_then(|(_, v)| v.parse().ok())
+    })
 }
