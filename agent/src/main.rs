@@ -187,21 +187,28 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let server = match grpc::parse_address(&args.server_address)? {
-        None => None,
-        Some(listen) => {
-            let service = Service {
-                bus: bus.clone(),
-                policies: policies.clone(),
-                stats: stats.clone(),
-                node: node.clone(),
-                client_queue: args.server_client_queue_size,
-            };
-            let server = rt.block_on(Server::start(listen, service))?;
-            log::info!("gRPC server listening on {}", server.address);
-            Some(server)
+    // As upstream, a TCP server comes with a local unix socket in the run dir.
+    let mut servers = Vec::new();
+    if let Some(listen) = grpc::parse_address(&args.server_address)? {
+        let service = Service {
+            bus: bus.clone(),
+            policies: policies.clone(),
+            stats: stats.clone(),
+            node: node.clone(),
+            client_queue: args.server_client_queue_size,
+        };
+        let local = match &listen {
+            grpc::Listen::Tcp(_) => Some(grpc::Listen::Unix(args.run_dir.join("tetragon.sock"))),
+            grpc::Listen::Unix(_) => None,
+        };
+        servers.push(rt.block_on(Server::start(listen, service.clone()))?);
+        if let Some(local) = local {
+            servers.push(rt.block_on(Server::start(local, service))?);
         }
-    };
+    }
+    for server in &servers {
+        log::info!("gRPC server listening on {}", server.address);
+    }
     let metrics_address = match args.metrics_server.as_str() {
         "" => String::new(),
         address => {
@@ -218,7 +225,7 @@ fn main() -> anyhow::Result<()> {
         }
     };
     let info_file = args.run_dir.join("tetragon-info.json");
-    let server_address = server.as_ref().map(|s| s.address.clone()).unwrap_or_default();
+    let server_address = servers.first().map(|s| s.address.clone()).unwrap_or_default();
     grpc::write_info_file(&info_file, &server_address, &metrics_address)
         .with_context(|| format!("writing {}", info_file.display()))?;
 
@@ -249,7 +256,7 @@ fn main() -> anyhow::Result<()> {
             log::error!("the export thread panicked");
         }
     }
-    if let Some(server) = server {
+    for server in servers {
         rt.block_on(server.stop());
     }
     let _ = std::fs::remove_file(&info_file);

@@ -78,6 +78,13 @@ fn tcp_get_events_filters_health_version_info() {
         assert_eq!(version.version, env!("CARGO_PKG_VERSION"));
         let info = client.get_info(GetInfoRequest {}).await.unwrap().into_inner();
         assert_eq!(info.version, env!("CARGO_PKG_VERSION"));
+        // The local unix socket that comes with a TCP server.
+        let socket = run_dir.path().join("tetragon.sock");
+        let mode = std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", socket.display());
+        let mut local = rpc::connect(&format!("unix://{}", socket.display())).await;
+        let version = local.get_version(GetVersionRequest {}).await.unwrap().into_inner();
+        assert_eq!(version.version, env!("CARGO_PKG_VERSION"));
 
         let req = GetEventsRequest {
             allow_list: vec![Filter { arguments_regex: vec![mark.clone()], ..Default::default() }],
@@ -124,6 +131,7 @@ fn tcp_get_events_filters_health_version_info() {
     let stats = agent.stop();
     assert_eq!(stats["grpc_clients_total"], 1, "{stats:?}");
     assert!(!run_dir.path().join("tetragon-info.json").exists(), "info file removed at exit");
+    assert!(!run_dir.path().join("tetragon.sock").exists(), "socket removed at exit");
 }
 
 #[test]

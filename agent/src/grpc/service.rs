@@ -15,6 +15,7 @@ use crate::stats::Stats;
 /// Largest per-client queue a client may ask for (`aggregation_options.channel_buffer_size`).
 const MAX_CLIENT_QUEUE: u64 = 1 << 20;
 
+#[derive(Clone)]
 pub struct Service {
     pub bus: Arc<Bus>,
     pub policies: Arc<Mutex<PolicyRegistry>>,
