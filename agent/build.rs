@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use libbpf_cargo::SkeletonBuilder;
 
 /// Program families: `bpf/<name>.bpf.c` becomes `$OUT_DIR/<name>.skel.rs` and `<name>.bpf.o`.
-const FAMILIES: &[&str] = &["process"];
+const FAMILIES: &[&str] = &["process", "generic"];
 
 fn main() {
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));

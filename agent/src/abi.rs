@@ -8,6 +8,7 @@ use thiserror::Error;
 pub const MSG_EXEC: u8 = 1;
 pub const MSG_EXIT: u8 = 2;
 pub const MSG_CLONE: u8 = 3;
+pub const MSG_GENERIC: u8 = 4;
 
 pub const EXEC_TRUNC_FILENAME: u32 = 1 << 0;
 pub const EXEC_TRUNC_ARGS: u32 = 1 << 1;
@@ -19,7 +20,8 @@ pub const EXEC_ERROR_CWD: u32 = 1 << 4;
 pub const NS_COUNT: usize = 10;
 
 /// `enum tetra_drop`: why the kernel side could not deliver an event.
-pub const DROP_CAUSES: [&str; 3] = ["ringbuf_exec", "ringbuf_exit", "ringbuf_clone"];
+pub const DROP_CAUSES: [&str; 4] =
+    ["ringbuf_exec", "ringbuf_exit", "ringbuf_clone", "ringbuf_generic"];
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
@@ -73,6 +75,101 @@ pub struct MsgClone {
     pub pad: u32,
 }
 
+/// Most arguments a generic message records (`TETRA_ARGS_MAX_SLOTS`).
+pub const ARGS_MAX_SLOTS: usize = 5;
+
+/// `enum tetra_arg_kind`: how a recorded argument's value is encoded.
+pub const ARG_NONE: u8 = 0;
+pub const ARG_INT: u8 = 1;
+pub const ARG_BYTES: u8 = 2;
+pub const ARG_PATH: u8 = 3;
+pub const ARG_SOCK: u8 = 4;
+pub const ARG_SOCKADDR: u8 = 5;
+
+/// `tetra_generic_arg.flags`
+pub const ARG_TRUNCATED: u8 = 1 << 0;
+pub const ARG_READ_ERROR: u8 = 1 << 1;
+
+/// A policy hit: header of `TETRA_MSG_GENERIC`, followed by `args_len` bytes of arguments.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MsgGeneric {
+    pub hdr: MsgHeader,
+    pub pid: u32,
+    pub tid: u32,
+    pub policy_id: u32,
+    pub hook_id: u32,
+    pub selector: u32,
+    /// KprobeAction code of what the kernel did (Post 1, Sigkill 3, Override 5, Signal 10).
+    pub action: u32,
+    pub retval: i64,
+    pub n_args: u32,
+    pub args_len: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GenericArg {
+    pub len: u16,
+    pub kind: u8,
+    pub flags: u8,
+    /// Path: inode mode; bytes: size before truncation.
+    pub aux: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ArgSock {
+    pub cookie: u64,
+    pub mark: u32,
+    pub priority: u32,
+    pub family: u16,
+    pub ty: u16,
+    pub protocol: u16,
+    pub sport: u16,
+    pub dport: u16,
+    pub state: u8,
+    pub pad: u8,
+    pub pad2: u32,
+    pub saddr: [u8; 16],
+    pub daddr: [u8; 16],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ArgSockaddr {
+    pub family: u16,
+    pub port: u16,
+    pub pad: u32,
+    pub addr: [u8; 16],
+}
+
+/// One recorded argument of a generic message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ArgValue {
+    /// Not readable in the kernel (`flags` say why).
+    None,
+    Int(u64),
+    Bytes(Vec<u8>),
+    Path(Vec<u8>),
+    Sock(ArgSock),
+    Sockaddr(ArgSockaddr),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordedArg {
+    pub value: ArgValue,
+    pub flags: u8,
+    pub aux: u32,
+}
+
+/// A decoded policy hit.
+#[derive(Clone, Debug)]
+pub struct GenericRecord {
+    pub msg: MsgGeneric,
+    pub args: Vec<RecordedArg>,
+}
+
 /// An exec message with its variable-length strings, still as raw bytes.
 #[derive(Clone, Debug)]
 pub struct ExecRecord {
@@ -102,9 +199,14 @@ pub enum DecodeError {
 /// Plain-old-data mirrors: `#[repr(C)]`, integers only, every bit pattern valid.
 trait Pod: Copy {}
 impl Pod for MsgHeader {}
+impl Pod for u64 {}
 impl Pod for MsgExec {}
 impl Pod for MsgExit {}
 impl Pod for MsgClone {}
+impl Pod for MsgGeneric {}
+impl Pod for GenericArg {}
+impl Pod for ArgSock {}
+impl Pod for ArgSockaddr {}
 
 fn read<T: Pod>(bytes: &[u8], what: &'static str) -> Result<T, DecodeError> {
     let need = std::mem::size_of::<T>();
@@ -147,6 +249,41 @@ pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
         MSG_CLONE => Ok(Record::Clone(read(bytes, "clone message")?)),
         op => Err(DecodeError::UnknownOp(op)),
     }
+}
+
+/// Decodes a `TETRA_MSG_GENERIC` record (see `struct tetra_msg_generic` in tetra_abi.h).
+pub fn decode_generic(bytes: &[u8]) -> Result<GenericRecord, DecodeError> {
+    let msg: MsgGeneric = read(bytes, "generic message")?;
+    if msg.hdr.op != MSG_GENERIC {
+        return Err(DecodeError::UnknownOp(msg.hdr.op));
+    }
+    let body = &bytes[std::mem::size_of::<MsgGeneric>()..];
+    let need = msg.args_len as usize;
+    if body.len() < need {
+        return Err(DecodeError::Short { what: "generic arguments", len: body.len(), need });
+    }
+    let mut rest = &body[..need];
+    let mut args = Vec::new();
+    for _ in 0..msg.n_args.min(ARGS_MAX_SLOTS as u32) {
+        let h: GenericArg = read(rest, "argument header")?;
+        rest = &rest[std::mem::size_of::<GenericArg>()..];
+        let len = h.len as usize;
+        if rest.len() < len {
+            return Err(DecodeError::Short { what: "argument value", len: rest.len(), need: len });
+        }
+        let (v, tail) = rest.split_at(len);
+        rest = tail;
+        let value = match h.kind {
+            ARG_INT => ArgValue::Int(read::<u64>(v, "integer argument")?),
+            ARG_BYTES => ArgValue::Bytes(v.to_vec()),
+            ARG_PATH => ArgValue::Path(v.to_vec()),
+            ARG_SOCK => ArgValue::Sock(read(v, "sock argument")?),
+            ARG_SOCKADDR => ArgValue::Sockaddr(read(v, "sockaddr argument")?),
+            _ => ArgValue::None,
+        };
+        args.push(RecordedArg { value, flags: h.flags, aux: h.aux });
+    }
+    Ok(GenericRecord { msg, args })
 }
 
 #[cfg(test)]
@@ -227,6 +364,88 @@ mod tests {
             ("ppid", offset_of!(MsgClone, ppid)),
             ("pad", offset_of!(MsgClone, pad)),
         ]);
+    }
+
+    #[test]
+    fn generic_layout_matches_btf() {
+        let obj = concat!(env!("OUT_DIR"), "/generic.bpf.o");
+        let btf = Btf::from_path(obj).expect("BTF of generic.bpf.o");
+        check(&btf, "tetra_msg_generic", size_of::<MsgGeneric>(), &[
+            ("hdr", offset_of!(MsgGeneric, hdr)),
+            ("pid", offset_of!(MsgGeneric, pid)),
+            ("tid", offset_of!(MsgGeneric, tid)),
+            ("policy_id", offset_of!(MsgGeneric, policy_id)),
+            ("hook_id", offset_of!(MsgGeneric, hook_id)),
+            ("selector", offset_of!(MsgGeneric, selector)),
+            ("action", offset_of!(MsgGeneric, action)),
+            ("retval", offset_of!(MsgGeneric, retval)),
+            ("n_args", offset_of!(MsgGeneric, n_args)),
+            ("args_len", offset_of!(MsgGeneric, args_len)),
+        ]);
+        check(&btf, "tetra_generic_arg", size_of::<GenericArg>(), &[
+            ("len", offset_of!(GenericArg, len)),
+            ("kind", offset_of!(GenericArg, kind)),
+            ("flags", offset_of!(GenericArg, flags)),
+            ("aux", offset_of!(GenericArg, aux)),
+        ]);
+        check(&btf, "tetra_arg_sock", size_of::<ArgSock>(), &[
+            ("cookie", offset_of!(ArgSock, cookie)),
+            ("mark", offset_of!(ArgSock, mark)),
+            ("priority", offset_of!(ArgSock, priority)),
+            ("family", offset_of!(ArgSock, family)),
+            ("type", offset_of!(ArgSock, ty)),
+            ("protocol", offset_of!(ArgSock, protocol)),
+            ("sport", offset_of!(ArgSock, sport)),
+            ("dport", offset_of!(ArgSock, dport)),
+            ("state", offset_of!(ArgSock, state)),
+            ("pad", offset_of!(ArgSock, pad)),
+            ("pad2", offset_of!(ArgSock, pad2)),
+            ("saddr", offset_of!(ArgSock, saddr)),
+            ("daddr", offset_of!(ArgSock, daddr)),
+        ]);
+        check(&btf, "tetra_arg_sockaddr", size_of::<ArgSockaddr>(), &[
+            ("family", offset_of!(ArgSockaddr, family)),
+            ("port", offset_of!(ArgSockaddr, port)),
+            ("pad", offset_of!(ArgSockaddr, pad)),
+            ("addr", offset_of!(ArgSockaddr, addr)),
+        ]);
+    }
+
+    #[test]
+    fn decodes_generic_args_in_order() {
+        let mut args = Vec::new();
+        let mut push = |kind: u8, flags: u8, aux: u32, v: &[u8]| {
+            let h = GenericArg { len: v.len() as u16, kind, flags, aux };
+            args.extend(as_bytes(&h));
+            args.extend_from_slice(v);
+        };
+        push(ARG_INT, 0, 0, &(-3i64 as u64).to_ne_bytes());
+        push(ARG_PATH, ARG_TRUNCATED, 0o100644, b"/etc/passwd");
+        push(ARG_NONE, ARG_READ_ERROR, 0, b"");
+        let sa = ArgSockaddr { family: 2, port: 80, addr: [10, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], ..Default::default() };
+        push(ARG_SOCKADDR, 0, 0, &as_bytes(&sa));
+        let msg = MsgGeneric {
+            hdr: MsgHeader { op: MSG_GENERIC, ..Default::default() },
+            pid: 9,
+            hook_id: 2,
+            action: 3,
+            n_args: 4,
+            args_len: args.len() as u32,
+            ..Default::default()
+        };
+        let mut bytes = as_bytes(&msg);
+        bytes.extend(&args);
+        let rec = decode_generic(&bytes).unwrap();
+        assert_eq!((rec.msg.pid, rec.msg.hook_id, rec.msg.action), (9, 2, 3));
+        assert_eq!(rec.args[0].value, ArgValue::Int(-3i64 as u64));
+        assert_eq!(rec.args[1].value, ArgValue::Path(b"/etc/passwd".to_vec()));
+        assert_eq!((rec.args[1].flags, rec.args[1].aux), (ARG_TRUNCATED, 0o100644));
+        assert_eq!(rec.args[2].value, ArgValue::None);
+        assert_eq!(rec.args[3].value, ArgValue::Sockaddr(sa));
+        // A length past the record is an error, not a panic.
+        let mut short = bytes.clone();
+        short.truncate(bytes.len() - 3);
+        assert!(matches!(decode_generic(&short), Err(DecodeError::Short { .. })));
     }
 
     #[test]

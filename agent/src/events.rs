@@ -1,4 +1,6 @@
 //! Kernel records + process cache -> Tetragon events (`GetEventsResponse`).
+pub mod generic;
+
 use tetra_proto::tetragon::{self, get_events_response::Event, GetEventsResponse};
 
 use crate::process::cache::Snapshot;

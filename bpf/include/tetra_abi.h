@@ -14,6 +14,7 @@
 #define TETRA_MSG_EXEC 1
 #define TETRA_MSG_EXIT 2
 #define TETRA_MSG_CLONE 3
+#define TETRA_MSG_GENERIC 4
 
 /* Bounds of the variable part of an exec message. */
 #define TETRA_FILENAME_MAX 1024
@@ -47,6 +48,7 @@ enum tetra_drop {
 	TETRA_DROP_RINGBUF_EXEC = 0,
 	TETRA_DROP_RINGBUF_EXIT,
 	TETRA_DROP_RINGBUF_CLONE,
+	TETRA_DROP_RINGBUF_GENERIC,
 	TETRA_DROP_COUNT,
 };
 
@@ -101,10 +103,85 @@ struct tetra_msg_clone {
 	__u32 pad;
 };
 
+/*
+ * A policy hook fired and one of its selectors matched (a call no selector matches sends
+ * nothing). Followed by `args_len` bytes: for each recorded argument, in the hook's arg
+ * order, a struct tetra_generic_arg and then `len` bytes of value:
+ *   TETRA_ARG_INT      8 bytes, the value sign- or zero-extended to 64 bits by its type
+ *   TETRA_ARG_BYTES    the bytes of a string / char_buf (no NUL); aux = size before truncation
+ *   TETRA_ARG_PATH     the path as d_path() renders it; aux = inode mode (0 if unknown)
+ *   TETRA_ARG_SOCK     struct tetra_arg_sock
+ *   TETRA_ARG_SOCKADDR struct tetra_arg_sockaddr
+ *   TETRA_ARG_NONE     no value (len 0): the argument could not be read (flags say why)
+ */
+#define TETRA_ARGS_MAX_SLOTS 5
+#define TETRA_ARG_STR_MAX 1024 /* longest string/path value recorded */
+#define TETRA_GENERIC_DATA_MAX 6144 /* largest args_len */
+
+enum tetra_arg_kind {
+	TETRA_ARG_NONE = 0,
+	TETRA_ARG_INT = 1,
+	TETRA_ARG_BYTES = 2,
+	TETRA_ARG_PATH = 3,
+	TETRA_ARG_SOCK = 4,
+	TETRA_ARG_SOCKADDR = 5,
+};
+
+/* tetra_generic_arg.flags */
+#define TETRA_ARG_TRUNCATED (1 << 0)
+#define TETRA_ARG_READ_ERROR (1 << 1)
+
+struct tetra_generic_arg {
+	__u16 len; /* bytes of value after this header */
+	__u8 kind; /* enum tetra_arg_kind */
+	__u8 flags;
+	__u32 aux;
+};
+
+struct tetra_arg_sock {
+	__u64 cookie;
+	__u32 mark;
+	__u32 priority;
+	__u16 family;
+	__u16 type;
+	__u16 protocol;
+	__u16 sport; /* host byte order */
+	__u16 dport; /* host byte order */
+	__u8 state;
+	__u8 pad;
+	__u32 pad2;
+	__u8 saddr[16]; /* IPv4 in the first 4 bytes */
+	__u8 daddr[16];
+};
+
+struct tetra_arg_sockaddr {
+	__u16 family;
+	__u16 port; /* host byte order */
+	__u32 pad;
+	__u8 addr[16];
+};
+
+struct tetra_msg_generic {
+	struct tetra_msg_header hdr;
+	__u32 pid;
+	__u32 tid;
+	__u32 policy_id; /* set by user space per loaded policy */
+	__u32 hook_id; /* index of the hook in the compiled policy */
+	__u32 selector; /* index of the selector that matched */
+	__u32 action; /* KprobeAction code of what was done: Post 1, Sigkill 3, Override 5, Signal 10 */
+	__s64 retval; /* Override: the value forced; otherwise 0 */
+	__u32 n_args;
+	__u32 args_len;
+};
+
 _Static_assert(sizeof(struct tetra_msg_header) == 16, "header layout");
 _Static_assert(sizeof(struct tetra_msg_exec) == 128, "exec layout");
 _Static_assert(sizeof(struct tetra_msg_exit) == 32, "exit layout");
 _Static_assert(sizeof(struct tetra_msg_clone) == 32, "clone layout");
+_Static_assert(sizeof(struct tetra_msg_generic) == 56, "generic layout");
+_Static_assert(sizeof(struct tetra_generic_arg) == 8, "generic arg layout");
+_Static_assert(sizeof(struct tetra_arg_sock) == 64, "sock layout");
+_Static_assert(sizeof(struct tetra_arg_sockaddr) == 24, "sockaddr layout");
 /* The exec strings are placed with a 13-bit mask (process.bpf.c). */
 _Static_assert(TETRA_FILENAME_MAX + TETRA_ARGS_MAX + TETRA_CWD_MAX <= 8192, "exec strings");
 

@@ -41,6 +41,11 @@ impl ProcessSensor {
         &self.skel.maps.events
     }
 
+    /// The per-CPU drop counters (`enum tetra_drop`), shared with the policy programs.
+    pub fn drops_map(&self) -> &libbpf_rs::Map<'static> {
+        &self.skel.maps.drops
+    }
+
     /// Events lost in the kernel so far, per `enum tetra_drop`, summed over CPUs.
     pub fn kernel_drops(&self) -> [u64; DROP_CAUSES.len()] {
         let mut out = [0u64; DROP_CAUSES.len()];

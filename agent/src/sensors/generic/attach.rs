@@ -1,0 +1,170 @@
+//! Where a hook's program attaches, what the kernel must have for it, and the errors that
+//! say which of those is missing.
+use std::path::Path;
+use std::sync::Mutex;
+
+use libbpf_rs::{Link, Object, OpenObject, PrintLevel, UprobeOpts};
+use tetra_crds::compile::{AttachTarget, CompiledHook, UprobeLocation};
+
+use super::config::parse_tp_format;
+use super::SensorError;
+
+/// The entry program of generic.bpf.c for an attach kind.
+pub fn program_for(target: &AttachTarget) -> &'static str {
+    match target {
+        AttachTarget::Kprobe { .. } | AttachTarget::Fentry { .. } => "generic_kprobe",
+        AttachTarget::Tracepoint { raw: true, .. } => "generic_raw_tp",
+        AttachTarget::Tracepoint { .. } => "generic_tracepoint",
+        AttachTarget::Uprobe { .. } => "generic_uprobe",
+        AttachTarget::Lsm { .. } => "generic_lsm",
+    }
+}
+
+/// The BTF attach target set before load (LSM hooks).
+pub fn btf_target(target: &AttachTarget) -> Option<String> {
+    match target {
+        AttachTarget::Lsm { hook } => Some(hook.clone()),
+        _ => None,
+    }
+}
+
+fn kallsyms_has(symbol: &str) -> bool {
+    let Ok(text) = std::fs::read_to_string("/proc/kallsyms") else { return true };
+    text.lines().any(|l| l.split_whitespace().nth(2) == Some(symbol))
+}
+
+/// Checks the kernel has what the hook needs, so errors say why instead of an errno.
+pub fn preflight(hook: &str, target: &AttachTarget) -> Result<(), SensorError> {
+    match target {
+        AttachTarget::Kprobe { symbol, .. } => {
+            if !Path::new("/sys/bus/event_source/devices/kprobe").exists() {
+                return Err(SensorError::NoKprobes { hook: hook.into() });
+            }
+            if !kallsyms_has(symbol) {
+                return Err(SensorError::SymbolNotFound { hook: hook.into(), symbol: symbol.clone() });
+            }
+        }
+        AttachTarget::Lsm { .. } => {
+            if let Ok(active) = std::fs::read_to_string("/sys/kernel/security/lsm") {
+                if !active.trim().split(',').any(|l| l == "bpf") {
+                    return Err(SensorError::NoBpfLsm { hook: hook.into(), active: active.trim().into() });
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Per argument slot: (position or tracepoint offset, field size), and the same for the
+/// char_buf size argument when there is one.
+pub struct Positions {
+    pub args: Vec<(u32, u32)>,
+    pub sizes: Vec<Option<(u32, u32)>>,
+}
+
+fn tracefs_format(subsystem: &str, event: &str) -> std::io::Result<String> {
+    let rel = format!("events/{subsystem}/{event}/format");
+    std::fs::read_to_string(Path::new("/sys/kernel/tracing").join(&rel))
+        .or_else(|_| std::fs::read_to_string(Path::new("/sys/kernel/debug/tracing").join(&rel)))
+}
+
+pub fn arg_positions(hook_name: &str, hook: &CompiledHook) -> Result<Positions, SensorError> {
+    let mut out = Positions { args: Vec::new(), sizes: Vec::new() };
+    if let AttachTarget::Tracepoint { subsystem, event, raw: false } = &hook.attach {
+        let text = tracefs_format(subsystem, event).map_err(|e| SensorError::Attach {
+            hook: hook_name.into(),
+            reason: format!("reading the tracepoint format of {subsystem}/{event} (is tracefs mounted?): {e}"),
+        })?;
+        let fields = parse_tp_format(&text);
+        let field = |index: u32| {
+            fields.get(index as usize).map(|f| (f.offset, f.size)).ok_or_else(|| SensorError::Unsupported {
+                hook: hook_name.into(),
+                reason: format!("argument index {index}, but {subsystem}/{event} has {} fields", fields.len()),
+            })
+        };
+        for a in &hook.args {
+            out.args.push(field(a.index)?);
+            out.sizes.push(match a.size_arg_index {
+                0 => None,
+                n => Some(field(n - 1)?),
+            });
+        }
+        return Ok(out);
+    }
+    for a in &hook.args {
+        if a.index > 5 {
+            return Err(SensorError::Unsupported { hook: hook_name.into(), reason: format!("argument index {} is past the 6 register arguments", a.index) });
+        }
+        out.args.push((a.index, 8));
+        out.sizes.push((a.size_arg_index > 0).then(|| (a.size_arg_index - 1, 8)));
+    }
+    Ok(out)
+}
+
+/// libbpf's messages during one load, to quote the verifier's last lines on failure.
+static LOAD_LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+fn capture(_level: PrintLevel, msg: String) {
+    if let Ok(mut log) = LOAD_LOG.lock() {
+        log.push(msg);
+    }
+}
+
+/// Loads the object; on failure returns the verifier's (or libbpf's) last log lines.
+pub fn load_with_log(hook: &str, open: OpenObject) -> Result<Object, SensorError> {
+    // One load at a time owns the process-wide libbpf print callback.
+    static LOADING: Mutex<()> = Mutex::new(());
+    let _guard = LOADING.lock().unwrap_or_else(|e| e.into_inner());
+    LOAD_LOG.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    let previous = libbpf_rs::set_print(Some((PrintLevel::Warn, capture)));
+    let result = open.load();
+    libbpf_rs::set_print(previous);
+    let lines: Vec<String> = std::mem::take(&mut *LOAD_LOG.lock().unwrap_or_else(|e| e.into_inner()))
+        .concat()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    result.map_err(|e| {
+        let text = e.to_string();
+        if text.contains("Operation not permitted") || text.contains("EPERM") {
+            if let Some(l) = lines.iter().find(|l| l.contains("lsm") || l.contains("LSM")) {
+                log::debug!("{l}");
+            }
+        }
+        let tail = lines.len().saturating_sub(15);
+        SensorError::Verifier { hook: hook.into(), error: text, log: lines[tail..].join("\n") }
+    })
+}
+
+/// Attaches the loaded program where the hook says.
+pub fn attach(hook: &str, object: &Object, program: &str, target: &AttachTarget) -> Result<Link, SensorError> {
+    let prog = object
+        .progs_mut()
+        .find(|p| p.name().to_str() == Some(program))
+        .ok_or_else(|| SensorError::Attach { hook: hook.into(), reason: format!("program {program} missing") })?;
+    let result = match target {
+        AttachTarget::Kprobe { symbol, .. } => prog.attach_kprobe(false, symbol),
+        AttachTarget::Tracepoint { subsystem, event, raw: false } => {
+            prog.attach_tracepoint(libbpf_rs::TracepointCategory::Custom(subsystem.clone()), event)
+        }
+        AttachTarget::Tracepoint { event, raw: true, .. } => prog.attach_raw_tracepoint(event),
+        AttachTarget::Uprobe { path, location, ref_ctr_offset, .. } => match location {
+            UprobeLocation::Symbol(sym) => prog.attach_uprobe_with_opts(
+                -1,
+                path,
+                0,
+                UprobeOpts {
+                    func_name: Some(sym.clone()),
+                    ref_ctr_offset: ref_ctr_offset.unwrap_or(0) as usize,
+                    ..Default::default()
+                },
+            ),
+            UprobeLocation::Offset(off) => prog.attach_uprobe(false, -1, path, *off as usize),
+            UprobeLocation::Address(_) => unreachable!("refused by check_hook"),
+        },
+        AttachTarget::Lsm { .. } => prog.attach_lsm(),
+        AttachTarget::Fentry { .. } => unreachable!("refused by check_hook"),
+    };
+    result.map_err(|e| SensorError::Attach { hook: hook.into(), reason: e.to_string() })
+}

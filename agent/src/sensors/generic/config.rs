@@ -1,0 +1,325 @@
+//! What one hook's BPF program is told before load (`struct generic_config` in
+//! bpf/lib/generic.h), and the check that the kernel side evaluates every part of the
+//! hook's compiled selectors: a policy using something it does not is refused at load,
+//! never silently half-enforced.
+use tetra_crds::compile::encoding::{self, ArgValues};
+use tetra_crds::compile::{AttachTarget, CompiledHook, ValueMap};
+use tetra_crds::types::ArgType;
+
+/// Mirror of `struct generic_config`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GenericConfig {
+    pub policy_id: u32,
+    pub hook_id: u32,
+    pub agent_tgid: u32,
+    pub n_args: u32,
+    pub syscall: u32,
+    pub can_override: u32,
+    pub monitor_only: u32,
+    pub needs_binary: u32,
+    pub arg_reader: [u32; 5],
+    pub arg_pos: [u32; 5],
+    pub arg_size: [u32; 5],
+    pub size_pos: [u32; 5],
+    pub size_size: [u32; 5],
+}
+
+impl GenericConfig {
+    pub fn as_bytes(&self) -> &[u8] {
+        // SAFETY: #[repr(C)] struct of u32s only (no padding); the slice borrows self.
+        unsafe {
+            std::slice::from_raw_parts((self as *const Self).cast::<u8>(), std::mem::size_of::<Self>())
+        }
+    }
+}
+
+/// Reader codes (`READ_*` in bpf/lib/generic.h).
+pub mod reader {
+    pub const U64: u32 = 1;
+    pub const S32: u32 = 2;
+    pub const U32: u32 = 3;
+    pub const S16: u32 = 4;
+    pub const U16: u32 = 5;
+    pub const S8: u32 = 6;
+    pub const U8: u32 = 7;
+    pub const STRING: u32 = 8;
+    pub const CHAR_BUF: u32 = 9;
+    pub const FD: u32 = 10;
+    pub const FILE: u32 = 11;
+    pub const PATH: u32 = 12;
+    pub const FILENAME: u32 = 13;
+    pub const BINPRM: u32 = 14;
+    pub const SOCK: u32 = 15;
+    pub const SOCKADDR: u32 = 16;
+}
+
+/// How the kernel reads an argument of type `ty`, or `None` when it cannot yet.
+pub fn reader_for(ty: ArgType) -> Option<u32> {
+    use ArgType::*;
+    Some(match ty {
+        Int | Sint32 | Int32 => reader::S32,
+        Uint32 => reader::U32,
+        Sint16 | Int16 => reader::S16,
+        Uint16 => reader::U16,
+        Sint8 | Int8 => reader::S8,
+        Uint8 => reader::U8,
+        Ulong | Uint64 | SizeT | Long | Sint64 | Int64 | Auto | Syscall64 => reader::U64,
+        String => reader::STRING,
+        CharBuf => reader::CHAR_BUF,
+        Fd => reader::FD,
+        File => reader::FILE,
+        Path => reader::PATH,
+        Filename => reader::FILENAME,
+        LinuxBinprm => reader::BINPRM,
+        Sock => reader::SOCK,
+        Sockaddr => reader::SOCKADDR,
+        _ => return None,
+    })
+}
+
+const BYTES_READERS: [u32; 7] = [
+    reader::STRING,
+    reader::CHAR_BUF,
+    reader::FD,
+    reader::FILE,
+    reader::PATH,
+    reader::FILENAME,
+    reader::BINPRM,
+];
+
+/// Operator codes the kernel evaluates (crds `op_code`).
+mod op {
+    pub const EQUAL: u32 = 1;
+    pub const NOT_EQUAL: u32 = 2;
+    pub const NOT_POSTFIX: u32 = 6;
+    pub const GT: u32 = 9;
+    pub const LT: u32 = 10;
+    pub const MASK: u32 = 11;
+    pub const IN_MAP: u32 = 27;
+    pub const NOT_IN_MAP: u32 = 28;
+}
+
+/// Action codes the kernel runs.
+pub const ACTION_POST: u32 = 1;
+pub const ACTION_SIGKILL: u32 = 3;
+pub const ACTION_OVERRIDE: u32 = 5;
+pub const ACTION_NOPOST: u32 = 9;
+pub const ACTION_SIGNAL: u32 = 10;
+
+/// Longest exact string the kernel compares (`TETRA_ARG_STR_MAX`).
+pub const MAX_EXACT_STRING: u32 = 1024;
+
+/// Why a hook cannot run on the kernel side as compiled; the message is for the user.
+pub fn check_hook(hook: &CompiledHook, can_override: bool) -> Result<(), String> {
+    let is_kprobe = matches!(hook.attach, AttachTarget::Kprobe { .. });
+    let is_lsm = matches!(hook.attach, AttachTarget::Lsm { .. });
+    match &hook.attach {
+        AttachTarget::Fentry { .. } => return Err("fentries are not supported yet; use kprobes".into()),
+        AttachTarget::Kprobe { return_probe: true, .. } | AttachTarget::Uprobe { return_probe: true, .. } => {
+            return Err("return probes (return: true) are not supported yet".into())
+        }
+        AttachTarget::Uprobe { location: tetra_crds::compile::UprobeLocation::Address(_), .. } => {
+            return Err("uprobe addrs are not supported yet; use symbols or offsets".into())
+        }
+        _ => {}
+    }
+    if hook.args.len() > 5 {
+        return Err(format!("{} args, but at most 5 are recorded", hook.args.len()));
+    }
+    let mut readers = Vec::new();
+    for a in &hook.args {
+        let r = reader_for(a.ty).ok_or_else(|| format!("argument type {} is not supported yet", a.ty.name()))?;
+        if a.return_copy {
+            return Err("returnCopy is not supported yet".into());
+        }
+        readers.push(r);
+    }
+    for (i, m) in hook.maps.iter().enumerate() {
+        if let ValueMap::Strings { bucket, .. } = m {
+            if *bucket > MAX_EXACT_STRING {
+                return Err(format!("value map {i} holds strings longer than {MAX_EXACT_STRING} bytes, which the kernel side does not compare yet"));
+            }
+        }
+        if let ValueMap::Lpm { kind: tetra_crds::compile::LpmKind::Prefix, entries } = m {
+            if entries.iter().any(|e| e.data.len() > super::maps::PREFIX_LEN) {
+                return Err(format!("value map {i} holds prefixes longer than {} bytes, which the kernel side does not compare", super::maps::PREFIX_LEN));
+            }
+        }
+        if let ValueMap::Lpm { kind, .. } = m {
+            if matches!(kind, tetra_crds::compile::LpmKind::Ipv4 | tetra_crds::compile::LpmKind::Ipv6) {
+                return Err("address filters (SAddr/DAddr) are not supported yet".into());
+            }
+        }
+    }
+    let sels = encoding::decode(&hook.selector_blob).map_err(|e| format!("selector blob: {e}"))?;
+    if sels.len() > 5 {
+        return Err(format!("{} selectors, but at most 5 are evaluated", sels.len()));
+    }
+    for (i, s) in sels.iter().enumerate() {
+        let at = |m: String| format!("selectors[{i}]: {m}");
+        if !s.namespaces.is_empty() || !s.capabilities.is_empty() {
+            return Err(at("matchNamespaces/matchCapabilities are not supported yet".into()));
+        }
+        if !s.return_args.is_empty() || !s.return_actions.is_empty() {
+            return Err(at("matchReturnArgs/matchReturnActions are not supported yet".into()));
+        }
+        if s.pids.len() > 5 || s.pids.iter().any(|p| p.flags != 0 || p.pids.len() > 16) {
+            return Err(at("matchPIDs with isNamespacePID/followForks, or more than 5 filters of 16 values, is not supported yet".into()));
+        }
+        if s.binaries.iter().any(|b| b.flags != 0 || b.map_ids.len() > 16) {
+            return Err(at("matchBinaries followChildren is not supported yet".into()));
+        }
+        if s.args.len() > 5 {
+            return Err(at(format!("{} matchArgs filters, but at most 5 are evaluated", s.args.len())));
+        }
+        for f in &s.args {
+            let r = *readers.get(f.slot as usize).ok_or_else(|| at(format!("filter on unknown slot {}", f.slot)))?;
+            let int = r <= reader::U8;
+            let ok = match (&f.values, f.op) {
+                (ArgValues::Inline(v), o) => int && v.len() <= 16 && matches!(o, op::EQUAL | op::NOT_EQUAL | op::GT | op::LT | op::MASK),
+                (ArgValues::Maps(ids), o) if int => ids.len() <= 16 && matches!(o, op::IN_MAP | op::NOT_IN_MAP),
+                (ArgValues::Maps(ids), o) => {
+                    BYTES_READERS.contains(&r) && ids.len() <= 16 && (op::EQUAL..=op::NOT_POSTFIX).contains(&o)
+                }
+                (ArgValues::None, _) => false,
+            };
+            if !ok {
+                return Err(at(format!("operator code {} on a {} argument is not evaluated in the kernel yet", f.op, hook.args[f.slot as usize].ty.name())));
+            }
+        }
+        if s.actions.len() > 3 {
+            return Err(at("more than 3 actions".into()));
+        }
+        for a in &s.actions {
+            match a.code {
+                ACTION_POST if a.params.first().copied().unwrap_or(0) != 0 => {
+                    return Err(at("Post rateLimit is not supported yet".into()))
+                }
+                ACTION_POST | ACTION_NOPOST | ACTION_SIGKILL | ACTION_SIGNAL => {}
+                ACTION_OVERRIDE if is_lsm => {}
+                ACTION_OVERRIDE if is_kprobe && can_override => {}
+                ACTION_OVERRIDE if is_kprobe => {
+                    return Err(at("Override on a kprobe needs bpf_override_return (CONFIG_BPF_KPROBE_OVERRIDE), which this kernel lacks; use an lsmhooks entry".into()))
+                }
+                ACTION_OVERRIDE => return Err(at("Override works on kprobes and LSM hooks only".into())),
+                code => return Err(at(format!("action code {code} is not supported yet"))),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Does any selector of the hook filter on the binary?
+pub fn needs_binary(hook: &CompiledHook) -> bool {
+    hook.selectors.iter().any(|s| !s.binaries.is_empty())
+}
+
+/// One field of a tracepoint's format file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TpField {
+    pub name: String,
+    pub offset: u32,
+    pub size: u32,
+}
+
+/// Parses `events/<subsystem>/<event>/format`: every `field:` line, in order (the common
+/// fields included, as Tetragon counts tracepoint argument indexes).
+pub fn parse_tp_format(text: &str) -> Vec<TpField> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        let Some(rest) = line.strip_prefix("field:") else { continue };
+        let mut parts = rest.split(';').map(str::trim);
+        let decl = parts.next().unwrap_or("");
+        let name = decl
+            .split_whitespace()
+            .last()
+            .unwrap_or("")
+            .split('[')
+            .next()
+            .unwrap_or("")
+            .to_string();
+        let mut offset = None;
+        let mut size = None;
+        for p in parts {
+            if let Some(v) = p.strip_prefix("offset:") {
+                offset = v.parse().ok();
+            } else if let Some(v) = p.strip_prefix("size:") {
+                size = v.parse().ok();
+            }
+        }
+        if let (Some(offset), Some(size)) = (offset, size) {
+            out.push(TpField { name, offset, size });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OPENAT: &str = "name: sys_enter_openat
+ID: 700
+format:
+\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;
+\tfield:unsigned char common_flags;\toffset:2;\tsize:1;\tsigned:0;
+\tfield:unsigned char common_preempt_count;\toffset:3;\tsize:1;\tsigned:0;
+\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;
+
+\tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;
+\tfield:int dfd;\toffset:16;\tsize:8;\tsigned:0;
+\tfield:const char * filename;\toffset:24;\tsize:8;\tsigned:0;
+\tfield:int flags;\toffset:32;\tsize:8;\tsigned:0;
+\tfield:umode_t mode;\toffset:40;\tsize:8;\tsigned:0;
+
+print fmt: \"dfd: 0x%08lx\"
+";
+
+    #[test]
+    fn tracepoint_fields_by_index() {
+        let f = parse_tp_format(OPENAT);
+        assert_eq!(f.len(), 9);
+        assert_eq!(f[6], TpField { name: "filename".into(), offset: 24, size: 8 });
+        assert_eq!(f[4], TpField { name: "__syscall_nr".into(), offset: 8, size: 4 });
+    }
+
+    #[test]
+    fn config_matches_btf() {
+        use libbpf_rs::btf::types::Struct;
+        use libbpf_rs::btf::{Btf, HasSize};
+        let btf = Btf::from_path(concat!(env!("OUT_DIR"), "/generic.bpf.o")).unwrap();
+        let s = btf.type_by_name::<Struct>("generic_config").expect("generic_config in BTF");
+        assert_eq!(s.size(), std::mem::size_of::<GenericConfig>());
+        let names: Vec<String> =
+            s.iter().map(|m| m.name.unwrap().to_string_lossy().into_owned()).collect();
+        assert_eq!(names, [
+            "policy_id", "hook_id", "agent_tgid", "n_args", "syscall", "can_override",
+            "monitor_only", "needs_binary", "arg_reader", "arg_pos", "arg_size", "size_pos",
+            "size_size"
+        ]);
+        let bin = btf.type_by_name::<Struct>("binary_entry").unwrap();
+        assert_eq!(bin.size(), super::super::BINARY_ENTRY_SIZE as usize);
+    }
+
+    fn hook(yaml: &str) -> CompiledHook {
+        let compiled = tetra_crds::check_policy_yaml(yaml).expect("policy compiles");
+        compiled.hooks.into_iter().next().unwrap()
+    }
+
+    #[test]
+    fn refuses_what_the_kernel_does_not_evaluate() {
+        let base = "apiVersion: cilium.io/v1alpha1\nkind: TracingPolicy\nmetadata: {name: t}\nspec:\n";
+        let ok = hook(&format!("{base}  kprobes:\n  - call: fd_install\n    syscall: false\n    args: [{{index: 0, type: int}}, {{index: 1, type: file}}]\n    selectors:\n    - matchArgs: [{{index: 1, operator: Prefix, values: [/etc/]}}]\n      matchBinaries: [{{operator: In, values: [/bin/cat]}}]\n"));
+        assert_eq!(check_hook(&ok, false), Ok(()));
+        assert!(needs_binary(&ok));
+        let ns = hook(&format!("{base}  kprobes:\n  - call: fd_install\n    syscall: false\n    selectors:\n    - matchNamespaces: [{{namespace: Pid, operator: In, values: [host_ns]}}]\n"));
+        assert!(check_hook(&ns, false).unwrap_err().contains("matchNamespaces"));
+        let ovr = hook(&format!("{base}  kprobes:\n  - call: sys_openat\n    selectors:\n    - matchActions: [{{action: Override, argError: -1}}]\n"));
+        assert!(check_hook(&ovr, false).unwrap_err().contains("bpf_override_return"));
+        assert_eq!(check_hook(&ovr, true), Ok(()));
+        let ret = hook(&format!("{base}  kprobes:\n  - call: sys_openat\n    return: true\n    returnArg: {{index: 0, type: int}}\n"));
+        assert!(check_hook(&ret, false).unwrap_err().contains("return probes"));
+    }
+}

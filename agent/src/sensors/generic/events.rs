@@ -1,0 +1,89 @@
+//! From a kernel policy hit back to its policy and hook, and on to a Tetragon event.
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use tetra_crds::compile::{AttachTarget, CompiledPolicy, UprobeLocation};
+use tetra_proto::tetragon::GetEventsResponse;
+
+use crate::abi::GenericRecord;
+pub use crate::events::generic::{HookInfo, HookSite};
+use crate::events::EventBuilder;
+use crate::process::cache::ProcessCache;
+
+/// What events need to know about a loaded policy, by the hook ids the kernel reports.
+#[derive(Debug)]
+pub struct PolicyInfo {
+    pub id: u32,
+    pub name: String,
+    pub hooks: Vec<HookInfo>,
+}
+
+fn site(target: &AttachTarget) -> HookSite {
+    match target {
+        AttachTarget::Kprobe { symbol, .. } | AttachTarget::Fentry { symbol, .. } => {
+            HookSite::Kprobe { function: symbol.clone() }
+        }
+        AttachTarget::Tracepoint { subsystem, event, .. } => {
+            HookSite::Tracepoint { subsys: subsystem.clone(), event: event.clone() }
+        }
+        AttachTarget::Uprobe { path, location, .. } => {
+            let (symbol, offset) = match location {
+                UprobeLocation::Symbol(s) => (s.clone(), 0),
+                UprobeLocation::Offset(o) | UprobeLocation::Address(o) => (String::new(), *o),
+            };
+            HookSite::Uprobe { path: path.clone(), symbol, offset }
+        }
+        AttachTarget::Lsm { hook } => HookSite::Lsm { function: hook.clone() },
+    }
+}
+
+impl PolicyInfo {
+    pub fn new(id: u32, compiled: &CompiledPolicy) -> PolicyInfo {
+        let hooks = compiled
+            .hooks
+            .iter()
+            .map(|h| HookInfo {
+                site: site(&h.attach),
+                args: h.args.iter().map(|a| (a.ty, a.label.clone())).collect(),
+                message: h.message.clone().unwrap_or_default(),
+                tags: h.tags.clone(),
+            })
+            .collect();
+        PolicyInfo { id, name: compiled.name.clone(), hooks }
+    }
+}
+
+/// Loaded policies by id, shared between whoever loads policies and the event thread.
+#[derive(Default)]
+pub struct PolicyTable {
+    by_id: RwLock<HashMap<u32, Arc<PolicyInfo>>>,
+}
+
+impl PolicyTable {
+    pub fn insert(&self, info: Arc<PolicyInfo>) {
+        self.by_id.write().unwrap_or_else(|e| e.into_inner()).insert(info.id, info);
+    }
+
+    pub fn remove(&self, id: u32) {
+        self.by_id.write().unwrap_or_else(|e| e.into_inner()).remove(&id);
+    }
+
+    pub fn get(&self, id: u32) -> Option<Arc<PolicyInfo>> {
+        self.by_id.read().unwrap_or_else(|e| e.into_inner()).get(&id).cloned()
+    }
+}
+
+/// The event for a decoded `TETRA_MSG_GENERIC` record, or `None` when its policy has been
+/// unloaded meanwhile (a hit still in the ring buffer). For `Processor::handle`.
+pub fn handle_generic(
+    table: &PolicyTable,
+    cache: &ProcessCache,
+    builder: &EventBuilder,
+    rec: &GenericRecord,
+) -> Option<GetEventsResponse> {
+    let policy = table.get(rec.msg.policy_id)?;
+    let hook = policy.hooks.get(rec.msg.hook_id as usize)?;
+    let process = cache.get_pid(rec.msg.pid);
+    let parent = process.as_ref().and_then(|p| cache.get(&p.process.parent_exec_id));
+    Some(builder.generic(&policy.name, hook, rec, process.as_ref(), parent.as_ref()))
+}

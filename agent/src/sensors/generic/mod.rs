@@ -1,0 +1,252 @@
+//! Policy sensors: each hook of a compiled TracingPolicy becomes a fresh instance of the
+//! generic BPF object (bpf/generic.bpf.c) with its own configuration, selector blob and
+//! value maps. Every instance writes into the lifecycle sensor's ring buffer and drop
+//! counters (shared by fd), so policy events flow through the same reader.
+//!
+//! A policy loads all of its hooks or none; dropping a [`LoadedPolicy`] detaches its
+//! programs and frees its maps.
+pub mod attach;
+pub mod config;
+pub mod events;
+pub mod maps;
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use libbpf_rs::{Link, MapCore, MapFlags, MapHandle, MapType, Object, ObjectBuilder};
+use tetra_crds::compile::{AttachTarget, CompiledHook, CompiledPolicy};
+use thiserror::Error;
+
+use crate::sensors::process::ProcessSensor;
+use config::{check_hook, needs_binary, reader_for, GenericConfig};
+
+pub use events::{handle_generic, HookInfo, PolicyInfo, PolicyTable};
+
+/// The generic object, built by build.rs.
+const OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/generic.bpf.o"));
+
+/// `sizeof(struct binary_entry)` in bpf/lib/generic.h (checked against BTF in a test).
+pub const BINARY_ENTRY_SIZE: u32 = 528;
+const BINARY_CACHE_ENTRIES: u32 = 4096;
+
+#[derive(Debug, Error)]
+pub enum SensorError {
+    #[error("{hook}: {reason}")]
+    Unsupported { hook: String, reason: String },
+    #[error("{hook}: symbol {symbol} not found in /proc/kallsyms")]
+    SymbolNotFound { hook: String, symbol: String },
+    #[error("{hook}: this kernel has no kprobes (no /sys/bus/event_source/devices/kprobe)")]
+    NoKprobes { hook: String },
+    #[error("{hook}: BPF LSM is not enabled (boot with lsm=...,bpf; /sys/kernel/security/lsm lists {active:?})")]
+    NoBpfLsm { hook: String, active: String },
+    #[error("{hook}: loading failed (verifier or map creation): {error}\n{log}")]
+    Verifier { hook: String, error: String, log: String },
+    #[error("{hook}: attaching failed: {reason}")]
+    Attach { hook: String, reason: String },
+    #[error("{hook}: {what}: {error}")]
+    Setup { hook: String, what: String, error: String },
+    #[error("shared policy maps: {0}")]
+    Shared(String),
+}
+
+/// What every policy object shares: the lifecycle sensor's ring buffer and drop counters,
+/// and the cache of each process's executable (for matchBinaries).
+pub struct GenericShared {
+    events: OwnedFd,
+    drops: OwnedFd,
+    binaries: MapHandle,
+    agent_tgid: u32,
+    can_override: bool,
+    next_policy_id: AtomicU32,
+}
+
+impl GenericShared {
+    pub fn new(process: &ProcessSensor) -> Result<Self, SensorError> {
+        let dup = |m: &libbpf_rs::Map<'static>, what: &str| {
+            m.as_fd().try_clone_to_owned().map_err(|e| SensorError::Shared(format!("{what}: {e}")))
+        };
+        let binaries = MapHandle::create(
+            MapType::LruHash,
+            Some("tetra_binaries"),
+            4,
+            BINARY_ENTRY_SIZE,
+            BINARY_CACHE_ENTRIES,
+            &libbpf_rs::libbpf_sys::bpf_map_create_opts {
+                sz: std::mem::size_of::<libbpf_rs::libbpf_sys::bpf_map_create_opts>() as _,
+                ..Default::default()
+            },
+        )
+        .map_err(|e| SensorError::Shared(format!("creating the binaries map: {e}")))?;
+        let can_override = libbpf_rs::ProgramType::Kprobe
+            .is_helper_supported(libbpf_rs::libbpf_sys::BPF_FUNC_override_return)
+            .unwrap_or(false);
+        Ok(GenericShared {
+            events: dup(process.events_map(), "events map")?,
+            drops: dup(process.drops_map(), "drops map")?,
+            binaries,
+            agent_tgid: std::process::id(),
+            can_override,
+            next_policy_id: AtomicU32::new(1),
+        })
+    }
+
+    /// Whether kprobe Override works here (`bpf_override_return`).
+    pub fn can_override(&self) -> bool {
+        self.can_override
+    }
+}
+
+/// One attached hook: its object (programs and maps) and the link holding it attached.
+struct LoadedHook {
+    // Field order is drop order: detach first, then free the object.
+    _link: Link,
+    _object: Object,
+}
+
+/// A policy whose hooks are all attached. Dropping it detaches and frees everything.
+pub struct LoadedPolicy {
+    hooks: Vec<LoadedHook>,
+    info: Arc<PolicyInfo>,
+}
+
+impl LoadedPolicy {
+    /// Metadata the event builder needs; register it in a [`PolicyTable`].
+    pub fn info(&self) -> &Arc<PolicyInfo> {
+        &self.info
+    }
+
+    pub fn hook_count(&self) -> usize {
+        self.hooks.len()
+    }
+}
+
+/// `spec.kprobes[1] fd_install`: how errors name a hook.
+pub fn hook_name(hook: &CompiledHook) -> String {
+    let what = match &hook.attach {
+        AttachTarget::Kprobe { symbol, .. } | AttachTarget::Fentry { symbol, .. } => symbol.clone(),
+        AttachTarget::Tracepoint { subsystem, event, .. } => format!("{subsystem}/{event}"),
+        AttachTarget::Uprobe { path, location, .. } => format!("{path} {location:?}"),
+        AttachTarget::Lsm { hook } => hook.clone(),
+    };
+    format!("{} {what}", hook.source)
+}
+
+/// Loads and attaches every hook of `compiled`, or none: on the first failure whatever
+/// was attached is dropped (detached) and the error names the hook.
+pub fn load_policy(
+    shared: &GenericShared,
+    compiled: &CompiledPolicy,
+) -> Result<LoadedPolicy, SensorError> {
+    let policy_id = shared.next_policy_id.fetch_add(1, Ordering::Relaxed);
+    let mut hooks = Vec::with_capacity(compiled.hooks.len());
+    for (hook_id, hook) in compiled.hooks.iter().enumerate() {
+        // `?` drops `hooks`, detaching what was attached before this hook.
+        hooks.push(load_hook(shared, compiled, policy_id, hook_id as u32, hook)?);
+    }
+    let info = Arc::new(PolicyInfo::new(policy_id, compiled));
+    Ok(LoadedPolicy { hooks, info })
+}
+
+fn setup(hook: &str, what: &str) -> impl Fn(libbpf_rs::Error) -> SensorError {
+    let (hook, what) = (hook.to_string(), what.to_string());
+    move |e| SensorError::Setup { hook: hook.clone(), what: what.clone(), error: e.to_string() }
+}
+
+fn load_hook(
+    shared: &GenericShared,
+    compiled: &CompiledPolicy,
+    policy_id: u32,
+    hook_id: u32,
+    hook: &CompiledHook,
+) -> Result<LoadedHook, SensorError> {
+    let name = hook_name(hook);
+    check_hook(hook, shared.can_override)
+        .map_err(|reason| SensorError::Unsupported { hook: name.clone(), reason })?;
+    attach::preflight(&name, &hook.attach)?;
+    let program = attach::program_for(&hook.attach);
+
+    let mut cfg = GenericConfig {
+        policy_id,
+        hook_id,
+        agent_tgid: shared.agent_tgid,
+        n_args: hook.args.len() as u32,
+        syscall: u32::from(matches!(hook.attach, AttachTarget::Kprobe { syscall: true, .. })),
+        can_override: u32::from(shared.can_override),
+        monitor_only: u32::from(compiled.options.monitor_only),
+        needs_binary: u32::from(needs_binary(hook)),
+        ..Default::default()
+    };
+    let positions = attach::arg_positions(&name, hook)?;
+    for (i, a) in hook.args.iter().enumerate() {
+        cfg.arg_reader[i] = reader_for(a.ty).unwrap_or(0);
+        (cfg.arg_pos[i], cfg.arg_size[i]) = positions.args[i];
+        if let Some((pos, size)) = positions.sizes[i] {
+            (cfg.size_pos[i], cfg.size_size[i]) = (pos + 1, size);
+        }
+    }
+
+    let mut open = ObjectBuilder::default()
+        .name(format!("tetra_p{policy_id}_h{hook_id}"))
+        .map_err(setup(&name, "naming the object"))?
+        .open_memory(OBJECT)
+        .map_err(setup(&name, "opening the generic object"))?;
+    let map_entries = maps::entries(&hook.maps);
+    for mut map in open.maps_mut() {
+        let map_name = map.name().to_string_lossy().into_owned();
+        match map_name.as_str() {
+            "events" => map.reuse_fd(shared.events.as_fd()),
+            "drops" => map.reuse_fd(shared.drops.as_fd()),
+            "binaries" => map.reuse_fd(shared.binaries.as_fd()),
+            n if n.starts_with("str_") || n == "int_set" => {
+                map.set_max_entries(map_entries.count(n).max(1) as u32)
+            }
+            n if n.ends_with(".rodata") => {
+                let Some(data) = map.initial_value_mut() else {
+                    return Err(SensorError::Setup { hook: name, what: ".rodata".into(), error: "no initial value".into() });
+                };
+                let bytes = cfg.as_bytes();
+                if data.len() < bytes.len() {
+                    return Err(SensorError::Setup { hook: name, what: ".rodata".into(), error: format!("{} bytes, config needs {}", data.len(), bytes.len()) });
+                }
+                data[..bytes.len()].copy_from_slice(bytes);
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+        .map_err(setup(&name, &format!("preparing map {map_name}")))?;
+    }
+    for mut prog in open.progs_mut() {
+        let wanted = prog.name().to_str() == Some(program);
+        prog.set_autoload(wanted);
+        if wanted {
+            if let Some(target) = attach::btf_target(&hook.attach) {
+                prog.set_attach_target(0, Some(target))
+                    .map_err(setup(&name, "setting the attach target"))?;
+            }
+        }
+    }
+    let object = attach::load_with_log(&name, open)?;
+
+    let blob_map = object
+        .maps()
+        .find(|m| m.name() == "filter")
+        .ok_or_else(|| SensorError::Setup { hook: name.clone(), what: "filter map".into(), error: "missing".into() })?;
+    let mut blob = vec![0u8; blob_map.value_size() as usize];
+    if hook.selector_blob.len() > blob.len() {
+        return Err(SensorError::Unsupported { hook: name, reason: format!("selector blob of {} bytes exceeds {}", hook.selector_blob.len(), blob.len()) });
+    }
+    blob[..hook.selector_blob.len()].copy_from_slice(&hook.selector_blob);
+    blob_map
+        .update(&0u32.to_ne_bytes(), &blob, MapFlags::ANY)
+        .map_err(setup(&name, "writing the selector blob"))?;
+    for (map_name, key) in &map_entries.entries {
+        let map = object.maps().find(|m| m.name().to_str() == Some(map_name.as_str())).ok_or_else(|| {
+            SensorError::Setup { hook: name.clone(), what: map_name.clone(), error: "missing".into() }
+        })?;
+        map.update(key, &[1u8], MapFlags::ANY)
+            .map_err(setup(&name, &format!("filling {map_name}")))?;
+    }
+    let link = attach::attach(&name, &object, program, &hook.attach)?;
+    Ok(LoadedHook { _link: link, _object: object })
+}

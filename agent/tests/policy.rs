@@ -1,0 +1,246 @@
+//! Host BPF tests of policy enforcement: the lifecycle sensor plus policy programs loaded
+//! from TracingPolicy YAML, with the shared ring buffer read directly (this test process
+//! plays the agent, so the kernel never reports the test's own calls).
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use libbpf_rs::RingBufferBuilder;
+use tetra_agent::abi::{self, ArgValue, GenericRecord};
+use tetra_agent::sensors::generic::{load_policy, GenericShared, LoadedPolicy, SensorError};
+use tetra_agent::sensors::process::ProcessSensor;
+
+struct Harness {
+    process: ProcessSensor,
+    shared: GenericShared,
+}
+
+impl Harness {
+    fn new() -> Harness {
+        tetra_agent::sys::ensure_mounts();
+        let process = ProcessSensor::load(1 << 22).expect("lifecycle sensor");
+        let shared = GenericShared::new(&process).expect("shared policy maps");
+        Harness { process, shared }
+    }
+
+    fn load(&self, yaml: &str) -> Result<LoadedPolicy, SensorError> {
+        let compiled = tetra_crds::check_policy_yaml(yaml).expect("policy compiles");
+        load_policy(&self.shared, &compiled)
+    }
+
+    /// Runs `act`, then collects generic records until `done` holds (or 10 s pass).
+    fn records(&self, act: impl FnOnce(), done: impl Fn(&[GenericRecord]) -> bool) -> Vec<GenericRecord> {
+        let got: Arc<Mutex<Vec<GenericRecord>>> = Arc::default();
+        let sink = got.clone();
+        let mut builder = RingBufferBuilder::new();
+        builder
+            .add(self.process.events_map(), move |data: &[u8]| {
+                if data.first() == Some(&abi::MSG_GENERIC) {
+                    sink.lock().unwrap().push(abi::decode_generic(data).expect("generic record decodes"));
+                }
+                0
+            })
+            .unwrap();
+        let ring = builder.build().unwrap();
+        ring.consume().unwrap();
+        got.lock().unwrap().clear();
+        act();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline && !done(&got.lock().unwrap()) {
+            ring.poll(Duration::from_millis(50)).unwrap();
+        }
+        // Late records of what we did must show up too.
+        std::thread::sleep(Duration::from_millis(200));
+        ring.consume().unwrap();
+        let out = got.lock().unwrap().clone();
+        out
+    }
+}
+
+fn marker(tag: &str) -> std::path::PathBuf {
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    std::env::temp_dir().join(format!("tetra-{tag}-{}-{}", std::process::id(), t.as_nanos()))
+}
+
+fn path_arg(r: &GenericRecord, i: usize) -> String {
+    match &r.args[i].value {
+        ArgValue::Bytes(b) | ArgValue::Path(b) => String::from_utf8_lossy(b).into_owned(),
+        other => panic!("arg {i} is not a string: {other:?}"),
+    }
+}
+
+#[test]
+#[ignore = "needs root: loads BPF programs (the README test command runs it)"]
+fn tracepoint_policy_reports_only_matching_opens() {
+    let h = Harness::new();
+    let wanted = marker("tp-open");
+    let other = marker("tp-other");
+    std::fs::write(&wanted, "x").unwrap();
+    std::fs::write(&other, "y").unwrap();
+    let name = wanted.file_name().unwrap().to_str().unwrap();
+    let yaml = format!(
+        "apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata: {{name: open-marker}}
+spec:
+  tracepoints:
+  - subsystem: syscalls
+    event: sys_enter_openat
+    args: [{{index: 6, type: string}}, {{index: 7, type: int}}]
+    selectors:
+    - matchArgs: [{{index: 0, operator: Postfix, values: [\"{name}\"]}}]
+"
+    );
+    let policy = h.load(&yaml).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(policy.hook_count(), 1);
+    let mut pids = Vec::new();
+    let recs = h.records(
+        || {
+            // Our own opens are never reported: this process is the agent here.
+            std::fs::read(&wanted).unwrap();
+            for f in [&other, &wanted] {
+                let out = Command::new("/bin/cat").arg(f).output().unwrap();
+                assert!(out.status.success());
+            }
+            pids.push(0);
+        },
+        |r| !r.is_empty(),
+    );
+    let ours: Vec<&GenericRecord> =
+        recs.iter().filter(|r| path_arg(r, 0).contains("tetra-tp-")).collect();
+    assert_eq!(ours.len(), 1, "exactly the cat of the marker: {recs:#?}");
+    let r = ours[0];
+    assert_eq!(path_arg(r, 0), wanted.to_str().unwrap());
+    assert_eq!(r.args[1].value, ArgValue::Int(0), "O_RDONLY");
+    assert_ne!(r.msg.pid, std::process::id());
+    assert_eq!((r.msg.hook_id, r.msg.selector, r.msg.action), (0, 0, 1));
+    assert_eq!(r.msg.policy_id, policy.info().id);
+    drop(policy);
+    // Dropped: nothing more is reported.
+    let after = h.records(
+        || {
+            Command::new("/bin/cat").arg(&wanted).output().unwrap();
+        },
+        |_| false,
+    );
+    assert!(after.iter().all(|r| !path_arg(r, 0).contains("tetra-tp-")), "{after:#?}");
+    let _ = std::fs::remove_file(&wanted);
+    let _ = std::fs::remove_file(&other);
+}
+
+#[test]
+#[ignore = "needs root: loads BPF programs (the README test command runs it)"]
+fn sigkill_from_tracepoint_kills_only_the_matching_binary() {
+    let h = Harness::new();
+    let file = marker("kill");
+    std::fs::write(&file, "x\n").unwrap();
+    let name = file.file_name().unwrap().to_str().unwrap();
+    let cat = std::fs::canonicalize("/bin/cat").unwrap();
+    let yaml = format!(
+        "apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata: {{name: kill-cat}}
+spec:
+  tracepoints:
+  - subsystem: syscalls
+    event: sys_enter_openat
+    args: [{{index: 6, type: string}}]
+    selectors:
+    - matchArgs: [{{index: 0, operator: Postfix, values: [\"{name}\"]}}]
+      matchBinaries: [{{operator: In, values: [\"{}\"]}}]
+      matchActions: [{{action: Sigkill}}]
+",
+        cat.display()
+    );
+    let _policy = h.load(&yaml).unwrap_or_else(|e| panic!("{e}"));
+    let mut statuses = Vec::new();
+    let recs = h.records(
+        || {
+            statuses.push(Command::new("/bin/cat").arg(&file).output().unwrap());
+            statuses.push(Command::new("/usr/bin/head").arg("-n1").arg(&file).output().unwrap());
+        },
+        |r| !r.is_empty(),
+    );
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(statuses[0].status.signal(), Some(9), "cat was killed: {:?}", statuses[0]);
+    assert!(statuses[0].stdout.is_empty(), "killed before it printed");
+    assert!(statuses[1].status.success(), "head is not selected: {:?}", statuses[1]);
+    assert_eq!(statuses[1].stdout, b"x\n");
+    let ours: Vec<&GenericRecord> = recs.iter().filter(|r| path_arg(r, 0).ends_with(name)).collect();
+    assert_eq!(ours.len(), 1, "{recs:#?}");
+    assert_eq!(ours[0].msg.action, 3, "Sigkill");
+    let _ = std::fs::remove_file(&file);
+}
+
+/// The uprobe target: a function of this test binary, called by a child copy of it.
+#[no_mangle]
+#[inline(never)]
+pub extern "C" fn tetra_uprobe_target(a: u64, b: i32) -> u64 {
+    std::hint::black_box(a.wrapping_add(b as u64))
+}
+
+#[test]
+#[ignore = "needs root: loads BPF programs (the README test command runs it)"]
+fn uprobe_policy_reports_matching_calls() {
+    if let Ok(arg) = std::env::var("TETRA_UPROBE_CALL") {
+        // Child mode: call the target with the values asked for.
+        for a in arg.split(',') {
+            tetra_uprobe_target(a.parse().unwrap(), -5);
+        }
+        return;
+    }
+    let h = Harness::new();
+    let exe = std::env::current_exe().unwrap();
+    let yaml = format!(
+        "apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata: {{name: uprobe-target}}
+spec:
+  uprobes:
+  - path: \"{}\"
+    symbols: [tetra_uprobe_target]
+    args: [{{index: 0, type: uint64}}, {{index: 1, type: int}}]
+    selectors:
+    - matchArgs: [{{index: 0, operator: Equal, values: [\"42\"]}}]
+",
+        exe.display()
+    );
+    let _policy = h.load(&yaml).unwrap_or_else(|e| panic!("{e}"));
+    let mut child_pid = 0;
+    let recs = h.records(
+        || {
+            let out = Command::new(&exe)
+                .args(["--exact", "uprobe_policy_reports_matching_calls", "--include-ignored", "--nocapture"])
+                .env("TETRA_UPROBE_CALL", "41,42,43")
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+            child_pid = 1;
+        },
+        |r| !r.is_empty(),
+    );
+    assert_eq!(recs.len(), 1, "only the call with 42: {recs:#?}");
+    assert_eq!(recs[0].args[0].value, ArgValue::Int(42));
+    assert_eq!(recs[0].args[1].value, ArgValue::Int(-5i64 as u64), "int is sign-extended");
+}
+
+#[test]
+#[ignore = "needs root: loads BPF programs (the README test command runs it)"]
+fn missing_hooks_fail_the_whole_policy_with_the_hook_named() {
+    let h = Harness::new();
+    let yaml = "apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata: {name: half}
+spec:
+  tracepoints:
+  - subsystem: syscalls
+    event: sys_enter_openat
+    args: [{index: 6, type: string}]
+  - subsystem: syscalls
+    event: sys_enter_no_such_call
+    args: [{index: 6, type: string}]
+";
+    let err = h.load(yaml).err().expect("the second hook cannot attach");
+    let text = err.to_string();
+    assert!(text.starts_with("spec.tracepoints[1] syscalls/sys_enter_no_such_call"), "{text}");
+}

@@ -1,0 +1,320 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Reading a hook's arguments and recording them in the generic message (the encoding is
+ * documented at struct tetra_msg_generic in tetra_abi.h).
+ */
+#ifndef TETRA_ARGS_H
+#define TETRA_ARGS_H
+
+#include <bpf/bpf_endian.h>
+#include "generic.h"
+
+#define AF_INET 2
+#define AF_INET6 10
+
+/* The raw 64-bit value of the argument at `pos` (a position, or a tracepoint offset). */
+static __always_inline __u64 raw_arg(void *ctx, int src, __u32 pos, __u32 size)
+{
+	__u64 v = 0;
+
+	if (src == SRC_TRACEPOINT) {
+		/* Offsets come from the tracepoint's format file; the record is kernel memory. */
+		bpf_probe_read_kernel(&v, size & 15, (void *)ctx + pos);
+		return v;
+	}
+	if (src == SRC_BTF) {
+		__u64 *args = ctx;
+
+		switch (pos) {
+		case 0: return args[0];
+		case 1: return args[1];
+		case 2: return args[2];
+		case 3: return args[3];
+		case 4: return args[4];
+		case 5: return args[5];
+		default: return 0;
+		}
+	}
+	if (src == SRC_KPROBE && cfg.syscall) {
+		struct pt_regs *regs = (struct pt_regs *)PT_REGS_PARM1((struct pt_regs *)ctx);
+
+		switch (pos) {
+		case 0: return PT_REGS_PARM1_CORE_SYSCALL(regs);
+		case 1: return PT_REGS_PARM2_CORE_SYSCALL(regs);
+		case 2: return PT_REGS_PARM3_CORE_SYSCALL(regs);
+		case 3: return PT_REGS_PARM4_CORE_SYSCALL(regs);
+		case 4: return PT_REGS_PARM5_CORE_SYSCALL(regs);
+		default: return 0;
+		}
+	}
+	/* Read through CO-RE probes: a variable ctx offset is refused by the verifier. */
+	struct pt_regs *regs = ctx;
+
+	switch (pos) {
+	case 0: return PT_REGS_PARM1_CORE(regs);
+	case 1: return PT_REGS_PARM2_CORE(regs);
+	case 2: return PT_REGS_PARM3_CORE(regs);
+	case 3: return PT_REGS_PARM4_CORE(regs);
+	case 4: return PT_REGS_PARM5_CORE(regs);
+	default: return 0;
+	}
+}
+
+/* The slot's integer, extended to 64 bits the way its type says. */
+static __always_inline __u64 extend(__u32 reader, __u64 v)
+{
+	switch (reader) {
+	case READ_S32: return (__u64)(__s64)(__s32)v;
+	case READ_U32: return (__u32)v;
+	case READ_S16: return (__u64)(__s64)(__s16)v;
+	case READ_U16: return (__u16)v;
+	case READ_S8: return (__u64)(__s64)(__s8)v;
+	case READ_U8: return (__u8)v;
+	default: return v;
+	}
+}
+
+/* Places a value header at `off`; the value's bytes follow it. */
+static __always_inline struct tetra_generic_arg *arg_header(struct generic_scratch *s, __u32 off)
+{
+	return (struct tetra_generic_arg *)&s->data[off & DATA_MASK];
+}
+
+/* Copies the rendered path out of the walk buffer into the message at `off`. */
+static __always_inline __u32 put_path(struct generic_scratch *s, __u32 off, struct dentry *dentry,
+				      struct vfsmount *mnt, __u8 *flags)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fs_struct *fs = BPF_CORE_READ(task, fs);
+	bool truncated = false;
+	__u32 len = walk_path(dentry, mnt, &fs->root, &s->path, &truncated);
+
+	if (truncated)
+		*flags |= TETRA_ARG_TRUNCATED;
+	if (len > STR_MAX)
+		len = STR_MAX;
+	if (bpf_probe_read_kernel(&s->data[off & DATA_MASK], len & (STR_MAX * 2 - 1),
+				  &s->path.data[(PATH_BUF_SIZE - len) & PATH_BUF_MASK]) < 0) {
+		*flags |= TETRA_ARG_READ_ERROR;
+		return 0;
+	}
+	return len;
+}
+
+static __always_inline __u32 put_file(struct generic_scratch *s, __u32 off, struct file *file,
+				      __u8 *flags, __u32 *mode)
+{
+	if (!file) {
+		*flags |= TETRA_ARG_READ_ERROR;
+		return 0;
+	}
+	struct path p = BPF_CORE_READ(file, f_path);
+
+	*mode = BPF_CORE_READ(file, f_inode, i_mode);
+	return put_path(s, off, p.dentry, p.mnt, flags);
+}
+
+static __always_inline struct file *fd_file(__u64 fd)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	__u32 max = BPF_CORE_READ(fdt, max_fds);
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *file = NULL;
+
+	if (fd >= max)
+		return NULL;
+	bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
+	return file;
+}
+
+/* A NUL-terminated string, user memory first; returns its length without the NUL. */
+static __always_inline __u32 put_string(struct generic_scratch *s, __u32 off, const void *ptr,
+					bool kernel_only, __u8 *flags)
+{
+	void *dst = &s->data[off & DATA_MASK];
+	long n = -1;
+
+	if (!kernel_only)
+		n = bpf_probe_read_user_str(dst, STR_MAX, ptr);
+	if (n < 0)
+		n = bpf_probe_read_kernel_str(dst, STR_MAX, ptr);
+	if (n <= 0) {
+		*flags |= TETRA_ARG_READ_ERROR;
+		return 0;
+	}
+	if (n == STR_MAX)
+		*flags |= TETRA_ARG_TRUNCATED;
+	return (n - 1) & (STR_MAX - 1);
+}
+
+static __always_inline __u32 put_bytes(struct generic_scratch *s, __u32 off, const void *ptr,
+				       __u64 size, __u8 *flags, __u32 *orig)
+{
+	void *dst = &s->data[off & DATA_MASK];
+	__u32 len = size > STR_MAX ? STR_MAX : size;
+
+	*orig = size > 0xffffffff ? 0xffffffff : size;
+	if (size > STR_MAX)
+		*flags |= TETRA_ARG_TRUNCATED;
+	if (!len)
+		return 0;
+	if (bpf_probe_read_user(dst, len & (STR_MAX * 2 - 1), ptr) < 0 &&
+	    bpf_probe_read_kernel(dst, len & (STR_MAX * 2 - 1), ptr) < 0) {
+		*flags |= TETRA_ARG_READ_ERROR;
+		return 0;
+	}
+	return len;
+}
+
+static __always_inline __u32 put_sock(struct generic_scratch *s, __u32 off, struct sock *sk)
+{
+	struct tetra_arg_sock *o = (struct tetra_arg_sock *)&s->data[off & DATA_MASK];
+
+	__builtin_memset(o, 0, sizeof(*o));
+	o->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	o->type = BPF_CORE_READ(sk, sk_type);
+	o->protocol = BPF_CORE_READ(sk, sk_protocol);
+	o->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	o->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	o->state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	o->mark = BPF_CORE_READ(sk, sk_mark);
+	o->priority = BPF_CORE_READ(sk, sk_priority);
+	o->cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
+	if (o->family == AF_INET6) {
+		BPF_CORE_READ_INTO(&o->saddr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&o->daddr, sk, __sk_common.skc_v6_daddr);
+	} else {
+		BPF_CORE_READ_INTO((__u32 *)o->saddr, sk, __sk_common.skc_rcv_saddr);
+		BPF_CORE_READ_INTO((__u32 *)o->daddr, sk, __sk_common.skc_daddr);
+	}
+	return sizeof(*o);
+}
+
+static __always_inline long read_any(void *dst, __u32 size, const void *ptr)
+{
+	if (bpf_probe_read_user(dst, size, ptr) == 0)
+		return 0;
+	return bpf_probe_read_kernel(dst, size, ptr);
+}
+
+static __always_inline __u32 put_sockaddr(struct generic_scratch *s, __u32 off, const void *ptr,
+					  __u8 *flags)
+{
+	struct tetra_arg_sockaddr *o = (struct tetra_arg_sockaddr *)&s->data[off & DATA_MASK];
+	__u16 family = 0;
+
+	__builtin_memset(o, 0, sizeof(*o));
+	if (read_any(&family, sizeof(family), ptr) < 0) {
+		*flags |= TETRA_ARG_READ_ERROR;
+		return 0;
+	}
+	o->family = family;
+	if (family == AF_INET) {
+		struct sockaddr_in sin = {};
+
+		read_any(&sin, sizeof(sin), ptr);
+		o->port = bpf_ntohs(sin.sin_port);
+		__builtin_memcpy(o->addr, &sin.sin_addr, 4);
+	} else if (family == AF_INET6) {
+		struct sockaddr_in6 sin6 = {};
+
+		read_any(&sin6, sizeof(sin6), ptr);
+		o->port = bpf_ntohs(sin6.sin6_port);
+		__builtin_memcpy(o->addr, &sin6.sin6_addr, 16);
+	}
+	return sizeof(*o);
+}
+
+/*
+ * Reads argument `i` and appends it at `off`; returns the new offset. Integer values go to
+ * s->ival[i]; byte values are at s->voff[i], s->vlen[i] bytes, for the selectors.
+ */
+static __always_inline __u32 record_arg(void *ctx, int src, struct generic_scratch *s, int i,
+					__u32 off)
+{
+	__u32 reader = cfg.arg_reader[i];
+	__u64 raw = raw_arg(ctx, src, cfg.arg_pos[i], cfg.arg_size[i]);
+	__u32 voff = off + sizeof(struct tetra_generic_arg);
+	__u32 len = 0, aux = 0;
+	__u8 kind = TETRA_ARG_BYTES, flags = 0;
+
+	if (off > TETRA_GENERIC_DATA_MAX - sizeof(struct tetra_generic_arg) - STR_MAX)
+		return off; /* cannot happen with MAX_SLOTS * STR_MAX < DATA_MAX; keeps bounds */
+	switch (reader) {
+	case READ_U64: case READ_S32: case READ_U32: case READ_S16: case READ_U16:
+	case READ_S8: case READ_U8:
+		kind = TETRA_ARG_INT;
+		raw = extend(reader, raw);
+		s->ival[i] = raw;
+		__builtin_memcpy(&s->data[voff & DATA_MASK], &raw, 8);
+		len = 8;
+		break;
+	case READ_STRING:
+		len = put_string(s, voff, (const void *)raw, false, &flags);
+		break;
+	case READ_FILENAME:
+		len = put_string(s, voff, BPF_CORE_READ((struct filename *)raw, name), true, &flags);
+		break;
+	case READ_CHAR_BUF: {
+		__u32 sp = cfg.size_pos[i];
+
+		if (!sp) {
+			len = put_string(s, voff, (const void *)raw, false, &flags);
+			break;
+		}
+		__u64 size = raw_arg(ctx, src, sp - 1, cfg.size_size[i]);
+
+		len = put_bytes(s, voff, (const void *)raw, size, &flags, &aux);
+		break;
+	}
+	case READ_FD:
+		kind = TETRA_ARG_PATH;
+		s->ival[i] = raw;
+		len = put_file(s, voff, fd_file(raw), &flags, &aux);
+		break;
+	case READ_FILE:
+		kind = TETRA_ARG_PATH;
+		len = put_file(s, voff, (struct file *)raw, &flags, &aux);
+		break;
+	case READ_BINPRM:
+		kind = TETRA_ARG_PATH;
+		len = put_file(s, voff, BPF_CORE_READ((struct linux_binprm *)raw, file), &flags,
+			       &aux);
+		break;
+	case READ_PATH: {
+		struct path *p = (struct path *)raw;
+
+		kind = TETRA_ARG_PATH;
+		aux = BPF_CORE_READ(p, dentry, d_inode, i_mode);
+		len = put_path(s, voff, BPF_CORE_READ(p, dentry), BPF_CORE_READ(p, mnt), &flags);
+		break;
+	}
+	case READ_SOCK:
+		kind = TETRA_ARG_SOCK;
+		len = put_sock(s, voff, (struct sock *)raw);
+		break;
+	case READ_SOCKADDR:
+		kind = TETRA_ARG_SOCKADDR;
+		len = put_sockaddr(s, voff, (const void *)raw, &flags);
+		break;
+	default:
+		kind = TETRA_ARG_NONE;
+		flags |= TETRA_ARG_READ_ERROR;
+		break;
+	}
+	if (!len && kind != TETRA_ARG_NONE && (flags & TETRA_ARG_READ_ERROR))
+		kind = TETRA_ARG_NONE;
+	struct tetra_generic_arg *h = arg_header(s, off);
+
+	h->len = len;
+	h->kind = kind;
+	h->flags = flags;
+	h->aux = aux;
+	s->voff[i] = voff;
+	s->vlen[i] = len;
+	s->vkind[i] = kind;
+	return voff + len;
+}
+
+#endif

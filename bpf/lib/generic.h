@@ -1,0 +1,211 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * State shared by the generic policy programs (generic.bpf.c): the per-hook configuration
+ * user space writes into .rodata before load, the per-CPU scratch an event is built in,
+ * and the maps selectors look values up in.
+ *
+ * agent/src/sensors/generic/config.rs mirrors struct generic_config and the reader codes.
+ */
+#ifndef TETRA_GENERIC_H
+#define TETRA_GENERIC_H
+
+#include "common.h"
+#include "path.h"
+
+/* How the program finds its arguments (a compile-time constant per entry program). */
+#define SRC_KPROBE 1 /* struct pt_regs, or the syscall's inner pt_regs */
+#define SRC_TRACEPOINT 2 /* the tracepoint record, fields at byte offsets */
+#define SRC_BTF 3 /* u64 array: raw_tp, tp_btf, lsm */
+#define SRC_UPROBE 4 /* struct pt_regs of user space */
+
+/* How an argument is read and recorded (generic_config.arg_reader). */
+#define READ_U64 1
+#define READ_S32 2
+#define READ_U32 3
+#define READ_S16 4
+#define READ_U16 5
+#define READ_S8 6
+#define READ_U8 7
+#define READ_STRING 8 /* NUL-terminated, user memory first, then kernel */
+#define READ_CHAR_BUF 9 /* bytes, size from another argument */
+#define READ_FD 10 /* int fd of the current task -> its file's path */
+#define READ_FILE 11 /* struct file * */
+#define READ_PATH 12 /* struct path * */
+#define READ_FILENAME 13 /* struct filename * */
+#define READ_BINPRM 14 /* struct linux_binprm * -> the file's path */
+#define READ_SOCK 15 /* struct sock * */
+#define READ_SOCKADDR 16 /* struct sockaddr *, user memory first */
+
+#define MAX_SLOTS TETRA_ARGS_MAX_SLOTS
+#define STR_MAX TETRA_ARG_STR_MAX
+
+struct generic_config {
+	__u32 policy_id;
+	__u32 hook_id;
+	__u32 agent_tgid; /* never trace the agent itself */
+	__u32 n_args;
+	__u32 syscall; /* kprobe on a syscall wrapper: arguments are in the inner pt_regs */
+	__u32 can_override; /* kprobe: the kernel has bpf_override_return */
+	__u32 monitor_only; /* policy-mode monitor: report, never signal or override */
+	__u32 needs_binary; /* some selector has matchBinaries */
+	__u32 arg_reader[MAX_SLOTS];
+	/* Call position of the argument, or its byte offset in a tracepoint record. */
+	__u32 arg_pos[MAX_SLOTS];
+	/* Tracepoint: size in bytes of the field. */
+	__u32 arg_size[MAX_SLOTS];
+	/* READ_CHAR_BUF: 1 + position (or offset) of the size argument, 0 = none. */
+	__u32 size_pos[MAX_SLOTS];
+	__u32 size_size[MAX_SLOTS];
+};
+
+/*
+ * `x & mask` that the compiler cannot drop when it already knows the bound: the verifier
+ * does not always know it (values that cross a global function's arguments).
+ */
+static __always_inline __u64 bound(__u64 x, __u64 mask)
+{
+	asm volatile("%[x] &= %[m]" : [x] "+r"(x) : [m] "i"(mask));
+	return x;
+}
+
+/* The args area is addressed through this mask; the array is larger so writes stay in. */
+#define DATA_MASK 8191
+#define BLOB_MASK 16383
+#define BIN_MAX 256
+
+struct str_key {
+	__u32 map_id;
+	__u8 s[STR_MAX * 2];
+};
+
+/* An LPM key holds at most 256 bytes after prefixlen: the map id takes 4 of them. */
+#define PREFIX_MAX 252
+
+struct prefix_key {
+	__u32 prefixlen;
+	__u32 map_id;
+	__u8 s[PREFIX_MAX];
+};
+
+struct postfix_key {
+	__u32 prefixlen;
+	__u32 map_id;
+	__u8 s[128];
+};
+
+struct int_key {
+	__u32 map_id;
+	__u32 pad;
+	__u64 value;
+};
+
+/* The executable of a process, computed once per (tgid, mm). */
+struct binary_entry {
+	__u64 mm;
+	__u32 len;
+	__u32 pad;
+	char path[BIN_MAX * 2];
+};
+
+struct generic_scratch {
+	struct tetra_msg_generic msg;
+	__u8 data[DATA_MASK + 1 + STR_MAX * 2];
+	struct path_buf path;
+	struct str_key key;
+	struct prefix_key prefix;
+	struct postfix_key postfix;
+	struct int_key ikey;
+	struct binary_entry bin;
+	/* Per recorded argument: the integer value, or where its bytes are in data. */
+	__u64 ival[MAX_SLOTS];
+	__u32 voff[MAX_SLOTS];
+	__u32 vlen[MAX_SLOTS];
+	__u32 vkind[MAX_SLOTS];
+	__u32 actions; /* offset of the matched selector's actions section */
+	__u32 pad;
+	/* Pin the argument structs into the object's BTF for the layout test (agent abi.rs). */
+	struct tetra_generic_arg btf_arg;
+	struct tetra_arg_sock btf_sock;
+	struct tetra_arg_sockaddr btf_sockaddr;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct generic_scratch);
+} generic_heap SEC(".maps");
+
+/* The hook's selector blob (crds/src/compile/encoding.rs), written after load. */
+struct blob {
+	__u8 data[BLOB_MASK + 1 + 64];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct blob);
+} filter SEC(".maps");
+
+/* Never written: a source of zero bytes for padding string keys. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct str_key);
+} zeros SEC(".maps");
+
+/* Shared by every generic program through its fd (user space creates it once). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct binary_entry);
+} binaries SEC(".maps");
+
+/*
+ * Selector values, keyed by the id of the compiled ValueMap they belong to. Exact strings
+ * go into the map of their length bucket, zero-padded; sizes are set by user space.
+ */
+#define STR_EQ_MAP(n)                                        \
+	struct {                                             \
+		__uint(type, BPF_MAP_TYPE_HASH);             \
+		__uint(max_entries, 1);                      \
+		__uint(key_size, 4 + n);                     \
+		__uint(value_size, 1);                       \
+	} str_eq_##n SEC(".maps")
+
+STR_EQ_MAP(32);
+STR_EQ_MAP(64);
+STR_EQ_MAP(128);
+STR_EQ_MAP(256);
+STR_EQ_MAP(512);
+STR_EQ_MAP(1024);
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 1);
+	__type(key, struct prefix_key);
+	__type(value, __u8);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} str_prefix SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 1);
+	__type(key, struct postfix_key);
+	__type(value, __u8);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} str_postfix SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__type(key, struct int_key);
+	__type(value, __u8);
+} int_set SEC(".maps");
+
+const volatile struct generic_config cfg = {};
+
+#endif
