@@ -186,6 +186,7 @@ pub enum Record {
     Exec(ExecRecord),
     Exit(MsgExit),
     Clone(MsgClone),
+    Generic(GenericRecord),
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -247,6 +248,7 @@ pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
         }
         MSG_EXIT => Ok(Record::Exit(read(bytes, "exit message")?)),
         MSG_CLONE => Ok(Record::Clone(read(bytes, "clone message")?)),
+        MSG_GENERIC => Ok(Record::Generic(decode_generic(bytes)?)),
         op => Err(DecodeError::UnknownOp(op)),
     }
 }

@@ -17,9 +17,10 @@ use tetra_agent::export::ratelimit::RateLimiter;
 use tetra_agent::grpc::{self, Server, Service};
 use tetra_agent::metrics::Metrics;
 use tetra_agent::pipeline::{self, Processor};
-use tetra_agent::policies::PolicyRegistry;
+use tetra_agent::policies::{PolicyRegistry, PolicySensors};
 use tetra_agent::process::cache::ProcessCache;
 use tetra_agent::process::{procfs, Render};
+use tetra_agent::sensors::generic::{GenericShared, PolicyTable};
 use tetra_agent::sensors::process::ProcessSensor;
 use tetra_agent::stats::Stats;
 use tetra_agent::sys;
@@ -29,6 +30,12 @@ use tetra_agent::sys;
 #[derive(Parser, Debug)]
 #[command(name = "tetrad", version)]
 struct Args {
+    /// Load this TracingPolicy file at start (repeatable).
+    #[arg(long)]
+    tracing_policy: Vec<PathBuf>,
+    /// Load every `*.yaml`/`*.yml` TracingPolicy file of this directory at start.
+    #[arg(long)]
+    tracing_policy_dir: Option<PathBuf>,
     /// Write events as JSON lines to this file (`-` for stdout).
     #[arg(long, env = "TETRAGON_EXPORT_FILENAME")]
     export_filename: Option<String>,
@@ -130,6 +137,21 @@ fn parse_ringbuf_size(s: &str) -> Result<u32, String> {
     }
 }
 
+/// `--tracing-policy` files, then the `--tracing-policy-dir` files in name order.
+fn static_policies(args: &Args) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = args.tracing_policy.clone();
+    if let Some(dir) = &args.tracing_policy_dir {
+        let mut in_dir: Vec<PathBuf> = std::fs::read_dir(dir)
+            .with_context(|| format!("--tracing-policy-dir {}", dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
+            .collect();
+        in_dir.sort();
+        files.extend(in_dir);
+    }
+    Ok(files)
+}
+
 fn main() -> anyhow::Result<()> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let args = Args::parse();
@@ -143,7 +165,20 @@ fn main() -> anyhow::Result<()> {
 
     let stats = Arc::new(Stats::default());
     let bus = Bus::new(stats.clone());
-    let policies = Arc::new(Mutex::new(PolicyRegistry::default()));
+    let sensor = ProcessSensor::load(args.rb_size)?;
+    let policy_table = Arc::new(PolicyTable::default());
+    let shared = GenericShared::new(&sensor).context("preparing the policy sensors")?;
+    let mut registry =
+        PolicyRegistry::with_sensors(PolicySensors { shared, table: policy_table.clone() });
+    for file in static_policies(&args)? {
+        let yaml = std::fs::read_to_string(&file)
+            .with_context(|| format!("reading tracing policy {}", file.display()))?;
+        // A policy that fails is reported and kept in its error state; the others load.
+        if let Err(e) = registry.add(&yaml, "static", None) {
+            log::error!("tracing policy {}: {e}", file.display());
+        }
+    }
+    let policies = Arc::new(Mutex::new(registry));
 
     let export_thread = match args.export_filename.as_deref() {
         None | Some("") => None,
@@ -229,9 +264,8 @@ fn main() -> anyhow::Result<()> {
     grpc::write_info_file(&info_file, &server_address, &metrics_address)
         .with_context(|| format!("writing {}", info_file.display()))?;
 
-    // Attach first, then read /proc: a process started in between is seen by both,
-    // and the kernel's view simply replaces the /proc one.
-    let sensor = ProcessSensor::load(args.rb_size)?;
+    // The sensor was attached first, then /proc is read: a process started in between is
+    // seen by both, and the kernel's view simply replaces the /proc one.
     let mut cache = ProcessCache::new(&node, args.process_cache_size);
     cache.seed(procfs::scan(&args.procfs, &node));
     let render = Render {
@@ -246,6 +280,7 @@ fn main() -> anyhow::Result<()> {
         redactor: filters.redactor,
         bus: bus.clone(),
         stats: stats.clone(),
+        policies: policy_table,
     };
     log::info!("tetrad ready on node {node}");
     let result = pipeline::run(&sensor, processor, args.event_queue_size, &stop);

@@ -18,6 +18,7 @@ use crate::bus::Bus;
 use crate::events::EventBuilder;
 use crate::process::cache::ProcessCache;
 use crate::process::Process;
+use crate::sensors::generic::{handle_generic, PolicyTable};
 use crate::sensors::process::ProcessSensor;
 use crate::stats::Stats;
 
@@ -28,6 +29,8 @@ pub struct Processor {
     pub redactor: Redactor,
     pub bus: Arc<Bus>,
     pub stats: Arc<Stats>,
+    /// Loaded policies, to name the policy and hook of a `Record::Generic`.
+    pub policies: Arc<PolicyTable>,
 }
 
 impl Processor {
@@ -53,6 +56,14 @@ impl Processor {
                     let event =
                         self.builder.exit(&process, parent.as_ref(), m.exit_code, m.hdr.ktime);
                     self.stats.exit_events.fetch_add(1, Relaxed);
+                    self.export(event);
+                }
+            }
+            Record::Generic(rec) => {
+                // None: the policy was unloaded while its hit was still in the ring buffer.
+                if let Some(event) =
+                    handle_generic(&self.policies, &self.cache, &self.builder, &rec)
+                {
                     self.export(event);
                 }
             }

@@ -1,17 +1,23 @@
-//! The tracing policies the agent was asked to load (gRPC `AddTracingPolicy` & co).
+//! The tracing policies the agent was asked to load (`--tracing-policy`, gRPC
+//! `AddTracingPolicy` & co).
 //!
-//! Each policy is parsed, validated and compiled with `tetra_crds`. The kernel side
-//! (generic kprobe/tracepoint/uprobe/LSM sensors) does not exist yet, so a valid policy
-//! is kept with state `TP_STATE_LOAD_ERROR` and an error saying so: the registry never
-//! reports a policy as enabled while nothing is attached.
+//! Each policy is parsed, validated and compiled with `tetra_crds`, then loaded into the
+//! kernel by the generic sensors: all its hooks or none. A valid policy that cannot be
+//! attached is kept with state `TP_STATE_LOAD_ERROR` and the reason; the registry never
+//! reports a policy as enabled while nothing is attached. Loading one policy never touches
+//! the others.
+use std::sync::Arc;
+
 use tetra_crds::compile::{AttachTarget, UprobeLocation};
 use tetra_crds::CompiledPolicy;
 use tetra_proto::tetragon::{
     HookState, HookStatus, TracingPolicyMode, TracingPolicyState, TracingPolicyStatus,
 };
 
-/// Why the hooks of a valid policy are not attached.
-pub const NO_SENSORS: &str = "kernel policy sensors are not available yet";
+use crate::sensors::generic::{load_policy, GenericShared, LoadedPolicy, PolicyTable};
+
+/// Why the hooks of a valid policy are not attached when the registry has no sensors.
+pub const NO_SENSORS: &str = "kernel policy sensors are not available";
 pub const DEFAULT_DOMAIN: &str = "grpc";
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -26,7 +32,6 @@ pub enum RegistryError {
     CannotEnable { name: String, reason: String },
 }
 
-#[derive(Debug, Clone)]
 struct Entry {
     id: u64,
     name: String,
@@ -36,12 +41,22 @@ struct Entry {
     state: TracingPolicyState,
     error: String,
     hooks: Vec<String>,
+    compiled: CompiledPolicy,
+    /// Present exactly while the state is enabled; dropping it detaches the hooks.
+    loaded: Option<LoadedPolicy>,
 }
 
-#[derive(Debug, Default)]
+/// The kernel side: what loads policies, and where the event thread finds them.
+pub struct PolicySensors {
+    pub shared: GenericShared,
+    pub table: Arc<PolicyTable>,
+}
+
+#[derive(Default)]
 pub struct PolicyRegistry {
     entries: Vec<Entry>,
     next_id: u64,
+    sensors: Option<PolicySensors>,
 }
 
 fn display_name(name: &str, namespace: &str) -> String {
@@ -77,18 +92,57 @@ impl PolicyRegistry {
         })
     }
 
-    /// What loading a compiled policy does today: nothing can be attached.
-    fn load(policy: &CompiledPolicy) -> (TracingPolicyState, String) {
-        let what = match policy.hooks.len() {
-            0 => "the policy has no hooks".to_string(),
-            1 => "1 hook not attached".to_string(),
-            n => format!("{n} hooks not attached"),
-        };
-        (TracingPolicyState::TpStateLoadError, format!("{NO_SENSORS}: {what}"))
+    pub fn with_sensors(sensors: PolicySensors) -> Self {
+        PolicyRegistry { sensors: Some(sensors), ..Default::default() }
     }
 
-    /// Adds a policy from YAML. `mode` overrides the policy's own `policy-mode` option.
-    /// Returns the new policy's id.
+    /// Attaches an entry's hooks in its current mode; records the outcome in its state.
+    fn load(&mut self, i: usize) {
+        let entry = &mut self.entries[i];
+        entry.loaded = None;
+        let Some(sensors) = &self.sensors else {
+            entry.state = TracingPolicyState::TpStateLoadError;
+            entry.error = format!("{NO_SENSORS}: {} hook(s) not attached", entry.hooks.len());
+            return;
+        };
+        let mut compiled = entry.compiled.clone();
+        compiled.options.monitor_only = entry.mode == TracingPolicyMode::TpModeMonitor;
+        match load_policy(&sensors.shared, &compiled) {
+            Ok(loaded) => {
+                sensors.table.insert(loaded.info().clone());
+                log::info!(
+                    "tracing policy {} enabled: {} hook(s) attached",
+                    display_name(&entry.name, &entry.namespace),
+                    loaded.hook_count()
+                );
+                entry.loaded = Some(loaded);
+                entry.state = TracingPolicyState::TpStateEnabled;
+                entry.error.clear();
+            }
+            Err(e) => {
+                log::error!(
+                    "tracing policy {} not loaded: {e}",
+                    display_name(&entry.name, &entry.namespace)
+                );
+                entry.state = TracingPolicyState::TpStateLoadError;
+                entry.error = e.to_string();
+            }
+        }
+    }
+
+    /// Detaches an entry's hooks, if attached.
+    fn unload(&mut self, i: usize) {
+        if let Some(loaded) = self.entries[i].loaded.take() {
+            if let Some(sensors) = &self.sensors {
+                sensors.table.remove(loaded.info().id);
+            }
+        }
+    }
+
+    /// Adds a policy from YAML and attaches it. `mode` overrides the policy's own
+    /// `policy-mode` option. Returns the new policy's id; a valid policy whose hooks cannot
+    /// be attached is kept (state `LOAD_ERROR`, listed with its reason) and reported as
+    /// `CannotEnable`.
     pub fn add(
         &mut self,
         yaml: &str,
@@ -109,7 +163,6 @@ impl PolicyRegistry {
         } else {
             TracingPolicyMode::TpModeEnforce
         });
-        let (state, error) = Self::load(&policy);
         self.next_id += 1;
         self.entries.push(Entry {
             id: self.next_id,
@@ -117,15 +170,25 @@ impl PolicyRegistry {
             namespace,
             domain: domain.to_string(),
             mode,
-            state,
-            error,
+            state: TracingPolicyState::TpStateLoading,
+            error: String::new(),
             hooks: policy
                 .hooks
                 .iter()
                 .map(|h| format!("{}: {}", h.source, describe(&h.attach)))
                 .collect(),
+            compiled: policy,
+            loaded: None,
         });
-        Ok(self.next_id)
+        let i = self.entries.len() - 1;
+        self.load(i);
+        match self.entries[i].state {
+            TracingPolicyState::TpStateEnabled => Ok(self.next_id),
+            _ => Err(RegistryError::CannotEnable {
+                name: display_name(&self.entries[i].name, &self.entries[i].namespace),
+                reason: self.entries[i].error.clone(),
+            }),
+        }
     }
 
     pub fn delete(
@@ -137,12 +200,12 @@ impl PolicyRegistry {
         let i = self
             .find(name, namespace, domain)
             .ok_or_else(|| RegistryError::NotFound(display_name(name, namespace)))?;
+        self.unload(i);
         self.entries.remove(i);
         Ok(())
     }
 
-    /// Enable/disable and/or change the mode. Enabling fails while nothing can be attached;
-    /// disabling records the wish (there is nothing to detach).
+    /// Enable/disable and/or change the mode; a mode change on an enabled policy reloads it.
     pub fn configure(
         &mut self,
         name: &str,
@@ -154,28 +217,30 @@ impl PolicyRegistry {
         let i = self
             .find(name, namespace, domain)
             .ok_or_else(|| RegistryError::NotFound(display_name(name, namespace)))?;
-        let entry = &mut self.entries[i];
+        let was_enabled = self.entries[i].state == TracingPolicyState::TpStateEnabled;
+        let mode_changed = mode.is_some_and(|m| m != self.entries[i].mode);
         if let Some(mode) = mode {
-            entry.mode = mode;
+            self.entries[i].mode = mode;
         }
-        match enable {
-            Some(false) => {
-                entry.state = TracingPolicyState::TpStateDisabled;
-                entry.error.clear();
-            }
-            Some(true) => {
-                let n = entry.hooks.len();
-                entry.state = TracingPolicyState::TpStateLoadError;
-                entry.error =
-                    format!("{NO_SENSORS}: {n} hook{} not attached", if n == 1 { "" } else { "s" });
-                return Err(RegistryError::CannotEnable {
-                    name: display_name(name, namespace),
-                    reason: NO_SENSORS.to_string(),
-                });
-            }
-            None => {}
+        let enable = enable.unwrap_or(was_enabled);
+        if !enable {
+            self.unload(i);
+            self.entries[i].state = TracingPolicyState::TpStateDisabled;
+            self.entries[i].error.clear();
+            return Ok(());
         }
-        Ok(())
+        if was_enabled && !mode_changed {
+            return Ok(());
+        }
+        self.unload(i);
+        self.load(i);
+        match self.entries[i].state {
+            TracingPolicyState::TpStateEnabled => Ok(()),
+            _ => Err(RegistryError::CannotEnable {
+                name: display_name(name, namespace),
+                reason: self.entries[i].error.clone(),
+            }),
+        }
     }
 
     /// Policies of `domain` (all when empty), oldest first.
@@ -222,7 +287,8 @@ mod tests {
     #[test]
     fn valid_policy_is_kept_with_an_honest_load_error() {
         let mut r = PolicyRegistry::default();
-        let id = r.add(GOOD, "", None).unwrap();
+        assert!(matches!(r.add(GOOD, "", None), Err(RegistryError::CannotEnable { .. })));
+        let id = 1;
         let list = r.list("");
         assert_eq!(list.len(), 1);
         let p = &list[0];
@@ -241,7 +307,9 @@ mod tests {
     fn invalid_policy_reports_every_error() {
         let mut r = PolicyRegistry::default();
         let bad = "apiVersion: cilium.io/v1alpha1\nkind: TracingPolicy\nmetadata:\n  name: bad\nspec:\n  kprobes:\n  - call: sys_write\n    args:\n    - index: 9\n      type: nosuchtype\n    selectors:\n    - matchActions:\n      - action: Explode\n";
-        let Err(RegistryError::Invalid(errors)) = r.add(bad, "", None) else { panic!("accepted") };
+        let Err(RegistryError::Invalid(errors)) = r.add(bad, "", None) else {
+            panic!("accepted")
+        };
         assert!(errors.len() >= 2, "{errors:?}");
         assert!(r.list("").is_empty());
     }
@@ -249,7 +317,7 @@ mod tests {
     #[test]
     fn configure_and_delete() {
         let mut r = PolicyRegistry::default();
-        r.add(GOOD, "grpc", None).unwrap();
+        assert!(r.add(GOOD, "grpc", None).is_err(), "no sensors: kept, not enabled");
         r.configure("writes", "", "", Some(false), Some(TracingPolicyMode::TpModeMonitor)).unwrap();
         let p = &r.list("")[0];
         assert_eq!(p.state, TracingPolicyState::TpStateDisabled as i32);

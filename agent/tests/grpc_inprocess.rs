@@ -96,7 +96,10 @@ async fn tcp_filters_policies_and_drop_reports() {
     // Policy RPCs.
     let yaml = "apiVersion: cilium.io/v1alpha1\nkind: TracingPolicy\nmetadata:\n  name: p\nspec:\n  tracepoints:\n  - subsystem: syscalls\n    event: sys_enter_openat\n";
     let add = |y: &str| AddTracingPolicyRequest { yaml: y.into(), domain: String::new() };
-    client.add_tracing_policy(add(yaml)).await.unwrap();
+    // No kernel sensors in this process: refused with the reason, but kept and listed.
+    let e = client.add_tracing_policy(add(yaml)).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::FailedPrecondition, "{e}");
+    assert!(e.message().contains(tetra_agent::policies::NO_SENSORS), "{e}");
     let e = client.add_tracing_policy(add(yaml)).await.unwrap_err();
     assert_eq!(e.code(), tonic::Code::AlreadyExists, "{e}");
     let e = client.add_tracing_policy(add("kind: Nope")).await.unwrap_err();

@@ -100,10 +100,7 @@ impl FineGuidanceSensors for Service {
     ) -> Result<Response<AddTracingPolicyResponse>, Status> {
         let r = r.into_inner();
         let id = self.policies().add(&r.yaml, &r.domain, None).map_err(status)?;
-        log::info!(
-            "tracing policy {id} added (state: load error, {})",
-            crate::policies::NO_SENSORS
-        );
+        log::info!("tracing policy {id} added and enabled");
         Ok(Response::new(AddTracingPolicyResponse {}))
     }
 

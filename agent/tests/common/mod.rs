@@ -131,7 +131,9 @@ pub fn read_lines(path: &Path) -> Vec<Value> {
     let complete = text.rfind('\n').map_or("", |end| &text[..end]);
     complete
         .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad line in {path:?}: {e}: {l}")))
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("bad line in {path:?}: {e}: {l}"))
+        })
         .collect()
 }
 
