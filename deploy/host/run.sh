@@ -1,20 +1,23 @@
 #!/usr/bin/env bash
-# The main job on a plain Linux host, as root: build, start the agent, and follow its
-# events in compact form until Ctrl-C. Events are also kept as JSON lines in
-# /var/log/tetragon/tetragon.log.
+# The main job on a plain Linux host, as root: build, start the agent with the example
+# policies, and follow its events in compact form over gRPC until Ctrl-C. Events are also
+# kept as JSON lines in /var/log/tetragon/tetragon.log. Extra arguments go to tetrad.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 deploy/host/deps.sh
 cargo build --release -p tetra-agent -p tetra-cli --bins
 bin="${CARGO_TARGET_DIR:-target}/release"
 
-log=/var/log/tetragon/tetragon.log
-# Show only this run's events: start after what an earlier run left in the file.
-start=$(( $(stat -c %s "$log" 2>/dev/null || echo 0) + 1 ))
-"$bin/tetrad" --export-filename "$log" "$@" &
+info=/var/run/tetragon/tetragon-info.json
+rm -f "$info"
+# Policies this kernel cannot attach (kprobes, LSM on a kernel without them) are
+# reported with the reason and the others still load.
+"$bin/tetrad" --export-filename /var/log/tetragon/tetragon.log \
+    --tracing-policy-dir examples/tracingpolicy "$@" &
 agent=$!
 trap 'kill -INT $agent 2>/dev/null; wait $agent' EXIT INT TERM
-until [ -e "$log" ] || ! kill -0 $agent 2>/dev/null; do sleep 0.2; done
+until [ -s "$info" ] || ! kill -0 $agent 2>/dev/null; do sleep 0.2; done
 kill -0 $agent || { echo "run.sh: tetrad did not start" >&2; exit 1; }
 echo "run.sh: tetrad is running (pid $agent); events follow, Ctrl-C stops" >&2
-tail -c +"$start" -F "$log" | "$bin/tetra" getevents -o compact
+# stdin from /dev/null: stream from the agent (it reads the address from $info).
+"$bin/tetra" getevents -o compact < /dev/null
