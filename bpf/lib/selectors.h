@@ -125,6 +125,18 @@ static __always_inline bool int_in_map(struct generic_scratch *s, __u64 v, __u32
 }
 
 /*
+ * The scratch map's value for this CPU. Global functions receive `s` as plain memory, and
+ * kernels before 6.2 accept map keys only on the stack or in map values: code that passes
+ * parts of the scratch as a map key looks the scratch up again (the same per-CPU value).
+ */
+static __always_inline struct generic_scratch *scratch_value(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&generic_heap, &zero);
+}
+
+/*
  * The evaluation is split into global functions: the verifier checks each once, on its
  * own, instead of once per path through the selectors (which exceeds its budget).
  *
@@ -133,10 +145,10 @@ static __always_inline bool int_in_map(struct generic_scratch *s, __u64 v, __u32
  */
 #define FROM_BIN 0x100
 
-__noinline int str_lookup(struct generic_scratch *s, __u32 how, __u32 off, __u32 len,
-			  __u32 map_id)
+__noinline int str_lookup(__u32 how, __u32 off, __u32 len, __u32 map_id)
 {
 	__u32 from_bin = how & FROM_BIN, class = how & 0xff;
+	struct generic_scratch *s = scratch_value();
 
 	if (!s)
 		return 0;
@@ -162,8 +174,10 @@ static __always_inline bool is_signed(__u32 type_code)
  * One matchArgs entry at `off`: slot | op | type_code | kind | n | values. Returns the
  * offset of the next entry when it matches, -1 when not.
  */
-__noinline int eval_arg_filter(struct generic_scratch *s, const struct blob *b, __u32 off)
+__noinline int eval_arg_filter(const struct blob *b, __u32 off)
 {
+	struct generic_scratch *s = scratch_value();
+
 	if (!s || !b)
 		return -1;
 	__u32 slot = rd32(b, off), op = rd32(b, off + 4), ty = rd32(b, off + 8);
@@ -210,7 +224,7 @@ __noinline int eval_arg_filter(struct generic_scratch *s, const struct blob *b, 
 		for (__u32 j = 0; j < MAX_VALUES; j++) {
 			if (j >= n || found)
 				break;
-			found = str_lookup(s, class, s->voff[slot], s->vlen[slot],
+			found = str_lookup(class, s->voff[slot], s->vlen[slot],
 					   rd32(b, vals + j * 4));
 		}
 		ok = op == OP_NOT_EQUAL || op == OP_NOT_PREFIX || op == OP_NOT_POSTFIX ? !found
@@ -267,7 +281,7 @@ static __always_inline bool match_binaries(struct generic_scratch *s, const stru
 	for (__u32 j = 0; j < MAX_VALUES && s->bin.len; j++) {
 		if (j >= n || found)
 			break;
-		found = str_lookup(s, class | FROM_BIN, 0, s->bin.len & (BIN_MAX * 2 - 1),
+		found = str_lookup(class | FROM_BIN, 0, s->bin.len & (BIN_MAX * 2 - 1),
 				   rd32(b, off + 20 + j * 4));
 	}
 	return (op == BIN_IN || op == BIN_PREFIX || op == BIN_POSTFIX) ? found : !found;
@@ -294,7 +308,7 @@ __noinline int eval_selector(struct generic_scratch *s, const struct blob *b, __
 	for (__u32 i = 0; i < MAX_FILTERS; i++) {
 		if (i >= nargs)
 			break;
-		int next = eval_arg_filter(s, b, f);
+		int next = eval_arg_filter(b, f);
 
 		if (next < 0)
 			return 0;

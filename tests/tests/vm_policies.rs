@@ -1,0 +1,218 @@
+//! kprobe and LSM TracingPolicy hooks on Debian's 6.1 kernel (tier 3): the development
+//! kernel has no kprobes and refuses BPF LSM, so these program variants are only ever
+//! verified, attached and exercised here. The agent runs in the guest with three policies:
+//!
+//! - kprobe `fd_install` reporting files opened under /etc/ (path in args[1]);
+//! - LSM `file_open` denying one file to /usr/bin/cat (Override -1), not to busybox head;
+//! - kprobe `security_file_permission` killing /usr/bin/cat when it reads another file.
+//!
+//! The guest's own applets are busybox symlinks (their executable is /bin/busybox), so the
+//! host's coreutils `cat` is copied in as /usr/bin/cat to have a binary of its own.
+use std::time::Duration;
+
+use serde_json::Value;
+use tetra_tests::require_vm;
+use tetra_tests::vm::{cargo_build_binary, Vm};
+
+const FD_INSTALL: &str = r#"apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: vm-fd-install
+spec:
+  kprobes:
+  - call: fd_install
+    syscall: false
+    args:
+    - index: 0
+      type: int
+    - index: 1
+      type: file
+    selectors:
+    - matchArgs:
+      - index: 1
+        operator: Prefix
+        values: ["/etc/"]
+"#;
+
+const LSM_DENY: &str = r#"apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: vm-lsm-deny
+spec:
+  lsmhooks:
+  - hook: file_open
+    args:
+    - index: 0
+      type: file
+    selectors:
+    - matchBinaries:
+      - operator: In
+        values: ["/usr/bin/cat"]
+      matchArgs:
+      - index: 0
+        operator: Equal
+        values: ["/etc/tetra-secret/key"]
+      matchActions:
+      - action: Override
+        argError: -1
+"#;
+
+const SIGKILL: &str = r#"apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: vm-sigkill
+spec:
+  kprobes:
+  - call: security_file_permission
+    syscall: false
+    args:
+    - index: 0
+      type: file
+    - index: 1
+      type: int
+    selectors:
+    - matchBinaries:
+      - operator: In
+        values: ["/usr/bin/cat"]
+      matchArgs:
+      - index: 0
+        operator: Prefix
+        values: ["/etc/tetra-kill/"]
+      matchActions:
+      - action: Sigkill
+"#;
+
+const SCRIPT: &str = r#"
+mkdir -p /etc/tetra-test /etc/tetra-secret /etc/tetra-kill /tmp/outside
+echo etc-hostname-content > /etc/tetra-test/hostname
+echo outside-content > /tmp/outside/file
+echo TOPSECRET-CONTENT > /etc/tetra-secret/key
+echo kill-content > /etc/tetra-kill/file
+/bin/tetrad --export-filename /tmp/events.json --enable-process-cred=false \
+    --enable-process-ns=false --tracing-policy /policies/fd.yaml \
+    --tracing-policy /policies/lsm.yaml --tracing-policy /policies/kill.yaml \
+    > /tmp/tetrad.log 2>&1 &
+agent=$!
+i=0
+until grep -q "tetrad ready" /tmp/tetrad.log || [ $i -gt 1200 ]; do sleep 0.1; i=$((i + 1)); done
+/usr/bin/cat /etc/tetra-test/hostname > /tmp/etc.out 2>&1; echo "rc=$?" >> /tmp/etc.out
+/usr/bin/cat /tmp/outside/file > /tmp/outside.out 2>&1; echo "rc=$?" >> /tmp/outside.out
+/usr/bin/cat /etc/tetra-secret/key > /tmp/deny.out 2>&1; echo "rc=$?" >> /tmp/deny.out
+/usr/bin/head /etc/tetra-secret/key > /tmp/head.out 2>&1; echo "rc=$?" >> /tmp/head.out
+/usr/bin/cat /etc/tetra-kill/file > /tmp/kill.out 2>&1; echo "rc=$?" >> /tmp/kill.out
+sleep 2
+kill -INT $agent
+wait $agent
+tetra_section agentlog cat /tmp/tetrad.log
+tetra_section etc cat /tmp/etc.out
+tetra_section outside cat /tmp/outside.out
+tetra_section deny cat /tmp/deny.out
+tetra_section head cat /tmp/head.out
+tetra_section kill cat /tmp/kill.out
+tetra_section events cat /tmp/events.json
+"#;
+
+fn bodies<'a>(events: &'a [Value], kind: &str) -> impl Iterator<Item = &'a Value> + 'a {
+    let kind = kind.to_string();
+    events.iter().filter_map(move |e| e.get(&kind))
+}
+
+fn args_of(body: &Value) -> String {
+    body["process"]["arguments"].as_str().unwrap_or_default().to_string()
+}
+
+#[test]
+fn kprobe_and_lsm_policies_on_debian_kernel() {
+    require_vm!();
+    let tetrad = cargo_build_binary("tetra-agent", "tetrad").expect("build tetrad");
+    let out = Vm::new()
+        .binary(&tetrad, "/bin/tetrad")
+        .binary("/usr/bin/cat", "/usr/bin/cat")
+        .file_bytes(FD_INSTALL, "/policies/fd.yaml", 0o644)
+        .file_bytes(LSM_DENY, "/policies/lsm.yaml", 0o644)
+        .file_bytes(SIGKILL, "/policies/kill.yaml", 0o644)
+        .memory_mb(1536)
+        .script(SCRIPT)
+        .timeout(Duration::from_secs(420))
+        .run()
+        .unwrap_or_else(|e| panic!("VM run failed: {e}"));
+    out.ensure_success().unwrap_or_else(|e| panic!("{e}"));
+    let log = out.require_section("agentlog").unwrap();
+    assert!(log.contains("tetrad ready"), "agent log:\n{log}");
+    assert!(!log.contains("not loaded"), "a policy failed to load; agent log:\n{log}");
+    assert!(log.contains("lost=0"), "agent log:\n{log}");
+    let section = |name: &str| out.require_section(name).unwrap();
+    let events: Vec<Value> = section("events")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+
+    // The shell's view of each command.
+    assert_eq!(section("etc").trim(), "etc-hostname-content\nrc=0");
+    assert_eq!(section("outside").trim(), "outside-content\nrc=0");
+    let deny = section("deny");
+    assert!(!deny.contains("TOPSECRET"), "cat read the protected file:\n{deny}");
+    assert!(deny.contains("Operation not permitted") && deny.contains("rc=1"), "cat of the protected file:\n{deny}");
+    assert_eq!(section("head").trim(), "TOPSECRET-CONTENT\nrc=0", "busybox head must not be denied");
+    let kill = section("kill");
+    assert!(!kill.contains("kill-content") && kill.contains("rc=137"), "cat must be killed:\n{kill}");
+
+    // The executable the kernel sees for each process (what matchBinaries compares).
+    let cat_exec = bodies(&events, "process_exec")
+        .find(|b| args_of(b) == "/etc/tetra-test/hostname")
+        .unwrap_or_else(|| panic!("no exec of cat; events: {events:#?}"));
+    assert_eq!(cat_exec["process"]["binary"], "/usr/bin/cat");
+    let head_exec = bodies(&events, "process_exec")
+        .find(|b| args_of(b) == "/etc/tetra-secret/key" && b["process"]["binary"] != "/usr/bin/cat")
+        .unwrap_or_else(|| panic!("no exec of head; events: {events:#?}"));
+    assert_eq!(head_exec["process"]["binary"], "/usr/bin/head");
+
+    // 1. fd_install: opens under /etc/ are reported with the path, others are not.
+    let kprobes: Vec<&Value> =
+        bodies(&events, "process_kprobe").filter(|b| b["policy_name"] == "vm-fd-install").collect();
+    let etc_hit = kprobes
+        .iter()
+        .find(|b| args_of(b) == "/etc/tetra-test/hostname" && b["args"][1]["file_arg"]["path"] == "/etc/tetra-test/hostname")
+        .unwrap_or_else(|| panic!("no fd_install event for /etc/tetra-test/hostname; kprobe events: {kprobes:#?}"));
+    assert_eq!(etc_hit["function_name"], "fd_install");
+    assert_eq!(etc_hit["process"]["binary"], "/usr/bin/cat");
+    assert!(etc_hit["args"][0]["int_arg"].is_number(), "fd argument: {etc_hit:#}");
+    for b in &kprobes {
+        let path = b["args"][1]["file_arg"]["path"].as_str().unwrap_or_default();
+        assert!(path.starts_with("/etc/"), "fd_install event outside /etc/: {b:#}");
+    }
+    assert!(
+        !kprobes.iter().any(|b| args_of(b) == "/tmp/outside/file" && b["args"][1]["file_arg"]["path"] == "/tmp/outside/file"),
+        "open outside /etc/ reported"
+    );
+
+    // 2. LSM file_open: the denial is exported with the Override action, for cat only.
+    let lsm: Vec<&Value> = bodies(&events, "process_lsm").filter(|b| b["policy_name"] == "vm-lsm-deny").collect();
+    let denied = lsm
+        .iter()
+        .find(|b| b["process"]["binary"] == "/usr/bin/cat")
+        .unwrap_or_else(|| panic!("no process_lsm event for cat; events: {events:#?}"));
+    assert_eq!(denied["action"], "KPROBE_ACTION_OVERRIDE");
+    assert_eq!(denied["function_name"], "file_open");
+    assert_eq!(denied["args"][0]["file_arg"]["path"], "/etc/tetra-secret/key");
+    assert!(lsm.iter().all(|b| b["process"]["binary"] == "/usr/bin/cat"), "LSM hits: {lsm:#?}");
+    // The denied open never reached fd_install.
+    assert!(!kprobes.iter().any(|b| b["args"][1]["file_arg"]["path"] == "/etc/tetra-secret/key"
+        && b["process"]["binary"] == "/usr/bin/cat"));
+
+    // 3. Sigkill on security_file_permission: reported, and the process died of SIGKILL.
+    let kill_hit = bodies(&events, "process_kprobe")
+        .find(|b| b["policy_name"] == "vm-sigkill")
+        .unwrap_or_else(|| panic!("no vm-sigkill event; events: {events:#?}"));
+    assert_eq!(kill_hit["action"], "KPROBE_ACTION_SIGKILL");
+    assert_eq!(kill_hit["function_name"], "security_file_permission");
+    assert_eq!(kill_hit["args"][0]["file_arg"]["path"], "/etc/tetra-kill/file");
+    let killed_id = kill_hit["process"]["exec_id"].clone();
+    let exit = bodies(&events, "process_exit")
+        .find(|b| b["process"]["exec_id"] == killed_id)
+        .unwrap_or_else(|| panic!("no exit of the killed cat; events: {events:#?}"));
+    assert_eq!(exit["signal"], "SIGKILL");
+    assert_eq!(args_of(exit), "/etc/tetra-kill/file");
+}
