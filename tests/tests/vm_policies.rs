@@ -4,7 +4,9 @@
 //!
 //! - kprobe `fd_install` reporting files opened under /etc/ (path in args[1]);
 //! - LSM `file_open` denying one file to /usr/bin/cat (Override -1), not to busybox head;
-//! - kprobe `security_file_permission` killing /usr/bin/cat when it reads another file.
+//! - kprobe `security_file_permission` killing /usr/bin/cat when it reads another file;
+//! - syscall kprobe `sys_openat` reporting one path (string argument);
+//! - kprobe Override, which this kernel cannot run: refused alone, with the reason.
 //!
 //! The guest's own applets are busybox symlinks (their executable is /bin/busybox), so the
 //! host's coreutils `cat` is copied in as /usr/bin/cat to have a binary of its own.
@@ -82,6 +84,40 @@ spec:
       - action: Sigkill
 "#;
 
+/// The syscall variant of the kprobe program: arguments come from the inner pt_regs.
+const SYSCALL: &str = r#"apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: vm-openat
+spec:
+  kprobes:
+  - call: sys_openat
+    syscall: true
+    args:
+    - index: 1
+      type: string
+    selectors:
+    - matchArgs:
+      - index: 1
+        operator: Equal
+        values: ["/tmp/outside/file"]
+"#;
+
+/// Refused on this kernel (no bpf_override_return): must fail alone, with the reason.
+const KPROBE_OVERRIDE: &str = r#"apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: vm-kprobe-override
+spec:
+  kprobes:
+  - call: sys_openat
+    syscall: true
+    selectors:
+    - matchActions:
+      - action: Override
+        argError: -1
+"#;
+
 const SCRIPT: &str = r#"
 mkdir -p /etc/tetra-test /etc/tetra-secret /etc/tetra-kill /tmp/outside
 echo etc-hostname-content > /etc/tetra-test/hostname
@@ -91,6 +127,7 @@ echo kill-content > /etc/tetra-kill/file
 /bin/tetrad --export-filename /tmp/events.json --enable-process-cred=false \
     --enable-process-ns=false --tracing-policy /policies/fd.yaml \
     --tracing-policy /policies/lsm.yaml --tracing-policy /policies/kill.yaml \
+    --tracing-policy /policies/openat.yaml --tracing-policy /policies/override.yaml \
     > /tmp/tetrad.log 2>&1 &
 agent=$!
 i=0
@@ -100,6 +137,7 @@ until grep -q "tetrad ready" /tmp/tetrad.log || [ $i -gt 1200 ]; do sleep 0.1; i
 /usr/bin/cat /etc/tetra-secret/key > /tmp/deny.out 2>&1; echo "rc=$?" >> /tmp/deny.out
 /usr/bin/head /etc/tetra-secret/key > /tmp/head.out 2>&1; echo "rc=$?" >> /tmp/head.out
 /usr/bin/cat /etc/tetra-kill/file > /tmp/kill.out 2>&1; echo "rc=$?" >> /tmp/kill.out
+/usr/bin/head /etc/tetra-kill/file > /tmp/headkill.out 2>&1; echo "rc=$?" >> /tmp/headkill.out
 sleep 2
 kill -INT $agent
 wait $agent
@@ -109,6 +147,7 @@ tetra_section outside cat /tmp/outside.out
 tetra_section deny cat /tmp/deny.out
 tetra_section head cat /tmp/head.out
 tetra_section kill cat /tmp/kill.out
+tetra_section headkill cat /tmp/headkill.out
 tetra_section events cat /tmp/events.json
 "#;
 
@@ -131,6 +170,8 @@ fn kprobe_and_lsm_policies_on_debian_kernel() {
         .file_bytes(FD_INSTALL, "/policies/fd.yaml", 0o644)
         .file_bytes(LSM_DENY, "/policies/lsm.yaml", 0o644)
         .file_bytes(SIGKILL, "/policies/kill.yaml", 0o644)
+        .file_bytes(SYSCALL, "/policies/openat.yaml", 0o644)
+        .file_bytes(KPROBE_OVERRIDE, "/policies/override.yaml", 0o644)
         .memory_mb(1536)
         .script(SCRIPT)
         .timeout(Duration::from_secs(420))
@@ -139,7 +180,14 @@ fn kprobe_and_lsm_policies_on_debian_kernel() {
     out.ensure_success().unwrap_or_else(|e| panic!("{e}"));
     let log = out.require_section("agentlog").unwrap();
     assert!(log.contains("tetrad ready"), "agent log:\n{log}");
-    assert!(!log.contains("not loaded"), "a policy failed to load; agent log:\n{log}");
+    for name in ["vm-fd-install", "vm-lsm-deny", "vm-sigkill", "vm-openat"] {
+        assert!(log.contains(&format!("tracing policy \"{name}\" enabled: 1 hook(s) attached")), "{name} not loaded; agent log:\n{log}");
+    }
+    let refused = log
+        .lines()
+        .find(|l| l.contains("tracing policy \"vm-kprobe-override\" not loaded"))
+        .unwrap_or_else(|| panic!("kprobe Override was not refused; agent log:\n{log}"));
+    assert!(refused.contains("bpf_override_return"), "{refused}");
     assert!(log.contains("lost=0"), "agent log:\n{log}");
     let section = |name: &str| out.require_section(name).unwrap();
     let events: Vec<Value> = section("events")
@@ -215,4 +263,19 @@ fn kprobe_and_lsm_policies_on_debian_kernel() {
         .unwrap_or_else(|| panic!("no exit of the killed cat; events: {events:#?}"));
     assert_eq!(exit["signal"], "SIGKILL");
     assert_eq!(args_of(exit), "/etc/tetra-kill/file");
+    // Another binary reading the same file is neither killed nor reported.
+    assert_eq!(section("headkill").trim(), "kill-content\nrc=0");
+    assert_eq!(bodies(&events, "process_kprobe").filter(|b| b["policy_name"] == "vm-sigkill").count(), 1);
+
+    // 4. A syscall kprobe reads its arguments from the syscall's own pt_regs.
+    let openat: Vec<&Value> =
+        bodies(&events, "process_kprobe").filter(|b| b["policy_name"] == "vm-openat").collect();
+    let hit = openat
+        .iter()
+        .find(|b| args_of(b) == "/tmp/outside/file")
+        .unwrap_or_else(|| panic!("no openat event of cat; events: {openat:#?}"));
+    assert_eq!(hit["function_name"], "__x64_sys_openat");
+    assert_eq!(hit["process"]["binary"], "/usr/bin/cat");
+    assert_eq!(hit["args"][0]["string_arg"], "/tmp/outside/file");
+    assert!(openat.iter().all(|b| b["args"][0]["string_arg"] == "/tmp/outside/file"), "{openat:#?}");
 }
