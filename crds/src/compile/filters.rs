@@ -57,7 +57,7 @@ fn type_error(op: ArgOperator, ty: ArgType, allowed: &str) -> String {
         "{}, but {} does not apply to {} {} argument (allowed: {allowed})",
         op.name(),
         op.name(),
-        crate::error::article(ty.name()),
+        crate::error::article(&ty.name()),
         ty.name()
     )
 }
@@ -73,7 +73,7 @@ pub fn classify(op: ArgOperator, ty: ArgType) -> Result<OpClass, String> {
     match op {
         Equal | NotEqual if ty.is_stringy() => Ok(OpClass::StringEq { max_values: file_limit }),
         Equal | NotEqual if numeric => Ok(OpClass::Ints),
-        Equal | NotEqual if ty.is_socket() => Err(format!("{}, but {} {} argument cannot be compared with {}; use SAddr, DAddr, SPort, DPort, Protocol, Family or State", op.name(), crate::error::article(ty.name()), ty.name(), op.name())),
+        Equal | NotEqual if ty.is_socket() => Err(format!("{}, but {} {} argument cannot be compared with {}; use SAddr, DAddr, SPort, DPort, Protocol, Family or State", op.name(), crate::error::article(&ty.name()), ty.name(), op.name())),
         Equal | NotEqual => Err(type_error(op, ty, &format!("{STRINGS} and {INTS}"))),
         Prefix | NotPrefix if ty.is_stringy() => Ok(OpClass::Prefix { max_values: file_limit }),
         Postfix | NotPostfix if ty.is_stringy() => Ok(OpClass::Postfix { max_values: file_limit }),

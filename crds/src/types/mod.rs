@@ -8,6 +8,14 @@ mod args;
 mod hooks;
 mod selectors;
 
+/// The YAML spelling of a unit enum variant: what serde writes for it.
+fn yaml_name<T: serde::Serialize + std::fmt::Debug>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => format!("{value:?}"),
+    }
+}
+
 pub use args::{ArgType, KProbeArg};
 pub use hooks::{
     EnforcerSpec, KProbeIgnore, KProbeSpec, ListSpec, ListType, LsmHookSpec, OptionSpec,

@@ -126,10 +126,7 @@ pub enum ArgOperator {
 impl ArgOperator {
     /// The YAML spelling.
     pub fn name(self) -> String {
-        match serde_json::to_value(self) {
-            Ok(serde_json::Value::String(s)) => s,
-            _ => format!("{self:?}"),
-        }
+        super::yaml_name(&self)
     }
 }
 
@@ -235,10 +232,7 @@ pub enum ActionType {
 impl ActionType {
     /// The YAML spelling.
     pub fn name(self) -> String {
-        match serde_json::to_value(self) {
-            Ok(serde_json::Value::String(s)) => s,
-            _ => format!("{self:?}"),
-        }
+        super::yaml_name(&self)
     }
 }
 

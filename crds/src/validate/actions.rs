@@ -55,7 +55,7 @@ fn arg_ref(
             &p,
             format!(
                 "{index} refers to {} {} argument, but it must be {wanted}",
-                crate::error::article(ty.name()),
+                crate::error::article(&ty.name()),
                 ty.name()
             ),
         )),
