@@ -26,7 +26,8 @@ fn to_camel(path: &str) -> String {
     out
 }
 
-fn to_snake(path: &str) -> String {
+/// lowerCamelCase JSON names (and paths of them) to proto snake_case names.
+pub(crate) fn to_snake(path: &str) -> String {
     let mut out = String::with_capacity(path.len() + 4);
     for c in path.chars() {
         if c.is_ascii_uppercase() {

@@ -65,20 +65,6 @@ pub fn parse_redaction_filters(text: &str) -> Result<Vec<RedactionFilter>, Filte
     parse_objects(text, REDACTION_FILTER_KEYS)
 }
 
-/// protojson accepts both the proto name and the lowerCamelCase JSON name.
-fn snake_key(key: &str) -> String {
-    let mut out = String::with_capacity(key.len() + 4);
-    for c in key.chars() {
-        if c.is_ascii_uppercase() {
-            out.push('_');
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 fn parse_objects<T: DeserializeOwned>(text: &str, known: &[&str]) -> Result<Vec<T>, FilterError> {
     let mut out = Vec::new();
     let stream = serde_json::Deserializer::from_str(text).into_iter::<serde_json::Value>();
@@ -89,7 +75,8 @@ fn parse_objects<T: DeserializeOwned>(text: &str, known: &[&str]) -> Result<Vec<
             return Err(FilterError::NotAnObject { index, found: value.to_string() });
         };
         for (key, field) in map {
-            if !known.contains(&snake_key(key).as_str()) {
+            // protojson accepts both the proto name and the lowerCamelCase JSON name.
+            if !known.contains(&crate::field_mask::to_snake(key).as_str()) {
                 return Err(FilterError::UnknownKey { index, key: key.clone(), known: known.join(", ") });
             }
             // Type-check each key alone so the error names the culprit.
