@@ -167,7 +167,6 @@ impl ProcessCache {
                 ..Process::default()
             },
         };
-        child.parent_exec_id.clear();
         self.adopt(&mut child);
         self.insert(child);
     }

@@ -151,13 +151,14 @@ impl Process {
     }
 
     /// A forked child: the parent's image under a new pid and exec id, until it execs.
+    /// The cache links it to its parent (`parent_exec_id`) when it takes the reference.
     pub fn forked(&self, node: &str, pid: u32, ktime: u64) -> Process {
         Process {
             exec_id: exec_id(node, ktime, pid),
             pid,
             tid: pid,
             ppid: self.pid,
-            parent_exec_id: self.exec_id.clone(),
+            parent_exec_id: String::new(),
             start_ktime: ktime,
             flags: Flags { clone: true, ..Flags::default() },
             ..self.clone()
