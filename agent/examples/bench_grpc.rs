@@ -102,6 +102,8 @@ fn run(clients: usize, events: u64, event: &GetEventsResponse, paced: bool) {
         stats: stats.clone(),
         node: "bench-node".into(),
         client_queue: 10000,
+
+        probes: Default::default(),
     };
     let server = server_rt
         .block_on(Server::start(Listen::Tcp("127.0.0.1:0".into()), service))

@@ -168,6 +168,7 @@ fn main() -> anyhow::Result<()> {
     let sensor = ProcessSensor::load(args.rb_size)?;
     let policy_table = Arc::new(PolicyTable::default());
     let shared = GenericShared::new(&sensor).context("preparing the policy sensors")?;
+    let probes = Arc::new(sys::kernel_probes(shared.can_override()));
     let mut registry =
         PolicyRegistry::with_sensors(PolicySensors { shared, table: policy_table.clone() });
     for file in static_policies(&args)? {
@@ -231,6 +232,7 @@ fn main() -> anyhow::Result<()> {
             stats: stats.clone(),
             node: node.clone(),
             client_queue: args.server_client_queue_size,
+            probes: probes.clone(),
         };
         let local = match &listen {
             grpc::Listen::Tcp(_) => Some(grpc::Listen::Unix(args.run_dir.join("tetragon.sock"))),

@@ -53,3 +53,36 @@ pub fn node_name() -> String {
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "localhost".into())
 }
+
+/// One kernel feature and whether this kernel has it (GetInfo `probes`, `tetra probe`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Probe {
+    pub name: &'static str,
+    pub enabled: bool,
+}
+
+/// Probes the kernel features policies depend on, once at start. `can_override` comes from
+/// the policy sensors, which decide Override support with the same helper probe.
+pub fn kernel_probes(can_override: bool) -> Vec<Probe> {
+    use libbpf_rs::libbpf_sys::BPF_FUNC_send_signal;
+    use libbpf_rs::{MapType, ProgramType};
+    let bpf_lsm_active = std::fs::read_to_string("/sys/kernel/security/lsm")
+        .map(|list| list.trim().split(',').any(|m| m == "bpf"))
+        .unwrap_or(false);
+    let probe = |name, enabled| Probe { name, enabled };
+    vec![
+        probe("HasOverrideHelper", can_override),
+        probe(
+            "HasSignalHelper",
+            ProgramType::Tracepoint.is_helper_supported(BPF_FUNC_send_signal).unwrap_or(false),
+        ),
+        probe("HasKprobes", Path::new("/sys/bus/event_source/devices/kprobe").exists()),
+        probe("HasUprobes", Path::new("/sys/bus/event_source/devices/uprobe").exists()),
+        probe(
+            "HasLSMPrograms",
+            bpf_lsm_active && ProgramType::Lsm.is_supported().unwrap_or(false),
+        ),
+        probe("HasRingBuffer", MapType::RingBuf.is_supported().unwrap_or(false)),
+        probe("HasKernelBTF", Path::new("/sys/kernel/btf/vmlinux").exists()),
+    ]
+}

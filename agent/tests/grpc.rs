@@ -78,6 +78,13 @@ fn tcp_get_events_filters_health_version_info() {
         assert_eq!(version.version, env!("CARGO_PKG_VERSION"));
         let info = client.get_info(GetInfoRequest {}).await.unwrap().into_inner();
         assert_eq!(info.version, env!("CARGO_PKG_VERSION"));
+        let probes: std::collections::BTreeMap<&str, Option<bool>> =
+            info.probes.iter().map(|p| (p.name.as_str(), p.enabled)).collect();
+        let kprobes = std::path::Path::new("/sys/bus/event_source/devices/kprobe").exists();
+        assert_eq!(probes.len(), 7, "{probes:?}");
+        assert_eq!(probes["HasKprobes"], Some(kprobes));
+        assert_eq!(probes["HasRingBuffer"], Some(true));
+        assert_eq!(probes["HasSignalHelper"], Some(true));
         // The local unix socket that comes with a TCP server.
         let socket = run_dir.path().join("tetragon.sock");
         let mode = std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777;

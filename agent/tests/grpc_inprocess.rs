@@ -35,6 +35,8 @@ async fn start(listen: Listen, client_queue: usize) -> (Arc<Bus>, Arc<Stats>, Se
         stats: stats.clone(),
         node: "n".into(),
         client_queue,
+
+        probes: Default::default(),
     };
     let server = Server::start(listen, service).await.unwrap();
     (bus, stats, server)

@@ -35,6 +35,8 @@ enum Command {
     Tracingpolicy(tracingpolicy::TracingPolicyCmd),
     /// Agent health
     Status,
+    /// Agent version and the kernel features it probed
+    Info,
     /// CLI and agent versions
     Version,
 }
@@ -71,6 +73,7 @@ fn run(cli: Cli) -> Result<()> {
             Command::Getevents(args) => getevents::run_grpc(args, connect().await?).await,
             Command::Tracingpolicy(cmd) => tracingpolicy::run(cmd, connect().await?).await,
             Command::Status => tracingpolicy::status(connect().await?).await,
+            Command::Info => tracingpolicy::info(connect().await?).await,
             Command::Version => {
                 println!("CLI version: {}", env!("CARGO_PKG_VERSION"));
                 match connect().await {

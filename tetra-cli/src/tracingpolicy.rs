@@ -4,7 +4,7 @@ use anyhow::{Context, Result};
 use clap::Subcommand;
 use tetra_proto::tetragon::{
     AddTracingPolicyRequest, ConfigureTracingPolicyRequest, DeleteTracingPolicyRequest,
-    GetHealthStatusRequest, GetVersionRequest, HealthStatusResult, ListTracingPoliciesRequest,
+    GetHealthStatusRequest, GetInfoRequest, GetVersionRequest, HealthStatusResult, ListTracingPoliciesRequest,
     TracingPolicyMode, TracingPolicyState, TracingPolicyStatus,
 };
 
@@ -179,6 +179,13 @@ pub async fn status(mut client: Client) -> Result<()> {
     if !ok {
         anyhow::bail!("agent is not healthy");
     }
+    Ok(())
+}
+
+/// `tetra info`: the agent's GetInfo answer as one JSON object (protojson names).
+pub async fn info(mut client: Client) -> Result<()> {
+    let resp = rpc(client.get_info(GetInfoRequest {}).await, "GetInfo")?;
+    println!("{}", serde_json::to_string_pretty(&resp)?);
     Ok(())
 }
 

@@ -23,6 +23,8 @@ pub struct Service {
     pub node: String,
     /// Events queued per client when it does not ask for a size.
     pub client_queue: usize,
+    /// Kernel features probed at start (GetInfo).
+    pub probes: Arc<Vec<crate::sys::Probe>>,
 }
 
 fn status(e: RegistryError) -> Status {
@@ -147,14 +149,13 @@ impl FineGuidanceSensors for Service {
         Ok(Response::new(GetInfoResponse {
             version: crate::VERSION.to_string(),
             name: "tetrad".into(),
-            probes: Vec::new(),
+            probes: self
+                .probes
+                .iter()
+                .map(|p| get_info_response::Probe { name: p.name.into(), enabled: Some(p.enabled) })
+                .collect(),
             conf: Vec::new(),
-            build: Some(BuildInfo {
-                go_version: String::new(),
-                commit: String::new(),
-                time: String::new(),
-                modified: false,
-            }),
+            build: None,
         }))
     }
 }
