@@ -222,6 +222,14 @@ fn unix_socket_and_the_tetra_cli() {
     let _ = child.kill();
     let _ = child.wait();
 
+    // info: the kernel features the agent probed.
+    let (ok, out, err) = tetra(&address, &["info"]);
+    assert!(ok, "{out}{err}");
+    let info: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(info["version"], env!("CARGO_PKG_VERSION"));
+    let ringbuf = info["probes"].as_array().unwrap().iter().find(|p| p["Name"] == "HasRingBuffer");
+    assert_eq!(ringbuf.map(|p| p["Enabled"].clone()), Some(serde_json::Value::Bool(true)), "{out}");
+
     // status / version
     let (ok, out, err) = tetra(&address, &["status"]);
     assert!(ok, "{out}{err}");
@@ -297,4 +305,54 @@ fn unix_socket_and_the_tetra_cli() {
 
     agent.stop();
     assert!(!socket.exists(), "socket removed at exit");
+}
+
+/// `tetra getevents --reconnect` started before the agent waits for it, and follows it
+/// across a restart on the same socket.
+#[test]
+#[ignore = "needs root: runs tetrad (BPF)"]
+fn getevents_reconnects_across_agent_restarts() {
+    let run_dir = tempfile::tempdir().unwrap();
+    let socket = run_dir.path().join("tetragon.sock");
+    let address = format!("unix://{}", socket.display());
+    let server_arg = format!("--server-address={address}");
+    let run_arg = format!("--run-dir={}", run_dir.path().display());
+    let mut child = Command::new(tetra_bin())
+        .args(["--server-address", &address, "getevents", "-o", "compact", "--color", "never"])
+        .args(["--process", "/bin/true", "--reconnect", "--reconnect-wait", "200ms"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // No agent yet: tetra keeps trying instead of exiting.
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(child.try_wait().unwrap().is_none(), "tetra exited while waiting for the agent");
+    for round in ["first", "second"] {
+        let agent = Agent::start(&[&server_arg, &run_arg]);
+        let mark = marker(&format!("reconnect-{round}"));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut lines = Vec::new();
+        while !lines.iter().any(|l: &String| l.contains(&mark)) {
+            assert!(Instant::now() < deadline, "{round} agent: no line for {mark} in {lines:?}\nagent log:\n{}", agent.log_text());
+            rpc::run("/bin/true", &[&mark]);
+            while let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+                lines.push(line);
+            }
+        }
+        drop(agent);
+    }
+    let _ = child.kill();
+    let output = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(err.contains("reconnecting in 200ms"), "{err}");
 }

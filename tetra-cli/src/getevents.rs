@@ -4,7 +4,7 @@
 use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
 use std::os::fd::AsFd;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use tetra_proto::filter::{EventFilters, FieldFilters};
 use tetra_proto::tetragon::{EventType, FieldFilter, FieldFilterAction, Filter, GetEventsRequest, GetEventsResponse};
@@ -51,9 +51,21 @@ pub struct GetEventsArgs {
     /// Pod names (regular expressions)
     #[arg(long = "pod", visible_alias = "pods", value_delimiter = ',')]
     pub pods: Vec<String>,
+    /// Container names (regular expressions)
+    #[arg(long = "containers", value_delimiter = ',')]
+    pub containers: Vec<String>,
+    /// Kubernetes namespaces (regular expressions)
+    #[arg(long = "namespace-regex", value_delimiter = ',')]
+    pub namespace_regex: Vec<String>,
     /// Tracing policy names
     #[arg(long = "policy-names", value_delimiter = ',')]
     pub policy_names: Vec<String>,
+    /// Keep reconnecting to the agent when the connection fails or the stream ends
+    #[arg(long)]
+    pub reconnect: bool,
+    /// Pause between reconnection attempts (e.g. 2s, 500ms)
+    #[arg(long, default_value = "2s", value_parser = parse_wait)]
+    pub reconnect_wait: std::time::Duration,
     /// Include host (non-pod) events in the namespace filter
     #[arg(long)]
     pub host: bool,
@@ -83,6 +95,8 @@ impl GetEventsArgs {
         }
         f.binary_regex = self.processes.clone();
         f.pod_regex = self.pods.clone();
+        f.container_name_regex = self.containers.clone();
+        f.namespace_regex = self.namespace_regex.clone();
         f.policy_names = self.policy_names.clone();
         let mut req = GetEventsRequest::default();
         if f != Filter::default() {
@@ -217,23 +231,113 @@ fn broken_pipe_is_ok(e: std::io::Error) -> Result<()> {
     }
 }
 
-/// Streams events from the agent (server-side filtering).
-pub async fn run_grpc(args: &GetEventsArgs, mut client: crate::client::Client) -> Result<()> {
+/// `--reconnect-wait`: a number with unit ms, s or m.
+fn parse_wait(text: &str) -> Result<std::time::Duration, String> {
+    let t = text.trim();
+    let (number, scale) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = t.strip_suffix('m') {
+        (n, 60.0)
+    } else {
+        return Err(format!("{text:?}: give a unit, e.g. 2s, 500ms or 1m"));
+    };
+    match number.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(std::time::Duration::from_secs_f64(v * scale)),
+        _ => Err(format!("{text:?}: not a duration")),
+    }
+}
+
+/// Streams events from the agent (server-side filtering). With `--reconnect`, a failed
+/// connection or an ended stream is retried after `--reconnect-wait`, forever.
+pub async fn run_grpc<C, F>(args: &GetEventsArgs, connect: C) -> Result<()>
+where
+    C: Fn() -> F,
+    F: std::future::Future<Output = Result<crate::client::Client>>,
+{
     let req = args.request()?;
     let printer = args.printer();
-    let mut stream = client.get_events(req).await.context("GetEvents")?.into_inner();
+    loop {
+        let end = match connect().await {
+            Ok(client) => stream_events(client, req.clone(), &printer).await,
+            Err(e) => StreamEnd::Failed(e),
+        };
+        match end {
+            StreamEnd::ReaderGone => return Ok(()),
+            StreamEnd::OutputError(e) => return Err(e),
+            StreamEnd::Closed if !args.reconnect => return Ok(()),
+            StreamEnd::Failed(e) if !args.reconnect => return Err(e),
+            StreamEnd::Closed => eprintln!("tetra: event stream ended; reconnecting in {:?}", args.reconnect_wait),
+            StreamEnd::Failed(e) => eprintln!("tetra: {e:#}; reconnecting in {:?}", args.reconnect_wait),
+        }
+        tokio::time::sleep(args.reconnect_wait).await;
+    }
+}
+
+/// How one event stream ended.
+enum StreamEnd {
+    /// The agent closed it.
+    Closed,
+    /// Connecting or streaming failed (what `--reconnect` retries).
+    Failed(anyhow::Error),
+    /// Our reader went away (`| head`): stop quietly.
+    ReaderGone,
+    /// Writing the output failed otherwise.
+    OutputError(anyhow::Error),
+}
+
+async fn stream_events(mut client: crate::client::Client, req: GetEventsRequest, printer: &Printer) -> StreamEnd {
+    let mut stream = match client.get_events(req).await {
+        Ok(s) => s.into_inner(),
+        Err(status) => return StreamEnd::Failed(anyhow::anyhow!("GetEvents: {}", status.message())),
+    };
     let stdout = std::io::stdout();
     loop {
         let ev = match stream.message().await {
             Ok(Some(ev)) => ev,
-            Ok(None) => return Ok(()),
-            Err(status) => bail!("event stream ended: {}", status.message()),
+            Ok(None) => return StreamEnd::Closed,
+            Err(status) => return StreamEnd::Failed(anyhow::anyhow!("event stream ended: {}", status.message())),
         };
         let mut lock = stdout.lock();
         match printer.print(&mut lock, &ev).and_then(|_| lock.flush()) {
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
-            Err(e) => return Err(e).context("writing output"),
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return StreamEnd::ReaderGone,
+            Err(e) => return StreamEnd::OutputError(anyhow::Error::new(e).context("writing output")),
             Ok(()) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use std::time::Duration;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: GetEventsArgs,
+    }
+
+    #[test]
+    fn flags_become_one_allow_filter() {
+        let cli = Cli::parse_from(["t", "--containers", "ship,^db", "--namespace-regex", "^team-", "-n", "default"]);
+        let req = cli.args.request().unwrap();
+        assert_eq!(req.allow_list.len(), 1);
+        let f = &req.allow_list[0];
+        assert_eq!(f.container_name_regex, ["ship", "^db"]);
+        assert_eq!(f.namespace_regex, ["^team-"]);
+        assert_eq!(f.namespace, ["default"]);
+    }
+
+    #[test]
+    fn reconnect_wait_needs_a_unit() {
+        assert_eq!(parse_wait("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_wait("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_wait("1m"), Ok(Duration::from_secs(60)));
+        assert!(parse_wait("5").unwrap_err().contains("give a unit"));
+        assert!(parse_wait("-1s").unwrap_err().contains("not a duration"));
+        assert!(Cli::try_parse_from(["t", "--reconnect-wait", "soon"]).is_err());
     }
 }

@@ -70,7 +70,7 @@ fn run(cli: Cli) -> Result<()> {
         let address = client::resolve_address(cli.server_address.as_deref(), &cli.info_file);
         let connect = || client::connect(&address, Duration::from_secs(cli.timeout));
         match &cli.command {
-            Command::Getevents(args) => getevents::run_grpc(args, connect().await?).await,
+            Command::Getevents(args) => getevents::run_grpc(args, connect).await,
             Command::Tracingpolicy(cmd) => tracingpolicy::run(cmd, connect().await?).await,
             Command::Status => tracingpolicy::status(connect().await?).await,
             Command::Info => tracingpolicy::info(connect().await?).await,
