@@ -2,14 +2,16 @@
 //! thread (process cache, event building, redaction) -> event bus (fan-out to the JSON
 //! export and gRPC clients, see [`crate::bus`]).
 //!
-//! The reader never blocks on the queue: a full queue counts the record as lost.
+//! A full queue makes the reader wait: the backlog then stays in the kernel ring buffer,
+//! which is far larger, and what it cannot hold is refused there and counted per kind.
+//! Dropping in user space instead would lose events the ring buffer still had room for.
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use crossbeam_channel::{bounded, Receiver, TrySendError};
+use crossbeam_channel::{bounded, Receiver};
 use libbpf_rs::RingBufferBuilder;
 use tetra_proto::filter::Redactor;
 
@@ -102,12 +104,12 @@ pub fn run(
         .add(sensor.events_map(), move |data: &[u8]| {
             reader_stats.ringbuf_received.fetch_add(1, Relaxed);
             match abi::decode(data) {
-                Ok(record) => match tx.try_send(record) {
-                    Ok(()) => {}
-                    Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                Ok(record) => {
+                    if tx.send(record).is_err() {
+                        // The event thread is gone: nothing will take this record.
                         reader_stats.queue_full.fetch_add(1, Relaxed);
                     }
-                },
+                }
                 Err(e) => {
                     if reader_stats.decode_errors.fetch_add(1, Relaxed) == 0 {
                         log::error!("undecodable kernel record: {e}");
