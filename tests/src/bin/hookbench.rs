@@ -140,13 +140,19 @@ fn deliver(path: &str, n: u64) -> io::Result<()> {
     counter.poll()?; // skip what was there before
     counter.count = 0;
     let start = Instant::now();
+    // Count while the calls run: a counter that only looked afterwards could miss files
+    // rotated away meanwhile.
+    let watcher = std::thread::spawn(move || -> io::Result<u64> {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let mut seen = counter.poll()?;
+        while seen < n && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+            seen = counter.poll()?;
+        }
+        Ok(seen)
+    });
     let per_call = run_loop(n);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut seen = counter.poll()?;
-    while seen < n && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-        seen = counter.poll()?;
-    }
+    let seen = watcher.join().map_err(|_| io::Error::other("the counting thread panicked"))??;
     let elapsed = start.elapsed().as_secs_f64();
     println!(
         "ns_per_call={per_call:.1} delivered={seen} expected={n} seconds={elapsed:.3} events_per_s={:.0}",

@@ -44,7 +44,8 @@ fn script(calls: u64, rounds: u32) -> String {
     format!(
         r#"
 /bin/tetrad --export-filename /tmp/events.json --enable-process-cred=false \
-    --enable-process-ns=false --server-address unix:///run/tetra.sock > /tmp/tetrad.log 2>&1 &
+    --enable-process-ns=false --export-file-max-size-mb 100 --export-file-max-backups 1 \
+    --server-address unix:///run/tetra.sock > /tmp/tetrad.log 2>&1 &
 agent=$!
 i=0
 until grep -q "tetrad ready" /tmp/tetrad.log || [ $i -gt 1200 ]; do sleep 0.1; i=$((i + 1)); done
