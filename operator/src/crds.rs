@@ -7,6 +7,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{Api, Patch, PatchParams};
 
 use crate::api_error_text;
+use crate::metrics::{CrdState, Metrics};
 
 /// The field manager of our server-side applies: fields we set are owned under this name.
 pub const FIELD_MANAGER: &str = "tetra-operator";
@@ -144,4 +145,36 @@ pub async fn wait_established(
         }
         tokio::time::sleep(poll).await;
     }
+}
+
+/// Applies every CRD of [`owned_crds`], then waits until each is Established, recording
+/// each step in `metrics`. The first failure ends the install.
+pub async fn install(
+    client: kube::Client,
+    metrics: &Metrics,
+    poll: Duration,
+    timeout: Duration,
+) -> Result<(), CrdError> {
+    let api: Api<CustomResourceDefinition> = Api::all(client);
+    let mut names = Vec::new();
+    for crd in owned_crds() {
+        let name = name_of(&crd)?;
+        match apply(&api, &crd).await {
+            Ok(outcome) => {
+                log::info!("CRD {name}: {}", outcome.as_str());
+                metrics.set_crd_state(&name, CrdState::Applied(outcome));
+                names.push(name);
+            }
+            Err(e) => {
+                metrics.set_crd_state(&name, CrdState::Failed);
+                return Err(e);
+            }
+        }
+    }
+    for name in names {
+        wait_established(&api, &name, poll, timeout).await?;
+        log::info!("CRD {name}: Established");
+        metrics.set_crd_established(&name);
+    }
+    Ok(())
 }

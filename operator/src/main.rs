@@ -7,16 +7,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{ArgAction, Parser};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::Api;
 use kube::Client;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use tetra_operator::crds::{self, CrdError};
+use tetra_operator::crds;
 use tetra_operator::http::{self, Endpoints};
 use tetra_operator::lease::{self, Elector, LeaseConfig};
-use tetra_operator::metrics::{CrdState, Metrics};
+use tetra_operator::metrics::Metrics;
+
+/// How often a CRD is read while waiting for it to be Established.
+const CRD_POLL: Duration = Duration::from_millis(500);
 
 /// Installs the TracingPolicy CRDs and runs cluster-wide duties.
 #[derive(Parser, Debug)]
@@ -97,32 +98,6 @@ async fn client(kubeconfig: Option<&PathBuf>) -> Result<Client, String> {
     Client::try_from(config).map_err(|e| format!("building the Kubernetes client: {e}"))
 }
 
-/// Applies every CRD, then waits until each is Established; records each step.
-async fn install_crds(client: Client, timeout: Duration, metrics: &Metrics) -> Result<(), CrdError> {
-    let api: Api<CustomResourceDefinition> = Api::all(client);
-    let mut names = Vec::new();
-    for crd in crds::owned_crds() {
-        let name = crd.metadata.name.clone().unwrap_or_default();
-        match crds::apply(&api, &crd).await {
-            Ok(outcome) => {
-                log::info!("CRD {name}: {}", outcome.as_str());
-                metrics.set_crd_state(&name, CrdState::Applied(outcome));
-                names.push(name);
-            }
-            Err(e) => {
-                metrics.set_crd_state(&name, CrdState::Failed);
-                return Err(e);
-            }
-        }
-    }
-    for name in names {
-        crds::wait_established(&api, &name, Duration::from_millis(500), timeout).await?;
-        log::info!("CRD {name}: Established");
-        metrics.set_crd_established(&name);
-    }
-    Ok(())
-}
-
 async fn bind(addr: SocketAddr, what: &str) -> Result<TcpListener, String> {
     TcpListener::bind(addr).await.map_err(|e| format!("--{what} {addr}: {e}"))
 }
@@ -178,7 +153,7 @@ async fn run(args: Args) -> Result<(), String> {
         }
     } else {
         tokio::select! {
-            res = install_crds(client.clone(), args.crd_establish_timeout, &metrics) => {
+            res = crds::install(client.clone(), &metrics, CRD_POLL, args.crd_establish_timeout) => {
                 res.map_err(|e| e.to_string())?
             }
             _ = &mut signals => return Ok(()),
@@ -214,7 +189,6 @@ fn main() -> ExitCode {
     match runtime.block_on(run(args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            log::error!("{e}");
             eprintln!("tetra-operator: {e}");
             ExitCode::FAILURE
         }
