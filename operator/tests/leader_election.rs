@@ -194,20 +194,30 @@ async fn forbidden_names_the_lease_and_the_permission() {
     );
 }
 
-/// The election loop: acquire, renew, lose to another holder, win again, then release on
-/// shutdown; the leader metric follows each step.
-#[tokio::test(start_paused = true)]
-async fn run_loop_steps_down_on_loss_and_releases_on_shutdown() {
-    let (client, mut api) = common::client();
+/// Starts the election loop against a fresh fake API.
+fn start_election() -> (common::FakeApi, Arc<Metrics>, watch::Sender<bool>, tokio::task::JoinHandle<()>) {
+    let (client, api) = common::client();
     let metrics = Arc::new(Metrics::default());
     let (stop_tx, stop_rx) = watch::channel(false);
     let task = tokio::spawn(lease::run(Elector::new(client, config()), metrics.clone(), stop_rx));
+    (api, metrics, stop_tx, task)
+}
 
-    // Acquire by create.
+/// Answers the first attempt: no Lease yet, so it is created; returns what was written.
+async fn acquire_by_create(api: &mut common::FakeApi) -> Value {
     api.expect("GET", LEASE).await.fail(404, "NotFound", "not found");
     let req = api.expect("POST", LEASES).await;
     let body = req.body.clone();
     req.reply(201, written(&body, "1"));
+    body
+}
+
+/// The election loop: acquire, renew, lose to another holder, win again, then release on
+/// shutdown; the leader metric follows each step.
+#[tokio::test(start_paused = true)]
+async fn run_loop_steps_down_on_loss_and_releases_on_shutdown() {
+    let (mut api, metrics, stop_tx, task) = start_election();
+    let body = acquire_by_create(&mut api).await;
     // Renew once.
     api.expect("GET", LEASE).await.reply(200, written(&body, "1"));
     let req = api.expect("PUT", LEASE).await;
@@ -250,14 +260,8 @@ async fn run_loop_steps_down_on_loss_and_releases_on_shutdown() {
 /// A leader whose renewals fail keeps leading until the renew deadline, then steps down.
 #[tokio::test(start_paused = true)]
 async fn run_loop_steps_down_after_the_renew_deadline_of_failures() {
-    let (client, mut api) = common::client();
-    let metrics = Arc::new(Metrics::default());
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let task = tokio::spawn(lease::run(Elector::new(client, config()), metrics.clone(), stop_rx));
-    api.expect("GET", LEASE).await.fail(404, "NotFound", "not found");
-    let req = api.expect("POST", LEASES).await;
-    let body = req.body.clone();
-    req.reply(201, written(&body, "1"));
+    let (mut api, metrics, stop_tx, task) = start_election();
+    acquire_by_create(&mut api).await;
     let start = tokio::time::Instant::now();
     // Failures every retry period (2s): at 2, 4, 6, 8 s still leader; at 10 s it steps down.
     let mut stepped_down_at = None;
