@@ -107,6 +107,27 @@ struct binary_entry {
 	char path[BIN_MAX * 2];
 };
 
+/*
+ * Post rateLimit: one entry per (selector, scope, argument values), holding the time of the
+ * last event posted. The hook is implied (every hook has its own map). Each argument counts
+ * with the first RATE_ARG_BYTES bytes of its recorded value.
+ */
+#define RATE_ARG_BYTES 40
+
+struct rate_key {
+	__u32 selector;
+	__u32 scope; /* 0 thread, 1 process, 2 global */
+	__u64 id; /* pid_tgid, tgid or 0, by scope */
+	__u8 data[MAX_SLOTS * RATE_ARG_BYTES];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1); /* set by user space */
+	__type(key, struct rate_key);
+	__type(value, __u64);
+} rate_limit SEC(".maps");
+
 struct generic_scratch {
 	struct tetra_msg_generic msg;
 	__u8 data[DATA_MASK + 1 + STR_MAX * 2];
@@ -115,6 +136,7 @@ struct generic_scratch {
 	struct prefix_key prefix;
 	struct postfix_key postfix;
 	struct int_key ikey;
+	struct rate_key rate; /* before another member: reads into it may overrun by 23 bytes */
 	struct binary_entry bin;
 	/* Per recorded argument: the integer value, or where its bytes are in data. */
 	__u64 ival[MAX_SLOTS];
@@ -205,6 +227,35 @@ struct {
 	__type(key, struct int_key);
 	__type(value, __u8);
 } int_set SEC(".maps");
+
+/* SAddr/DAddr networks: LPM keys of map id then address (network byte order). */
+struct addr4_key {
+	__u32 prefixlen;
+	__u32 map_id;
+	__u8 addr[4];
+};
+
+struct addr6_key {
+	__u32 prefixlen;
+	__u32 map_id;
+	__u8 addr[16];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 1);
+	__type(key, struct addr4_key);
+	__type(value, __u8);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} addr4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 1);
+	__type(key, struct addr6_key);
+	__type(value, __u8);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} addr6 SEC(".maps");
 
 const volatile struct generic_config cfg = {};
 

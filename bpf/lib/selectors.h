@@ -3,8 +3,8 @@
  * In-kernel evaluation of the selector blob written by user space (the format is
  * documented in crds/src/compile/encoding.rs). Selectors are ORed, the first match wins;
  * the filters inside one are ANDed. User space refuses to load a blob using a filter this
- * file does not evaluate (namespaces, capabilities, return args), so an empty section is
- * all the kernel ever sees for those.
+ * file does not evaluate (return args, for example), so an empty section is all the
+ * kernel ever sees for those.
  */
 #ifndef TETRA_SELECTORS_H
 #define TETRA_SELECTORS_H
@@ -26,6 +26,17 @@
 #define OP_GT 9
 #define OP_LT 10
 #define OP_MASK 11
+/* Socket operators, SPort 12 .. NotDAddr 23: each odd code is the negation of the one
+ * before it. */
+#define OP_SPORT 12
+#define OP_SPORT_PRIV 14
+#define OP_DPORT 16
+#define OP_DPORT_PRIV 18
+#define OP_SADDR 20
+#define OP_DADDR 22
+#define OP_PROTOCOL 24
+#define OP_FAMILY 25
+#define OP_STATE 26
 #define OP_IN_MAP 27
 #define OP_NOT_IN_MAP 28
 
@@ -170,6 +181,84 @@ static __always_inline bool is_signed(__u32 type_code)
 	       type_code == 15 || type_code == 16;
 }
 
+/* Is the address (4 or 16 bytes, network order) in address map `map_id`? */
+static __always_inline bool addr_in_map(__u16 family, const __u8 *addr, __u32 map_id)
+{
+	if (family == AF_INET) {
+		struct addr4_key k = { .prefixlen = 32 + 32, .map_id = map_id };
+
+		__builtin_memcpy(k.addr, addr, 4);
+		return bpf_map_lookup_elem(&addr4, &k) != NULL;
+	}
+	if (family == AF_INET6) {
+		struct addr6_key k = { .prefixlen = 32 + 128, .map_id = map_id };
+
+		__builtin_memcpy(k.addr, addr, 16);
+		return bpf_map_lookup_elem(&addr6, &k) != NULL;
+	}
+	return false;
+}
+
+/*
+ * A socket operator on a sock or sockaddr argument (entry at `off`, as for
+ * eval_arg_filter). A sockaddr has one address and port, which the S* operators compare.
+ * Addresses come with two map ids, the IPv4 networks then the IPv6 ones.
+ */
+__noinline int eval_sock_filter(const struct blob *b, __u32 off)
+{
+	struct generic_scratch *s = scratch_value();
+
+	if (!s || !b)
+		return 0;
+	__u32 slot = rd32(b, off), op = rd32(b, off + 4), n = rd32(b, off + 16);
+	__u32 id0 = rd32(b, off + 20), id1 = rd32(b, off + 24);
+
+	if (slot >= MAX_SLOTS)
+		return 0;
+	__u32 voff = s->voff[slot] & DATA_MASK;
+	__u16 family, sport, dport = 0, protocol = 0, state = 0;
+	const __u8 *saddr, *daddr;
+
+	if (s->vkind[slot] == TETRA_ARG_SOCK) {
+		const struct tetra_arg_sock *k = (const void *)&s->data[voff];
+
+		family = k->family;
+		sport = k->sport;
+		dport = k->dport;
+		protocol = k->protocol;
+		state = k->state;
+		saddr = k->saddr;
+		daddr = k->daddr;
+	} else if (s->vkind[slot] == TETRA_ARG_SOCKADDR) {
+		const struct tetra_arg_sockaddr *a = (const void *)&s->data[voff];
+
+		family = a->family;
+		sport = a->port;
+		saddr = a->addr;
+		daddr = a->addr;
+	} else {
+		return 0; /* unread argument: matches nothing */
+	}
+	if (op >= OP_PROTOCOL) {
+		__u16 v = op == OP_PROTOCOL ? protocol : op == OP_FAMILY ? family : state;
+
+		return n && int_in_map(s, v, id0);
+	}
+	__u32 base = op & ~1u;
+	bool found;
+
+	if (base == OP_SPORT || base == OP_DPORT)
+		found = n && int_in_map(s, base == OP_SPORT ? sport : dport, id0);
+	else if (base == OP_SPORT_PRIV || base == OP_DPORT_PRIV)
+		found = (base == OP_SPORT_PRIV ? sport : dport) < 1024;
+	else if (n == 2)
+		found = addr_in_map(family, base == OP_SADDR ? saddr : daddr,
+				    family == AF_INET ? id0 : id1);
+	else
+		return 0;
+	return (op & 1) ? !found : found;
+}
+
 /*
  * One matchArgs entry at `off`: slot | op | type_code | kind | n | values. Returns the
  * offset of the next entry when it matches, -1 when not.
@@ -191,7 +280,9 @@ __noinline int eval_arg_filter(const struct blob *b, __u32 off)
 	__u32 vkind = s->vkind[slot];
 	__u64 x = s->ival[slot];
 
-	if (kind == 1) {
+	if (op >= OP_SPORT && op <= OP_STATE) {
+		ok = eval_sock_filter(b, off);
+	} else if (kind == 1) {
 		bool sig = is_signed(ty);
 
 		for (__u32 j = 0; j < MAX_VALUES; j++) {
@@ -265,6 +356,94 @@ static __always_inline bool match_pids(const struct blob *b, __u32 off, __u32 tg
 	return true;
 }
 
+/* The inode of the current task's namespace `ns` (encoding.rs numbering, Uts 0 .. User 9). */
+__noinline __u32 current_ns_inum(__u32 ns)
+{
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	struct nsproxy *p = BPF_CORE_READ(t, nsproxy);
+
+	switch (ns) {
+	case 0: return BPF_CORE_READ(p, uts_ns, ns.inum);
+	case 1: return BPF_CORE_READ(p, ipc_ns, ns.inum);
+	case 2: return BPF_CORE_READ(p, mnt_ns, ns.inum);
+	case 3: {
+		/* The task's own pid namespace: that of its pid at the pid's deepest level. */
+		struct pid *pid = BPF_CORE_READ(t, thread_pid);
+		__u32 level = BPF_CORE_READ(pid, level);
+		struct upid up = {};
+
+		bpf_probe_read_kernel(&up, sizeof(up), &pid->numbers[level & 31]);
+		return BPF_CORE_READ(up.ns, ns.inum);
+	}
+	case 4: return BPF_CORE_READ(p, pid_ns_for_children, ns.inum);
+	case 5: return BPF_CORE_READ(p, net_ns, ns.inum);
+	case 6: return BPF_CORE_READ(p, time_ns, ns.inum);
+	case 7: return BPF_CORE_READ(p, time_ns_for_children, ns.inum);
+	case 8: return BPF_CORE_READ(p, cgroup_ns, ns.inum);
+	case 9: return BPF_CORE_READ(t, cred, user_ns, ns.inum);
+	default: return 0;
+	}
+}
+
+/* The namespaces section at `off`: every filter must hold (In: the inode is listed). */
+__noinline int match_namespaces(const struct blob *b, __u32 off)
+{
+	if (!b)
+		return 0;
+	__u32 count = rd32(b, off + 4);
+	__u32 p = off + 8;
+
+	for (__u32 f = 0; f < MAX_FILTERS; f++) {
+		if (f >= count)
+			break;
+		__u32 ns = rd32(b, p), op = rd32(b, p + 4), n = rd32(b, p + 8);
+		__u32 inum = current_ns_inum(ns);
+		bool found = false;
+
+		p += 12;
+		for (__u32 j = 0; j < MAX_VALUES; j++) {
+			if (j >= n)
+				break;
+			found |= rd32(b, p + j * 4) == inum;
+		}
+		p += (n & 31) * 4;
+		if ((op == 2) == found)
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * The capabilities section at `off`: In holds when the current task has at least one of
+ * the listed capabilities in the set (0 effective, 1 inheritable, 2 permitted), NotIn when
+ * it has none. kernel_cap_t is one u64 (6.3+) or two u32 words (before): the same 8 bytes.
+ */
+__noinline int match_capabilities(const struct blob *b, __u32 off)
+{
+	if (!b)
+		return 0;
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	const struct cred *c = BPF_CORE_READ(t, cred);
+	__u32 count = rd32(b, off + 4);
+	__u32 p = off + 8;
+
+	for (__u32 f = 0; f < MAX_FILTERS; f++) {
+		if (f >= count)
+			break;
+		__u32 set = rd32(b, p), op = rd32(b, p + 4);
+		__u64 mask = rd64(b, p + 12), caps = 0;
+		const void *src = set == 0 ? (const void *)&c->cap_effective
+				  : set == 1 ? (const void *)&c->cap_inheritable
+					     : (const void *)&c->cap_permitted;
+
+		bpf_probe_read_kernel(&caps, sizeof(caps), src);
+		p += 20;
+		if ((op == 2) == ((caps & mask) != 0))
+			return 0;
+	}
+	return 1;
+}
+
 /* The binaries section at `off` against the executable in s->bin (len 0: unknown). */
 static __always_inline bool match_binaries(struct generic_scratch *s, const struct blob *b,
 					   __u32 off)
@@ -297,8 +476,12 @@ __noinline int eval_selector(struct generic_scratch *s, const struct blob *b, __
 	if (!match_pids(b, off, tgid))
 		return 0;
 	off = skip(b, off); /* pids */
-	off = skip(b, off); /* namespaces (refused by user space when present) */
-	off = skip(b, off); /* capabilities (likewise) */
+	if (!match_namespaces(b, off))
+		return 0;
+	off = skip(b, off);
+	if (!match_capabilities(b, off))
+		return 0;
+	off = skip(b, off);
 	if (!match_binaries(s, b, off))
 		return 0;
 	off = skip(b, off);
@@ -346,6 +529,41 @@ static __always_inline void current_binary(struct generic_scratch *s, __u32 tgid
 	bpf_probe_read_kernel(s->bin.path, bound(len, BIN_MAX * 2 - 1),
 			      &s->path.data[(PATH_BUF_SIZE - len) & PATH_BUF_MASK]);
 	bpf_map_update_elem(&binaries, &tgid, &s->bin, BPF_ANY);
+}
+
+/*
+ * Post with rateLimit: is an event of `selector` with the arguments just recorded within
+ * `ms` milliseconds of the last one posted for the same scope key? If not, this one is
+ * posted and its time recorded.
+ */
+__noinline int rate_limited(__u32 selector, __u32 scope, __u64 ms, __u64 pid_tgid)
+{
+	struct generic_scratch *s = scratch_value();
+	__u64 now = bpf_ktime_get_ns();
+
+	if (!s)
+		return 0;
+	struct rate_key *k = &s->rate;
+
+	__builtin_memset(k, 0, sizeof(*k));
+	k->selector = selector;
+	k->scope = scope;
+	k->id = scope == 0 ? pid_tgid : scope == 1 ? pid_tgid >> 32 : 0;
+	for (__u32 i = 0; i < MAX_SLOTS; i++) {
+		if (i >= cfg.n_args)
+			break;
+		__u32 len = s->vlen[i] < RATE_ARG_BYTES ? s->vlen[i] : RATE_ARG_BYTES;
+
+		if (len)
+			bpf_probe_read_kernel(&k->data[(i * RATE_ARG_BYTES) & 255], bound(len, 63),
+					      &s->data[s->voff[i] & DATA_MASK]);
+	}
+	__u64 *last = bpf_map_lookup_elem(&rate_limit, k);
+
+	if (last && now - *last < ms * 1000000)
+		return 1;
+	bpf_map_update_elem(&rate_limit, k, &now, BPF_ANY);
+	return 0;
 }
 
 /* Index of the first matching selector (0 when the hook has none), or -1. */

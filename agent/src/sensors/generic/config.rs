@@ -96,6 +96,12 @@ mod op {
     pub const GT: u32 = 9;
     pub const LT: u32 = 10;
     pub const MASK: u32 = 11;
+    /// SPort (12) to State (26): socket operators on sock and sockaddr arguments.
+    pub const SPORT: u32 = 12;
+    pub const PRIV_PORTS: [u32; 4] = [14, 15, 18, 19];
+    pub const SADDR: u32 = 20;
+    pub const NOT_DADDR: u32 = 23;
+    pub const STATE: u32 = 26;
     pub const IN_MAP: u32 = 27;
     pub const NOT_IN_MAP: u32 = 28;
 }
@@ -146,11 +152,6 @@ pub fn check_hook(hook: &CompiledHook, can_override: bool) -> Result<(), String>
                 return Err(format!("value map {i} holds prefixes longer than {} bytes, which the kernel side does not compare", super::maps::PREFIX_LEN));
             }
         }
-        if let ValueMap::Lpm { kind, .. } = m {
-            if matches!(kind, tetra_crds::compile::LpmKind::Ipv4 | tetra_crds::compile::LpmKind::Ipv6) {
-                return Err("address filters (SAddr/DAddr) are not supported yet".into());
-            }
-        }
     }
     let sels = encoding::decode(&hook.selector_blob).map_err(|e| format!("selector blob: {e}"))?;
     if sels.len() > 5 {
@@ -158,8 +159,14 @@ pub fn check_hook(hook: &CompiledHook, can_override: bool) -> Result<(), String>
     }
     for (i, s) in sels.iter().enumerate() {
         let at = |m: String| format!("selectors[{i}]: {m}");
-        if !s.namespaces.is_empty() || !s.capabilities.is_empty() {
-            return Err(at("matchNamespaces/matchCapabilities are not supported yet".into()));
+        if s.namespaces.len() > 5 || s.namespaces.iter().any(|n| n.inodes.len() > 16) {
+            return Err(at("matchNamespaces with more than 5 filters, or more than 16 values in one, is not evaluated in the kernel".into()));
+        }
+        if s.capabilities.len() > 5 {
+            return Err(at("more than 5 matchCapabilities filters are not evaluated in the kernel".into()));
+        }
+        if s.capabilities.iter().any(|c| c.flags != 0) {
+            return Err(at("matchCapabilities isNamespaceCapability is not supported yet".into()));
         }
         if !s.return_args.is_empty() || !s.return_actions.is_empty() {
             return Err(at("matchReturnArgs/matchReturnActions are not supported yet".into()));
@@ -176,13 +183,16 @@ pub fn check_hook(hook: &CompiledHook, can_override: bool) -> Result<(), String>
         for f in &s.args {
             let r = *readers.get(f.slot as usize).ok_or_else(|| at(format!("filter on unknown slot {}", f.slot)))?;
             let int = r <= reader::U8;
+            let sock = r == reader::SOCK || r == reader::SOCKADDR;
             let ok = match (&f.values, f.op) {
+                (ArgValues::Maps(ids), op::SADDR..=op::NOT_DADDR) => sock && ids.len() == 2,
+                (ArgValues::Maps(ids), op::SPORT..=op::STATE) => sock && ids.len() == 1,
+                (ArgValues::None, o) => sock && op::PRIV_PORTS.contains(&o),
                 (ArgValues::Inline(v), o) => int && v.len() <= 16 && matches!(o, op::EQUAL | op::NOT_EQUAL | op::GT | op::LT | op::MASK),
                 (ArgValues::Maps(ids), o) if int => ids.len() <= 16 && matches!(o, op::IN_MAP | op::NOT_IN_MAP),
                 (ArgValues::Maps(ids), o) => {
                     BYTES_READERS.contains(&r) && ids.len() <= 16 && (op::EQUAL..=op::NOT_POSTFIX).contains(&o)
                 }
-                (ArgValues::None, _) => false,
             };
             if !ok {
                 return Err(at(format!("operator code {} on a {} argument is not evaluated in the kernel yet", f.op, hook.args[f.slot as usize].ty.name())));
@@ -193,9 +203,6 @@ pub fn check_hook(hook: &CompiledHook, can_override: bool) -> Result<(), String>
         }
         for a in &s.actions {
             match a.code {
-                ACTION_POST if a.params.first().copied().unwrap_or(0) != 0 => {
-                    return Err(at("Post rateLimit is not supported yet".into()))
-                }
                 ACTION_POST | ACTION_NOPOST | ACTION_SIGKILL | ACTION_SIGNAL => {}
                 ACTION_OVERRIDE if is_lsm => {}
                 ACTION_OVERRIDE if is_kprobe && can_override => {}
@@ -208,6 +215,14 @@ pub fn check_hook(hook: &CompiledHook, can_override: bool) -> Result<(), String>
         }
     }
     Ok(())
+}
+
+/// Does any selector of the hook post with a rateLimit?
+pub fn uses_rate_limit(hook: &CompiledHook) -> bool {
+    hook.selectors
+        .iter()
+        .flat_map(|s| &s.actions)
+        .any(|a| a.code == ACTION_POST && a.params.first().is_some_and(|ms| *ms != 0))
 }
 
 /// Does any selector of the hook filter on the binary?

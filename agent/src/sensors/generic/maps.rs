@@ -68,8 +68,16 @@ pub fn entries(maps: &[ValueMap]) -> MapEntries {
                     ));
                 }
             }
-            // Refused by config::check_hook before we get here.
-            ValueMap::Lpm { .. } => {}
+            ValueMap::Lpm { kind: LpmKind::Ipv4, entries } => {
+                for e in entries {
+                    out.entries.push(("addr4".into(), lpm_key(id, e.prefix_bits, &e.data, 4)));
+                }
+            }
+            ValueMap::Lpm { kind: LpmKind::Ipv6, entries } => {
+                for e in entries {
+                    out.entries.push(("addr6".into(), lpm_key(id, e.prefix_bits, &e.data, 16)));
+                }
+            }
         }
     }
     out

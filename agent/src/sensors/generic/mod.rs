@@ -15,11 +15,11 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use libbpf_rs::{Link, MapCore, MapFlags, MapHandle, MapType, Object, ObjectBuilder};
-use tetra_crds::compile::{AttachTarget, CompiledHook, CompiledPolicy};
+use tetra_crds::compile::{encoding, AttachTarget, CompiledHook, CompiledPolicy};
 use thiserror::Error;
 
 use crate::sensors::process::ProcessSensor;
-use config::{check_hook, needs_binary, reader_for, GenericConfig};
+use config::{check_hook, needs_binary, reader_for, uses_rate_limit, GenericConfig};
 
 pub use events::{handle_generic, HookInfo, PolicyInfo, PolicyTable};
 
@@ -29,6 +29,8 @@ const OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/generic.bpf.o"))
 /// `sizeof(struct binary_entry)` in bpf/lib/generic.h (checked against BTF in a test).
 pub const BINARY_ENTRY_SIZE: u32 = 528;
 const BINARY_CACHE_ENTRIES: u32 = 4096;
+/// Rate-limit entries per hook: distinct (selector, scope, arguments) keys remembered.
+const RATE_LIMIT_ENTRIES: u32 = 8192;
 
 #[derive(Debug, Error)]
 pub enum SensorError {
@@ -58,7 +60,39 @@ pub struct GenericShared {
     binaries: MapHandle,
     agent_tgid: u32,
     can_override: bool,
+    /// Inode of each host namespace (encoding.rs order), for `host_ns` in matchNamespaces.
+    host_ns: [Result<u32, String>; 10],
     next_policy_id: AtomicU32,
+}
+
+/// `/proc/1/ns` entry names in encoding.rs order (Uts=0 .. User=9).
+const NS_NAMES: [&str; 10] = [
+    "uts", "ipc", "mnt", "pid", "pid_for_children", "net", "time", "time_for_children", "cgroup", "user",
+];
+
+/// The host's namespaces: those of pid 1, or the agent's own where pid 1's cannot be read
+/// (a sandbox may deny access to pid 1; the agent runs in the host's namespaces).
+fn host_namespaces() -> [Result<u32, String>; 10] {
+    use std::os::unix::fs::MetadataExt;
+    NS_NAMES.map(|n| {
+        let inode = |path: &str| std::fs::metadata(path).map(|m| m.ino() as u32).map_err(|e| format!("{path}: {e}"));
+        inode(&format!("/proc/1/ns/{n}")).or_else(|_| inode(&format!("/proc/self/ns/{n}")))
+    })
+}
+
+/// The hook's selector blob with every `host_ns` value replaced by the host's inode.
+fn resolve_host_ns(hook: &CompiledHook, host: &[Result<u32, String>; 10]) -> Result<Vec<u8>, String> {
+    let mut selectors = hook.selectors.clone();
+    if !selectors.iter().flat_map(|s| &s.namespaces).any(|f| f.inodes.contains(&encoding::HOST_NS)) {
+        return Ok(hook.selector_blob.clone());
+    }
+    for f in selectors.iter_mut().flat_map(|s| s.namespaces.iter_mut()) {
+        for inode in f.inodes.iter_mut().filter(|i| **i == encoding::HOST_NS) {
+            let resolved = host.get(f.ns as usize).ok_or_else(|| format!("unknown namespace kind {}", f.ns))?;
+            *inode = resolved.clone().map_err(|e| format!("host_ns: cannot read the host's namespace: {e}"))?;
+        }
+    }
+    Ok(encoding::encode(&selectors))
 }
 
 impl GenericShared {
@@ -87,6 +121,7 @@ impl GenericShared {
             binaries,
             agent_tgid: std::process::id(),
             can_override,
+            host_ns: host_namespaces(),
             next_policy_id: AtomicU32::new(1),
         })
     }
@@ -198,7 +233,9 @@ fn load_hook(
             "events" => map.reuse_fd(shared.events.as_fd()),
             "drops" => map.reuse_fd(shared.drops.as_fd()),
             "binaries" => map.reuse_fd(shared.binaries.as_fd()),
-            n if n.starts_with("str_") || n == "int_set" => {
+            // Keys of (selector, scope, arguments): a small map when no Post has a rateLimit.
+            "rate_limit" => map.set_max_entries(if uses_rate_limit(hook) { RATE_LIMIT_ENTRIES } else { 1 }),
+            n if n.starts_with("str_") || n.starts_with("addr") || n == "int_set" => {
                 map.set_max_entries(map_entries.count(n).max(1) as u32)
             }
             n if n.ends_with(".rodata") => {
@@ -232,11 +269,13 @@ fn load_hook(
         .maps()
         .find(|m| m.name() == "filter")
         .ok_or_else(|| SensorError::Setup { hook: name.clone(), what: "filter map".into(), error: "missing".into() })?;
+    let selector_blob = resolve_host_ns(hook, &shared.host_ns)
+        .map_err(|reason| SensorError::Unsupported { hook: name.clone(), reason })?;
     let mut blob = vec![0u8; blob_map.value_size() as usize];
-    if hook.selector_blob.len() > blob.len() {
-        return Err(SensorError::Unsupported { hook: name, reason: format!("selector blob of {} bytes exceeds {}", hook.selector_blob.len(), blob.len()) });
+    if selector_blob.len() > blob.len() {
+        return Err(SensorError::Unsupported { hook: name, reason: format!("selector blob of {} bytes exceeds {}", selector_blob.len(), blob.len()) });
     }
-    blob[..hook.selector_blob.len()].copy_from_slice(&hook.selector_blob);
+    blob[..selector_blob.len()].copy_from_slice(&selector_blob);
     blob_map
         .update(&0u32.to_ne_bytes(), &blob, MapFlags::ANY)
         .map_err(setup(&name, "writing the selector blob"))?;
