@@ -257,7 +257,7 @@ spec:
     args: [{{index: 6, type: string}}]
     selectors:
     - matchArgs: [{{index: 0, operator: Equal, values: [\"{a}\", \"{b}\"]}}]
-      matchBinaries: [{{operator: In, values: [/usr/bin/cat]}}]
+      matchBinaries: [{{operator: In, values: [/bin/cat]}}]
       matchActions: [{{action: Post, rateLimit: 1m, rateLimitScope: global}}]
   - subsystem: syscalls
     event: sys_enter_openat
@@ -265,7 +265,7 @@ spec:
     args: [{{index: 6, type: string}}]
     selectors:
     - matchArgs: [{{index: 0, operator: Equal, values: [\"{a}\", \"{b}\"]}}]
-      matchBinaries: [{{operator: In, values: [/usr/bin/dash]}}]
+      matchBinaries: [{{operator: In, values: [/bin/dash]}}]
       matchActions: [{{action: Post, rateLimit: 1m, rateLimitScope: process}}]
 ",
         a = a.display(),
@@ -307,6 +307,66 @@ spec:
             e("process", "/bin/dash", fa),
             e("process", "/bin/dash", fa),
         ],
+        "{hits:#?}"
+    );
+}
+
+#[test]
+#[ignore = "needs root: loads BPF programs (the README test command runs it)"]
+fn match_binaries_compares_the_execve_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = marker_file(dir.path(), "bin");
+    let name = file.file_name().unwrap().to_str().unwrap();
+    // Busybox applets through symlinks: their executable is /bin/busybox, their execve
+    // path (process.binary) the link's.
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    for applet in ["cat", "sh"] {
+        std::os::unix::fs::symlink("/bin/busybox", bin.join(applet)).unwrap();
+    }
+    let (cat, sh) = (bin.join("cat"), bin.join("sh"));
+    let (cat, sh, b) = (cat.to_str().unwrap(), sh.to_str().unwrap(), bin.to_str().unwrap());
+    let hook = |message: &str, filter: &str| {
+        format!(
+            "  - subsystem: syscalls
+    event: sys_enter_openat
+    message: {message}
+    args: [{{index: 6, type: string}}]
+    selectors:
+    - matchArgs: [{{index: 0, operator: Postfix, values: [\"{name}\"]}}]
+      matchBinaries: [{filter}]
+"
+        )
+    };
+    let yaml = format!(
+        "apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata: {{name: bin-marker}}
+spec:
+  tracepoints:
+{}{}{}",
+        hook("applet", &format!("{{operator: In, values: [\"{cat}\"]}}")),
+        hook("not cat", "{operator: NotPostfix, values: [/cat]}"),
+        hook("under dir", &format!("{{operator: Prefix, values: [\"{b}/\"]}}")),
+    );
+    let (mut agent, _d) = agent_with("bin-marker", &yaml);
+    let f = file.to_str().unwrap();
+    run(cat, &[f]); // applet, under dir
+    run("/bin/busybox", &["cat", f]); // not cat
+    run("/bin/cat", &[f]); // none
+    // A forked subshell (no exec of its own) opens the file: it runs the shell's binary.
+    run(sh, &["-c", &format!("(read x < {f}); true")]); // not cat, under dir
+    wait_count(&agent, "bin-marker", 5);
+    let hits = hits_after_stop(&mut agent, "bin-marker");
+    let mut got: Vec<(String, String)> = hits
+        .iter()
+        .map(|h| (h["message"].as_str().unwrap().to_string(), h["process"]["binary"].as_str().unwrap().to_string()))
+        .collect();
+    got.sort();
+    let e = |m: &str, bin: &str| (m.to_string(), bin.to_string());
+    assert_eq!(
+        got,
+        [e("applet", cat), e("not cat", "/bin/busybox"), e("not cat", sh), e("under dir", cat), e("under dir", sh)],
         "{hits:#?}"
     );
 }

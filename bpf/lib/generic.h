@@ -71,7 +71,6 @@ static __always_inline __u64 bound(__u64 x, __u64 mask)
 /* The args area is addressed through this mask; the array is larger so writes stay in. */
 #define DATA_MASK 8191
 #define BLOB_MASK 16383
-#define BIN_MAX 256
 
 struct str_key {
 	__u32 map_id;
@@ -99,12 +98,17 @@ struct int_key {
 	__u64 value;
 };
 
-/* The executable of a process, computed once per (tgid, mm). */
-struct binary_entry {
-	__u64 mm;
-	__u32 len;
-	__u32 pad;
-	char path[BIN_MAX * 2];
+/* SAddr/DAddr networks: LPM keys of map id then address (network byte order). */
+struct addr4_key {
+	__u32 prefixlen;
+	__u32 map_id;
+	__u8 addr[4];
+};
+
+struct addr6_key {
+	__u32 prefixlen;
+	__u32 map_id;
+	__u8 addr[16];
 };
 
 /*
@@ -137,6 +141,7 @@ struct generic_scratch {
 	struct postfix_key postfix;
 	struct int_key ikey;
 	struct rate_key rate; /* before another member: reads into it may overrun by 23 bytes */
+	struct addr6_key akey;
 	struct binary_entry bin;
 	/* Per recorded argument: the integer value, or where its bytes are in data. */
 	__u64 ival[MAX_SLOTS];
@@ -177,14 +182,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct str_key);
 } zeros SEC(".maps");
-
-/* Shared by every generic program through its fd (user space creates it once). */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 4096);
-	__type(key, __u32);
-	__type(value, struct binary_entry);
-} binaries SEC(".maps");
 
 /*
  * Selector values, keyed by the id of the compiled ValueMap they belong to. Exact strings
@@ -227,19 +224,6 @@ struct {
 	__type(key, struct int_key);
 	__type(value, __u8);
 } int_set SEC(".maps");
-
-/* SAddr/DAddr networks: LPM keys of map id then address (network byte order). */
-struct addr4_key {
-	__u32 prefixlen;
-	__u32 map_id;
-	__u8 addr[4];
-};
-
-struct addr6_key {
-	__u32 prefixlen;
-	__u32 map_id;
-	__u8 addr[16];
-};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);

@@ -181,20 +181,26 @@ static __always_inline bool is_signed(__u32 type_code)
 	       type_code == 15 || type_code == 16;
 }
 
-/* Is the address (4 or 16 bytes, network order) in address map `map_id`? */
-static __always_inline bool addr_in_map(__u16 family, const __u8 *addr, __u32 map_id)
+/*
+ * Is the address (4 or 16 bytes, network order) in address map `map_id`? The key is built
+ * in the scratch: the stack is short here (and 6.1 wants keys on it or in map values). An
+ * IPv4 key is the first bytes of an IPv6 one.
+ */
+static __always_inline bool addr_in_map(struct generic_scratch *s, __u16 family,
+					const __u8 *addr, __u32 map_id)
 {
-	if (family == AF_INET) {
-		struct addr4_key k = { .prefixlen = 32 + 32, .map_id = map_id };
+	struct addr6_key *k = &s->akey;
 
-		__builtin_memcpy(k.addr, addr, 4);
-		return bpf_map_lookup_elem(&addr4, &k) != NULL;
+	k->map_id = map_id;
+	if (family == AF_INET) {
+		k->prefixlen = 32 + 32;
+		__builtin_memcpy(k->addr, addr, 4);
+		return bpf_map_lookup_elem(&addr4, k) != NULL;
 	}
 	if (family == AF_INET6) {
-		struct addr6_key k = { .prefixlen = 32 + 128, .map_id = map_id };
-
-		__builtin_memcpy(k.addr, addr, 16);
-		return bpf_map_lookup_elem(&addr6, &k) != NULL;
+		k->prefixlen = 32 + 128;
+		__builtin_memcpy(k->addr, addr, 16);
+		return bpf_map_lookup_elem(&addr6, k) != NULL;
 	}
 	return false;
 }
@@ -252,7 +258,7 @@ __noinline int eval_sock_filter(const struct blob *b, __u32 off)
 	else if (base == OP_SPORT_PRIV || base == OP_DPORT_PRIV)
 		found = (base == OP_SPORT_PRIV ? sport : dport) < 1024;
 	else if (n == 2)
-		found = addr_in_map(family, base == OP_SADDR ? saddr : daddr,
+		found = addr_in_map(s, family, base == OP_SADDR ? saddr : daddr,
 				    family == AF_INET ? id0 : id1);
 	else
 		return 0;
@@ -370,10 +376,8 @@ __noinline __u32 current_ns_inum(__u32 ns)
 		/* The task's own pid namespace: that of its pid at the pid's deepest level. */
 		struct pid *pid = BPF_CORE_READ(t, thread_pid);
 		__u32 level = BPF_CORE_READ(pid, level);
-		struct upid up = {};
 
-		bpf_probe_read_kernel(&up, sizeof(up), &pid->numbers[level & 31]);
-		return BPF_CORE_READ(up.ns, ns.inum);
+		return BPF_CORE_READ(pid, numbers[level & 31].ns, ns.inum);
 	}
 	case 4: return BPF_CORE_READ(p, pid_ns_for_children, ns.inum);
 	case 5: return BPF_CORE_READ(p, net_ns, ns.inum);
@@ -501,18 +505,17 @@ __noinline int eval_selector(struct generic_scratch *s, const struct blob *b, __
 	return 1;
 }
 
-/* The current process's executable into s->bin, computed once per (tgid, mm) and cached. */
+/* The current process's executable into s->bin (see struct binary_entry). */
 static __always_inline void current_binary(struct generic_scratch *s, __u32 tgid)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	__u64 mm = (__u64)BPF_CORE_READ(task, mm);
 	struct binary_entry *e = bpf_map_lookup_elem(&binaries, &tgid);
 
 	s->bin.len = 0;
-	if (e && e->mm == mm) {
+	if (e) {
 		bpf_probe_read_kernel(&s->bin, sizeof(s->bin), e);
 		return;
 	}
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct file *exe = BPF_CORE_READ(task, mm, exe_file);
 	struct fs_struct *fs = BPF_CORE_READ(task, fs);
 	struct path p = BPF_CORE_READ(exe, f_path);
@@ -524,11 +527,10 @@ static __always_inline void current_binary(struct generic_scratch *s, __u32 tgid
 	len = walk_path(p.dentry, p.mnt, &fs->root, &s->path, &truncated);
 	if (len > BIN_MAX)
 		len = BIN_MAX;
-	s->bin.mm = mm;
 	s->bin.len = len;
 	bpf_probe_read_kernel(s->bin.path, bound(len, BIN_MAX * 2 - 1),
 			      &s->path.data[(PATH_BUF_SIZE - len) & PATH_BUF_MASK]);
-	bpf_map_update_elem(&binaries, &tgid, &s->bin, BPF_ANY);
+	bpf_map_update_elem(&binaries, &tgid, &s->bin, BPF_NOEXIST);
 }
 
 /*

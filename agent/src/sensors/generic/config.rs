@@ -315,7 +315,7 @@ print fmt: \"dfd: 0x%08lx\"
             "size_size"
         ]);
         let bin = btf.type_by_name::<Struct>("binary_entry").unwrap();
-        assert_eq!(bin.size(), super::super::BINARY_ENTRY_SIZE as usize);
+        assert_eq!(bin.size(), crate::sensors::process::BINARY_ENTRY_SIZE);
     }
 
     fn hook(yaml: &str) -> CompiledHook {
@@ -329,8 +329,18 @@ print fmt: \"dfd: 0x%08lx\"
         let ok = hook(&format!("{base}  kprobes:\n  - call: fd_install\n    syscall: false\n    args: [{{index: 0, type: int}}, {{index: 1, type: file}}]\n    selectors:\n    - matchArgs: [{{index: 1, operator: Prefix, values: [/etc/]}}]\n      matchBinaries: [{{operator: In, values: [/bin/cat]}}]\n"));
         assert_eq!(check_hook(&ok, false), Ok(()));
         assert!(needs_binary(&ok));
-        let ns = hook(&format!("{base}  kprobes:\n  - call: fd_install\n    syscall: false\n    selectors:\n    - matchNamespaces: [{{namespace: Pid, operator: In, values: [host_ns]}}]\n"));
-        assert!(check_hook(&ns, false).unwrap_err().contains("matchNamespaces"));
+        let ns = hook(&format!("{base}  kprobes:\n  - call: fd_install\n    syscall: false\n    selectors:\n    - matchNamespaces: [{{namespace: Pid, operator: In, values: [host_ns]}}]\n      matchCapabilities: [{{type: Permitted, operator: NotIn, values: [CAP_SYS_ADMIN]}}]\n"));
+        assert_eq!(check_hook(&ns, false), Ok(()));
+        let ns_cap = hook(&format!("{base}  kprobes:\n  - call: fd_install\n    syscall: false\n    selectors:\n    - matchCapabilities: [{{operator: In, isNamespaceCapability: true, values: [CAP_SYS_ADMIN]}}]\n"));
+        assert_eq!(check_hook(&ns_cap, false), Err("selectors[0]: matchCapabilities isNamespaceCapability is not supported yet".into()));
+        let tcp = tetra_crds::check_policy_yaml(&std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/tracingpolicy/tcp-connections.yaml")).unwrap()).unwrap();
+        for h in &tcp.hooks {
+            assert_eq!(check_hook(h, false), Ok(()), "{}", h.source);
+        }
+        let sock = hook(&format!("{base}  kprobes:\n  - call: tcp_connect\n    syscall: false\n    args: [{{index: 0, type: sock}}]\n    selectors:\n    - matchArgs: [{{index: 0, operator: DPortPriv}}, {{index: 0, operator: SPort, values: [\"80:90\"]}}, {{index: 0, operator: State, values: [TCP_SYN_SENT]}}, {{index: 0, operator: Protocol, values: [IPPROTO_TCP]}}, {{index: 0, operator: SAddr, values: [10.0.0.0/8]}}]\n      matchActions: [{{action: Post, rateLimit: 1m, rateLimitScope: process}}]\n"));
+        assert_eq!(check_hook(&sock, false), Ok(()));
+        assert!(uses_rate_limit(&sock));
+        assert!(!uses_rate_limit(&ok));
         let ovr = hook(&format!("{base}  kprobes:\n  - call: sys_openat\n    selectors:\n    - matchActions: [{{action: Override, argError: -1}}]\n"));
         assert!(check_hook(&ovr, false).unwrap_err().contains("bpf_override_return"));
         assert_eq!(check_hook(&ovr, true), Ok(()));

@@ -14,7 +14,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
-use libbpf_rs::{Link, MapCore, MapFlags, MapHandle, MapType, Object, ObjectBuilder};
+use libbpf_rs::{Link, MapCore, MapFlags, Object, ObjectBuilder};
 use tetra_crds::compile::{encoding, AttachTarget, CompiledHook, CompiledPolicy};
 use thiserror::Error;
 
@@ -26,9 +26,6 @@ pub use events::{handle_generic, HookInfo, PolicyInfo, PolicyTable};
 /// The generic object, built by build.rs.
 const OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/generic.bpf.o"));
 
-/// `sizeof(struct binary_entry)` in bpf/lib/generic.h (checked against BTF in a test).
-pub const BINARY_ENTRY_SIZE: u32 = 528;
-const BINARY_CACHE_ENTRIES: u32 = 4096;
 /// Rate-limit entries per hook: distinct (selector, scope, arguments) keys remembered.
 const RATE_LIMIT_ENTRIES: u32 = 8192;
 
@@ -52,12 +49,12 @@ pub enum SensorError {
     Shared(String),
 }
 
-/// What every policy object shares: the lifecycle sensor's ring buffer and drop counters,
-/// and the cache of each process's executable (for matchBinaries).
+/// What every policy object shares with the lifecycle sensor: its ring buffer, drop
+/// counters and each process's executable (for matchBinaries).
 pub struct GenericShared {
     events: OwnedFd,
     drops: OwnedFd,
-    binaries: MapHandle,
+    binaries: OwnedFd,
     agent_tgid: u32,
     can_override: bool,
     /// Inode of each host namespace (encoding.rs order), for `host_ns` in matchNamespaces.
@@ -65,16 +62,12 @@ pub struct GenericShared {
     next_policy_id: AtomicU32,
 }
 
-/// `/proc/1/ns` entry names in encoding.rs order (Uts=0 .. User=9).
-const NS_NAMES: [&str; 10] = [
-    "uts", "ipc", "mnt", "pid", "pid_for_children", "net", "time", "time_for_children", "cgroup", "user",
-];
-
 /// The host's namespaces: those of pid 1, or the agent's own where pid 1's cannot be read
 /// (a sandbox may deny access to pid 1; the agent runs in the host's namespaces).
 fn host_namespaces() -> [Result<u32, String>; 10] {
     use std::os::unix::fs::MetadataExt;
-    NS_NAMES.map(|n| {
+    // The lifecycle ABI numbers namespaces as the selector blob does (Uts=0 .. User=9).
+    crate::process::abi_ns::PROC_NAMES.map(|n| {
         let inode = |path: &str| std::fs::metadata(path).map(|m| m.ino() as u32).map_err(|e| format!("{path}: {e}"));
         inode(&format!("/proc/1/ns/{n}")).or_else(|_| inode(&format!("/proc/self/ns/{n}")))
     })
@@ -100,25 +93,13 @@ impl GenericShared {
         let dup = |m: &libbpf_rs::Map<'static>, what: &str| {
             m.as_fd().try_clone_to_owned().map_err(|e| SensorError::Shared(format!("{what}: {e}")))
         };
-        let binaries = MapHandle::create(
-            MapType::LruHash,
-            Some("tetra_binaries"),
-            4,
-            BINARY_ENTRY_SIZE,
-            BINARY_CACHE_ENTRIES,
-            &libbpf_rs::libbpf_sys::bpf_map_create_opts {
-                sz: std::mem::size_of::<libbpf_rs::libbpf_sys::bpf_map_create_opts>() as _,
-                ..Default::default()
-            },
-        )
-        .map_err(|e| SensorError::Shared(format!("creating the binaries map: {e}")))?;
         let can_override = libbpf_rs::ProgramType::Kprobe
             .is_helper_supported(libbpf_rs::libbpf_sys::BPF_FUNC_override_return)
             .unwrap_or(false);
         Ok(GenericShared {
             events: dup(process.events_map(), "events map")?,
             drops: dup(process.drops_map(), "drops map")?,
-            binaries,
+            binaries: dup(process.binaries_map(), "binaries map")?,
             agent_tgid: std::process::id(),
             can_override,
             host_ns: host_namespaces(),
