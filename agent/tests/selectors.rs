@@ -344,19 +344,21 @@ kind: TracingPolicy
 metadata: {{name: bin-marker}}
 spec:
   tracepoints:
-{}{}{}",
+{}{}{}{}",
         hook("applet", &format!("{{operator: In, values: [\"{cat}\"]}}")),
         hook("not cat", "{operator: NotPostfix, values: [/cat]}"),
         hook("under dir", &format!("{{operator: Prefix, values: [\"{b}/\"]}}")),
+        hook("sh and children", &format!("{{operator: In, values: [\"{sh}\"], followChildren: true}}")),
     );
     let (mut agent, _d) = agent_with("bin-marker", &yaml);
     let f = file.to_str().unwrap();
     run(cat, &[f]); // applet, under dir
     run("/bin/busybox", &["cat", f]); // not cat
     run("/bin/cat", &[f]); // none
-    // A forked subshell (no exec of its own) opens the file: it runs the shell's binary.
-    run(sh, &["-c", &format!("(read x < {f}); true")]); // not cat, under dir
-    wait_count(&agent, "bin-marker", 5);
+    // A forked subshell (no exec of its own) opens the file: it runs the shell's binary
+    // (not cat, under dir, sh and children). Then a child exec's /bin/cat (sh and children).
+    run(sh, &["-c", &format!("(read x < {f}); /bin/cat {f}; true")]);
+    wait_count(&agent, "bin-marker", 7);
     let hits = hits_after_stop(&mut agent, "bin-marker");
     let mut got: Vec<(String, String)> = hits
         .iter()
@@ -366,7 +368,15 @@ spec:
     let e = |m: &str, bin: &str| (m.to_string(), bin.to_string());
     assert_eq!(
         got,
-        [e("applet", cat), e("not cat", "/bin/busybox"), e("not cat", sh), e("under dir", cat), e("under dir", sh)],
+        [
+            e("applet", cat),
+            e("not cat", "/bin/busybox"),
+            e("not cat", sh),
+            e("sh and children", "/bin/cat"),
+            e("sh and children", sh),
+            e("under dir", cat),
+            e("under dir", sh)
+        ],
         "{hits:#?}"
     );
 }

@@ -143,6 +143,7 @@ struct generic_scratch {
 	struct rate_key rate; /* before another member: reads into it may overrun by 23 bytes */
 	struct addr6_key akey;
 	struct binary_entry bin;
+	struct binary_entry ancestor; /* matchBinaries followChildren */
 	/* Per recorded argument: the integer value, or where its bytes are in data. */
 	__u64 ival[MAX_SLOTS];
 	__u32 voff[MAX_SLOTS];

@@ -151,20 +151,23 @@ static __always_inline struct generic_scratch *scratch_value(void)
  * The evaluation is split into global functions: the verifier checks each once, on its
  * own, instead of once per path through the selectors (which exceeds its budget).
  *
- * Is the string (the executable when `how` has FROM_BIN, else data[off..off+len)) in value
- * map `map_id`, compared as `how & 0xff` (OP_EQUAL exact, OP_PREFIX, OP_POSTFIX)?
+ * Is the string (the executable when `how` has FROM_BIN, an ancestor's with FROM_ANCESTOR,
+ * else data[off..off+len)) in value map `map_id`, compared as `how & 0xff` (OP_EQUAL exact,
+ * OP_PREFIX, OP_POSTFIX)?
  */
 #define FROM_BIN 0x100
+#define FROM_ANCESTOR 0x200
 
 __noinline int str_lookup(__u32 how, __u32 off, __u32 len, __u32 map_id)
 {
-	__u32 from_bin = how & FROM_BIN, class = how & 0xff;
+	__u32 class = how & 0xff;
 	struct generic_scratch *s = scratch_value();
 
 	if (!s)
 		return 0;
-	const void *src = from_bin ? (const void *)s->bin.path
-				   : (const void *)&s->data[off & DATA_MASK];
+	const void *src = how & FROM_BIN	? (const void *)s->bin.path
+			  : how & FROM_ANCESTOR ? (const void *)s->ancestor.path
+						: (const void *)&s->data[off & DATA_MASK];
 
 	if (class == OP_PREFIX)
 		return str_has_prefix(s, src, len, map_id);
@@ -448,6 +451,52 @@ __noinline int match_capabilities(const struct blob *b, __u32 off)
 	return 1;
 }
 
+/* Is the executable (`from`: FROM_BIN or FROM_ANCESTOR) in a value of the filter at `off`? */
+static __always_inline bool binary_listed(const struct blob *b, __u32 off, __u32 from, __u32 len)
+{
+	__u32 op = rd32(b, off + 8), n = rd32(b, off + 16);
+	__u32 class = op <= BIN_NOT_IN ? OP_EQUAL : op <= BIN_NOT_PREFIX ? OP_PREFIX : OP_POSTFIX;
+	bool found = false;
+
+	for (__u32 j = 0; j < MAX_VALUES && len; j++) {
+		if (j >= n || found)
+			break;
+		found = str_lookup(class | from, 0, len & (BIN_MAX * 2 - 1),
+				   rd32(b, off + 20 + j * 4));
+	}
+	return found;
+}
+
+#define MAX_ANCESTORS 8
+
+/*
+ * followChildren: is the executable of one of the current task's ancestors (up to
+ * MAX_ANCESTORS generations, as long as they run) listed by the filter at `off`?
+ */
+__noinline int ancestor_listed(const struct blob *b, __u32 off)
+{
+	struct generic_scratch *s = scratch_value();
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+
+	if (!s || !b)
+		return 0;
+	for (__u32 i = 0; i < MAX_ANCESTORS; i++) {
+		t = BPF_CORE_READ(t, real_parent);
+		__u32 tgid = BPF_CORE_READ(t, tgid);
+
+		if (tgid <= 1)
+			break; /* init adopts orphans: its descendants are everyone */
+		struct binary_entry *e = bpf_map_lookup_elem(&binaries, &tgid);
+
+		if (!e)
+			continue;
+		bpf_probe_read_kernel(&s->ancestor, sizeof(s->ancestor), e);
+		if (binary_listed(b, off, FROM_ANCESTOR, s->ancestor.len))
+			return 1;
+	}
+	return 0;
+}
+
 /* The binaries section at `off` against the executable in s->bin (len 0: unknown). */
 static __always_inline bool match_binaries(struct generic_scratch *s, const struct blob *b,
 					   __u32 off)
@@ -457,16 +506,11 @@ static __always_inline bool match_binaries(struct generic_scratch *s, const stru
 	if (!count)
 		return true;
 	/* At most one binary filter per selector (validated). */
-	__u32 op = rd32(b, off + 8), n = rd32(b, off + 16);
-	__u32 class = op <= BIN_NOT_IN ? OP_EQUAL : op <= BIN_NOT_PREFIX ? OP_PREFIX : OP_POSTFIX;
-	bool found = false;
+	__u32 op = rd32(b, off + 8), flags = rd32(b, off + 12);
+	bool found = binary_listed(b, off, FROM_BIN, s->bin.len);
 
-	for (__u32 j = 0; j < MAX_VALUES && s->bin.len; j++) {
-		if (j >= n || found)
-			break;
-		found = str_lookup(class | FROM_BIN, 0, s->bin.len & (BIN_MAX * 2 - 1),
-				   rd32(b, off + 20 + j * 4));
-	}
+	if (!found && (flags & 1))
+		found = ancestor_listed(b, off);
 	return (op == BIN_IN || op == BIN_PREFIX || op == BIN_POSTFIX) ? found : !found;
 }
 

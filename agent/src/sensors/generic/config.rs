@@ -174,8 +174,8 @@ pub fn check_hook(hook: &CompiledHook, can_override: bool) -> Result<(), String>
         if s.pids.len() > 5 || s.pids.iter().any(|p| p.flags != 0 || p.pids.len() > 16) {
             return Err(at("matchPIDs with isNamespacePID/followForks, or more than 5 filters of 16 values, is not supported yet".into()));
         }
-        if s.binaries.iter().any(|b| b.flags != 0 || b.map_ids.len() > 16) {
-            return Err(at("matchBinaries followChildren is not supported yet".into()));
+        if s.binaries.iter().any(|b| b.map_ids.len() > 16) {
+            return Err(at("matchBinaries with more than 16 value maps is not evaluated in the kernel".into()));
         }
         if s.args.len() > 5 {
             return Err(at(format!("{} matchArgs filters, but at most 5 are evaluated", s.args.len())));
