@@ -380,3 +380,53 @@ spec:
         "{hits:#?}"
     );
 }
+
+#[test]
+#[ignore = "needs root: loads BPF programs (the README test command runs it)"]
+fn skb_argument_of_a_raw_tracepoint() {
+    use std::net::UdpSocket;
+    let port = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let p = port.local_addr().unwrap().port();
+    let other = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap().local_addr().unwrap().port();
+    let yaml = format!(
+        "apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata: {{name: skb-port}}
+spec:
+  tracepoints:
+  - subsystem: net
+    event: net_dev_queue
+    raw: true
+    message: udp out
+    args: [{{index: 0, type: skb}}]
+    selectors:
+    - matchArgs:
+      - {{index: 0, operator: DPort, values: [\"{p}\"]}}
+      - {{index: 0, operator: DAddr, values: [127.0.0.1/32]}}
+      - {{index: 0, operator: Protocol, values: [IPPROTO_UDP]}}
+      - {{index: 0, operator: NotSportPriv}}
+"
+    );
+    let (mut agent, _d) = agent_with("skb-port", &yaml);
+    let sender = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let sport = sender.local_addr().unwrap().port();
+    sender.send_to(b"tetra", (Ipv4Addr::LOCALHOST, p)).unwrap(); // the one match
+    sender.send_to(b"tetra", (Ipv4Addr::LOCALHOST, other)).unwrap(); // other port
+    let v6 = UdpSocket::bind((Ipv6Addr::LOCALHOST, 0));
+    if let Ok(v6) = v6 {
+        let _ = v6.send_to(b"tetra", (Ipv6Addr::LOCALHOST, p)); // other address family
+    }
+    wait_count(&agent, "skb-port", 1);
+    let hits = hits_after_stop(&mut agent, "skb-port");
+    assert_eq!(hits.len(), 1, "{hits:#?}");
+    let skb = &hits[0]["args"][0]["skb_arg"];
+    // On lo the packet has its Ethernet header: 14 + 20 (IP) + 8 (UDP) + 5 bytes.
+    let mut want = serde_json::json!({"family": "AF_INET", "saddr": "127.0.0.1", "daddr": "127.0.0.1",
+        "sport": sport, "dport": p, "proto": 17, "protocol": "IPPROTO_UDP", "len": 47});
+    if let Some(hash) = skb.get("hash") {
+        want["hash"] = hash.clone();
+    }
+    assert_eq!(skb, &want);
+    assert_eq!(hits[0]["event"], "net_dev_queue");
+    assert_eq!(hits[0]["process"]["pid"], std::process::id());
+}

@@ -35,6 +35,9 @@
 #define READ_BINPRM 14 /* struct linux_binprm * -> the file's path */
 #define READ_SOCK 15 /* struct sock * */
 #define READ_SOCKADDR 16 /* struct sockaddr *, user memory first */
+#define READ_CRED 17 /* struct cred * */
+#define READ_CAPS 18 /* kernel_cap_t *: its 64 bits, an integer */
+#define READ_SKB 19 /* struct sk_buff * */
 
 #define MAX_SLOTS TETRA_ARGS_MAX_SLOTS
 #define STR_MAX TETRA_ARG_STR_MAX
@@ -155,6 +158,9 @@ struct generic_scratch {
 	struct tetra_generic_arg btf_arg;
 	struct tetra_arg_sock btf_sock;
 	struct tetra_arg_sockaddr btf_sockaddr;
+	struct tetra_arg_cred btf_cred;
+	__u8 skb_hdr[40]; /* put_skb: the IP header */
+	struct tetra_arg_skb btf_skb;
 };
 
 struct {

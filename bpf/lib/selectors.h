@@ -208,22 +208,40 @@ static __always_inline bool addr_in_map(struct generic_scratch *s, __u16 family,
 	return false;
 }
 
+/* The offset after the matchArgs entry at `off` (layout in eval_arg_filter). */
+static __always_inline __u32 arg_filter_end(const struct blob *b, __u32 off)
+{
+	__u32 kind = rd32(b, off + 12), n = rd32(b, off + 16);
+
+	return (off + 20 + n * (kind == 1 ? 8 : kind == 2 ? 4 : 0)) & BLOB_MASK;
+}
+
+static __always_inline bool is_sock_op(const struct blob *b, __u32 off)
+{
+	__u32 op = rd32(b, off + 4);
+
+	return op >= OP_SPORT && op <= OP_STATE;
+}
+
 /*
- * A socket operator on a sock or sockaddr argument (entry at `off`, as for
- * eval_arg_filter). A sockaddr has one address and port, which the S* operators compare.
- * Addresses come with two map ids, the IPv4 networks then the IPv6 ones.
+ * A socket operator on a sock, skb or sockaddr argument (entry at `off`, as for
+ * eval_arg_filter; the same result). A sockaddr has one address and port, which the S*
+ * operators compare. Addresses come with two map ids, the IPv4 networks then the IPv6
+ * ones. Called from eval_selector directly: under eval_arg_filter the combined stack of
+ * the call chain would pass 512 bytes.
  */
 __noinline int eval_sock_filter(const struct blob *b, __u32 off)
 {
 	struct generic_scratch *s = scratch_value();
 
 	if (!s || !b)
-		return 0;
+		return -1;
+	int next = arg_filter_end(b, off);
 	__u32 slot = rd32(b, off), op = rd32(b, off + 4), n = rd32(b, off + 16);
 	__u32 id0 = rd32(b, off + 20), id1 = rd32(b, off + 24);
 
 	if (slot >= MAX_SLOTS)
-		return 0;
+		return -1;
 	__u32 voff = s->voff[slot] & DATA_MASK;
 	__u16 family, sport, dport = 0, protocol = 0, state = 0;
 	const __u8 *saddr, *daddr;
@@ -238,6 +256,15 @@ __noinline int eval_sock_filter(const struct blob *b, __u32 off)
 		state = k->state;
 		saddr = k->saddr;
 		daddr = k->daddr;
+	} else if (s->vkind[slot] == TETRA_ARG_SKB) {
+		const struct tetra_arg_skb *k = (const void *)&s->data[voff];
+
+		family = k->family;
+		sport = k->sport;
+		dport = k->dport;
+		protocol = k->proto;
+		saddr = k->saddr;
+		daddr = k->daddr;
 	} else if (s->vkind[slot] == TETRA_ARG_SOCKADDR) {
 		const struct tetra_arg_sockaddr *a = (const void *)&s->data[voff];
 
@@ -246,12 +273,12 @@ __noinline int eval_sock_filter(const struct blob *b, __u32 off)
 		saddr = a->addr;
 		daddr = a->addr;
 	} else {
-		return 0; /* unread argument: matches nothing */
+		return -1; /* unread argument: matches nothing */
 	}
 	if (op >= OP_PROTOCOL) {
 		__u16 v = op == OP_PROTOCOL ? protocol : op == OP_FAMILY ? family : state;
 
-		return n && int_in_map(s, v, id0);
+		return n && int_in_map(s, v, id0) ? next : -1;
 	}
 	__u32 base = op & ~1u;
 	bool found;
@@ -264,8 +291,8 @@ __noinline int eval_sock_filter(const struct blob *b, __u32 off)
 		found = addr_in_map(s, family, base == OP_SADDR ? saddr : daddr,
 				    family == AF_INET ? id0 : id1);
 	else
-		return 0;
-	return (op & 1) ? !found : found;
+		return -1;
+	return ((op & 1) ? !found : found) ? next : -1;
 }
 
 /*
@@ -281,7 +308,7 @@ __noinline int eval_arg_filter(const struct blob *b, __u32 off)
 	__u32 slot = rd32(b, off), op = rd32(b, off + 4), ty = rd32(b, off + 8);
 	__u32 kind = rd32(b, off + 12), n = rd32(b, off + 16);
 	__u32 vals = off + 20;
-	__u32 next = vals + n * (kind == 1 ? 8 : kind == 2 ? 4 : 0);
+	__u32 next = arg_filter_end(b, off);
 	bool found = false, ok;
 
 	if (slot >= MAX_SLOTS || n > MAX_VALUES)
@@ -289,9 +316,7 @@ __noinline int eval_arg_filter(const struct blob *b, __u32 off)
 	__u32 vkind = s->vkind[slot];
 	__u64 x = s->ival[slot];
 
-	if (op >= OP_SPORT && op <= OP_STATE) {
-		ok = eval_sock_filter(b, off);
-	} else if (kind == 1) {
+	if (kind == 1) {
 		bool sig = is_signed(ty);
 
 		for (__u32 j = 0; j < MAX_VALUES; j++) {
@@ -539,7 +564,7 @@ __noinline int eval_selector(struct generic_scratch *s, const struct blob *b, __
 	for (__u32 i = 0; i < MAX_FILTERS; i++) {
 		if (i >= nargs)
 			break;
-		int next = eval_arg_filter(b, f);
+		int next = is_sock_op(b, f) ? eval_sock_filter(b, f) : eval_arg_filter(b, f);
 
 		if (next < 0)
 			return 0;

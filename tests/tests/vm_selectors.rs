@@ -83,16 +83,42 @@ spec:
         values: ["CAP_NET_RAW"]
 "#;
 
+/// cred and capability arguments; matchBinaries on a busybox applet's execve path.
+const CRED: &str = r#"apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: vm-cred
+spec:
+  kprobes:
+  - call: cap_capable
+    syscall: false
+    args:
+    - index: 0
+      type: cred
+    - index: 2
+      type: capability
+    selectors:
+    - matchArgs:
+      - index: 2
+        operator: Equal
+        values: ["21"]
+      matchBinaries:
+      - operator: In
+        values: ["/bin/hostname"]
+"#;
+
 const SCRIPT: &str = r#"
 ip addr add 10.1.2.3/32 dev lo
 /bin/tetrad --export-filename /tmp/events.json --enable-process-cred=false \
     --enable-process-ns=false --tracing-policy /policies/sock.yaml \
-    --tracing-policy /policies/tcp-connections.yaml > /tmp/tetrad.log 2>&1 &
+    --tracing-policy /policies/tcp-connections.yaml --tracing-policy /policies/cred.yaml \
+    > /tmp/tetrad.log 2>&1 &
 agent=$!
 i=0
 until grep -q "tetrad ready" /tmp/tetrad.log || [ $i -gt 1200 ]; do sleep 0.1; i=$((i + 1)); done
 /bin/vm_connect 10.1.2.3:7001 127.0.0.1:7001 10.1.2.3:7003 '[::1]:81' '[::1]:7001' > /tmp/connect.out 2>&1
 echo "rc=$?" >> /tmp/connect.out
+/bin/hostname tetra-cred; /bin/busybox hostname tetra-other; echo "hostname rc=$?" >> /tmp/connect.out
 sleep 2
 kill -INT $agent
 wait $agent
@@ -131,6 +157,7 @@ fn socket_operators_on_kprobes_on_debian_kernel() {
         .binary(&tetrad, "/bin/tetrad")
         .binary(&connect, "/bin/vm_connect")
         .file_bytes(SOCK, "/policies/sock.yaml", 0o644)
+        .file_bytes(CRED, "/policies/cred.yaml", 0o644)
         .file_bytes(std::fs::read_to_string(&example).unwrap().as_str(), "/policies/tcp-connections.yaml", 0o644)
         .memory_mb(1536)
         .script(SCRIPT)
@@ -139,7 +166,7 @@ fn socket_operators_on_kprobes_on_debian_kernel() {
         .unwrap_or_else(|e| panic!("VM run failed: {e}"));
     out.ensure_success().unwrap_or_else(|e| panic!("{e}"));
     let log = out.require_section("agentlog").unwrap();
-    for (name, hooks) in [("vm-sock", 3), ("tcp-connections", 3)] {
+    for (name, hooks) in [("vm-sock", 3), ("tcp-connections", 3), ("vm-cred", 1)] {
         assert!(
             log.contains(&format!("tracing policy \"{name}\" enabled: {hooks} hook(s) attached")),
             "{name} not loaded; agent log:\n{log}"
@@ -151,7 +178,7 @@ fn socket_operators_on_kprobes_on_debian_kernel() {
         section("connect").trim(),
         "connect 10.1.2.3:7001 ConnectionRefused\nconnect 127.0.0.1:7001 ConnectionRefused\n\
          connect 10.1.2.3:7003 ConnectionRefused\nconnect [::1]:81 ConnectionRefused\n\
-         connect [::1]:7001 ConnectionRefused\nrc=0"
+         connect [::1]:7001 ConnectionRefused\nrc=0\nhostname rc=0"
     );
     let events: Vec<Value> = section("events")
         .lines()
@@ -191,4 +218,26 @@ fn socket_operators_on_kprobes_on_debian_kernel() {
         "mark, priority and the cookie (not yet made at connect) are 0, so left out"
     );
     assert_eq!(first["process"]["binary"], "/bin/vm_connect");
+
+    // cap_capable(cred, ns, CAP_SYS_ADMIN, opts) from sethostname, for the applet only.
+    let creds: Vec<&Value> = events
+        .iter()
+        .filter_map(|e| e.get("process_kprobe"))
+        .filter(|b| b["policy_name"] == "vm-cred")
+        .collect();
+    assert_eq!(creds.len(), 1, "{creds:#?}");
+    let hit = creds[0];
+    assert_eq!(hit["function_name"], "cap_capable");
+    assert_eq!(hit["process"]["binary"], "/bin/hostname");
+    assert_eq!(hit["args"][1], json!({"capability_arg": {"value": 21, "name": "CAP_SYS_ADMIN"}}));
+    let cred = &hit["args"][0]["process_credentials_arg"];
+    for id in ["uid", "gid", "euid", "egid", "suid", "sgid", "fsuid", "fsgid"] {
+        assert_eq!(cred[id], 0, "{id}: {cred}");
+    }
+    assert_eq!(cred["user_ns"]["level"], 0, "{cred}");
+    assert_eq!(cred["user_ns"]["ns"]["is_host"], true, "{cred}");
+    let effective: Vec<&str> = cred["caps"]["effective"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+    assert_eq!(effective.len(), 41, "root has every capability of 6.1: {cred}");
+    assert!(effective.contains(&"CAP_SYS_ADMIN"), "{cred}");
+    assert_eq!(cred["caps"]["inheritable"], Value::Null, "none: {cred}");
 }

@@ -52,13 +52,16 @@ pub mod reader {
     pub const BINPRM: u32 = 14;
     pub const SOCK: u32 = 15;
     pub const SOCKADDR: u32 = 16;
+    pub const CRED: u32 = 17;
+    pub const CAPS: u32 = 18;
+    pub const SKB: u32 = 19;
 }
 
 /// How the kernel reads an argument of type `ty`, or `None` when it cannot yet.
 pub fn reader_for(ty: ArgType) -> Option<u32> {
     use ArgType::*;
     Some(match ty {
-        Int | Sint32 | Int32 => reader::S32,
+        Int | Sint32 | Int32 | Capability => reader::S32,
         Uint32 => reader::U32,
         Sint16 | Int16 => reader::S16,
         Uint16 => reader::U16,
@@ -74,6 +77,9 @@ pub fn reader_for(ty: ArgType) -> Option<u32> {
         LinuxBinprm => reader::BINPRM,
         Sock => reader::SOCK,
         Sockaddr => reader::SOCKADDR,
+        Cred => reader::CRED,
+        KernelCapT | CapInheritable | CapPermitted | CapEffective => reader::CAPS,
+        Skb => reader::SKB,
         _ => return None,
     })
 }
@@ -182,8 +188,11 @@ pub fn check_hook(hook: &CompiledHook, can_override: bool) -> Result<(), String>
         }
         for f in &s.args {
             let r = *readers.get(f.slot as usize).ok_or_else(|| at(format!("filter on unknown slot {}", f.slot)))?;
-            let int = r <= reader::U8;
-            let sock = r == reader::SOCK || r == reader::SOCKADDR;
+            let int = r <= reader::U8 || r == reader::CAPS;
+            let sock = [reader::SOCK, reader::SOCKADDR, reader::SKB].contains(&r);
+            if r == reader::SKB && f.op == op::STATE {
+                return Err(at("State on an skb argument is not evaluated in the kernel (an skb has no TCP state)".into()));
+            }
             let ok = match (&f.values, f.op) {
                 (ArgValues::Maps(ids), op::SADDR..=op::NOT_DADDR) => sock && ids.len() == 2,
                 (ArgValues::Maps(ids), op::SPORT..=op::STATE) => sock && ids.len() == 1,
