@@ -23,7 +23,8 @@ struct action_result {
 };
 
 /* Runs the matched selector's actions (the blob's action section at `off`). */
-static __always_inline void run_actions(const struct blob *b, __u32 off, struct action_result *r)
+static __always_inline void run_actions(const struct blob *b, __u32 off, __u32 selector,
+					__u64 pid_tgid, struct action_result *r)
 {
 	__u32 count = rd32(b, off + 4);
 	__u32 p = off + 8;
@@ -54,8 +55,13 @@ static __always_inline void run_actions(const struct blob *b, __u32 off, struct 
 			r->retval = (__s64)param;
 			r->override = !cfg.monitor_only;
 			break;
+		case ACT_POST:
+			/* Params: rate limit in ms (0: none), scope. */
+			if (param && n > 1 && rate_limited(selector, rd32(b, p - 8), param, pid_tgid))
+				r->post = false;
+			break;
 		default:
-			break; /* Post; user space refuses actions the kernel does not run */
+			break; /* user space refuses actions the kernel does not run */
 		}
 	}
 }
@@ -99,7 +105,7 @@ static __always_inline int generic_event(void *ctx, const int src)
 	struct action_result r = { .post = true, .action = ACT_POST };
 
 	if (actions)
-		run_actions(b, actions, &r);
+		run_actions(b, actions, selector, pid_tgid, &r);
 	if (src == SRC_KPROBE && r.override && cfg.can_override)
 		bpf_override_return(ctx, r.retval);
 	if (r.post) {

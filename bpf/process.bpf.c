@@ -14,6 +14,7 @@ struct exec_scratch {
 	struct tetra_msg_exec msg;
 	char data[TETRA_FILENAME_MAX + TETRA_ARGS_MAX + TETRA_CWD_MAX];
 	struct path_buf cwd;
+	struct binary_entry bin;
 };
 
 struct {
@@ -74,6 +75,21 @@ static __always_inline void read_creds(struct task_struct *task, struct tetra_ms
 						      : (__u32)-1;
 }
 
+/* The execve path of process `tgid` into the binaries map, when absolute. */
+static __always_inline void remember_binary(struct exec_scratch *s, __u32 tgid,
+					    const char *filename)
+{
+	long n = bpf_probe_read_kernel_str(s->bin.path, BIN_MAX, filename);
+
+	if (n <= 1 || s->bin.path[0] != '/') {
+		bpf_map_delete_elem(&binaries, &tgid);
+		return;
+	}
+	s->bin.len = n - 1;
+	s->bin.pad = 0;
+	bpf_map_update_elem(&binaries, &tgid, &s->bin, BPF_ANY);
+}
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(tetra_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
 {
@@ -106,6 +122,7 @@ int BPF_PROG(tetra_exec, struct task_struct *task, pid_t old_pid, struct linux_b
 			m->exec_flags |= TETRA_EXEC_TRUNC_FILENAME;
 	}
 	m->filename_len = off;
+	remember_binary(s, pid_tgid >> 32, filename);
 
 	/* argv lives in the new image's memory, NUL-separated. */
 	struct mm_struct *mm = BPF_CORE_READ(task, mm);
@@ -170,6 +187,11 @@ int BPF_PROG(tetra_fork, struct task_struct *parent, struct task_struct *child)
 		.tid = tid,
 		.ppid = BPF_CORE_READ(parent, tgid),
 	};
+	/* The child runs its parent's executable until it execs. */
+	struct binary_entry *bin = bpf_map_lookup_elem(&binaries, &m.ppid);
+
+	if (bin)
+		bpf_map_update_elem(&binaries, &pid, bin, BPF_ANY);
 
 	submit(&m, sizeof(m), TETRA_DROP_RINGBUF_CLONE);
 	return 0;
@@ -187,6 +209,8 @@ int BPF_PROG(tetra_exit, struct task_struct *task)
 		.tid = BPF_CORE_READ(task, pid),
 		.exit_code = BPF_CORE_READ(task, exit_code),
 	};
+
+	bpf_map_delete_elem(&binaries, &m.pid);
 
 	submit(&m, sizeof(m), TETRA_DROP_RINGBUF_EXIT);
 	return 0;

@@ -85,6 +85,8 @@ pub const ARG_BYTES: u8 = 2;
 pub const ARG_PATH: u8 = 3;
 pub const ARG_SOCK: u8 = 4;
 pub const ARG_SOCKADDR: u8 = 5;
+pub const ARG_CRED: u8 = 6;
+pub const ARG_SKB: u8 = 7;
 
 /// `tetra_generic_arg.flags`
 pub const ARG_TRUNCATED: u8 = 1 << 0;
@@ -144,6 +146,43 @@ pub struct ArgSockaddr {
     pub addr: [u8; 16],
 }
 
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ArgCred {
+    pub uid: u32,
+    pub gid: u32,
+    pub euid: u32,
+    pub egid: u32,
+    pub suid: u32,
+    pub sgid: u32,
+    pub fsuid: u32,
+    pub fsgid: u32,
+    pub securebits: u32,
+    pub userns_level: u32,
+    pub userns_uid: u32,
+    pub userns_gid: u32,
+    pub userns_inum: u32,
+    pub pad: u32,
+    pub cap_permitted: u64,
+    pub cap_effective: u64,
+    pub cap_inheritable: u64,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ArgSkb {
+    pub hash: u32,
+    pub len: u32,
+    pub priority: u32,
+    pub mark: u32,
+    pub family: u16,
+    pub proto: u16,
+    pub sport: u16,
+    pub dport: u16,
+    pub saddr: [u8; 16],
+    pub daddr: [u8; 16],
+}
+
 /// One recorded argument of a generic message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ArgValue {
@@ -154,6 +193,8 @@ pub enum ArgValue {
     Path(Vec<u8>),
     Sock(ArgSock),
     Sockaddr(ArgSockaddr),
+    Cred(ArgCred),
+    Skb(ArgSkb),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -208,6 +249,8 @@ impl Pod for MsgGeneric {}
 impl Pod for GenericArg {}
 impl Pod for ArgSock {}
 impl Pod for ArgSockaddr {}
+impl Pod for ArgCred {}
+impl Pod for ArgSkb {}
 
 fn read<T: Pod>(bytes: &[u8], what: &'static str) -> Result<T, DecodeError> {
     let need = std::mem::size_of::<T>();
@@ -281,6 +324,8 @@ pub fn decode_generic(bytes: &[u8]) -> Result<GenericRecord, DecodeError> {
             ARG_PATH => ArgValue::Path(v.to_vec()),
             ARG_SOCK => ArgValue::Sock(read(v, "sock argument")?),
             ARG_SOCKADDR => ArgValue::Sockaddr(read(v, "sockaddr argument")?),
+            ARG_CRED => ArgValue::Cred(read(v, "cred argument")?),
+            ARG_SKB => ArgValue::Skb(read(v, "skb argument")?),
             _ => ArgValue::None,
         };
         args.push(RecordedArg { value, flags: h.flags, aux: h.aux });
@@ -410,6 +455,37 @@ mod tests {
             ("port", offset_of!(ArgSockaddr, port)),
             ("pad", offset_of!(ArgSockaddr, pad)),
             ("addr", offset_of!(ArgSockaddr, addr)),
+        ]);
+        check(&btf, "tetra_arg_cred", size_of::<ArgCred>(), &[
+            ("uid", offset_of!(ArgCred, uid)),
+            ("gid", offset_of!(ArgCred, gid)),
+            ("euid", offset_of!(ArgCred, euid)),
+            ("egid", offset_of!(ArgCred, egid)),
+            ("suid", offset_of!(ArgCred, suid)),
+            ("sgid", offset_of!(ArgCred, sgid)),
+            ("fsuid", offset_of!(ArgCred, fsuid)),
+            ("fsgid", offset_of!(ArgCred, fsgid)),
+            ("securebits", offset_of!(ArgCred, securebits)),
+            ("userns_level", offset_of!(ArgCred, userns_level)),
+            ("userns_uid", offset_of!(ArgCred, userns_uid)),
+            ("userns_gid", offset_of!(ArgCred, userns_gid)),
+            ("userns_inum", offset_of!(ArgCred, userns_inum)),
+            ("pad", offset_of!(ArgCred, pad)),
+            ("cap_permitted", offset_of!(ArgCred, cap_permitted)),
+            ("cap_effective", offset_of!(ArgCred, cap_effective)),
+            ("cap_inheritable", offset_of!(ArgCred, cap_inheritable)),
+        ]);
+        check(&btf, "tetra_arg_skb", size_of::<ArgSkb>(), &[
+            ("hash", offset_of!(ArgSkb, hash)),
+            ("len", offset_of!(ArgSkb, len)),
+            ("priority", offset_of!(ArgSkb, priority)),
+            ("mark", offset_of!(ArgSkb, mark)),
+            ("family", offset_of!(ArgSkb, family)),
+            ("proto", offset_of!(ArgSkb, proto)),
+            ("sport", offset_of!(ArgSkb, sport)),
+            ("dport", offset_of!(ArgSkb, dport)),
+            ("saddr", offset_of!(ArgSkb, saddr)),
+            ("daddr", offset_of!(ArgSkb, daddr)),
         ]);
     }
 

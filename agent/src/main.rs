@@ -269,7 +269,12 @@ fn main() -> anyhow::Result<()> {
     // The sensor was attached first, then /proc is read: a process started in between is
     // seen by both, and the kernel's view simply replaces the /proc one.
     let mut cache = ProcessCache::new(&node, args.process_cache_size);
-    cache.seed(procfs::scan(&args.procfs, &node));
+    let running = procfs::scan(&args.procfs, &node);
+    let unseeded = sensor.seed_binaries(running.iter().map(|p| (p.pid, p.binary.as_str())));
+    if unseeded > 0 {
+        log::warn!("{unseeded} running processes' executables not recorded for matchBinaries (the kernel will read them)");
+    }
+    cache.seed(running);
     let render = Render {
         clock: Clock::new(),
         host_ns: procfs::namespaces(&args.procfs.join("1")),

@@ -112,6 +112,8 @@ struct tetra_msg_clone {
  *   TETRA_ARG_PATH     the path as d_path() renders it; aux = inode mode (0 if unknown)
  *   TETRA_ARG_SOCK     struct tetra_arg_sock
  *   TETRA_ARG_SOCKADDR struct tetra_arg_sockaddr
+ *   TETRA_ARG_CRED     struct tetra_arg_cred
+ *   TETRA_ARG_SKB      struct tetra_arg_skb
  *   TETRA_ARG_NONE     no value (len 0): the argument could not be read (flags say why)
  */
 #define TETRA_ARGS_MAX_SLOTS 5
@@ -125,6 +127,8 @@ enum tetra_arg_kind {
 	TETRA_ARG_PATH = 3,
 	TETRA_ARG_SOCK = 4,
 	TETRA_ARG_SOCKADDR = 5,
+	TETRA_ARG_CRED = 6,
+	TETRA_ARG_SKB = 7,
 };
 
 /* tetra_generic_arg.flags */
@@ -161,6 +165,32 @@ struct tetra_arg_sockaddr {
 	__u8 addr[16];
 };
 
+/* struct cred: ids, securebits, capability sets, and its user namespace. */
+struct tetra_arg_cred {
+	__u32 uid, gid, euid, egid, suid, sgid, fsuid, fsgid;
+	__u32 securebits;
+	__u32 userns_level;
+	__u32 userns_uid; /* owner of the user namespace */
+	__u32 userns_gid;
+	__u32 userns_inum;
+	__u32 pad;
+	__u64 cap_permitted, cap_effective, cap_inheritable;
+};
+
+/* struct sk_buff: its IP packet's addresses and ports (TCP/UDP), as sock has them. */
+struct tetra_arg_skb {
+	__u32 hash;
+	__u32 len;
+	__u32 priority;
+	__u32 mark;
+	__u16 family; /* AF_INET or AF_INET6 from the IP header's version, else 0 */
+	__u16 proto; /* IP protocol */
+	__u16 sport; /* host byte order */
+	__u16 dport;
+	__u8 saddr[16]; /* IPv4 in the first 4 bytes */
+	__u8 daddr[16];
+};
+
 struct tetra_msg_generic {
 	struct tetra_msg_header hdr;
 	__u32 pid;
@@ -182,6 +212,8 @@ _Static_assert(sizeof(struct tetra_msg_generic) == 56, "generic layout");
 _Static_assert(sizeof(struct tetra_generic_arg) == 8, "generic arg layout");
 _Static_assert(sizeof(struct tetra_arg_sock) == 64, "sock layout");
 _Static_assert(sizeof(struct tetra_arg_sockaddr) == 24, "sockaddr layout");
+_Static_assert(sizeof(struct tetra_arg_cred) == 80, "cred layout");
+_Static_assert(sizeof(struct tetra_arg_skb) == 56, "skb layout");
 /* The exec strings are placed with a 13-bit mask (process.bpf.c). */
 _Static_assert(TETRA_FILENAME_MAX + TETRA_ARGS_MAX + TETRA_CWD_MAX <= 8192, "exec strings");
 

@@ -226,6 +226,81 @@ static __always_inline __u32 put_sockaddr(struct generic_scratch *s, __u32 off, 
 	return sizeof(*o);
 }
 
+static __always_inline __u32 put_cred(struct generic_scratch *s, __u32 off,
+				      const struct cred *c)
+{
+	struct tetra_arg_cred *o = (struct tetra_arg_cred *)&s->data[off & DATA_MASK];
+	struct user_namespace *ns = BPF_CORE_READ(c, user_ns);
+
+	o->uid = BPF_CORE_READ(c, uid.val);
+	o->gid = BPF_CORE_READ(c, gid.val);
+	o->euid = BPF_CORE_READ(c, euid.val);
+	o->egid = BPF_CORE_READ(c, egid.val);
+	o->suid = BPF_CORE_READ(c, suid.val);
+	o->sgid = BPF_CORE_READ(c, sgid.val);
+	o->fsuid = BPF_CORE_READ(c, fsuid.val);
+	o->fsgid = BPF_CORE_READ(c, fsgid.val);
+	o->securebits = BPF_CORE_READ(c, securebits);
+	o->userns_level = BPF_CORE_READ(ns, level);
+	o->userns_uid = BPF_CORE_READ(ns, owner.val);
+	o->userns_gid = BPF_CORE_READ(ns, group.val);
+	o->userns_inum = BPF_CORE_READ(ns, ns.inum);
+	o->pad = 0;
+	/* kernel_cap_t is u32[2] before 6.3 and one u64 after; both are 8 bytes. */
+	bpf_probe_read_kernel(&o->cap_permitted, 8, &c->cap_permitted);
+	bpf_probe_read_kernel(&o->cap_effective, 8, &c->cap_effective);
+	bpf_probe_read_kernel(&o->cap_inheritable, 8, &c->cap_inheritable);
+	return sizeof(*o);
+}
+
+#define IPPROTO_TCP_NR 6
+#define IPPROTO_UDP_NR 17
+
+static __always_inline __u32 put_skb(struct generic_scratch *s, __u32 off, struct sk_buff *skb)
+{
+	struct tetra_arg_skb *o = (struct tetra_arg_skb *)&s->data[off & DATA_MASK];
+	unsigned char *head = BPF_CORE_READ(skb, head);
+	__u16 nh = BPF_CORE_READ(skb, network_header), th = BPF_CORE_READ(skb, transport_header);
+	__u8 version = 0;
+	__u32 l4 = 0;
+
+	__builtin_memset(o, 0, sizeof(*o));
+	o->hash = BPF_CORE_READ(skb, hash);
+	o->len = BPF_CORE_READ(skb, len);
+	o->priority = BPF_CORE_READ(skb, priority);
+	o->mark = BPF_CORE_READ(skb, mark);
+	/* Raw header bytes: IPv4 ihl/version 0, protocol 9, addresses 12 and 16; IPv6
+	 * next header 6, addresses 8 and 24. */
+	__u8 *ip = s->skb_hdr;
+
+	bpf_probe_read_kernel(ip, 40, head + nh);
+	version = ip[0] >> 4;
+	if (version == 4) {
+		o->family = AF_INET;
+		o->proto = ip[9];
+		__builtin_memcpy(o->saddr, &ip[12], 4);
+		__builtin_memcpy(o->daddr, &ip[16], 4);
+		l4 = nh + (ip[0] & 0xf) * 4;
+	} else if (version == 6) {
+		o->family = AF_INET6;
+		o->proto = ip[6];
+		__builtin_memcpy(o->saddr, &ip[8], 16);
+		__builtin_memcpy(o->daddr, &ip[24], 16);
+		l4 = nh + 40;
+	}
+	/* The transport header offset when set (0xffff: not yet), else right after IP. */
+	if (th != 0xffff && th > nh)
+		l4 = th;
+	if (l4 && (o->proto == IPPROTO_TCP_NR || o->proto == IPPROTO_UDP_NR)) {
+		__be16 ports[2] = {};
+
+		bpf_probe_read_kernel(ports, sizeof(ports), head + l4);
+		o->sport = bpf_ntohs(ports[0]);
+		o->dport = bpf_ntohs(ports[1]);
+	}
+	return sizeof(*o);
+}
+
 /*
  * Reads argument `i` and appends it at `off`; returns the new offset. Integer values go to
  * s->ival[i]; byte values are at s->voff[i], s->vlen[i] bytes, for the selectors.
@@ -297,6 +372,25 @@ static __always_inline __u32 record_arg(void *ctx, int src, struct generic_scrat
 	case READ_SOCKADDR:
 		kind = TETRA_ARG_SOCKADDR;
 		len = put_sockaddr(s, voff, (const void *)raw, &flags);
+		break;
+	case READ_CRED:
+		kind = TETRA_ARG_CRED;
+		len = put_cred(s, voff, (const struct cred *)raw);
+		break;
+	case READ_CAPS: {
+		__u64 caps = 0;
+
+		kind = TETRA_ARG_INT;
+		if (bpf_probe_read_kernel(&caps, 8, (const void *)raw) < 0)
+			flags |= TETRA_ARG_READ_ERROR;
+		s->ival[i] = caps;
+		__builtin_memcpy(&s->data[voff & DATA_MASK], &caps, 8);
+		len = 8;
+		break;
+	}
+	case READ_SKB:
+		kind = TETRA_ARG_SKB;
+		len = put_skb(s, voff, (struct sk_buff *)raw);
 		break;
 	default:
 		kind = TETRA_ARG_NONE;

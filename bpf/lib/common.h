@@ -23,6 +23,29 @@ struct {
 	__type(value, __u64);
 } drops SEC(".maps");
 
+/*
+ * The executable of each process, for matchBinaries: the path given to execve, as events
+ * show it in process.binary. The lifecycle programs write it at exec (a relative path is
+ * not stored), copy it to a forked child and delete it at exit; user space seeds it for
+ * processes older than the agent. The policy programs share it by fd, and for a process
+ * without an entry use the path of the mapped executable (and store that).
+ */
+#define BIN_MAX 256
+
+struct binary_entry {
+	__u32 len;
+	__u32 pad;
+	char path[BIN_MAX * 2];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 32768);
+	__type(key, __u32);
+	__type(value, struct binary_entry);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} binaries SEC(".maps");
+
 static __always_inline void count_drop(__u32 cause)
 {
 	__u64 *n = bpf_map_lookup_elem(&drops, &cause);

@@ -35,6 +35,9 @@
 #define READ_BINPRM 14 /* struct linux_binprm * -> the file's path */
 #define READ_SOCK 15 /* struct sock * */
 #define READ_SOCKADDR 16 /* struct sockaddr *, user memory first */
+#define READ_CRED 17 /* struct cred * */
+#define READ_CAPS 18 /* kernel_cap_t *: its 64 bits, an integer */
+#define READ_SKB 19 /* struct sk_buff * */
 
 #define MAX_SLOTS TETRA_ARGS_MAX_SLOTS
 #define STR_MAX TETRA_ARG_STR_MAX
@@ -71,7 +74,6 @@ static __always_inline __u64 bound(__u64 x, __u64 mask)
 /* The args area is addressed through this mask; the array is larger so writes stay in. */
 #define DATA_MASK 8191
 #define BLOB_MASK 16383
-#define BIN_MAX 256
 
 struct str_key {
 	__u32 map_id;
@@ -99,13 +101,39 @@ struct int_key {
 	__u64 value;
 };
 
-/* The executable of a process, computed once per (tgid, mm). */
-struct binary_entry {
-	__u64 mm;
-	__u32 len;
-	__u32 pad;
-	char path[BIN_MAX * 2];
+/* SAddr/DAddr networks: LPM keys of map id then address (network byte order). */
+struct addr4_key {
+	__u32 prefixlen;
+	__u32 map_id;
+	__u8 addr[4];
 };
+
+struct addr6_key {
+	__u32 prefixlen;
+	__u32 map_id;
+	__u8 addr[16];
+};
+
+/*
+ * Post rateLimit: one entry per (selector, scope, argument values), holding the time of the
+ * last event posted. The hook is implied (every hook has its own map). Each argument counts
+ * with the first RATE_ARG_BYTES bytes of its recorded value.
+ */
+#define RATE_ARG_BYTES 40
+
+struct rate_key {
+	__u32 selector;
+	__u32 scope; /* 0 thread, 1 process, 2 global */
+	__u64 id; /* pid_tgid, tgid or 0, by scope */
+	__u8 data[MAX_SLOTS * RATE_ARG_BYTES];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1); /* set by user space */
+	__type(key, struct rate_key);
+	__type(value, __u64);
+} rate_limit SEC(".maps");
 
 struct generic_scratch {
 	struct tetra_msg_generic msg;
@@ -115,7 +143,10 @@ struct generic_scratch {
 	struct prefix_key prefix;
 	struct postfix_key postfix;
 	struct int_key ikey;
+	struct rate_key rate; /* before another member: reads into it may overrun by 23 bytes */
+	struct addr6_key akey;
 	struct binary_entry bin;
+	struct binary_entry ancestor; /* matchBinaries followChildren */
 	/* Per recorded argument: the integer value, or where its bytes are in data. */
 	__u64 ival[MAX_SLOTS];
 	__u32 voff[MAX_SLOTS];
@@ -127,6 +158,9 @@ struct generic_scratch {
 	struct tetra_generic_arg btf_arg;
 	struct tetra_arg_sock btf_sock;
 	struct tetra_arg_sockaddr btf_sockaddr;
+	struct tetra_arg_cred btf_cred;
+	__u8 skb_hdr[40]; /* put_skb: the IP header */
+	struct tetra_arg_skb btf_skb;
 };
 
 struct {
@@ -155,14 +189,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct str_key);
 } zeros SEC(".maps");
-
-/* Shared by every generic program through its fd (user space creates it once). */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 4096);
-	__type(key, __u32);
-	__type(value, struct binary_entry);
-} binaries SEC(".maps");
 
 /*
  * Selector values, keyed by the id of the compiled ValueMap they belong to. Exact strings
@@ -205,6 +231,22 @@ struct {
 	__type(key, struct int_key);
 	__type(value, __u8);
 } int_set SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 1);
+	__type(key, struct addr4_key);
+	__type(value, __u8);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} addr4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 1);
+	__type(key, struct addr6_key);
+	__type(value, __u8);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} addr6 SEC(".maps");
 
 const volatile struct generic_config cfg = {};
 

@@ -3,8 +3,8 @@
  * In-kernel evaluation of the selector blob written by user space (the format is
  * documented in crds/src/compile/encoding.rs). Selectors are ORed, the first match wins;
  * the filters inside one are ANDed. User space refuses to load a blob using a filter this
- * file does not evaluate (namespaces, capabilities, return args), so an empty section is
- * all the kernel ever sees for those.
+ * file does not evaluate (return args, for example), so an empty section is all the
+ * kernel ever sees for those.
  */
 #ifndef TETRA_SELECTORS_H
 #define TETRA_SELECTORS_H
@@ -26,6 +26,17 @@
 #define OP_GT 9
 #define OP_LT 10
 #define OP_MASK 11
+/* Socket operators, SPort 12 .. NotDAddr 23: each odd code is the negation of the one
+ * before it. */
+#define OP_SPORT 12
+#define OP_SPORT_PRIV 14
+#define OP_DPORT 16
+#define OP_DPORT_PRIV 18
+#define OP_SADDR 20
+#define OP_DADDR 22
+#define OP_PROTOCOL 24
+#define OP_FAMILY 25
+#define OP_STATE 26
 #define OP_IN_MAP 27
 #define OP_NOT_IN_MAP 28
 
@@ -140,20 +151,23 @@ static __always_inline struct generic_scratch *scratch_value(void)
  * The evaluation is split into global functions: the verifier checks each once, on its
  * own, instead of once per path through the selectors (which exceeds its budget).
  *
- * Is the string (the executable when `how` has FROM_BIN, else data[off..off+len)) in value
- * map `map_id`, compared as `how & 0xff` (OP_EQUAL exact, OP_PREFIX, OP_POSTFIX)?
+ * Is the string (the executable when `how` has FROM_BIN, an ancestor's with FROM_ANCESTOR,
+ * else data[off..off+len)) in value map `map_id`, compared as `how & 0xff` (OP_EQUAL exact,
+ * OP_PREFIX, OP_POSTFIX)?
  */
 #define FROM_BIN 0x100
+#define FROM_ANCESTOR 0x200
 
 __noinline int str_lookup(__u32 how, __u32 off, __u32 len, __u32 map_id)
 {
-	__u32 from_bin = how & FROM_BIN, class = how & 0xff;
+	__u32 class = how & 0xff;
 	struct generic_scratch *s = scratch_value();
 
 	if (!s)
 		return 0;
-	const void *src = from_bin ? (const void *)s->bin.path
-				   : (const void *)&s->data[off & DATA_MASK];
+	const void *src = how & FROM_BIN	? (const void *)s->bin.path
+			  : how & FROM_ANCESTOR ? (const void *)s->ancestor.path
+						: (const void *)&s->data[off & DATA_MASK];
 
 	if (class == OP_PREFIX)
 		return str_has_prefix(s, src, len, map_id);
@@ -171,6 +185,117 @@ static __always_inline bool is_signed(__u32 type_code)
 }
 
 /*
+ * Is the address (4 or 16 bytes, network order) in address map `map_id`? The key is built
+ * in the scratch: the stack is short here (and 6.1 wants keys on it or in map values). An
+ * IPv4 key is the first bytes of an IPv6 one.
+ */
+static __always_inline bool addr_in_map(struct generic_scratch *s, __u16 family,
+					const __u8 *addr, __u32 map_id)
+{
+	struct addr6_key *k = &s->akey;
+
+	k->map_id = map_id;
+	if (family == AF_INET) {
+		k->prefixlen = 32 + 32;
+		__builtin_memcpy(k->addr, addr, 4);
+		return bpf_map_lookup_elem(&addr4, k) != NULL;
+	}
+	if (family == AF_INET6) {
+		k->prefixlen = 32 + 128;
+		__builtin_memcpy(k->addr, addr, 16);
+		return bpf_map_lookup_elem(&addr6, k) != NULL;
+	}
+	return false;
+}
+
+/* The offset after the matchArgs entry at `off` (layout in eval_arg_filter). */
+static __always_inline __u32 arg_filter_end(const struct blob *b, __u32 off)
+{
+	__u32 kind = rd32(b, off + 12), n = rd32(b, off + 16);
+
+	return (off + 20 + n * (kind == 1 ? 8 : kind == 2 ? 4 : 0)) & BLOB_MASK;
+}
+
+static __always_inline bool is_sock_op(const struct blob *b, __u32 off)
+{
+	__u32 op = rd32(b, off + 4);
+
+	return op >= OP_SPORT && op <= OP_STATE;
+}
+
+/*
+ * A socket operator on a sock, skb or sockaddr argument (entry at `off`, as for
+ * eval_arg_filter; the same result). A sockaddr has one address and port, which the S*
+ * operators compare. Addresses come with two map ids, the IPv4 networks then the IPv6
+ * ones. Called from eval_selector directly: under eval_arg_filter the combined stack of
+ * the call chain would pass 512 bytes.
+ */
+__noinline int eval_sock_filter(const struct blob *b, __u32 off)
+{
+	struct generic_scratch *s = scratch_value();
+
+	if (!s || !b)
+		return -1;
+	int next = arg_filter_end(b, off);
+	__u32 slot = rd32(b, off), op = rd32(b, off + 4), n = rd32(b, off + 16);
+	__u32 id0 = rd32(b, off + 20), id1 = rd32(b, off + 24);
+
+	if (slot >= MAX_SLOTS)
+		return -1;
+	__u32 voff = s->voff[slot] & DATA_MASK;
+	__u16 family, sport, dport = 0, protocol = 0, state = 0;
+	const __u8 *saddr, *daddr;
+
+	if (s->vkind[slot] == TETRA_ARG_SOCK) {
+		const struct tetra_arg_sock *k = (const void *)&s->data[voff];
+
+		family = k->family;
+		sport = k->sport;
+		dport = k->dport;
+		protocol = k->protocol;
+		state = k->state;
+		saddr = k->saddr;
+		daddr = k->daddr;
+	} else if (s->vkind[slot] == TETRA_ARG_SKB) {
+		const struct tetra_arg_skb *k = (const void *)&s->data[voff];
+
+		family = k->family;
+		sport = k->sport;
+		dport = k->dport;
+		protocol = k->proto;
+		saddr = k->saddr;
+		daddr = k->daddr;
+	} else if (s->vkind[slot] == TETRA_ARG_SOCKADDR) {
+		const struct tetra_arg_sockaddr *a = (const void *)&s->data[voff];
+
+		family = a->family;
+		sport = a->port;
+		saddr = a->addr;
+		daddr = a->addr;
+	} else {
+		return -1; /* unread argument: matches nothing */
+	}
+	if (op >= OP_PROTOCOL) {
+		__u16 v = op == OP_PROTOCOL ? protocol : op == OP_FAMILY ? family : state;
+
+		return n && int_in_map(s, v, id0) ? next : -1;
+	}
+	__u32 base = op & ~1u;
+	bool found;
+
+	if (base == OP_SPORT || base == OP_DPORT)
+		found = n && int_in_map(s, base == OP_SPORT ? sport : dport, id0);
+	else if (base == OP_SPORT_PRIV || base == OP_DPORT_PRIV)
+		found = (base == OP_SPORT_PRIV ? sport : dport) < 1024;
+	else if (n == 2)
+		found = addr_in_map(s, family, base == OP_SADDR ? saddr : daddr,
+				    family == AF_INET ? id0 : id1);
+	else
+		return -1;
+	return ((op & 1) ? !found : found) ? next : -1;
+}
+
+/*
  * One matchArgs entry at `off`: slot | op | type_code | kind | n | values. Returns the
  * offset of the next entry when it matches, -1 when not.
  */
@@ -183,7 +308,7 @@ __noinline int eval_arg_filter(const struct blob *b, __u32 off)
 	__u32 slot = rd32(b, off), op = rd32(b, off + 4), ty = rd32(b, off + 8);
 	__u32 kind = rd32(b, off + 12), n = rd32(b, off + 16);
 	__u32 vals = off + 20;
-	__u32 next = vals + n * (kind == 1 ? 8 : kind == 2 ? 4 : 0);
+	__u32 next = arg_filter_end(b, off);
 	bool found = false, ok;
 
 	if (slot >= MAX_SLOTS || n > MAX_VALUES)
@@ -265,6 +390,138 @@ static __always_inline bool match_pids(const struct blob *b, __u32 off, __u32 tg
 	return true;
 }
 
+/* The inode of the current task's namespace `ns` (encoding.rs numbering, Uts 0 .. User 9). */
+__noinline __u32 current_ns_inum(__u32 ns)
+{
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	struct nsproxy *p = BPF_CORE_READ(t, nsproxy);
+
+	switch (ns) {
+	case 0: return BPF_CORE_READ(p, uts_ns, ns.inum);
+	case 1: return BPF_CORE_READ(p, ipc_ns, ns.inum);
+	case 2: return BPF_CORE_READ(p, mnt_ns, ns.inum);
+	case 3: {
+		/* The task's own pid namespace: that of its pid at the pid's deepest level. */
+		struct pid *pid = BPF_CORE_READ(t, thread_pid);
+		__u32 level = BPF_CORE_READ(pid, level);
+
+		return BPF_CORE_READ(pid, numbers[level & 31].ns, ns.inum);
+	}
+	case 4: return BPF_CORE_READ(p, pid_ns_for_children, ns.inum);
+	case 5: return BPF_CORE_READ(p, net_ns, ns.inum);
+	case 6: return BPF_CORE_READ(p, time_ns, ns.inum);
+	case 7: return BPF_CORE_READ(p, time_ns_for_children, ns.inum);
+	case 8: return BPF_CORE_READ(p, cgroup_ns, ns.inum);
+	case 9: return BPF_CORE_READ(t, cred, user_ns, ns.inum);
+	default: return 0;
+	}
+}
+
+/* The namespaces section at `off`: every filter must hold (In: the inode is listed). */
+__noinline int match_namespaces(const struct blob *b, __u32 off)
+{
+	if (!b)
+		return 0;
+	__u32 count = rd32(b, off + 4);
+	__u32 p = off + 8;
+
+	for (__u32 f = 0; f < MAX_FILTERS; f++) {
+		if (f >= count)
+			break;
+		__u32 ns = rd32(b, p), op = rd32(b, p + 4), n = rd32(b, p + 8);
+		__u32 inum = current_ns_inum(ns);
+		bool found = false;
+
+		p += 12;
+		for (__u32 j = 0; j < MAX_VALUES; j++) {
+			if (j >= n)
+				break;
+			found |= rd32(b, p + j * 4) == inum;
+		}
+		p += (n & 31) * 4;
+		if ((op == 2) == found)
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * The capabilities section at `off`: In holds when the current task has at least one of
+ * the listed capabilities in the set (0 effective, 1 inheritable, 2 permitted), NotIn when
+ * it has none. kernel_cap_t is one u64 (6.3+) or two u32 words (before): the same 8 bytes.
+ */
+__noinline int match_capabilities(const struct blob *b, __u32 off)
+{
+	if (!b)
+		return 0;
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	const struct cred *c = BPF_CORE_READ(t, cred);
+	__u32 count = rd32(b, off + 4);
+	__u32 p = off + 8;
+
+	for (__u32 f = 0; f < MAX_FILTERS; f++) {
+		if (f >= count)
+			break;
+		__u32 set = rd32(b, p), op = rd32(b, p + 4);
+		__u64 mask = rd64(b, p + 12), caps = 0;
+		const void *src = set == 0 ? (const void *)&c->cap_effective
+				  : set == 1 ? (const void *)&c->cap_inheritable
+					     : (const void *)&c->cap_permitted;
+
+		bpf_probe_read_kernel(&caps, sizeof(caps), src);
+		p += 20;
+		if ((op == 2) == ((caps & mask) != 0))
+			return 0;
+	}
+	return 1;
+}
+
+/* Is the executable (`from`: FROM_BIN or FROM_ANCESTOR) in a value of the filter at `off`? */
+static __always_inline bool binary_listed(const struct blob *b, __u32 off, __u32 from, __u32 len)
+{
+	__u32 op = rd32(b, off + 8), n = rd32(b, off + 16);
+	__u32 class = op <= BIN_NOT_IN ? OP_EQUAL : op <= BIN_NOT_PREFIX ? OP_PREFIX : OP_POSTFIX;
+	bool found = false;
+
+	for (__u32 j = 0; j < MAX_VALUES && len; j++) {
+		if (j >= n || found)
+			break;
+		found = str_lookup(class | from, 0, len & (BIN_MAX * 2 - 1),
+				   rd32(b, off + 20 + j * 4));
+	}
+	return found;
+}
+
+#define MAX_ANCESTORS 8
+
+/*
+ * followChildren: is the executable of one of the current task's ancestors (up to
+ * MAX_ANCESTORS generations, as long as they run) listed by the filter at `off`?
+ */
+__noinline int ancestor_listed(const struct blob *b, __u32 off)
+{
+	struct generic_scratch *s = scratch_value();
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+
+	if (!s || !b)
+		return 0;
+	for (__u32 i = 0; i < MAX_ANCESTORS; i++) {
+		t = BPF_CORE_READ(t, real_parent);
+		__u32 tgid = BPF_CORE_READ(t, tgid);
+
+		if (tgid <= 1)
+			break; /* init adopts orphans: its descendants are everyone */
+		struct binary_entry *e = bpf_map_lookup_elem(&binaries, &tgid);
+
+		if (!e)
+			continue;
+		bpf_probe_read_kernel(&s->ancestor, sizeof(s->ancestor), e);
+		if (binary_listed(b, off, FROM_ANCESTOR, s->ancestor.len))
+			return 1;
+	}
+	return 0;
+}
+
 /* The binaries section at `off` against the executable in s->bin (len 0: unknown). */
 static __always_inline bool match_binaries(struct generic_scratch *s, const struct blob *b,
 					   __u32 off)
@@ -274,16 +531,11 @@ static __always_inline bool match_binaries(struct generic_scratch *s, const stru
 	if (!count)
 		return true;
 	/* At most one binary filter per selector (validated). */
-	__u32 op = rd32(b, off + 8), n = rd32(b, off + 16);
-	__u32 class = op <= BIN_NOT_IN ? OP_EQUAL : op <= BIN_NOT_PREFIX ? OP_PREFIX : OP_POSTFIX;
-	bool found = false;
+	__u32 op = rd32(b, off + 8), flags = rd32(b, off + 12);
+	bool found = binary_listed(b, off, FROM_BIN, s->bin.len);
 
-	for (__u32 j = 0; j < MAX_VALUES && s->bin.len; j++) {
-		if (j >= n || found)
-			break;
-		found = str_lookup(class | FROM_BIN, 0, s->bin.len & (BIN_MAX * 2 - 1),
-				   rd32(b, off + 20 + j * 4));
-	}
+	if (!found && (flags & 1))
+		found = ancestor_listed(b, off);
 	return (op == BIN_IN || op == BIN_PREFIX || op == BIN_POSTFIX) ? found : !found;
 }
 
@@ -297,8 +549,12 @@ __noinline int eval_selector(struct generic_scratch *s, const struct blob *b, __
 	if (!match_pids(b, off, tgid))
 		return 0;
 	off = skip(b, off); /* pids */
-	off = skip(b, off); /* namespaces (refused by user space when present) */
-	off = skip(b, off); /* capabilities (likewise) */
+	if (!match_namespaces(b, off))
+		return 0;
+	off = skip(b, off);
+	if (!match_capabilities(b, off))
+		return 0;
+	off = skip(b, off);
 	if (!match_binaries(s, b, off))
 		return 0;
 	off = skip(b, off);
@@ -308,7 +564,7 @@ __noinline int eval_selector(struct generic_scratch *s, const struct blob *b, __
 	for (__u32 i = 0; i < MAX_FILTERS; i++) {
 		if (i >= nargs)
 			break;
-		int next = eval_arg_filter(b, f);
+		int next = is_sock_op(b, f) ? eval_sock_filter(b, f) : eval_arg_filter(b, f);
 
 		if (next < 0)
 			return 0;
@@ -318,18 +574,17 @@ __noinline int eval_selector(struct generic_scratch *s, const struct blob *b, __
 	return 1;
 }
 
-/* The current process's executable into s->bin, computed once per (tgid, mm) and cached. */
+/* The current process's executable into s->bin (see struct binary_entry). */
 static __always_inline void current_binary(struct generic_scratch *s, __u32 tgid)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	__u64 mm = (__u64)BPF_CORE_READ(task, mm);
 	struct binary_entry *e = bpf_map_lookup_elem(&binaries, &tgid);
 
 	s->bin.len = 0;
-	if (e && e->mm == mm) {
+	if (e) {
 		bpf_probe_read_kernel(&s->bin, sizeof(s->bin), e);
 		return;
 	}
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct file *exe = BPF_CORE_READ(task, mm, exe_file);
 	struct fs_struct *fs = BPF_CORE_READ(task, fs);
 	struct path p = BPF_CORE_READ(exe, f_path);
@@ -341,11 +596,45 @@ static __always_inline void current_binary(struct generic_scratch *s, __u32 tgid
 	len = walk_path(p.dentry, p.mnt, &fs->root, &s->path, &truncated);
 	if (len > BIN_MAX)
 		len = BIN_MAX;
-	s->bin.mm = mm;
 	s->bin.len = len;
 	bpf_probe_read_kernel(s->bin.path, bound(len, BIN_MAX * 2 - 1),
 			      &s->path.data[(PATH_BUF_SIZE - len) & PATH_BUF_MASK]);
-	bpf_map_update_elem(&binaries, &tgid, &s->bin, BPF_ANY);
+	bpf_map_update_elem(&binaries, &tgid, &s->bin, BPF_NOEXIST);
+}
+
+/*
+ * Post with rateLimit: is an event of `selector` with the arguments just recorded within
+ * `ms` milliseconds of the last one posted for the same scope key? If not, this one is
+ * posted and its time recorded.
+ */
+__noinline int rate_limited(__u32 selector, __u32 scope, __u64 ms, __u64 pid_tgid)
+{
+	struct generic_scratch *s = scratch_value();
+	__u64 now = bpf_ktime_get_ns();
+
+	if (!s)
+		return 0;
+	struct rate_key *k = &s->rate;
+
+	__builtin_memset(k, 0, sizeof(*k));
+	k->selector = selector;
+	k->scope = scope;
+	k->id = scope == 0 ? pid_tgid : scope == 1 ? pid_tgid >> 32 : 0;
+	for (__u32 i = 0; i < MAX_SLOTS; i++) {
+		if (i >= cfg.n_args)
+			break;
+		__u32 len = s->vlen[i] < RATE_ARG_BYTES ? s->vlen[i] : RATE_ARG_BYTES;
+
+		if (len)
+			bpf_probe_read_kernel(&k->data[(i * RATE_ARG_BYTES) & 255], bound(len, 63),
+					      &s->data[s->voff[i] & DATA_MASK]);
+	}
+	__u64 *last = bpf_map_lookup_elem(&rate_limit, k);
+
+	if (last && now - *last < ms * 1000000)
+		return 1;
+	bpf_map_update_elem(&rate_limit, k, &now, BPF_ANY);
+	return 0;
 }
 
 /* Index of the first matching selector (0 when the hook has none), or -1. */

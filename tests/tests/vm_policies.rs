@@ -304,8 +304,8 @@ tetra_section events cat /tmp/events.json
 "#;
 
 /// No example policy of the repository fails in the kernel (verifier, attach) on Debian's
-/// 6.1, and the enforcing ones do what their comments say (busybox's cat is /bin/busybox
-/// to matchBinaries).
+/// 6.1, and the enforcing ones do what their comments say (busybox's cat is /bin/cat to
+/// matchBinaries, its execve path).
 #[test]
 fn example_policies_on_debian_kernel() {
     require_vm!();

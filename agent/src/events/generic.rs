@@ -5,7 +5,10 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use tetra_crds::types::ArgType;
 use tetra_proto::tetragon::{self, get_events_response::Event, kprobe_argument::Arg, GetEventsResponse};
 
-use crate::abi::{ArgSock, ArgSockaddr, ArgValue, GenericRecord, RecordedArg, ARG_READ_ERROR, ARG_TRUNCATED};
+use crate::abi::{
+    ArgCred, ArgSkb, ArgSock, ArgSockaddr, ArgValue, GenericRecord, RecordedArg, ARG_READ_ERROR, ARG_TRUNCATED,
+};
+use crate::process::cap_list;
 use crate::events::EventBuilder;
 use crate::process::cache::Snapshot;
 
@@ -65,6 +68,15 @@ fn addr(family: u16, bytes: &[u8; 16]) -> String {
     }
 }
 
+fn protocol(p: u16) -> String {
+    match p {
+        6 => "IPPROTO_TCP".into(),
+        17 => "IPPROTO_UDP".into(),
+        1 => "IPPROTO_ICMP".into(),
+        n => n.to_string(),
+    }
+}
+
 fn sock(s: &ArgSock) -> tetragon::KprobeSock {
     let ty = match s.ty {
         1 => "SOCK_STREAM".into(),
@@ -72,12 +84,7 @@ fn sock(s: &ArgSock) -> tetragon::KprobeSock {
         3 => "SOCK_RAW".into(),
         n => n.to_string(),
     };
-    let protocol = match s.protocol {
-        6 => "IPPROTO_TCP".into(),
-        17 => "IPPROTO_UDP".into(),
-        1 => "IPPROTO_ICMP".into(),
-        n => n.to_string(),
-    };
+    let protocol = protocol(s.protocol);
     const STATES: [&str; 13] = [
         "", "TCP_ESTABLISHED", "TCP_SYN_SENT", "TCP_SYN_RECV", "TCP_FIN_WAIT1", "TCP_FIN_WAIT2",
         "TCP_TIME_WAIT", "TCP_CLOSE", "TCP_CLOSE_WAIT", "TCP_LAST_ACK", "TCP_LISTEN",
@@ -102,11 +109,65 @@ fn sockaddr(s: &ArgSockaddr) -> tetragon::KprobeSockaddr {
     tetragon::KprobeSockaddr { family: family(s.family), addr: addr(s.family, &s.addr), port: u32::from(s.port) }
 }
 
+/// An skb's family is named for IPv4 and IPv6 only (empty otherwise), as Tetragon does.
+fn skb(s: &ArgSkb) -> tetragon::KprobeSkb {
+    let family = if matches!(s.family, 2 | 10) { family(s.family) } else { String::new() };
+    tetragon::KprobeSkb {
+        hash: s.hash,
+        len: s.len,
+        priority: s.priority,
+        mark: s.mark,
+        saddr: addr(s.family, &s.saddr),
+        daddr: addr(s.family, &s.daddr),
+        sport: u32::from(s.sport),
+        dport: u32::from(s.dport),
+        proto: u32::from(s.proto),
+        sec_path_len: 0,
+        sec_path_olen: 0,
+        protocol: protocol(s.proto),
+        family,
+    }
+}
+
+fn cred(c: &ArgCred) -> tetragon::ProcessCredentials {
+    tetragon::ProcessCredentials {
+        uid: Some(c.uid),
+        gid: Some(c.gid),
+        euid: Some(c.euid),
+        egid: Some(c.egid),
+        suid: Some(c.suid),
+        sgid: Some(c.sgid),
+        fsuid: Some(c.fsuid),
+        fsgid: Some(c.fsgid),
+        // SecureBitsType values are the bits themselves.
+        securebits: (0..8).map(|b| 1 << b).filter(|bit| c.securebits & bit != 0).map(|bit| bit as i32).collect(),
+        caps: Some(tetragon::Capabilities {
+            permitted: cap_list(c.cap_permitted),
+            effective: cap_list(c.cap_effective),
+            inheritable: cap_list(c.cap_inheritable),
+        }),
+        user_ns: Some(tetragon::UserNamespace {
+            level: Some(c.userns_level as i32),
+            uid: Some(c.userns_uid),
+            gid: Some(c.userns_gid),
+            ns: Some(tetragon::Namespace { inum: c.userns_inum, is_host: c.userns_level == 0 }),
+        }),
+    }
+}
+
 /// Renders one recorded argument of declared type `ty`.
 pub fn render_arg(ty: ArgType, label: Option<&str>, rec: &RecordedArg) -> tetragon::KprobeArgument {
     use ArgType::*;
     let text = |b: &[u8]| std::string::String::from_utf8_lossy(b).into_owned();
     let arg = match (&rec.value, ty) {
+        (ArgValue::Int(v), Capability) => Arg::CapabilityArg(tetragon::KprobeCapability {
+            value: Some(*v as i32),
+            name: tetra_crds::compile::values::CAPABILITIES.get(*v as usize).map_or_else(std::string::String::new, |n| n.to_string()),
+        }),
+        (ArgValue::Int(v), KernelCapT) => Arg::KernelCapTArg(format!("{v:016x}")),
+        (ArgValue::Int(v), CapInheritable) => Arg::CapInheritableArg(format!("{v:016x}")),
+        (ArgValue::Int(v), CapPermitted) => Arg::CapPermittedArg(format!("{v:016x}")),
+        (ArgValue::Int(v), CapEffective) => Arg::CapEffectiveArg(format!("{v:016x}")),
         (ArgValue::Int(v), Int | Sint32 | Int32 | Sint16 | Int16 | Sint8 | Int8) => Arg::IntArg(*v as i64 as i32),
         (ArgValue::Int(v), Uint32 | Uint16 | Uint8) => Arg::UintArg(*v as u32),
         (ArgValue::Int(v), Long | Sint64 | Int64) => Arg::LongArg(*v as i64),
@@ -133,6 +194,8 @@ pub fn render_arg(ty: ArgType, label: Option<&str>, rec: &RecordedArg) -> tetrag
         }),
         (ArgValue::Sock(s), _) => Arg::SockArg(sock(s)),
         (ArgValue::Sockaddr(s), _) => Arg::SockaddrArg(sockaddr(s)),
+        (ArgValue::Cred(c), _) => Arg::ProcessCredentialsArg(cred(c)),
+        (ArgValue::Skb(s), _) => Arg::SkbArg(skb(s)),
         (ArgValue::None, _) => Arg::ErrorArg(tetragon::KprobeError {
             message: if rec.flags & ARG_READ_ERROR != 0 {
                 format!("could not read the {} argument", ty.name())
@@ -244,5 +307,35 @@ mod tests {
         let rec = RecordedArg { value: ArgValue::Sockaddr(sa), flags: 0, aux: 0 };
         let Some(Arg::SockaddrArg(s)) = render_arg(ArgType::Sockaddr, None, &rec).arg else { panic!() };
         assert_eq!((s.family.as_str(), s.addr.as_str(), s.port), ("AF_INET", "1.2.3.4", 443));
+    }
+
+    #[test]
+    fn credentials_and_capabilities_render_like_tetragon() {
+        let cap = RecordedArg { value: ArgValue::Int(21), flags: 0, aux: 0 };
+        assert_eq!(
+            render_arg(ArgType::Capability, None, &cap).arg,
+            Some(Arg::CapabilityArg(tetragon::KprobeCapability { value: Some(21), name: "CAP_SYS_ADMIN".into() }))
+        );
+        let set = RecordedArg { value: ArgValue::Int(0x1ff_ffff_ffff), flags: 0, aux: 0 };
+        assert_eq!(render_arg(ArgType::CapEffective, None, &set).arg, Some(Arg::CapEffectiveArg("000001ffffffffff".into())));
+        assert_eq!(render_arg(ArgType::KernelCapT, None, &set).arg, Some(Arg::KernelCapTArg("000001ffffffffff".into())));
+        let c = ArgCred {
+            uid: 1000,
+            euid: 0,
+            securebits: 0b1_0001,
+            userns_level: 1,
+            userns_uid: 1000,
+            userns_inum: 4026532000,
+            cap_permitted: 1 << 21,
+            ..Default::default()
+        };
+        let rec = RecordedArg { value: ArgValue::Cred(c), flags: 0, aux: 0 };
+        let Some(Arg::ProcessCredentialsArg(p)) = render_arg(ArgType::Cred, None, &rec).arg else { panic!() };
+        assert_eq!((p.uid, p.euid, p.fsgid), (Some(1000), Some(0), Some(0)));
+        assert_eq!(p.securebits, [1, 16], "SecBitNoRoot, SecBitKeepCaps");
+        let caps = p.caps.unwrap();
+        assert_eq!((caps.permitted, caps.effective), (vec![21], vec![]));
+        let ns = p.user_ns.unwrap();
+        assert_eq!((ns.level, ns.uid, ns.ns), (Some(1), Some(1000), Some(tetragon::Namespace { inum: 4026532000, is_host: false })));
     }
 }

@@ -177,7 +177,8 @@ pub struct Render {
 }
 
 /// Capability bits as Tetragon's CapabilitiesType values (the bit number is the value).
-fn cap_list(bits: u64) -> Vec<i32> {
+/// The capabilities set in `bits`, as `CapabilitiesType` numbers.
+pub(crate) fn cap_list(bits: u64) -> Vec<i32> {
     (0..=40).filter(|b| bits & (1u64 << b) != 0).map(|b| b as i32).collect()
 }
 

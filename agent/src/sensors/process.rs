@@ -46,6 +46,27 @@ impl ProcessSensor {
         &self.skel.maps.drops
     }
 
+    /// Each process's executable for matchBinaries (`binaries` in bpf/lib/common.h),
+    /// shared with the policy programs.
+    pub fn binaries_map(&self) -> &libbpf_rs::Map<'static> {
+        &self.skel.maps.binaries
+    }
+
+    /// Records the executables of processes that were running before the sensor, unless
+    /// the kernel already recorded a newer exec. Returns how many could not be stored.
+    pub fn seed_binaries<'a>(&self, processes: impl IntoIterator<Item = (u32, &'a str)>) -> usize {
+        let mut failed = 0;
+        for (pid, path) in processes {
+            let Some(value) = binary_entry(path) else { continue };
+            match self.skel.maps.binaries.update(&pid.to_ne_bytes(), &value, MapFlags::NO_EXIST) {
+                Ok(()) => {}
+                Err(e) if e.kind() == libbpf_rs::ErrorKind::AlreadyExists => {}
+                Err(_) => failed += 1,
+            }
+        }
+        failed
+    }
+
     /// Events lost in the kernel so far, per `enum tetra_drop`, summed over CPUs.
     pub fn kernel_drops(&self) -> [u64; DROP_CAUSES.len()] {
         let mut out = [0u64; DROP_CAUSES.len()];
@@ -60,5 +81,36 @@ impl ProcessSensor {
             }
         }
         out
+    }
+}
+
+/// `sizeof(struct binary_entry)`: u32 len, u32 pad, then the path (checked against BTF in a
+/// test of the generic sensor).
+pub const BINARY_ENTRY_SIZE: usize = 8 + 2 * BINARY_PATH_MAX;
+/// `BIN_MAX`: longest path compared by matchBinaries.
+const BINARY_PATH_MAX: usize = 256;
+
+/// The map value for `path`: absolute paths only, cut at BIN_MAX bytes as the kernel does.
+fn binary_entry(path: &str) -> Option<Vec<u8>> {
+    if !path.starts_with('/') {
+        return None;
+    }
+    let bytes = &path.as_bytes()[..path.len().min(BINARY_PATH_MAX - 1)];
+    let mut value = vec![0u8; BINARY_ENTRY_SIZE];
+    value[..4].copy_from_slice(&(bytes.len() as u32).to_ne_bytes());
+    value[8..8 + bytes.len()].copy_from_slice(bytes);
+    Some(value)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn binary_entries_hold_absolute_paths() {
+        let v = super::binary_entry("/usr/bin/cat").unwrap();
+        assert_eq!(v.len(), 520);
+        assert_eq!(&v[..4], &12u32.to_ne_bytes());
+        assert_eq!(&v[8..21], b"/usr/bin/cat\0");
+        assert_eq!(super::binary_entry("cat"), None);
+        assert_eq!(super::binary_entry(&format!("/{}", "a".repeat(400))).unwrap()[..4], 255u32.to_ne_bytes());
     }
 }

@@ -52,13 +52,16 @@ pub mod reader {
     pub const BINPRM: u32 = 14;
     pub const SOCK: u32 = 15;
     pub const SOCKADDR: u32 = 16;
+    pub const CRED: u32 = 17;
+    pub const CAPS: u32 = 18;
+    pub const SKB: u32 = 19;
 }
 
 /// How the kernel reads an argument of type `ty`, or `None` when it cannot yet.
 pub fn reader_for(ty: ArgType) -> Option<u32> {
     use ArgType::*;
     Some(match ty {
-        Int | Sint32 | Int32 => reader::S32,
+        Int | Sint32 | Int32 | Capability => reader::S32,
         Uint32 => reader::U32,
         Sint16 | Int16 => reader::S16,
         Uint16 => reader::U16,
@@ -74,6 +77,9 @@ pub fn reader_for(ty: ArgType) -> Option<u32> {
         LinuxBinprm => reader::BINPRM,
         Sock => reader::SOCK,
         Sockaddr => reader::SOCKADDR,
+        Cred => reader::CRED,
+        KernelCapT | CapInheritable | CapPermitted | CapEffective => reader::CAPS,
+        Skb => reader::SKB,
         _ => return None,
     })
 }
@@ -96,6 +102,12 @@ mod op {
     pub const GT: u32 = 9;
     pub const LT: u32 = 10;
     pub const MASK: u32 = 11;
+    /// SPort (12) to State (26): socket operators on sock and sockaddr arguments.
+    pub const SPORT: u32 = 12;
+    pub const PRIV_PORTS: [u32; 4] = [14, 15, 18, 19];
+    pub const SADDR: u32 = 20;
+    pub const NOT_DADDR: u32 = 23;
+    pub const STATE: u32 = 26;
     pub const IN_MAP: u32 = 27;
     pub const NOT_IN_MAP: u32 = 28;
 }
@@ -146,11 +158,6 @@ pub fn check_hook(hook: &CompiledHook, can_override: bool) -> Result<(), String>
                 return Err(format!("value map {i} holds prefixes longer than {} bytes, which the kernel side does not compare", super::maps::PREFIX_LEN));
             }
         }
-        if let ValueMap::Lpm { kind, .. } = m {
-            if matches!(kind, tetra_crds::compile::LpmKind::Ipv4 | tetra_crds::compile::LpmKind::Ipv6) {
-                return Err("address filters (SAddr/DAddr) are not supported yet".into());
-            }
-        }
     }
     let sels = encoding::decode(&hook.selector_blob).map_err(|e| format!("selector blob: {e}"))?;
     if sels.len() > 5 {
@@ -158,8 +165,14 @@ pub fn check_hook(hook: &CompiledHook, can_override: bool) -> Result<(), String>
     }
     for (i, s) in sels.iter().enumerate() {
         let at = |m: String| format!("selectors[{i}]: {m}");
-        if !s.namespaces.is_empty() || !s.capabilities.is_empty() {
-            return Err(at("matchNamespaces/matchCapabilities are not supported yet".into()));
+        if s.namespaces.len() > 5 || s.namespaces.iter().any(|n| n.inodes.len() > 16) {
+            return Err(at("matchNamespaces with more than 5 filters, or more than 16 values in one, is not evaluated in the kernel".into()));
+        }
+        if s.capabilities.len() > 5 {
+            return Err(at("more than 5 matchCapabilities filters are not evaluated in the kernel".into()));
+        }
+        if s.capabilities.iter().any(|c| c.flags != 0) {
+            return Err(at("matchCapabilities isNamespaceCapability is not supported yet".into()));
         }
         if !s.return_args.is_empty() || !s.return_actions.is_empty() {
             return Err(at("matchReturnArgs/matchReturnActions are not supported yet".into()));
@@ -167,22 +180,28 @@ pub fn check_hook(hook: &CompiledHook, can_override: bool) -> Result<(), String>
         if s.pids.len() > 5 || s.pids.iter().any(|p| p.flags != 0 || p.pids.len() > 16) {
             return Err(at("matchPIDs with isNamespacePID/followForks, or more than 5 filters of 16 values, is not supported yet".into()));
         }
-        if s.binaries.iter().any(|b| b.flags != 0 || b.map_ids.len() > 16) {
-            return Err(at("matchBinaries followChildren is not supported yet".into()));
+        if s.binaries.iter().any(|b| b.map_ids.len() > 16) {
+            return Err(at("matchBinaries with more than 16 value maps is not evaluated in the kernel".into()));
         }
         if s.args.len() > 5 {
             return Err(at(format!("{} matchArgs filters, but at most 5 are evaluated", s.args.len())));
         }
         for f in &s.args {
             let r = *readers.get(f.slot as usize).ok_or_else(|| at(format!("filter on unknown slot {}", f.slot)))?;
-            let int = r <= reader::U8;
+            let int = r <= reader::U8 || r == reader::CAPS;
+            let sock = [reader::SOCK, reader::SOCKADDR, reader::SKB].contains(&r);
+            if r == reader::SKB && f.op == op::STATE {
+                return Err(at("State on an skb argument is not evaluated in the kernel (an skb has no TCP state)".into()));
+            }
             let ok = match (&f.values, f.op) {
+                (ArgValues::Maps(ids), op::SADDR..=op::NOT_DADDR) => sock && ids.len() == 2,
+                (ArgValues::Maps(ids), op::SPORT..=op::STATE) => sock && ids.len() == 1,
+                (ArgValues::None, o) => sock && op::PRIV_PORTS.contains(&o),
                 (ArgValues::Inline(v), o) => int && v.len() <= 16 && matches!(o, op::EQUAL | op::NOT_EQUAL | op::GT | op::LT | op::MASK),
                 (ArgValues::Maps(ids), o) if int => ids.len() <= 16 && matches!(o, op::IN_MAP | op::NOT_IN_MAP),
                 (ArgValues::Maps(ids), o) => {
                     BYTES_READERS.contains(&r) && ids.len() <= 16 && (op::EQUAL..=op::NOT_POSTFIX).contains(&o)
                 }
-                (ArgValues::None, _) => false,
             };
             if !ok {
                 return Err(at(format!("operator code {} on a {} argument is not evaluated in the kernel yet", f.op, hook.args[f.slot as usize].ty.name())));
@@ -193,9 +212,6 @@ pub fn check_hook(hook: &CompiledHook, can_override: bool) -> Result<(), String>
         }
         for a in &s.actions {
             match a.code {
-                ACTION_POST if a.params.first().copied().unwrap_or(0) != 0 => {
-                    return Err(at("Post rateLimit is not supported yet".into()))
-                }
                 ACTION_POST | ACTION_NOPOST | ACTION_SIGKILL | ACTION_SIGNAL => {}
                 ACTION_OVERRIDE if is_lsm => {}
                 ACTION_OVERRIDE if is_kprobe && can_override => {}
@@ -208,6 +224,14 @@ pub fn check_hook(hook: &CompiledHook, can_override: bool) -> Result<(), String>
         }
     }
     Ok(())
+}
+
+/// Does any selector of the hook post with a rateLimit?
+pub fn uses_rate_limit(hook: &CompiledHook) -> bool {
+    hook.selectors
+        .iter()
+        .flat_map(|s| &s.actions)
+        .any(|a| a.code == ACTION_POST && a.params.first().is_some_and(|ms| *ms != 0))
 }
 
 /// Does any selector of the hook filter on the binary?
@@ -300,7 +324,7 @@ print fmt: \"dfd: 0x%08lx\"
             "size_size"
         ]);
         let bin = btf.type_by_name::<Struct>("binary_entry").unwrap();
-        assert_eq!(bin.size(), super::super::BINARY_ENTRY_SIZE as usize);
+        assert_eq!(bin.size(), crate::sensors::process::BINARY_ENTRY_SIZE);
     }
 
     fn hook(yaml: &str) -> CompiledHook {
@@ -314,8 +338,22 @@ print fmt: \"dfd: 0x%08lx\"
         let ok = hook(&format!("{base}  kprobes:\n  - call: fd_install\n    syscall: false\n    args: [{{index: 0, type: int}}, {{index: 1, type: file}}]\n    selectors:\n    - matchArgs: [{{index: 1, operator: Prefix, values: [/etc/]}}]\n      matchBinaries: [{{operator: In, values: [/bin/cat]}}]\n"));
         assert_eq!(check_hook(&ok, false), Ok(()));
         assert!(needs_binary(&ok));
-        let ns = hook(&format!("{base}  kprobes:\n  - call: fd_install\n    syscall: false\n    selectors:\n    - matchNamespaces: [{{namespace: Pid, operator: In, values: [host_ns]}}]\n"));
-        assert!(check_hook(&ns, false).unwrap_err().contains("matchNamespaces"));
+        let ns = hook(&format!("{base}  kprobes:\n  - call: fd_install\n    syscall: false\n    selectors:\n    - matchNamespaces: [{{namespace: Pid, operator: In, values: [host_ns]}}]\n      matchCapabilities: [{{type: Permitted, operator: NotIn, values: [CAP_SYS_ADMIN]}}]\n"));
+        assert_eq!(check_hook(&ns, false), Ok(()));
+        let ns_cap = hook(&format!("{base}  kprobes:\n  - call: fd_install\n    syscall: false\n    selectors:\n    - matchCapabilities: [{{operator: In, isNamespaceCapability: true, values: [CAP_SYS_ADMIN]}}]\n"));
+        assert_eq!(check_hook(&ns_cap, false), Err("selectors[0]: matchCapabilities isNamespaceCapability is not supported yet".into()));
+        let tcp = tetra_crds::check_policy_yaml(&std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/tracingpolicy/tcp-connections.yaml")).unwrap()).unwrap();
+        for h in &tcp.hooks {
+            assert_eq!(check_hook(h, false), Ok(()), "{}", h.source);
+        }
+        let sock = hook(&format!("{base}  kprobes:\n  - call: tcp_connect\n    syscall: false\n    args: [{{index: 0, type: sock}}]\n    selectors:\n    - matchArgs: [{{index: 0, operator: DPortPriv}}, {{index: 0, operator: SPort, values: [\"80:90\"]}}, {{index: 0, operator: State, values: [TCP_SYN_SENT]}}, {{index: 0, operator: Protocol, values: [IPPROTO_TCP]}}, {{index: 0, operator: SAddr, values: [10.0.0.0/8]}}]\n      matchActions: [{{action: Post, rateLimit: 1m, rateLimitScope: process}}]\n"));
+        assert_eq!(check_hook(&sock, false), Ok(()));
+        assert!(uses_rate_limit(&sock));
+        assert!(!uses_rate_limit(&ok));
+        let skb = hook(&format!("{base}  kprobes:\n  - call: ip_rcv\n    syscall: false\n    args: [{{index: 0, type: skb}}]\n    selectors:\n    - matchArgs: [{{index: 0, operator: State, values: [TCP_ESTABLISHED]}}]\n"));
+        assert_eq!(check_hook(&skb, false), Err("selectors[0]: State on an skb argument is not evaluated in the kernel (an skb has no TCP state)".into()));
+        let cred = hook(&format!("{base}  kprobes:\n  - call: cap_capset\n    syscall: false\n    args: [{{index: 0, type: cred}}, {{index: 2, type: kernel_cap_t}}]\n    selectors:\n    - matchArgs: [{{index: 2, operator: Mask, values: [\"0x200000\"]}}]\n"));
+        assert_eq!(check_hook(&cred, false), Ok(()));
         let ovr = hook(&format!("{base}  kprobes:\n  - call: sys_openat\n    selectors:\n    - matchActions: [{{action: Override, argError: -1}}]\n"));
         assert!(check_hook(&ovr, false).unwrap_err().contains("bpf_override_return"));
         assert_eq!(check_hook(&ovr, true), Ok(()));

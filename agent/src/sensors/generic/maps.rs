@@ -68,8 +68,16 @@ pub fn entries(maps: &[ValueMap]) -> MapEntries {
                     ));
                 }
             }
-            // Refused by config::check_hook before we get here.
-            ValueMap::Lpm { .. } => {}
+            ValueMap::Lpm { kind: LpmKind::Ipv4, entries } => {
+                for e in entries {
+                    out.entries.push(("addr4".into(), lpm_key(id, e.prefix_bits, &e.data, 4)));
+                }
+            }
+            ValueMap::Lpm { kind: LpmKind::Ipv6, entries } => {
+                for e in entries {
+                    out.entries.push(("addr6".into(), lpm_key(id, e.prefix_bits, &e.data, 16)));
+                }
+            }
         }
     }
     out
@@ -94,6 +102,10 @@ mod tests {
                 entries: BTreeSet::from([LpmEntry { prefix_bits: 16, data: b"hs".to_vec() }]),
             },
             ValueMap::IntSet(BTreeSet::from([7u64])),
+            ValueMap::Lpm {
+                kind: LpmKind::Ipv4,
+                entries: BTreeSet::from([LpmEntry { prefix_bits: 8, data: vec![127, 0, 0, 0] }]),
+            },
         ];
         let e = entries(&maps);
         assert_eq!(e.count("str_eq_32"), 1);
@@ -106,5 +118,8 @@ mod tests {
         assert_eq!(&key[4..8], &1u32.to_ne_bytes());
         assert_eq!(&key[8..10], b"hs");
         assert_eq!(e.entries[2].1[8..].to_vec(), 7u64.to_ne_bytes().to_vec());
+        let (name, key) = &e.entries[3];
+        assert_eq!(name, "addr4");
+        assert_eq!(key[..], [&40u32.to_ne_bytes()[..], &3u32.to_ne_bytes(), &[127, 0, 0, 0]].concat());
     }
 }

@@ -14,21 +14,20 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
-use libbpf_rs::{Link, MapCore, MapFlags, MapHandle, MapType, Object, ObjectBuilder};
-use tetra_crds::compile::{AttachTarget, CompiledHook, CompiledPolicy};
+use libbpf_rs::{Link, MapCore, MapFlags, Object, ObjectBuilder};
+use tetra_crds::compile::{encoding, AttachTarget, CompiledHook, CompiledPolicy};
 use thiserror::Error;
 
 use crate::sensors::process::ProcessSensor;
-use config::{check_hook, needs_binary, reader_for, GenericConfig};
+use config::{check_hook, needs_binary, reader_for, uses_rate_limit, GenericConfig};
 
 pub use events::{handle_generic, HookInfo, PolicyInfo, PolicyTable};
 
 /// The generic object, built by build.rs.
 const OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/generic.bpf.o"));
 
-/// `sizeof(struct binary_entry)` in bpf/lib/generic.h (checked against BTF in a test).
-pub const BINARY_ENTRY_SIZE: u32 = 528;
-const BINARY_CACHE_ENTRIES: u32 = 4096;
+/// Rate-limit entries per hook: distinct (selector, scope, arguments) keys remembered.
+const RATE_LIMIT_ENTRIES: u32 = 8192;
 
 #[derive(Debug, Error)]
 pub enum SensorError {
@@ -50,15 +49,43 @@ pub enum SensorError {
     Shared(String),
 }
 
-/// What every policy object shares: the lifecycle sensor's ring buffer and drop counters,
-/// and the cache of each process's executable (for matchBinaries).
+/// What every policy object shares with the lifecycle sensor: its ring buffer, drop
+/// counters and each process's executable (for matchBinaries).
 pub struct GenericShared {
     events: OwnedFd,
     drops: OwnedFd,
-    binaries: MapHandle,
+    binaries: OwnedFd,
     agent_tgid: u32,
     can_override: bool,
+    /// Inode of each host namespace (encoding.rs order), for `host_ns` in matchNamespaces.
+    host_ns: [Result<u32, String>; 10],
     next_policy_id: AtomicU32,
+}
+
+/// The host's namespaces: those of pid 1, or the agent's own where pid 1's cannot be read
+/// (a sandbox may deny access to pid 1; the agent runs in the host's namespaces).
+fn host_namespaces() -> [Result<u32, String>; 10] {
+    use std::os::unix::fs::MetadataExt;
+    // The lifecycle ABI numbers namespaces as the selector blob does (Uts=0 .. User=9).
+    crate::process::abi_ns::PROC_NAMES.map(|n| {
+        let inode = |path: &str| std::fs::metadata(path).map(|m| m.ino() as u32).map_err(|e| format!("{path}: {e}"));
+        inode(&format!("/proc/1/ns/{n}")).or_else(|_| inode(&format!("/proc/self/ns/{n}")))
+    })
+}
+
+/// The hook's selector blob with every `host_ns` value replaced by the host's inode.
+fn resolve_host_ns(hook: &CompiledHook, host: &[Result<u32, String>; 10]) -> Result<Vec<u8>, String> {
+    let mut selectors = hook.selectors.clone();
+    if !selectors.iter().flat_map(|s| &s.namespaces).any(|f| f.inodes.contains(&encoding::HOST_NS)) {
+        return Ok(hook.selector_blob.clone());
+    }
+    for f in selectors.iter_mut().flat_map(|s| s.namespaces.iter_mut()) {
+        for inode in f.inodes.iter_mut().filter(|i| **i == encoding::HOST_NS) {
+            let resolved = host.get(f.ns as usize).ok_or_else(|| format!("unknown namespace kind {}", f.ns))?;
+            *inode = resolved.clone().map_err(|e| format!("host_ns: cannot read the host's namespace: {e}"))?;
+        }
+    }
+    Ok(encoding::encode(&selectors))
 }
 
 impl GenericShared {
@@ -66,27 +93,16 @@ impl GenericShared {
         let dup = |m: &libbpf_rs::Map<'static>, what: &str| {
             m.as_fd().try_clone_to_owned().map_err(|e| SensorError::Shared(format!("{what}: {e}")))
         };
-        let binaries = MapHandle::create(
-            MapType::LruHash,
-            Some("tetra_binaries"),
-            4,
-            BINARY_ENTRY_SIZE,
-            BINARY_CACHE_ENTRIES,
-            &libbpf_rs::libbpf_sys::bpf_map_create_opts {
-                sz: std::mem::size_of::<libbpf_rs::libbpf_sys::bpf_map_create_opts>() as _,
-                ..Default::default()
-            },
-        )
-        .map_err(|e| SensorError::Shared(format!("creating the binaries map: {e}")))?;
         let can_override = libbpf_rs::ProgramType::Kprobe
             .is_helper_supported(libbpf_rs::libbpf_sys::BPF_FUNC_override_return)
             .unwrap_or(false);
         Ok(GenericShared {
             events: dup(process.events_map(), "events map")?,
             drops: dup(process.drops_map(), "drops map")?,
-            binaries,
+            binaries: dup(process.binaries_map(), "binaries map")?,
             agent_tgid: std::process::id(),
             can_override,
+            host_ns: host_namespaces(),
             next_policy_id: AtomicU32::new(1),
         })
     }
@@ -198,7 +214,9 @@ fn load_hook(
             "events" => map.reuse_fd(shared.events.as_fd()),
             "drops" => map.reuse_fd(shared.drops.as_fd()),
             "binaries" => map.reuse_fd(shared.binaries.as_fd()),
-            n if n.starts_with("str_") || n == "int_set" => {
+            // Keys of (selector, scope, arguments): a small map when no Post has a rateLimit.
+            "rate_limit" => map.set_max_entries(if uses_rate_limit(hook) { RATE_LIMIT_ENTRIES } else { 1 }),
+            n if n.starts_with("str_") || n.starts_with("addr") || n == "int_set" => {
                 map.set_max_entries(map_entries.count(n).max(1) as u32)
             }
             n if n.ends_with(".rodata") => {
@@ -232,11 +250,13 @@ fn load_hook(
         .maps()
         .find(|m| m.name() == "filter")
         .ok_or_else(|| SensorError::Setup { hook: name.clone(), what: "filter map".into(), error: "missing".into() })?;
+    let selector_blob = resolve_host_ns(hook, &shared.host_ns)
+        .map_err(|reason| SensorError::Unsupported { hook: name.clone(), reason })?;
     let mut blob = vec![0u8; blob_map.value_size() as usize];
-    if hook.selector_blob.len() > blob.len() {
-        return Err(SensorError::Unsupported { hook: name, reason: format!("selector blob of {} bytes exceeds {}", hook.selector_blob.len(), blob.len()) });
+    if selector_blob.len() > blob.len() {
+        return Err(SensorError::Unsupported { hook: name, reason: format!("selector blob of {} bytes exceeds {}", selector_blob.len(), blob.len()) });
     }
-    blob[..hook.selector_blob.len()].copy_from_slice(&hook.selector_blob);
+    blob[..selector_blob.len()].copy_from_slice(&selector_blob);
     blob_map
         .update(&0u32.to_ne_bytes(), &blob, MapFlags::ANY)
         .map_err(setup(&name, "writing the selector blob"))?;

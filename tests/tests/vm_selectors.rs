@@ -1,0 +1,240 @@
+//! Socket selectors on kprobes, and matchNamespaces/matchCapabilities/rateLimit through
+//! the 6.1 verifier, on Debian's kernel (tier 3: the development kernel has no kprobes).
+//! One boot: the agent runs with the repository's tcp-connections example and a policy of
+//! our own on tcp_connect, then a test program connects to five targets (refused
+//! connections still pass through tcp_connect). 10.1.2.3 is an address added to lo, so
+//! the only non-loopback destination.
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tetra_tests::require_vm;
+use tetra_tests::vm::{cargo_build_binary, Vm};
+
+const SOCK: &str = r#"apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: vm-sock
+spec:
+  kprobes:
+  - call: tcp_connect
+    syscall: false
+    message: "filtered connect"
+    args:
+    - index: 0
+      type: sock
+    selectors:
+    - matchArgs:
+      - index: 0
+        operator: NotDAddr
+        values: ["127.0.0.0/8", "::1/128"]
+      - index: 0
+        operator: DPort
+        values: ["7000:7001"]
+      - index: 0
+        operator: Protocol
+        values: ["IPPROTO_TCP"]
+      - index: 0
+        operator: State
+        values: ["TCP_SYN_SENT"]
+      - index: 0
+        operator: NotSportPriv
+    - matchArgs:
+      - index: 0
+        operator: DAddr
+        values: ["::1"]
+      - index: 0
+        operator: DPortPriv
+  - call: tcp_connect
+    syscall: false
+    message: "host namespaces with CAP_NET_RAW"
+    args:
+    - index: 0
+      type: sock
+    selectors:
+    - matchArgs:
+      - index: 0
+        operator: DAddr
+        values: ["10.1.2.3/32"]
+      matchNamespaces:
+      - namespace: Net
+        operator: In
+        values: ["host_ns"]
+      - namespace: Pid
+        operator: In
+        values: ["host_ns"]
+      matchCapabilities:
+      - type: Effective
+        operator: In
+        values: ["CAP_NET_RAW"]
+      matchActions:
+      - action: Post
+        rateLimit: "1m"
+        rateLimitScope: global
+  - call: tcp_connect
+    syscall: false
+    message: "without CAP_NET_RAW"
+    args:
+    - index: 0
+      type: sock
+    selectors:
+    - matchCapabilities:
+      - type: Permitted
+        operator: NotIn
+        values: ["CAP_NET_RAW"]
+"#;
+
+/// cred and capability arguments; matchBinaries on a busybox applet's execve path.
+const CRED: &str = r#"apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: vm-cred
+spec:
+  kprobes:
+  - call: cap_capable
+    syscall: false
+    args:
+    - index: 0
+      type: cred
+    - index: 2
+      type: capability
+    selectors:
+    - matchBinaries:
+      - operator: In
+        values: ["/bin/hostname"]
+"#;
+
+const SCRIPT: &str = r#"
+ip addr add 10.1.2.3/32 dev lo
+/bin/tetrad --export-filename /tmp/events.json --enable-process-cred=false \
+    --enable-process-ns=false --tracing-policy /policies/sock.yaml \
+    --tracing-policy /policies/tcp-connections.yaml --tracing-policy /policies/cred.yaml \
+    > /tmp/tetrad.log 2>&1 &
+agent=$!
+i=0
+until grep -q "tetrad ready" /tmp/tetrad.log || [ $i -gt 1200 ]; do sleep 0.1; i=$((i + 1)); done
+/bin/vm_connect 10.1.2.3:7001 127.0.0.1:7001 10.1.2.3:7003 '[::1]:81' '[::1]:7001' > /tmp/connect.out 2>&1
+echo "rc=$?" >> /tmp/connect.out
+/bin/hostname tetra-cred; /bin/busybox hostname tetra-other; echo "hostname rc=$?" >> /tmp/connect.out
+sleep 2
+kill -INT $agent
+wait $agent
+tetra_section agentlog cat /tmp/tetrad.log
+tetra_section connect cat /tmp/connect.out
+tetra_section events cat /tmp/events.json
+"#;
+
+/// (message, daddr, dport) of each process_kprobe event of `policy`, sorted.
+fn connects(events: &[Value], policy: &str) -> Vec<(String, String, u64)> {
+    let mut out: Vec<(String, String, u64)> = events
+        .iter()
+        .filter_map(|e| e.get("process_kprobe"))
+        .filter(|b| b["policy_name"] == policy && b["function_name"] == "tcp_connect")
+        .map(|b| {
+            let s = &b["args"][0]["sock_arg"];
+            (
+                b["message"].as_str().unwrap_or_default().to_string(),
+                s["daddr"].as_str().unwrap_or_default().to_string(),
+                s["dport"].as_u64().unwrap_or_default(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn socket_operators_on_kprobes_on_debian_kernel() {
+    require_vm!();
+    let tetrad = cargo_build_binary("tetra-agent", "tetrad").expect("build tetrad");
+    let connect = cargo_build_binary("tetra-tests", "vm_connect").expect("build vm_connect");
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/tracingpolicy/tcp-connections.yaml");
+    let out = Vm::new()
+        .binary(&tetrad, "/bin/tetrad")
+        .binary(&connect, "/bin/vm_connect")
+        .file_bytes(SOCK, "/policies/sock.yaml", 0o644)
+        .file_bytes(CRED, "/policies/cred.yaml", 0o644)
+        .file_bytes(std::fs::read_to_string(&example).unwrap().as_str(), "/policies/tcp-connections.yaml", 0o644)
+        .memory_mb(1536)
+        .script(SCRIPT)
+        .timeout(Duration::from_secs(420))
+        .run()
+        .unwrap_or_else(|e| panic!("VM run failed: {e}"));
+    out.ensure_success().unwrap_or_else(|e| panic!("{e}"));
+    let log = out.require_section("agentlog").unwrap();
+    for (name, hooks) in [("vm-sock", 3), ("tcp-connections", 3), ("vm-cred", 1)] {
+        assert!(
+            log.contains(&format!("tracing policy \"{name}\" enabled: {hooks} hook(s) attached")),
+            "{name} not loaded; agent log:\n{log}"
+        );
+    }
+    assert!(log.contains("lost=0"), "agent log:\n{log}");
+    let section = |name: &str| out.require_section(name).unwrap();
+    assert_eq!(
+        section("connect").trim(),
+        "connect 10.1.2.3:7001 ConnectionRefused\nconnect 127.0.0.1:7001 ConnectionRefused\n\
+         connect 10.1.2.3:7003 ConnectionRefused\nconnect [::1]:81 ConnectionRefused\n\
+         connect [::1]:7001 ConnectionRefused\nrc=0\nhostname rc=0"
+    );
+    let events: Vec<Value> = section("events")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let hit = |m: &str, a: &str, p: u64| (m.to_string(), a.to_string(), p);
+    assert_eq!(
+        connects(&events, "vm-sock"),
+        [
+            hit("filtered connect", "10.1.2.3", 7001),
+            hit("filtered connect", "::1", 81),
+            hit("host namespaces with CAP_NET_RAW", "10.1.2.3", 7001),
+            hit("host namespaces with CAP_NET_RAW", "10.1.2.3", 7003),
+        ],
+        "events: {events:#?}"
+    );
+    // The example: every connect except to loopback.
+    assert_eq!(
+        connects(&events, "tcp-connections"),
+        [hit("TCP connect", "10.1.2.3", 7001), hit("TCP connect", "10.1.2.3", 7003)]
+    );
+    let first = events
+        .iter()
+        .filter_map(|e| e.get("process_kprobe"))
+        .find(|b| b["policy_name"] == "vm-sock" && b["args"][0]["sock_arg"]["dport"] == 7001)
+        .unwrap();
+    let sock = &first["args"][0]["sock_arg"];
+    let sport = sock["sport"].as_u64().unwrap();
+    assert!(sport >= 1024, "{sock}");
+    assert_eq!(
+        sock,
+        &json!({"family": "AF_INET", "type": "SOCK_STREAM", "protocol": "IPPROTO_TCP",
+                "saddr": "10.1.2.3", "daddr": "10.1.2.3", "sport": sport, "dport": 7001,
+                "state": "TCP_SYN_SENT"}),
+        "mark, priority and the cookie (not yet made at connect) are 0, so left out"
+    );
+    assert_eq!(first["process"]["binary"], "/bin/vm_connect");
+
+    // cap_capable(cred, ns, cap, opts) for the applet only (the compiler takes no Equal on
+    // a capability argument); sethostname asks for CAP_SYS_ADMIN once.
+    let creds: Vec<&Value> = events
+        .iter()
+        .filter_map(|e| e.get("process_kprobe"))
+        .filter(|b| b["policy_name"] == "vm-cred")
+        .collect();
+    assert!(creds.iter().all(|b| b["process"]["binary"] == "/bin/hostname" && b["function_name"] == "cap_capable"), "{creds:#?}");
+    let admin: Vec<&&Value> = creds.iter().filter(|b| b["args"][1]["capability_arg"]["value"] == 21).collect();
+    assert_eq!(admin.len(), 1, "{creds:#?}");
+    let hit = admin[0];
+    assert_eq!(hit["args"][1], json!({"capability_arg": {"value": 21, "name": "CAP_SYS_ADMIN"}}));
+    let cred = &hit["args"][0]["process_credentials_arg"];
+    for id in ["uid", "gid", "euid", "egid", "suid", "sgid", "fsuid", "fsgid"] {
+        assert_eq!(cred[id], 0, "{id}: {cred}");
+    }
+    assert_eq!(cred["user_ns"]["level"], 0, "{cred}");
+    assert_eq!(cred["user_ns"]["ns"]["is_host"], true, "{cred}");
+    let effective: Vec<&str> = cred["caps"]["effective"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+    assert_eq!(effective.len(), 41, "root has every capability of 6.1: {cred}");
+    assert!(effective.contains(&"CAP_SYS_ADMIN"), "{cred}");
+    assert_eq!(cred["caps"]["inheritable"], Value::Null, "none: {cred}");
+}
