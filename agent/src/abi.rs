@@ -266,7 +266,7 @@ pub fn decode_generic(bytes: &[u8]) -> Result<GenericRecord, DecodeError> {
     }
     let mut rest = &body[..need];
     let mut args = Vec::new();
-    for _ in 0..msg.n_args.min(ARGS_MAX_SLOTS as u32) {
+    for _ in 0..msg.n_args.min(ARGS_MAX_SLOTS as u32 + 1) {
         let h: GenericArg = read(rest, "argument header")?;
         rest = &rest[std::mem::size_of::<GenericArg>()..];
         let len = h.len as usize;

@@ -244,3 +244,151 @@ spec:
     let text = err.to_string();
     assert!(text.starts_with("spec.tracepoints[1] syscalls/sys_enter_no_such_call"), "{text}");
 }
+
+/// The return-probe target: writes `text` into `buf` when `n` leaves room, returns the
+/// bytes written (or -1), like read(2) fills a buffer.
+#[no_mangle]
+#[inline(never)]
+pub extern "C" fn tetra_uprobe_fill(buf: *mut u8, n: u64, text: *const u8, len: u64) -> i64 {
+    if len > n {
+        return -1;
+    }
+    // SAFETY: the callers below pass a buffer of `n` bytes and a text of `len` bytes.
+    unsafe { std::ptr::copy_nonoverlapping(text, buf, len as usize) };
+    std::hint::black_box(len as i64)
+}
+
+/// Child mode of the tests below: calls the targets as TETRA_UPROBE_FILL asks
+/// (`n:text` items) and returns true, or returns false when not a child.
+fn uprobe_child() -> bool {
+    let Ok(spec) = std::env::var("TETRA_UPROBE_FILL") else { return false };
+    for item in spec.split(',') {
+        let (n, text) = item.split_once(':').unwrap();
+        let mut buf = vec![0u8; 64];
+        tetra_uprobe_fill(buf.as_mut_ptr(), n.parse().unwrap(), text.as_ptr(), text.len() as u64);
+    }
+    true
+}
+
+fn run_child(test: &str, spec: &str, new_pid_ns: bool) -> u32 {
+    let exe = std::env::current_exe().unwrap();
+    let mut cmd = if new_pid_ns {
+        let mut c = Command::new("unshare");
+        c.args(["--pid", "--fork", "--"]).arg(&exe);
+        c
+    } else {
+        Command::new(&exe)
+    };
+    let child = cmd
+        .args(["--exact", test, "--include-ignored", "--nocapture"])
+        .env("TETRA_UPROBE_FILL", spec)
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    pid
+}
+
+#[test]
+#[ignore = "needs root: loads BPF programs (the README test command runs it)"]
+fn uprobe_return_probe_reads_the_buffer_at_return() {
+    if uprobe_child() {
+        return;
+    }
+    let h = Harness::new();
+    let exe = std::env::current_exe().unwrap();
+    // Entry filter: n == 64. Return filter: a positive return value. The buffer is read
+    // at return, as many bytes as returned.
+    let yaml = format!(
+        "apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata: {{name: uprobe-return}}
+spec:
+  uprobes:
+  - path: \"{}\"
+    symbols: [tetra_uprobe_fill]
+    return: true
+    args: [{{index: 0, type: char_buf, returnCopy: true}}, {{index: 1, type: uint64}}]
+    returnArg: {{index: 0, type: int64}}
+    selectors:
+    - matchArgs: [{{index: 1, operator: Equal, values: [\"64\"]}}]
+      matchReturnArgs: [{{index: 0, operator: GT, values: [\"0\"]}}]
+",
+        exe.display()
+    );
+    let _policy = h.load(&yaml).unwrap_or_else(|e| panic!("{e}"));
+    // 64:hello matches both; 32:entry fails matchArgs; 3:toolong returns -1 (NotEqual GT 0).
+    let recs = h.records(
+        || {
+            run_child("uprobe_return_probe_reads_the_buffer_at_return", "32:skipped,64:hello,3:toolong,64:world!", false);
+        },
+        |r| r.len() >= 2,
+    );
+    assert_eq!(recs.len(), 2, "{recs:#?}");
+    for (r, text) in recs.iter().zip(["hello", "world!"]) {
+        assert_eq!(r.args.len(), 3, "two args and the return value: {r:#?}");
+        assert_eq!(r.args[0].value, ArgValue::Bytes(text.as_bytes().to_vec()));
+        assert_eq!(r.args[1].value, ArgValue::Int(64));
+        assert_eq!(r.args[2].value, ArgValue::Int(text.len() as u64));
+    }
+}
+
+#[test]
+#[ignore = "needs root: loads BPF programs (the README test command runs it)"]
+fn match_pids_namespace_pid_and_follow_forks() {
+    if uprobe_child() {
+        return;
+    }
+    let h = Harness::new();
+    let exe = std::env::current_exe().unwrap();
+    let me = std::process::id();
+    // Selector 0: pid 1 of its own pid namespace. Selector 1: descendants of this test
+    // process (followForks), never a direct pid match for the children.
+    let yaml = format!(
+        "apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata: {{name: uprobe-pids}}
+spec:
+  uprobes:
+  - path: \"{}\"
+    symbols: [tetra_uprobe_fill]
+    args: [{{index: 1, type: uint64}}]
+    selectors:
+    - matchPIDs: [{{operator: In, isNamespacePID: true, values: [1]}}]
+      matchArgs: [{{index: 1, operator: Equal, values: [\"11\"]}}]
+    - matchPIDs: [{{operator: In, followForks: true, values: [{me}]}}]
+      matchArgs: [{{index: 1, operator: Equal, values: [\"22\"]}}]
+    - matchPIDs: [{{operator: In, values: [{me}]}}]
+      matchArgs: [{{index: 1, operator: Equal, values: [\"33\"]}}]
+",
+        exe.display()
+    );
+    let _policy = h.load(&yaml).unwrap_or_else(|e| panic!("{e}"));
+    let test = "match_pids_namespace_pid_and_follow_forks";
+    let mut pids = (0, 0);
+    let recs = h.records(
+        || {
+            // Same calls from a plain child and from pid 1 of a new pid namespace.
+            pids.0 = run_child(test, "11:a,22:b,33:c", false);
+            pids.1 = run_child(test, "11:a,22:b,33:c", true);
+        },
+        |r| r.len() >= 3,
+    );
+    let got: Vec<(u32, u32, u64)> = recs
+        .iter()
+        .map(|r| {
+            let ArgValue::Int(n) = r.args[0].value else { panic!("{r:#?}") };
+            (r.msg.pid, r.msg.selector, n)
+        })
+        .collect();
+    // The plain child: only followForks (22). The namespaced one (a grandchild, under
+    // unshare): its pid 1 (11) and followForks (22). The plain pid filter (33) never
+    // matches a child.
+    assert_eq!(got.len(), 3, "{got:?}");
+    assert_eq!(got[0], (pids.0, 1, 22), "{got:?}");
+    assert_eq!((got[1].1, got[1].2), (0, 11), "{got:?}");
+    assert_eq!((got[2].1, got[2].2), (1, 22), "{got:?}");
+    assert_eq!(got[1].0, got[2].0);
+    assert_ne!(got[1].0, pids.1, "the namespaced caller is unshare's child");
+}

@@ -106,7 +106,8 @@ struct tetra_msg_clone {
 /*
  * A policy hook fired and one of its selectors matched (a call no selector matches sends
  * nothing). Followed by `args_len` bytes: for each recorded argument, in the hook's arg
- * order, a struct tetra_generic_arg and then `len` bytes of value:
+ * order, then the return value when the hook records one (returnArg; n_args counts it),
+ * a struct tetra_generic_arg and then `len` bytes of value:
  *   TETRA_ARG_INT      8 bytes, the value sign- or zero-extended to 64 bits by its type
  *   TETRA_ARG_BYTES    the bytes of a string / char_buf (no NUL); aux = size before truncation
  *   TETRA_ARG_PATH     the path as d_path() renders it; aux = inode mode (0 if unknown)

@@ -23,6 +23,8 @@ pub enum HookSite {
 pub struct HookInfo {
     pub site: HookSite,
     pub args: Vec<(ArgType, Option<String>)>,
+    /// The return value's type and label (returnArg); the kernel records it last.
+    pub ret: Option<(ArgType, Option<String>)>,
     pub message: String,
     pub tags: Vec<String>,
 }
@@ -154,12 +156,16 @@ impl EventBuilder {
         process: Option<&Snapshot>,
         parent: Option<&Snapshot>,
     ) -> GetEventsResponse {
-        let args: Vec<tetragon::KprobeArgument> = rec
+        let mut args: Vec<tetragon::KprobeArgument> = rec
             .args
             .iter()
             .zip(&hook.args)
             .map(|(r, (ty, label))| render_arg(*ty, label.as_deref(), r))
             .collect();
+        let ret = match (&hook.ret, rec.args.get(hook.args.len())) {
+            (Some((ty, label)), Some(r)) => Some(render_arg(*ty, label.as_deref(), r)),
+            _ => None,
+        };
         let process = process.map(|p| self.render.process(&p.process, p.refcnt));
         let parent = parent.map(|p| self.render.process(&p.process, p.refcnt));
         let action = rec.msg.action as i32;
@@ -169,6 +175,7 @@ impl EventBuilder {
                 parent,
                 function_name: function.clone(),
                 args,
+                r#return: ret,
                 action,
                 policy_name: policy.to_string(),
                 message: hook.message.clone(),
@@ -188,13 +195,17 @@ impl EventBuilder {
                 ..Default::default()
             }),
             HookSite::Uprobe { path, symbol, offset } => Event::ProcessUprobe(tetragon::ProcessUprobe {
+                // ProcessUprobe has no `return` field: the return value ends the args.
+                args: {
+                    args.extend(ret);
+                    args
+                },
                 process,
                 parent,
                 path: path.clone(),
                 symbol: symbol.clone(),
                 policy_name: policy.to_string(),
                 message: hook.message.clone(),
-                args,
                 tags: hook.tags.clone(),
                 offset: *offset,
                 action,
