@@ -137,8 +137,7 @@ static __always_inline void post(struct generic_scratch *s, __u64 pid_tgid, __u3
  * (a call that never returned) rather than failing.
  */
 static __always_inline void stash_call(struct generic_scratch *s, __u64 pid_tgid,
-				       __u32 selector, __u32 actions, struct action_result *r,
-				       const __u32 *aoff)
+				       __u32 selector, __u32 actions, struct action_result *r)
 {
 	struct stash *st;
 
@@ -150,7 +149,7 @@ static __always_inline void stash_call(struct generic_scratch *s, __u64 pid_tgid
 		return;
 	for (int i = 0; i < MAX_SLOTS; i++) {
 		st->rptr[i] = s->rptr[i];
-		st->aoff[i] = aoff[i];
+		st->aoff[i] = s->aoff[i];
 	}
 	st->selector = selector;
 	st->sel_off = actions;
@@ -177,22 +176,22 @@ static __always_inline int generic_event(void *ctx, const int src)
 	if (!s || !b)
 		return 0;
 	__u32 off = 0;
-	__u32 aoff[MAX_SLOTS] = {};
 
 	s->unfollowed = 0;
 	/* Unrolled: each slot's reader is a load-time constant the verifier prunes on. */
+	s->aoff[0] = 0;
 	if (cfg.n_args > 0)
 		off = record_arg(ctx, src, s, 0, off);
-	aoff[1] = off;
+	s->aoff[1] = off;
 	if (cfg.n_args > 1)
 		off = record_arg(ctx, src, s, 1, off);
-	aoff[2] = off;
+	s->aoff[2] = off;
 	if (cfg.n_args > 2)
 		off = record_arg(ctx, src, s, 2, off);
-	aoff[3] = off;
+	s->aoff[3] = off;
 	if (cfg.n_args > 3)
 		off = record_arg(ctx, src, s, 3, off);
-	aoff[4] = off;
+	s->aoff[4] = off;
 	if (cfg.n_args > 4)
 		off = record_arg(ctx, src, s, 4, off);
 	if (s->unfollowed)
@@ -210,7 +209,7 @@ static __always_inline int generic_event(void *ctx, const int src)
 	if (src == SRC_KPROBE && r.override && cfg.can_override)
 		bpf_override_return(ctx, r.retval);
 	if (cfg.has_return)
-		stash_call(s, pid_tgid, selector, actions, &r, aoff);
+		stash_call(s, pid_tgid, selector, actions, &r);
 	else if (r.post)
 		post(s, pid_tgid, selector, r.action, r.retval, cfg.n_args, off);
 	return r.override ? (int)r.retval : 0;

@@ -165,6 +165,7 @@ struct generic_scratch {
 	__u32 vaux[SLOT_MASK + 1];
 	/* returnCopy arguments: the buffer's address, read again at return. */
 	__u64 rptr[MAX_SLOTS];
+	__u32 aoff[MAX_SLOTS]; /* offset of each argument's header in data */
 	__u32 actions; /* offset of the matched selector's actions section */
 	__u32 unfollowed; /* an fd argument is not followed (FollowFD): post nothing */
 	struct fd_key fkey;

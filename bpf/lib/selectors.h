@@ -297,8 +297,12 @@ static __always_inline bool pid_in_values(const struct blob *b, __u32 vals, __u3
 	return false;
 }
 
-static __always_inline bool match_pids(const struct blob *b, __u32 off)
+/* The pids section at `off`: 1 when every filter matches. Global, to keep its stack out of
+ * eval_selector's frame (kernels before 6.2 cap the frames of a call chain at 512 bytes). */
+__noinline int match_pids(const struct blob *b, __u32 off)
 {
+	if (!b)
+		return 0;
 	__u32 count = rd32(b, off + 4);
 	__u32 p = off + 8;
 
