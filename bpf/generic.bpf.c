@@ -149,6 +149,7 @@ static __always_inline void stash_call(struct generic_scratch *s, __u64 pid_tgid
 		return;
 	for (int i = 0; i < MAX_SLOTS; i++) {
 		st->rptr[i] = s->rptr[i];
+		st->rsize[i] = s->rsize[i];
 		st->aoff[i] = s->aoff[i];
 	}
 	st->selector = selector;
@@ -222,8 +223,12 @@ static __always_inline int generic_event(void *ctx, const int src)
 static __always_inline __u32 restore_arg(struct generic_scratch *s, struct stash *st, int i,
 					 __s64 ret, __u32 out)
 {
+	__u64 got = ret > 0 ? ret : 0;
+
+	if ((cfg.return_copy & (1 << i)) && cfg.arg_reader[i] == READ_IOVEC)
+		return record_value(s, i, READ_IOVEC, st->rptr[i], st->rsize[i], true, got, out);
 	if (cfg.return_copy & (1 << i))
-		return record_value(s, i, READ_CHAR_BUF, st->rptr[i], ret > 0 ? ret : 0, true, out);
+		return record_value(s, i, READ_CHAR_BUF, st->rptr[i], got, true, 0, out);
 	if (out > TETRA_GENERIC_DATA_MAX - sizeof(struct tetra_generic_arg) - STR_MAX)
 		return out;
 	/* The source is in the stash at an offset the entry program computed: read it with a
@@ -265,7 +270,7 @@ static __always_inline void generic_return(struct pt_regs *ctx)
 	if (cfg.n_args > 4)
 		out = restore_arg(s, st, 4, ret, out);
 	if (cfg.ret_reader) {
-		out = record_value(s, RET_SLOT, cfg.ret_reader, ret, 0, false, out);
+		out = record_value(s, RET_SLOT, cfg.ret_reader, ret, 0, false, 0, out);
 		n_args++;
 	}
 	struct action_result r = { .post = st->post, .action = st->action, .retval = st->retval };

@@ -392,3 +392,75 @@ spec:
     assert_eq!(got[1].0, got[2].0);
     assert_ne!(got[1].0, pids.1, "the namespaced caller is unshare's child");
 }
+
+/// The char_iovec target: like readv(2), fills the first `fill` bytes of the buffers
+/// with `b'a'..` and returns `fill`.
+#[no_mangle]
+#[inline(never)]
+pub extern "C" fn tetra_uprobe_gather(iov: *const libc::iovec, count: u64, fill: u64) -> i64 {
+    let mut left = fill as usize;
+    let mut c = b'a';
+    for i in 0..count as usize {
+        // SAFETY: the caller passes `count` iovecs over buffers it owns.
+        let v = unsafe { &*iov.add(i) };
+        for j in 0..v.iov_len.min(left) {
+            unsafe { *(v.iov_base as *mut u8).add(j) = c };
+            c += 1;
+        }
+        left -= v.iov_len.min(left);
+    }
+    std::hint::black_box(fill as i64)
+}
+
+#[test]
+#[ignore = "needs root: loads BPF programs (the README test command runs it)"]
+fn char_iovec_at_entry_and_at_return() {
+    if std::env::var("TETRA_UPROBE_GATHER").is_ok() {
+        // Child mode: three buffers of 2, 3 and 4 bytes holding 'x', 7 bytes filled.
+        let mut bufs = [vec![b'x'; 2], vec![b'x'; 3], vec![b'x'; 4]];
+        let iov: Vec<libc::iovec> =
+            bufs.iter_mut().map(|b| libc::iovec { iov_base: b.as_mut_ptr().cast(), iov_len: b.len() }).collect();
+        tetra_uprobe_gather(iov.as_ptr(), iov.len() as u64, 7);
+        return;
+    }
+    let h = Harness::new();
+    let exe = std::env::current_exe().unwrap();
+    // Hook 0 reads the buffers at entry (9 bytes of 'x'); hook 1 at return, as many bytes
+    // as returned (7).
+    let yaml = format!(
+        "apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata: {{name: uprobe-iovec}}
+spec:
+  uprobes:
+  - path: \"{exe}\"
+    symbols: [tetra_uprobe_gather]
+    args: [{{index: 0, type: char_iovec, sizeArgIndex: 2}}]
+  - path: \"{exe}\"
+    symbols: [tetra_uprobe_gather]
+    return: true
+    args: [{{index: 0, type: char_iovec, sizeArgIndex: 2, returnCopy: true}}]
+    returnArg: {{index: 0, type: int64}}
+",
+        exe = exe.display()
+    );
+    let _policy = h.load(&yaml).unwrap_or_else(|e| panic!("{e}"));
+    let recs = h.records(
+        || {
+            let out = Command::new(&exe)
+                .args(["--exact", "char_iovec_at_entry_and_at_return", "--include-ignored", "--nocapture"])
+                .env("TETRA_UPROBE_GATHER", "1")
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+        },
+        |r| r.len() >= 2,
+    );
+    assert_eq!(recs.len(), 2, "{recs:#?}");
+    let entry = recs.iter().find(|r| r.msg.hook_id == 0).unwrap();
+    assert_eq!(entry.args[0].value, ArgValue::Bytes(b"xxxxxxxxx".to_vec()));
+    assert_eq!(entry.args[0].aux, 9, "total size");
+    let ret = recs.iter().find(|r| r.msg.hook_id == 1).unwrap();
+    assert_eq!(ret.args[0].value, ArgValue::Bytes(b"abcdefg".to_vec()));
+    assert_eq!(ret.args[1].value, ArgValue::Int(7));
+}

@@ -167,6 +167,50 @@ static __always_inline __u32 put_bytes(struct generic_scratch *s, __u32 off, con
 	return len;
 }
 
+/* Most iovec entries of a char_iovec read. */
+#define IOVEC_MAX 8
+
+/*
+ * The bytes of `count` iovecs (user memory) one after the other, at most `limit` of them
+ * (the return value of a read) and STR_MAX recorded; `orig` gets the total size.
+ */
+static __always_inline __u32 put_iovec(struct generic_scratch *s, __u32 off, const void *iov,
+				       __u64 count, __u64 limit, __u8 *flags, __u32 *orig)
+{
+	__u64 total = 0;
+	__u32 len = 0;
+
+	for (__u32 i = 0; i < IOVEC_MAX; i++) {
+		struct iovec v = {};
+
+		if (i >= count || total >= limit)
+			break;
+		if (bpf_probe_read_user(&v, sizeof(v), iov + i * sizeof(v)) < 0) {
+			*flags |= TETRA_ARG_READ_ERROR;
+			break;
+		}
+		__u64 n = v.iov_len;
+
+		if (n > limit - total)
+			n = limit - total;
+		total += n;
+		if (len >= STR_MAX)
+			continue;
+		if (n > STR_MAX - len)
+			n = STR_MAX - len;
+		if (bpf_probe_read_user(&s->data[bound(off + len, DATA_MASK)],
+					bound(n, STR_MAX * 2 - 1), v.iov_base) < 0) {
+			*flags |= TETRA_ARG_READ_ERROR;
+			break;
+		}
+		len += n;
+	}
+	if (count > IOVEC_MAX || total > len)
+		*flags |= TETRA_ARG_TRUNCATED;
+	*orig = total > 0xffffffff ? 0xffffffff : total;
+	return len & (STR_MAX * 2 - 1);
+}
+
 static __always_inline __u32 put_sock(struct generic_scratch *s, __u32 off, struct sock *sk)
 {
 	struct tetra_arg_sock *o = (struct tetra_arg_sock *)&s->data[off & DATA_MASK];
@@ -255,10 +299,12 @@ static __always_inline __u32 put_followed_fd(struct generic_scratch *s, __u32 of
 /*
  * Records slot `i` (an argument, or RET_SLOT) whose raw value is `raw`, read as `reader`,
  * at `off`; returns the new offset. Integer values go to s->ival[i]; byte values are at
- * s->voff[i], s->vlen[i] bytes, for the selectors. `size` is a char_buf's byte count.
+ * s->voff[i], s->vlen[i] bytes, for the selectors. `size` is a char_buf's byte count
+ * or a char_iovec's iovec count; `limit` bounds the bytes of a char_iovec.
  */
 static __always_inline __u32 record_value(struct generic_scratch *s, int i, __u32 reader,
-					  __u64 raw, __u64 size, bool sized, __u32 off)
+					  __u64 raw, __u64 size, bool sized, __u64 limit,
+					  __u32 off)
 {
 	__u32 voff = off + sizeof(struct tetra_generic_arg);
 	__u32 len = 0, aux = 0;
@@ -286,6 +332,9 @@ static __always_inline __u32 record_value(struct generic_scratch *s, int i, __u3
 			len = put_string(s, voff, (const void *)raw, false, &flags);
 		else
 			len = put_bytes(s, voff, (const void *)raw, size, &flags, &aux);
+		break;
+	case READ_IOVEC:
+		len = put_iovec(s, voff, (const void *)raw, size, limit, &flags, &aux);
 		break;
 	case READ_FD:
 		kind = TETRA_ARG_PATH;
@@ -346,16 +395,15 @@ static __always_inline __u32 record_arg(void *ctx, int src, struct generic_scrat
 {
 	__u64 raw = raw_arg(ctx, src, cfg.arg_pos[i], cfg.arg_size[i]);
 	__u32 sp = cfg.size_pos[i];
+	__u64 size = sp ? raw_arg(ctx, src, sp - 1, cfg.size_size[i]) : 0;
 
 	if (cfg.return_copy & (1 << i)) {
-		/* Read at return: an empty placeholder now, the address for later. */
+		/* Read at return: an empty placeholder now, the address and size for later. */
 		s->rptr[i] = raw;
-		return record_value(s, i, READ_CHAR_BUF, raw, 0, true, off);
+		s->rsize[i] = size;
+		return record_value(s, i, READ_CHAR_BUF, raw, 0, true, 0, off);
 	}
-	if (cfg.arg_reader[i] == READ_CHAR_BUF && sp)
-		return record_value(s, i, READ_CHAR_BUF, raw,
-				    raw_arg(ctx, src, sp - 1, cfg.size_size[i]), true, off);
-	return record_value(s, i, cfg.arg_reader[i], raw, 0, false, off);
+	return record_value(s, i, cfg.arg_reader[i], raw, size, sp != 0, (__u64)-1, off);
 }
 
 #endif

@@ -35,6 +35,7 @@
 #define READ_BINPRM 14 /* struct linux_binprm * -> the file's path */
 #define READ_SOCK 15 /* struct sock * */
 #define READ_SOCKADDR 16 /* struct sockaddr *, user memory first */
+#define READ_IOVEC 17 /* struct iovec[count]: the buffers' bytes one after the other */
 
 #define MAX_SLOTS TETRA_ARGS_MAX_SLOTS
 #define STR_MAX TETRA_ARG_STR_MAX
@@ -64,7 +65,8 @@ struct generic_config {
 	__u32 has_return;
 	/* Reader of the return value (returnArg), 0 = not recorded. */
 	__u32 ret_reader;
-	/* Bit i: argument i is a char_buf read at return, its size being the return value. */
+	/* Bit i: argument i is a char_buf/char_iovec read at return, as many bytes as the
+	 * return value says. */
 	__u32 return_copy;
 	/* The policy uses FollowFD: fd arguments resolve through fd_follow only. */
 	__u32 follow_fd;
@@ -139,6 +141,7 @@ struct fd_value {
 struct stash {
 	__u8 data[TETRA_GENERIC_DATA_MAX];
 	__u64 rptr[MAX_SLOTS];
+	__u64 rsize[MAX_SLOTS];
 	__u32 aoff[MAX_SLOTS]; /* offset of each argument's header in data */
 	__u32 selector;
 	__u32 sel_off; /* blob offset of the matched selector, 0 when the hook has none */
@@ -163,8 +166,10 @@ struct generic_scratch {
 	__u32 vlen[SLOT_MASK + 1];
 	__u32 vkind[SLOT_MASK + 1];
 	__u32 vaux[SLOT_MASK + 1];
-	/* returnCopy arguments: the buffer's address, read again at return. */
+	/* returnCopy arguments: the buffer's address, read again at return, and its size
+	 * argument (an iovec count). */
 	__u64 rptr[MAX_SLOTS];
+	__u64 rsize[MAX_SLOTS];
 	__u32 aoff[MAX_SLOTS]; /* offset of each argument's header in data */
 	__u32 actions; /* offset of the matched selector's actions section */
 	__u32 unfollowed; /* an fd argument is not followed (FollowFD): post nothing */

@@ -113,10 +113,10 @@ pub fn render_arg(ty: ArgType, label: Option<&str>, rec: &RecordedArg) -> tetrag
         (ArgValue::Int(v), Uint32 | Uint16 | Uint8) => Arg::UintArg(*v as u32),
         (ArgValue::Int(v), Long | Sint64 | Int64) => Arg::LongArg(*v as i64),
         (ArgValue::Int(v), _) => Arg::SizeArg(*v),
-        (ArgValue::Bytes(b), CharBuf) if rec.flags & ARG_TRUNCATED != 0 => {
+        (ArgValue::Bytes(b), CharBuf | CharIovec) if rec.flags & ARG_TRUNCATED != 0 => {
             Arg::TruncatedBytesArg(tetragon::KprobeTruncatedBytes { bytes_arg: b.clone(), orig_size: u64::from(rec.aux) })
         }
-        (ArgValue::Bytes(b), CharBuf) => Arg::BytesArg(b.clone()),
+        (ArgValue::Bytes(b), CharBuf | CharIovec) => Arg::BytesArg(b.clone()),
         (ArgValue::Bytes(b), _) => Arg::StringArg(text(b)),
         (ArgValue::Path(p), Path) => Arg::PathArg(tetragon::KprobePath {
             path: text(p),

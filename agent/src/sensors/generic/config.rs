@@ -56,6 +56,7 @@ pub mod reader {
     pub const BINPRM: u32 = 14;
     pub const SOCK: u32 = 15;
     pub const SOCKADDR: u32 = 16;
+    pub const IOVEC: u32 = 17;
 }
 
 /// How the kernel reads an argument of type `ty`, or `None` when it cannot yet.
@@ -78,6 +79,7 @@ pub fn reader_for(ty: ArgType) -> Option<u32> {
         LinuxBinprm => reader::BINPRM,
         Sock => reader::SOCK,
         Sockaddr => reader::SOCKADDR,
+        CharIovec => reader::IOVEC,
         _ => return None,
     })
 }
@@ -159,6 +161,9 @@ pub fn check_hook(hook: &CompiledHook, can_override: bool) -> Result<(), String>
         let r = reader_for(a.ty).ok_or_else(|| format!("argument type {} is not supported yet", a.ty.name()))?;
         if a.return_copy && !is_probe {
             return Err(format!("args[{i}]: returnCopy needs a return probe, which only kprobes and uprobes have"));
+        }
+        if r == reader::IOVEC && a.size_arg_index == 0 {
+            return Err(format!("args[{i}]: char_iovec needs sizeArgIndex (the argument holding the iovec count)"));
         }
         if a.max_data {
             return Err(format!("args[{i}]: maxData is not supported yet (char_buf values are cut at {MAX_EXACT_STRING} bytes)"));
@@ -393,6 +398,10 @@ print fmt: \"dfd: 0x%08lx\"
         assert!(has_return(&read));
         let copy_tp = hook(&format!("{base}  tracepoints:\n  - subsystem: syscalls\n    event: sys_enter_read\n    args: [{{index: 6, type: char_buf, returnCopy: true}}]\n"));
         assert_eq!(check_hook(&copy_tp, false).unwrap_err(), "args[0]: returnCopy needs a return probe, which only kprobes and uprobes have");
+        let iov = hook(&format!("{base}  kprobes:\n  - call: sys_readv\n    args: [{{index: 0, type: fd}}, {{index: 1, type: char_iovec, sizeArgIndex: 3, returnCopy: true}}]\n"));
+        assert_eq!(check_hook(&iov, false), Ok(()));
+        let iov = hook(&format!("{base}  kprobes:\n  - call: sys_writev\n    args: [{{index: 1, type: char_iovec}}]\n"));
+        assert_eq!(check_hook(&iov, false).unwrap_err(), "args[0]: char_iovec needs sizeArgIndex (the argument holding the iovec count)");
         let max = hook(&format!("{base}  kprobes:\n  - call: sys_write\n    args: [{{index: 1, type: char_buf, sizeArgIndex: 3, maxData: true}}, {{index: 2, type: size_t}}]\n"));
         assert!(check_hook(&max, false).unwrap_err().contains("maxData is not supported yet"));
         let follow = hook(&format!("{base}  kprobes:\n  - call: fd_install\n    syscall: false\n    args: [{{index: 0, type: int}}, {{index: 1, type: file}}]\n    selectors:\n    - matchPIDs: [{{operator: NotIn, followForks: true, isNamespacePID: true, values: [1]}}]\n      matchActions: [{{action: FollowFD, argFd: 0, argName: 1}}]\n"));
