@@ -209,17 +209,12 @@ spec:
     let mut child_pid = 0;
     let recs = h.records(
         || {
-            let out = Command::new(&exe)
-                .args(["--exact", "uprobe_policy_reports_matching_calls", "--include-ignored", "--nocapture"])
-                .env("TETRA_UPROBE_CALL", "41,42,43")
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "{out:?}");
-            child_pid = 1;
+            child_pid = run_child("uprobe_policy_reports_matching_calls", ("TETRA_UPROBE_CALL", "41,42,43"), false);
         },
         |r| !r.is_empty(),
     );
     assert_eq!(recs.len(), 1, "only the call with 42: {recs:#?}");
+    assert_eq!(recs[0].msg.pid, child_pid);
     assert_eq!(recs[0].args[0].value, ArgValue::Int(42));
     assert_eq!(recs[0].args[1].value, ArgValue::Int(-5i64 as u64), "int is sign-extended");
 }
@@ -270,7 +265,10 @@ fn uprobe_child() -> bool {
     true
 }
 
-fn run_child(test: &str, spec: &str, new_pid_ns: bool) -> u32 {
+/// Runs this test binary's `test` in child mode (`var`=`value` in its environment),
+/// in a new pid namespace (as pid 1 there, under `unshare`) when asked; returns the
+/// child's pid.
+fn run_child(test: &str, (var, value): (&str, &str), new_pid_ns: bool) -> u32 {
     let exe = std::env::current_exe().unwrap();
     let mut cmd = if new_pid_ns {
         let mut c = Command::new("unshare");
@@ -281,7 +279,7 @@ fn run_child(test: &str, spec: &str, new_pid_ns: bool) -> u32 {
     };
     let child = cmd
         .args(["--exact", test, "--include-ignored", "--nocapture"])
-        .env("TETRA_UPROBE_FILL", spec)
+        .env(var, value)
         .spawn()
         .unwrap();
     let pid = child.id();
@@ -321,7 +319,8 @@ spec:
     // 64:hello matches both; 32:entry fails matchArgs; 3:toolong returns -1 (NotEqual GT 0).
     let recs = h.records(
         || {
-            run_child("uprobe_return_probe_reads_the_buffer_at_return", "32:skipped,64:hello,3:toolong,64:world!", false);
+            let spec = "32:skipped,64:hello,3:toolong,64:world!";
+            run_child("uprobe_return_probe_reads_the_buffer_at_return", ("TETRA_UPROBE_FILL", spec), false);
         },
         |r| r.len() >= 2,
     );
@@ -370,8 +369,8 @@ spec:
     let recs = h.records(
         || {
             // Same calls from a plain child and from pid 1 of a new pid namespace.
-            pids.0 = run_child(test, "11:a,22:b,33:c", false);
-            pids.1 = run_child(test, "11:a,22:b,33:c", true);
+            pids.0 = run_child(test, ("TETRA_UPROBE_FILL", "11:a,22:b,33:c"), false);
+            pids.1 = run_child(test, ("TETRA_UPROBE_FILL", "11:a,22:b,33:c"), true);
         },
         |r| r.len() >= 3,
     );
@@ -447,12 +446,7 @@ spec:
     let _policy = h.load(&yaml).unwrap_or_else(|e| panic!("{e}"));
     let recs = h.records(
         || {
-            let out = Command::new(&exe)
-                .args(["--exact", "char_iovec_at_entry_and_at_return", "--include-ignored", "--nocapture"])
-                .env("TETRA_UPROBE_GATHER", "1")
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "{out:?}");
+            run_child("char_iovec_at_entry_and_at_return", ("TETRA_UPROBE_GATHER", "1"), false);
         },
         |r| r.len() >= 2,
     );

@@ -5,6 +5,9 @@
 //! direct child does the same file work, which that filter must hide.
 //!
 //! Prints `shallow=PID`, `deep=PID`, `listen=PORT`, `connect=PORT` lines for the test.
+//!
+//! `seed002_workload dup FILE` instead opens FILE, duplicates the fd to 20 with dup2,
+//! closes the original and reads FILE through fd 20 (for CopyFD in `vm_policies.rs`).
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -70,7 +73,35 @@ fn in_child(depth: u32, work: &dyn Fn() -> i32) -> i32 {
     if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { 101 }
 }
 
+/// Opens `path`, moves it to fd 20 with dup2 and reads it there; prints what it read.
+fn dup_read(path: &str) -> std::io::Result<()> {
+    use std::os::fd::{FromRawFd, IntoRawFd};
+    let fd = File::open(path)?.into_raw_fd();
+    // SAFETY: plain fd syscalls on an fd this function owns; fd 20 is not in use here.
+    if unsafe { libc::dup2(fd, 20) } != 20 || unsafe { libc::close(fd) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fd 20 is the duplicate made above, owned from here on.
+    let mut f = unsafe { File::from_raw_fd(20) };
+    let mut text = String::new();
+    f.read_to_string(&mut text)?;
+    print!("{text}");
+    Ok(())
+}
+
 fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [mode, path] = args.as_slice() {
+        if mode == "dup" {
+            return match dup_read(path) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("dup: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+    }
     let shallow = in_child(1, &|| {
         println!("shallow={}", std::process::id());
         std::io::stdout().flush().ok();
