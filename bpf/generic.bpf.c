@@ -111,7 +111,8 @@ static __always_inline void run_actions(struct generic_scratch *s, const struct 
 
 /* Sends the message built in s->msg with `args_len` bytes of arguments. */
 static __always_inline void post(struct generic_scratch *s, __u64 pid_tgid, __u32 selector,
-				 __u32 action, __s64 retval, __u32 n_args, __u32 args_len)
+				 __u32 action, __s64 retval, __u32 return_action, __u32 n_args,
+				 __u32 args_len)
 {
 	struct tetra_msg_generic *m = &s->msg;
 	__u32 size = sizeof(*m) + args_len;
@@ -128,6 +129,8 @@ static __always_inline void post(struct generic_scratch *s, __u64 pid_tgid, __u3
 	m->retval = action == ACT_OVERRIDE ? retval : 0;
 	m->n_args = n_args;
 	m->args_len = args_len;
+	m->return_action = return_action;
+	m->pad = 0;
 	if (size <= sizeof(*m) + TETRA_GENERIC_DATA_MAX)
 		submit(m, size, TETRA_DROP_RINGBUF_GENERIC);
 }
@@ -153,7 +156,7 @@ static __always_inline void stash_call(struct generic_scratch *s, __u64 pid_tgid
 		st->aoff[i] = s->aoff[i];
 	}
 	st->selector = selector;
-	st->sel_off = actions;
+	st->actions = actions;
 	st->action = r->action;
 	st->post = r->post;
 	st->retval = r->retval;
@@ -212,7 +215,7 @@ static __always_inline int generic_event(void *ctx, const int src)
 	if (cfg.has_return)
 		stash_call(s, pid_tgid, selector, actions, &r);
 	else if (r.post)
-		post(s, pid_tgid, selector, r.action, r.retval, cfg.n_args, off);
+		post(s, pid_tgid, selector, r.action, r.retval, 0, cfg.n_args, off);
 	return r.override ? (int)r.retval : 0;
 }
 
@@ -273,8 +276,10 @@ static __always_inline void generic_return(struct pt_regs *ctx)
 		out = record_value(s, RET_SLOT, cfg.ret_reader, ret, 0, false, 0, out);
 		n_args++;
 	}
-	struct action_result r = { .post = st->post, .action = st->action, .retval = st->retval };
-	__u32 selector = st->selector, actions = st->sel_off;
+	/* r.action: what the return actions do (Post unless they signal). */
+	struct action_result r = { .post = st->post, .action = ACT_POST };
+	__u32 selector = st->selector, actions = st->actions, action = st->action;
+	__s64 retval = st->retval;
 
 	bpf_map_delete_elem(&stash, &pid_tgid);
 	if (actions) {
@@ -285,7 +290,7 @@ static __always_inline void generic_return(struct pt_regs *ctx)
 		run_actions(s, b, skip(b, ret_args), pid_tgid >> 32, &r);
 	}
 	if (r.post)
-		post(s, pid_tgid, selector, r.action, r.retval, n_args, out);
+		post(s, pid_tgid, selector, action, retval, r.action, n_args, out);
 }
 
 SEC("kprobe")

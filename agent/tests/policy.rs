@@ -327,6 +327,7 @@ spec:
     assert_eq!(recs.len(), 2, "{recs:#?}");
     for (r, text) in recs.iter().zip(["hello", "world!"]) {
         assert_eq!(r.args.len(), 3, "two args and the return value: {r:#?}");
+        assert_eq!(r.msg.return_action, 1, "posted by the return probe (Post)");
         assert_eq!(r.args[0].value, ArgValue::Bytes(text.as_bytes().to_vec()));
         assert_eq!(r.args[1].value, ArgValue::Int(64));
         assert_eq!(r.args[2].value, ArgValue::Int(text.len() as u64));

@@ -173,13 +173,17 @@ struct tetra_msg_generic {
 	__s64 retval; /* Override: the value forced; otherwise 0 */
 	__u32 n_args;
 	__u32 args_len;
+	/* Sent by a return probe: KprobeAction code of what its return actions did (Post 1,
+	 * Sigkill 3, Signal 10); 0 for an event of an entry probe. */
+	__u32 return_action;
+	__u32 pad;
 };
 
 _Static_assert(sizeof(struct tetra_msg_header) == 16, "header layout");
 _Static_assert(sizeof(struct tetra_msg_exec) == 128, "exec layout");
 _Static_assert(sizeof(struct tetra_msg_exit) == 32, "exit layout");
 _Static_assert(sizeof(struct tetra_msg_clone) == 32, "clone layout");
-_Static_assert(sizeof(struct tetra_msg_generic) == 56, "generic layout");
+_Static_assert(sizeof(struct tetra_msg_generic) == 64, "generic layout");
 _Static_assert(sizeof(struct tetra_generic_arg) == 8, "generic arg layout");
 _Static_assert(sizeof(struct tetra_arg_sock) == 64, "sock layout");
 _Static_assert(sizeof(struct tetra_arg_sockaddr) == 24, "sockaddr layout");

@@ -144,7 +144,7 @@ struct stash {
 	__u64 rsize[MAX_SLOTS];
 	__u32 aoff[MAX_SLOTS]; /* offset of each argument's header in data */
 	__u32 selector;
-	__u32 sel_off; /* blob offset of the matched selector, 0 when the hook has none */
+	__u32 actions; /* blob offset of the matched selector's actions, 0 without selectors */
 	__u32 action;
 	__u32 post;
 	__s64 retval;

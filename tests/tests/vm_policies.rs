@@ -373,6 +373,7 @@ fn kprobe_and_lsm_policies_on_debian_kernel() {
     assert_eq!(returns[0]["function_name"], "__x64_sys_openat");
     assert_eq!(returns[0]["args"][0]["string_arg"], "/tmp/ret/missing");
     assert_eq!(returns[0]["return"]["int_arg"], -2, "{:#}", returns[0]);
+    assert_eq!(returns[0]["return_action"], "KPROBE_ACTION_POST");
     assert_eq!(returns[0]["process"]["binary"], "/usr/bin/cat");
 
     // 6. CopyFD: the workload reads the file only through fd 20, a dup2 of the followed

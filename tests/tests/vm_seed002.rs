@@ -119,11 +119,15 @@ fn seed002_file_and_tcp_policies_on_debian_kernel() {
     assert_eq!(kprobes[0]["policy_name"], "sys-read-follow-prefix");
     assert_eq!(kprobes[0]["args"][1]["file_arg"]["path"], "/etc/tetra-seed/passwd");
     assert!(kprobes[0]["args"][0]["int_arg"].is_number(), "{:#}", kprobes[0]);
+    assert!(kprobes[0].get("return_action").is_none(), "an entry probe's event: {:#}", kprobes[0]);
     // sys_read: the followed path, the bytes read at return (as many as returned, the
     // first 1024 kept with the full size in orig_size), the size asked for.
     for (read, got) in kprobes[1..4].iter().zip([4096usize, 904, 0]) {
         assert_eq!(read["args"][0]["file_arg"]["path"], "/etc/tetra-seed/passwd", "{read:#}");
         assert_eq!(read["args"][2]["size_arg"], "4096", "{read:#}");
+        // Posted by the return probe, as Tetragon marks it; no returnArg, no `return`.
+        assert_eq!(read["return_action"], "KPROBE_ACTION_POST", "{read:#}");
+        assert!(read.get("return").is_none(), "{read:#}");
         let buf = &read["args"][1];
         let bytes = if got > 1024 {
             assert_eq!(buf["truncated_bytes_arg"]["orig_size"], got.to_string(), "{read:#}");

@@ -177,6 +177,7 @@ impl EventBuilder {
                 args,
                 r#return: ret,
                 action,
+                return_action: rec.msg.return_action as i32,
                 policy_name: policy.to_string(),
                 message: hook.message.clone(),
                 tags: hook.tags.clone(),
