@@ -4,8 +4,11 @@
  * enables the one entry program matching the hook's kind, writes the hook's configuration
  * (struct generic_config in .rodata) before load and its selector blob and value maps
  * after, then attaches. Every entry program runs the same body: read the arguments,
- * evaluate the selectors in the kernel, act (signal, override), and post the event to the
- * shared ring buffer unless no selector matched or the action says NoPost.
+ * evaluate the selectors in the kernel, act (signal, override, follow fds), and post the
+ * event to the shared ring buffer unless no selector matched or the action says NoPost.
+ * A hook with a return probe (return: true, or a returnCopy argument) instead leaves the
+ * recorded call in its stash map; its return program adds the return value, evaluates
+ * matchReturnArgs/matchReturnActions of the selector the entry matched, and posts.
  */
 #include "lib/common.h"
 #include "lib/path.h"
@@ -22,18 +25,54 @@ struct action_result {
 	bool override;
 };
 
+/* FollowFD: remember the path recorded in `name_slot` for the fd in `fd_slot`. */
+static __always_inline void follow_fd(struct generic_scratch *s, __u32 tgid, __u32 fd_slot,
+				      __u32 name_slot)
+{
+	__u32 len = s->vlen[name_slot & SLOT_MASK];
+
+	if (s->vkind[name_slot & SLOT_MASK] != TETRA_ARG_PATH &&
+	    s->vkind[name_slot & SLOT_MASK] != TETRA_ARG_BYTES)
+		return;
+	if (len > STR_MAX)
+		len = STR_MAX;
+	s->fkey.tgid = tgid;
+	s->fkey.fd = s->ival[fd_slot & SLOT_MASK];
+	s->fval.len = len;
+	s->fval.mode = s->vaux[name_slot & SLOT_MASK];
+	bpf_probe_read_kernel(s->fval.path, len & (STR_MAX * 2 - 1),
+			      &s->data[s->voff[name_slot & SLOT_MASK] & DATA_MASK]);
+	bpf_map_update_elem(&fd_follow, &s->fkey, &s->fval, BPF_ANY);
+}
+
+/* CopyFD: the fd in `new_slot` follows what the fd in `old_slot` follows. */
+static __always_inline void copy_fd(struct generic_scratch *s, __u32 tgid, __u32 old_slot,
+				    __u32 new_slot)
+{
+	struct fd_value *v;
+
+	s->fkey.tgid = tgid;
+	s->fkey.fd = s->ival[old_slot & SLOT_MASK];
+	v = bpf_map_lookup_elem(&fd_follow, &s->fkey);
+	if (!v)
+		return;
+	s->fkey.fd = s->ival[new_slot & SLOT_MASK];
+	bpf_map_update_elem(&fd_follow, &s->fkey, v, BPF_ANY);
+}
+
 /* Runs the matched selector's actions (the blob's action section at `off`). */
-static __always_inline void run_actions(const struct blob *b, __u32 off, __u32 selector,
-					__u64 pid_tgid, struct action_result *r)
+static __always_inline void run_actions(struct generic_scratch *s, const struct blob *b,
+					__u32 off, __u32 selector, __u64 pid_tgid,
+					struct action_result *r)
 {
 	__u32 count = rd32(b, off + 4);
 	__u32 p = off + 8;
+	__u32 tgid = pid_tgid >> 32;
 
-	r->post = true;
-	r->action = ACT_POST;
 	for (__u32 i = 0; i < MAX_ACTIONS && i < count; i++) {
 		__u32 code = rd32(b, p), n = rd32(b, p + 4);
 		__u64 param = n ? rd64(b, p + 8) : 0;
+		__u32 param2 = n > 1 ? rd32(b, p + 16) : 0;
 
 		p += 8 + (n & 7) * 8;
 		switch (code) {
@@ -57,13 +96,77 @@ static __always_inline void run_actions(const struct blob *b, __u32 off, __u32 s
 			break;
 		case ACT_POST:
 			/* Params: rate limit in ms (0: none), scope. */
-			if (param && n > 1 && rate_limited(selector, rd32(b, p - 8), param, pid_tgid))
+			if (param && n > 1 && rate_limited(selector, param2, param, pid_tgid))
 				r->post = false;
+			break;
+		case ACT_FOLLOWFD:
+			follow_fd(s, tgid, param, param2);
+			break;
+		case ACT_UNFOLLOWFD:
+			s->fkey.tgid = tgid;
+			s->fkey.fd = s->ival[param & SLOT_MASK];
+			bpf_map_delete_elem(&fd_follow, &s->fkey);
+			break;
+		case ACT_COPYFD:
+			copy_fd(s, tgid, param, param2);
 			break;
 		default:
 			break; /* user space refuses actions the kernel does not run */
 		}
 	}
+}
+
+/* Sends the message built in s->msg with `args_len` bytes of arguments. */
+static __always_inline void post(struct generic_scratch *s, __u64 pid_tgid, __u32 selector,
+				 __u32 action, __s64 retval, __u32 return_action, __u32 n_args,
+				 __u32 args_len)
+{
+	struct tetra_msg_generic *m = &s->msg;
+	__u32 size = sizeof(*m) + args_len;
+
+	m->hdr.op = TETRA_MSG_GENERIC;
+	m->hdr.size = size;
+	m->hdr.ktime = bpf_ktime_get_ns();
+	m->pid = pid_tgid >> 32;
+	m->tid = (__u32)pid_tgid;
+	m->policy_id = cfg.policy_id;
+	m->hook_id = cfg.hook_id;
+	m->selector = selector;
+	m->action = action;
+	m->retval = action == ACT_OVERRIDE ? retval : 0;
+	m->n_args = n_args;
+	m->args_len = args_len;
+	m->return_action = return_action;
+	m->pad = 0;
+	if (size <= sizeof(*m) + TETRA_GENERIC_DATA_MAX)
+		submit(m, size, TETRA_DROP_RINGBUF_GENERIC);
+}
+
+/*
+ * Leaves the recorded call for the return program. A full LRU map evicts the oldest entry
+ * (a call that never returned) rather than failing.
+ */
+static __always_inline void stash_call(struct generic_scratch *s, __u64 pid_tgid,
+				       __u32 selector, __u32 actions, struct action_result *r)
+{
+	struct stash *st;
+
+	/* The value is created from the scratch data (the recorded arguments come first). */
+	if (bpf_map_update_elem(&stash, &pid_tgid, s->data, BPF_ANY) < 0)
+		return;
+	st = bpf_map_lookup_elem(&stash, &pid_tgid);
+	if (!st)
+		return;
+	for (int i = 0; i < MAX_SLOTS; i++) {
+		st->rptr[i] = s->rptr[i];
+		st->rsize[i] = s->rsize[i];
+		st->aoff[i] = s->aoff[i];
+	}
+	st->selector = selector;
+	st->actions = actions;
+	st->action = r->action;
+	st->post = r->post;
+	st->retval = r->retval;
 }
 
 /*
@@ -85,17 +188,25 @@ static __always_inline int generic_event(void *ctx, const int src)
 		return 0;
 	__u32 off = 0;
 
+	s->unfollowed = 0;
 	/* Unrolled: each slot's reader is a load-time constant the verifier prunes on. */
+	s->aoff[0] = 0;
 	if (cfg.n_args > 0)
 		off = record_arg(ctx, src, s, 0, off);
+	s->aoff[1] = off;
 	if (cfg.n_args > 1)
 		off = record_arg(ctx, src, s, 1, off);
+	s->aoff[2] = off;
 	if (cfg.n_args > 2)
 		off = record_arg(ctx, src, s, 2, off);
+	s->aoff[3] = off;
 	if (cfg.n_args > 3)
 		off = record_arg(ctx, src, s, 3, off);
+	s->aoff[4] = off;
 	if (cfg.n_args > 4)
 		off = record_arg(ctx, src, s, 4, off);
+	if (s->unfollowed)
+		return 0;
 
 	__u32 actions = 0;
 	__u32 selector = match_selectors(s, b, tgid, &actions);
@@ -105,35 +216,101 @@ static __always_inline int generic_event(void *ctx, const int src)
 	struct action_result r = { .post = true, .action = ACT_POST };
 
 	if (actions)
-		run_actions(b, actions, selector, pid_tgid, &r);
+		run_actions(s, b, actions, selector, pid_tgid, &r);
 	if (src == SRC_KPROBE && r.override && cfg.can_override)
 		bpf_override_return(ctx, r.retval);
-	if (r.post) {
-		struct tetra_msg_generic *m = &s->msg;
-		__u32 size = sizeof(*m) + off;
-
-		m->hdr.op = TETRA_MSG_GENERIC;
-		m->hdr.size = size;
-		m->hdr.ktime = bpf_ktime_get_ns();
-		m->pid = tgid;
-		m->tid = (__u32)pid_tgid;
-		m->policy_id = cfg.policy_id;
-		m->hook_id = cfg.hook_id;
-		m->selector = selector;
-		m->action = r.action;
-		m->retval = r.action == ACT_OVERRIDE ? r.retval : 0;
-		m->n_args = cfg.n_args;
-		m->args_len = off;
-		if (size <= sizeof(*m) + TETRA_GENERIC_DATA_MAX)
-			submit(m, size, TETRA_DROP_RINGBUF_GENERIC);
-	}
+	if (cfg.has_return)
+		stash_call(s, pid_tgid, selector, actions, &r);
+	else if (r.post)
+		post(s, pid_tgid, selector, r.action, r.retval, 0, cfg.n_args, off);
 	return r.override ? (int)r.retval : 0;
+}
+
+/*
+ * Argument `i` of a stashed call into the message at `out`: a returnCopy buffer is read
+ * now, `ret` bytes of it; any other argument is copied as the entry recorded it.
+ */
+static __always_inline __u32 restore_arg(struct generic_scratch *s, struct stash *st, int i,
+					 __s64 ret, __u32 out)
+{
+	__u64 got = ret > 0 ? ret : 0;
+
+	if ((cfg.return_copy & (1 << i)) && cfg.arg_reader[i] == READ_IOVEC)
+		return record_value(s, i, READ_IOVEC, st->rptr[i], st->rsize[i], true, got, out);
+	if (cfg.return_copy & (1 << i))
+		return record_value(s, i, READ_CHAR_BUF, st->rptr[i], got, true, 0, out);
+	if (out > TETRA_GENERIC_DATA_MAX - sizeof(struct tetra_generic_arg) - STR_MAX)
+		return out;
+	/* The source is in the stash at an offset the entry program computed: read it with a
+	 * probe, which only the destination's bounds concern. */
+	const __u8 *from = (const __u8 *)((unsigned long)st->data + (st->aoff[i] & DATA_MASK));
+	struct tetra_generic_arg h = {};
+
+	if (bpf_probe_read_kernel(&h, sizeof(h), from) < 0)
+		return out;
+	__u32 len = h.len > STR_MAX ? STR_MAX : h.len;
+
+	bpf_probe_read_kernel(&s->data[out & DATA_MASK],
+			      (sizeof(h) + len) & (STR_MAX * 2 - 1), from);
+	return out + sizeof(h) + len;
+}
+
+/* The body of every return program: completes the call its entry program stashed. */
+static __always_inline void generic_return(struct pt_regs *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 zero = 0;
+	struct generic_scratch *s = bpf_map_lookup_elem(&generic_heap, &zero);
+	const struct blob *b = bpf_map_lookup_elem(&filter, &zero);
+	struct stash *st = bpf_map_lookup_elem(&stash, &pid_tgid);
+
+	if (!s || !b || !st)
+		return;
+	__s64 ret = PT_REGS_RC_CORE(ctx);
+	__u32 out = 0, n_args = cfg.n_args;
+
+	if (cfg.n_args > 0)
+		out = restore_arg(s, st, 0, ret, out);
+	if (cfg.n_args > 1)
+		out = restore_arg(s, st, 1, ret, out);
+	if (cfg.n_args > 2)
+		out = restore_arg(s, st, 2, ret, out);
+	if (cfg.n_args > 3)
+		out = restore_arg(s, st, 3, ret, out);
+	if (cfg.n_args > 4)
+		out = restore_arg(s, st, 4, ret, out);
+	if (cfg.ret_reader) {
+		out = record_value(s, RET_SLOT, cfg.ret_reader, ret, 0, false, 0, out);
+		n_args++;
+	}
+	/* r.action: what the return actions do (Post unless they signal). */
+	struct action_result r = { .post = st->post, .action = ACT_POST };
+	__u32 selector = st->selector, actions = st->actions, action = st->action;
+	__s64 retval = st->retval;
+
+	bpf_map_delete_elem(&stash, &pid_tgid);
+	if (actions) {
+		__u32 ret_args = skip(b, actions);
+
+		if (!match_arg_filters(b, ret_args))
+			return;
+		run_actions(s, b, skip(b, ret_args), selector, pid_tgid, &r);
+	}
+	if (r.post)
+		post(s, pid_tgid, selector, action, retval, r.action, n_args, out);
 }
 
 SEC("kprobe")
 int generic_kprobe(struct pt_regs *ctx)
 {
 	generic_event(ctx, SRC_KPROBE);
+	return 0;
+}
+
+SEC("kretprobe")
+int generic_kretprobe(struct pt_regs *ctx)
+{
+	generic_return(ctx);
 	return 0;
 }
 
@@ -162,6 +339,13 @@ SEC("uprobe")
 int generic_uprobe(struct pt_regs *ctx)
 {
 	generic_event(ctx, SRC_UPROBE);
+	return 0;
+}
+
+SEC("uretprobe")
+int generic_uretprobe(struct pt_regs *ctx)
+{
+	generic_return(ctx);
 	return 0;
 }
 

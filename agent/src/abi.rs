@@ -107,6 +107,9 @@ pub struct MsgGeneric {
     pub retval: i64,
     pub n_args: u32,
     pub args_len: u32,
+    /// Return probes: KprobeAction code of what the return actions did; 0 otherwise.
+    pub return_action: u32,
+    pub pad: u32,
 }
 
 #[repr(C)]
@@ -309,7 +312,7 @@ pub fn decode_generic(bytes: &[u8]) -> Result<GenericRecord, DecodeError> {
     }
     let mut rest = &body[..need];
     let mut args = Vec::new();
-    for _ in 0..msg.n_args.min(ARGS_MAX_SLOTS as u32) {
+    for _ in 0..msg.n_args.min(ARGS_MAX_SLOTS as u32 + 1) {
         let h: GenericArg = read(rest, "argument header")?;
         rest = &rest[std::mem::size_of::<GenericArg>()..];
         let len = h.len as usize;
@@ -428,6 +431,8 @@ mod tests {
             ("retval", offset_of!(MsgGeneric, retval)),
             ("n_args", offset_of!(MsgGeneric, n_args)),
             ("args_len", offset_of!(MsgGeneric, args_len)),
+            ("return_action", offset_of!(MsgGeneric, return_action)),
+            ("pad", offset_of!(MsgGeneric, pad)),
         ]);
         check(&btf, "tetra_generic_arg", size_of::<GenericArg>(), &[
             ("len", offset_of!(GenericArg, len)),

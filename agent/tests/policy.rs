@@ -207,17 +207,12 @@ spec:
     let mut child_pid = 0;
     let recs = h.records(
         || {
-            let out = Command::new(&exe)
-                .args(["--exact", "uprobe_policy_reports_matching_calls", "--include-ignored", "--nocapture"])
-                .env("TETRA_UPROBE_CALL", "41,42,43")
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "{out:?}");
-            child_pid = 1;
+            child_pid = run_child("uprobe_policy_reports_matching_calls", ("TETRA_UPROBE_CALL", "41,42,43"), false);
         },
         |r| !r.is_empty(),
     );
     assert_eq!(recs.len(), 1, "only the call with 42: {recs:#?}");
+    assert_eq!(recs[0].msg.pid, child_pid);
     assert_eq!(recs[0].args[0].value, ArgValue::Int(42));
     assert_eq!(recs[0].args[1].value, ArgValue::Int(-5i64 as u64), "int is sign-extended");
 }
@@ -241,4 +236,224 @@ spec:
     let err = h.load(yaml).err().expect("the second hook cannot attach");
     let text = err.to_string();
     assert!(text.starts_with("spec.tracepoints[1] syscalls/sys_enter_no_such_call"), "{text}");
+}
+
+/// The return-probe target: writes `text` into `buf` when `n` leaves room, returns the
+/// bytes written (or -1), like read(2) fills a buffer.
+#[no_mangle]
+#[inline(never)]
+pub extern "C" fn tetra_uprobe_fill(buf: *mut u8, n: u64, text: *const u8, len: u64) -> i64 {
+    if len > n {
+        return -1;
+    }
+    // SAFETY: the callers below pass a buffer of `n` bytes and a text of `len` bytes.
+    unsafe { std::ptr::copy_nonoverlapping(text, buf, len as usize) };
+    std::hint::black_box(len as i64)
+}
+
+/// Child mode of the tests below: calls the targets as TETRA_UPROBE_FILL asks
+/// (`n:text` items) and returns true, or returns false when not a child.
+fn uprobe_child() -> bool {
+    let Ok(spec) = std::env::var("TETRA_UPROBE_FILL") else { return false };
+    for item in spec.split(',') {
+        let (n, text) = item.split_once(':').unwrap();
+        let mut buf = vec![0u8; 64];
+        tetra_uprobe_fill(buf.as_mut_ptr(), n.parse().unwrap(), text.as_ptr(), text.len() as u64);
+    }
+    true
+}
+
+/// Runs this test binary's `test` in child mode (`var`=`value` in its environment),
+/// in a new pid namespace (as pid 1 there, under `unshare`) when asked; returns the
+/// child's pid.
+fn run_child(test: &str, (var, value): (&str, &str), new_pid_ns: bool) -> u32 {
+    let exe = std::env::current_exe().unwrap();
+    let mut cmd = if new_pid_ns {
+        let mut c = Command::new("unshare");
+        c.args(["--pid", "--fork", "--"]).arg(&exe);
+        c
+    } else {
+        Command::new(&exe)
+    };
+    let child = cmd
+        .args(["--exact", test, "--include-ignored", "--nocapture"])
+        .env(var, value)
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    pid
+}
+
+#[test]
+#[ignore = "needs root: loads BPF programs (the README test command runs it)"]
+fn uprobe_return_probe_reads_the_buffer_at_return() {
+    if uprobe_child() {
+        return;
+    }
+    let h = Harness::new();
+    let exe = std::env::current_exe().unwrap();
+    // Entry filter: n == 64. Return filter: a positive return value. The buffer is read
+    // at return, as many bytes as returned.
+    let yaml = format!(
+        "apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata: {{name: uprobe-return}}
+spec:
+  uprobes:
+  - path: \"{}\"
+    symbols: [tetra_uprobe_fill]
+    return: true
+    args: [{{index: 0, type: char_buf, returnCopy: true}}, {{index: 1, type: uint64}}]
+    returnArg: {{index: 0, type: int64}}
+    selectors:
+    - matchArgs: [{{index: 1, operator: Equal, values: [\"64\"]}}]
+      matchReturnArgs: [{{index: 0, operator: GT, values: [\"0\"]}}]
+",
+        exe.display()
+    );
+    let _policy = h.load(&yaml).unwrap_or_else(|e| panic!("{e}"));
+    // 64:hello matches both; 32:entry fails matchArgs; 3:toolong returns -1 (NotEqual GT 0).
+    let recs = h.records(
+        || {
+            let spec = "32:skipped,64:hello,3:toolong,64:world!";
+            run_child("uprobe_return_probe_reads_the_buffer_at_return", ("TETRA_UPROBE_FILL", spec), false);
+        },
+        |r| r.len() >= 2,
+    );
+    assert_eq!(recs.len(), 2, "{recs:#?}");
+    for (r, text) in recs.iter().zip(["hello", "world!"]) {
+        assert_eq!(r.args.len(), 3, "two args and the return value: {r:#?}");
+        assert_eq!(r.msg.return_action, 1, "posted by the return probe (Post)");
+        assert_eq!(r.args[0].value, ArgValue::Bytes(text.as_bytes().to_vec()));
+        assert_eq!(r.args[1].value, ArgValue::Int(64));
+        assert_eq!(r.args[2].value, ArgValue::Int(text.len() as u64));
+    }
+}
+
+#[test]
+#[ignore = "needs root: loads BPF programs (the README test command runs it)"]
+fn match_pids_namespace_pid_and_follow_forks() {
+    if uprobe_child() {
+        return;
+    }
+    let h = Harness::new();
+    let exe = std::env::current_exe().unwrap();
+    let me = std::process::id();
+    // Selector 0: pid 1 of its own pid namespace. Selector 1: descendants of this test
+    // process (followForks), never a direct pid match for the children.
+    let yaml = format!(
+        "apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata: {{name: uprobe-pids}}
+spec:
+  uprobes:
+  - path: \"{}\"
+    symbols: [tetra_uprobe_fill]
+    args: [{{index: 1, type: uint64}}]
+    selectors:
+    - matchPIDs: [{{operator: In, isNamespacePID: true, values: [1]}}]
+      matchArgs: [{{index: 1, operator: Equal, values: [\"11\"]}}]
+    - matchPIDs: [{{operator: In, followForks: true, values: [{me}]}}]
+      matchArgs: [{{index: 1, operator: Equal, values: [\"22\"]}}]
+    - matchPIDs: [{{operator: In, values: [{me}]}}]
+      matchArgs: [{{index: 1, operator: Equal, values: [\"33\"]}}]
+",
+        exe.display()
+    );
+    let _policy = h.load(&yaml).unwrap_or_else(|e| panic!("{e}"));
+    let test = "match_pids_namespace_pid_and_follow_forks";
+    let mut pids = (0, 0);
+    let recs = h.records(
+        || {
+            // Same calls from a plain child and from pid 1 of a new pid namespace.
+            pids.0 = run_child(test, ("TETRA_UPROBE_FILL", "11:a,22:b,33:c"), false);
+            pids.1 = run_child(test, ("TETRA_UPROBE_FILL", "11:a,22:b,33:c"), true);
+        },
+        |r| r.len() >= 3,
+    );
+    let got: Vec<(u32, u32, u64)> = recs
+        .iter()
+        .map(|r| {
+            let ArgValue::Int(n) = r.args[0].value else { panic!("{r:#?}") };
+            (r.msg.pid, r.msg.selector, n)
+        })
+        .collect();
+    // The plain child: only followForks (22). The namespaced one (a grandchild, under
+    // unshare): its pid 1 (11) and followForks (22). The plain pid filter (33) never
+    // matches a child.
+    assert_eq!(got.len(), 3, "{got:?}");
+    assert_eq!(got[0], (pids.0, 1, 22), "{got:?}");
+    assert_eq!((got[1].1, got[1].2), (0, 11), "{got:?}");
+    assert_eq!((got[2].1, got[2].2), (1, 22), "{got:?}");
+    assert_eq!(got[1].0, got[2].0);
+    assert_ne!(got[1].0, pids.1, "the namespaced caller is unshare's child");
+}
+
+/// The char_iovec target: like readv(2), fills the first `fill` bytes of the buffers
+/// with `b'a'..` and returns `fill`.
+#[no_mangle]
+#[inline(never)]
+pub extern "C" fn tetra_uprobe_gather(iov: *const libc::iovec, count: u64, fill: u64) -> i64 {
+    let mut left = fill as usize;
+    let mut c = b'a';
+    for i in 0..count as usize {
+        // SAFETY: the caller passes `count` iovecs over buffers it owns.
+        let v = unsafe { &*iov.add(i) };
+        for j in 0..v.iov_len.min(left) {
+            unsafe { *(v.iov_base as *mut u8).add(j) = c };
+            c += 1;
+        }
+        left -= v.iov_len.min(left);
+    }
+    std::hint::black_box(fill as i64)
+}
+
+#[test]
+#[ignore = "needs root: loads BPF programs (the README test command runs it)"]
+fn char_iovec_at_entry_and_at_return() {
+    if std::env::var("TETRA_UPROBE_GATHER").is_ok() {
+        // Child mode: three buffers of 2, 3 and 4 bytes holding 'x', 7 bytes filled.
+        let mut bufs = [vec![b'x'; 2], vec![b'x'; 3], vec![b'x'; 4]];
+        let iov: Vec<libc::iovec> =
+            bufs.iter_mut().map(|b| libc::iovec { iov_base: b.as_mut_ptr().cast(), iov_len: b.len() }).collect();
+        tetra_uprobe_gather(iov.as_ptr(), iov.len() as u64, 7);
+        return;
+    }
+    let h = Harness::new();
+    let exe = std::env::current_exe().unwrap();
+    // Hook 0 reads the buffers at entry (9 bytes of 'x'); hook 1 at return, as many bytes
+    // as returned (7).
+    let yaml = format!(
+        "apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata: {{name: uprobe-iovec}}
+spec:
+  uprobes:
+  - path: \"{exe}\"
+    symbols: [tetra_uprobe_gather]
+    args: [{{index: 0, type: char_iovec, sizeArgIndex: 2}}]
+  - path: \"{exe}\"
+    symbols: [tetra_uprobe_gather]
+    return: true
+    args: [{{index: 0, type: char_iovec, sizeArgIndex: 2, returnCopy: true}}]
+    returnArg: {{index: 0, type: int64}}
+",
+        exe = exe.display()
+    );
+    let _policy = h.load(&yaml).unwrap_or_else(|e| panic!("{e}"));
+    let recs = h.records(
+        || {
+            run_child("char_iovec_at_entry_and_at_return", ("TETRA_UPROBE_GATHER", "1"), false);
+        },
+        |r| r.len() >= 2,
+    );
+    assert_eq!(recs.len(), 2, "{recs:#?}");
+    let entry = recs.iter().find(|r| r.msg.hook_id == 0).unwrap();
+    assert_eq!(entry.args[0].value, ArgValue::Bytes(b"xxxxxxxxx".to_vec()));
+    assert_eq!(entry.args[0].aux, 9, "total size");
+    let ret = recs.iter().find(|r| r.msg.hook_id == 1).unwrap();
+    assert_eq!(ret.args[0].value, ArgValue::Bytes(b"abcdefg".to_vec()));
+    assert_eq!(ret.args[1].value, ArgValue::Int(7));
 }

@@ -106,7 +106,8 @@ struct tetra_msg_clone {
 /*
  * A policy hook fired and one of its selectors matched (a call no selector matches sends
  * nothing). Followed by `args_len` bytes: for each recorded argument, in the hook's arg
- * order, a struct tetra_generic_arg and then `len` bytes of value:
+ * order, then the return value when the hook records one (returnArg; n_args counts it),
+ * a struct tetra_generic_arg and then `len` bytes of value:
  *   TETRA_ARG_INT      8 bytes, the value sign- or zero-extended to 64 bits by its type
  *   TETRA_ARG_BYTES    the bytes of a string / char_buf (no NUL); aux = size before truncation
  *   TETRA_ARG_PATH     the path as d_path() renders it; aux = inode mode (0 if unknown)
@@ -202,13 +203,17 @@ struct tetra_msg_generic {
 	__s64 retval; /* Override: the value forced; otherwise 0 */
 	__u32 n_args;
 	__u32 args_len;
+	/* Sent by a return probe: KprobeAction code of what its return actions did (Post 1,
+	 * Sigkill 3, Signal 10); 0 for an event of an entry probe. */
+	__u32 return_action;
+	__u32 pad;
 };
 
 _Static_assert(sizeof(struct tetra_msg_header) == 16, "header layout");
 _Static_assert(sizeof(struct tetra_msg_exec) == 128, "exec layout");
 _Static_assert(sizeof(struct tetra_msg_exit) == 32, "exit layout");
 _Static_assert(sizeof(struct tetra_msg_clone) == 32, "clone layout");
-_Static_assert(sizeof(struct tetra_msg_generic) == 56, "generic layout");
+_Static_assert(sizeof(struct tetra_msg_generic) == 64, "generic layout");
 _Static_assert(sizeof(struct tetra_generic_arg) == 8, "generic arg layout");
 _Static_assert(sizeof(struct tetra_arg_sock) == 64, "sock layout");
 _Static_assert(sizeof(struct tetra_arg_sockaddr) == 24, "sockaddr layout");

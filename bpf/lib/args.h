@@ -167,6 +167,50 @@ static __always_inline __u32 put_bytes(struct generic_scratch *s, __u32 off, con
 	return len;
 }
 
+/* Most iovec entries of a char_iovec read. */
+#define IOVEC_MAX 8
+
+/*
+ * The bytes of `count` iovecs (user memory) one after the other, at most `limit` of them
+ * (the return value of a read) and STR_MAX recorded; `orig` gets the total size.
+ */
+static __always_inline __u32 put_iovec(struct generic_scratch *s, __u32 off, const void *iov,
+				       __u64 count, __u64 limit, __u8 *flags, __u32 *orig)
+{
+	__u64 total = 0;
+	__u32 len = 0;
+
+	for (__u32 i = 0; i < IOVEC_MAX; i++) {
+		struct iovec v = {};
+
+		if (i >= count || total >= limit)
+			break;
+		if (bpf_probe_read_user(&v, sizeof(v), iov + i * sizeof(v)) < 0) {
+			*flags |= TETRA_ARG_READ_ERROR;
+			break;
+		}
+		__u64 n = v.iov_len;
+
+		if (n > limit - total)
+			n = limit - total;
+		total += n;
+		if (len >= STR_MAX)
+			continue;
+		if (n > STR_MAX - len)
+			n = STR_MAX - len;
+		if (bpf_probe_read_user(&s->data[bound(off + len, DATA_MASK)],
+					bound(n, STR_MAX * 2 - 1), v.iov_base) < 0) {
+			*flags |= TETRA_ARG_READ_ERROR;
+			break;
+		}
+		len += n;
+	}
+	if (count > IOVEC_MAX || total > len)
+		*flags |= TETRA_ARG_TRUNCATED;
+	*orig = total > 0xffffffff ? 0xffffffff : total;
+	return len & (STR_MAX * 2 - 1);
+}
+
 static __always_inline __u32 put_sock(struct generic_scratch *s, __u32 off, struct sock *sk)
 {
 	struct tetra_arg_sock *o = (struct tetra_arg_sock *)&s->data[off & DATA_MASK];
@@ -302,26 +346,53 @@ static __always_inline __u32 put_skb(struct generic_scratch *s, __u32 off, struc
 }
 
 /*
- * Reads argument `i` and appends it at `off`; returns the new offset. Integer values go to
- * s->ival[i]; byte values are at s->voff[i], s->vlen[i] bytes, for the selectors.
+ * The path of a followed fd (FollowFD) at `off`; marks the call unfollowed when the
+ * process has not opened the fd under a FollowFD selector.
  */
-static __always_inline __u32 record_arg(void *ctx, int src, struct generic_scratch *s, int i,
-					__u32 off)
+static __always_inline __u32 put_followed_fd(struct generic_scratch *s, __u32 off, __u64 fd,
+					     __u8 *flags, __u32 *mode)
 {
-	__u32 reader = cfg.arg_reader[i];
-	__u64 raw = raw_arg(ctx, src, cfg.arg_pos[i], cfg.arg_size[i]);
+	struct fd_value *v;
+
+	s->fkey.tgid = bpf_get_current_pid_tgid() >> 32;
+	s->fkey.fd = fd;
+	v = bpf_map_lookup_elem(&fd_follow, &s->fkey);
+	if (!v) {
+		s->unfollowed = 1;
+		return 0;
+	}
+	__u32 len = v->len > STR_MAX ? STR_MAX : v->len;
+
+	*mode = v->mode;
+	if (bpf_probe_read_kernel(&s->data[off & DATA_MASK], len & (STR_MAX * 2 - 1), v->path) < 0) {
+		*flags |= TETRA_ARG_READ_ERROR;
+		return 0;
+	}
+	return len;
+}
+
+/*
+ * Records slot `i` (an argument, or RET_SLOT) whose raw value is `raw`, read as `reader`,
+ * at `off`; returns the new offset. Integer values go to s->ival[i]; byte values are at
+ * s->voff[i], s->vlen[i] bytes, for the selectors. `size` is a char_buf's byte count
+ * or a char_iovec's iovec count; `limit` bounds the bytes of a char_iovec.
+ */
+static __always_inline __u32 record_value(struct generic_scratch *s, int i, __u32 reader,
+					  __u64 raw, __u64 size, bool sized, __u64 limit,
+					  __u32 off)
+{
 	__u32 voff = off + sizeof(struct tetra_generic_arg);
 	__u32 len = 0, aux = 0;
 	__u8 kind = TETRA_ARG_BYTES, flags = 0;
 
 	if (off > TETRA_GENERIC_DATA_MAX - sizeof(struct tetra_generic_arg) - STR_MAX)
-		return off; /* cannot happen with MAX_SLOTS * STR_MAX < DATA_MAX; keeps bounds */
+		return off; /* cannot happen with 6 * (8 + STR_MAX) < DATA_MAX; keeps bounds */
 	switch (reader) {
 	case READ_U64: case READ_S32: case READ_U32: case READ_S16: case READ_U16:
 	case READ_S8: case READ_U8:
 		kind = TETRA_ARG_INT;
 		raw = extend(reader, raw);
-		s->ival[i] = raw;
+		s->ival[i & SLOT_MASK] = raw;
 		__builtin_memcpy(&s->data[voff & DATA_MASK], &raw, 8);
 		len = 8;
 		break;
@@ -331,22 +402,22 @@ static __always_inline __u32 record_arg(void *ctx, int src, struct generic_scrat
 	case READ_FILENAME:
 		len = put_string(s, voff, BPF_CORE_READ((struct filename *)raw, name), true, &flags);
 		break;
-	case READ_CHAR_BUF: {
-		__u32 sp = cfg.size_pos[i];
-
-		if (!sp) {
+	case READ_CHAR_BUF:
+		if (!sized)
 			len = put_string(s, voff, (const void *)raw, false, &flags);
-			break;
-		}
-		__u64 size = raw_arg(ctx, src, sp - 1, cfg.size_size[i]);
-
-		len = put_bytes(s, voff, (const void *)raw, size, &flags, &aux);
+		else
+			len = put_bytes(s, voff, (const void *)raw, size, &flags, &aux);
 		break;
-	}
+	case READ_IOVEC:
+		len = put_iovec(s, voff, (const void *)raw, size, limit, &flags, &aux);
+		break;
 	case READ_FD:
 		kind = TETRA_ARG_PATH;
-		s->ival[i] = raw;
-		len = put_file(s, voff, fd_file(raw), &flags, &aux);
+		s->ival[i & SLOT_MASK] = raw;
+		if (cfg.follow_fd)
+			len = put_followed_fd(s, voff, raw, &flags, &aux);
+		else
+			len = put_file(s, voff, fd_file(raw), &flags, &aux);
 		break;
 	case READ_FILE:
 		kind = TETRA_ARG_PATH;
@@ -405,10 +476,28 @@ static __always_inline __u32 record_arg(void *ctx, int src, struct generic_scrat
 	h->kind = kind;
 	h->flags = flags;
 	h->aux = aux;
-	s->voff[i] = voff;
-	s->vlen[i] = len;
-	s->vkind[i] = kind;
+	s->voff[i & SLOT_MASK] = voff;
+	s->vlen[i & SLOT_MASK] = len;
+	s->vkind[i & SLOT_MASK] = kind;
+	s->vaux[i & SLOT_MASK] = aux;
 	return voff + len;
+}
+
+/* Reads argument `i` of the call and records it at `off`; returns the new offset. */
+static __always_inline __u32 record_arg(void *ctx, int src, struct generic_scratch *s, int i,
+					__u32 off)
+{
+	__u64 raw = raw_arg(ctx, src, cfg.arg_pos[i], cfg.arg_size[i]);
+	__u32 sp = cfg.size_pos[i];
+	__u64 size = sp ? raw_arg(ctx, src, sp - 1, cfg.size_size[i]) : 0;
+
+	if (cfg.return_copy & (1 << i)) {
+		/* Read at return: an empty placeholder now, the address and size for later. */
+		s->rptr[i] = raw;
+		s->rsize[i] = size;
+		return record_value(s, i, READ_CHAR_BUF, raw, 0, true, 0, off);
+	}
+	return record_value(s, i, cfg.arg_reader[i], raw, size, sp != 0, (__u64)-1, off);
 }
 
 #endif

@@ -38,9 +38,14 @@
 #define READ_CRED 17 /* struct cred * */
 #define READ_CAPS 18 /* kernel_cap_t *: its 64 bits, an integer */
 #define READ_SKB 19 /* struct sk_buff * */
+#define READ_IOVEC 20 /* struct iovec[count]: the buffers' bytes one after the other */
 
 #define MAX_SLOTS TETRA_ARGS_MAX_SLOTS
 #define STR_MAX TETRA_ARG_STR_MAX
+/* The return value's slot (selectors' RETURN_SLOT); per-slot arrays hold 8 so a slot
+ * number from the blob is bounded by a mask. */
+#define RET_SLOT MAX_SLOTS
+#define SLOT_MASK 7
 
 struct generic_config {
 	__u32 policy_id;
@@ -59,6 +64,15 @@ struct generic_config {
 	/* READ_CHAR_BUF: 1 + position (or offset) of the size argument, 0 = none. */
 	__u32 size_pos[MAX_SLOTS];
 	__u32 size_size[MAX_SLOTS];
+	/* A return program runs too (return: true, or some returnCopy argument). */
+	__u32 has_return;
+	/* Reader of the return value (returnArg), 0 = not recorded. */
+	__u32 ret_reader;
+	/* Bit i: argument i is a char_buf/char_iovec read at return, as many bytes as the
+	 * return value says. */
+	__u32 return_copy;
+	/* The policy uses FollowFD: fd arguments resolve through fd_follow only. */
+	__u32 follow_fd;
 };
 
 /*
@@ -135,6 +149,35 @@ struct {
 	__type(value, __u64);
 } rate_limit SEC(".maps");
 
+/* FollowFD: (process, fd) -> the path the fd was opened with. */
+struct fd_key {
+	__u32 tgid;
+	__u32 fd;
+};
+
+struct fd_value {
+	__u32 len;
+	__u32 mode;
+	__u8 path[STR_MAX];
+};
+
+/*
+ * What an entry program leaves for the return program of the same call (keyed by
+ * pid_tgid in the hook's own map): the recorded arguments and the selector outcome.
+ * `data` comes first so the entry program can create the entry from its scratch data.
+ */
+struct stash {
+	__u8 data[TETRA_GENERIC_DATA_MAX];
+	__u64 rptr[MAX_SLOTS];
+	__u64 rsize[MAX_SLOTS];
+	__u32 aoff[MAX_SLOTS]; /* offset of each argument's header in data */
+	__u32 selector;
+	__u32 actions; /* blob offset of the matched selector's actions, 0 without selectors */
+	__u32 action;
+	__u32 post;
+	__s64 retval;
+};
+
 struct generic_scratch {
 	struct tetra_msg_generic msg;
 	__u8 data[DATA_MASK + 1 + STR_MAX * 2];
@@ -147,13 +190,22 @@ struct generic_scratch {
 	struct addr6_key akey;
 	struct binary_entry bin;
 	struct binary_entry ancestor; /* matchBinaries followChildren */
-	/* Per recorded argument: the integer value, or where its bytes are in data. */
-	__u64 ival[MAX_SLOTS];
-	__u32 voff[MAX_SLOTS];
-	__u32 vlen[MAX_SLOTS];
-	__u32 vkind[MAX_SLOTS];
+	/* Per recorded argument (and RET_SLOT): the integer value, or where its bytes are in
+	 * data; vaux is the header's aux (inode mode of a path). */
+	__u64 ival[SLOT_MASK + 1];
+	__u32 voff[SLOT_MASK + 1];
+	__u32 vlen[SLOT_MASK + 1];
+	__u32 vkind[SLOT_MASK + 1];
+	__u32 vaux[SLOT_MASK + 1];
+	/* returnCopy arguments: the buffer's address, read again at return, and its size
+	 * argument (an iovec count). */
+	__u64 rptr[MAX_SLOTS];
+	__u64 rsize[MAX_SLOTS];
+	__u32 aoff[MAX_SLOTS]; /* offset of each argument's header in data */
 	__u32 actions; /* offset of the matched selector's actions section */
-	__u32 pad;
+	__u32 unfollowed; /* an fd argument is not followed (FollowFD): post nothing */
+	struct fd_key fkey;
+	struct fd_value fval;
 	/* Pin the argument structs into the object's BTF for the layout test (agent abi.rs). */
 	struct tetra_generic_arg btf_arg;
 	struct tetra_arg_sock btf_sock;
@@ -247,6 +299,21 @@ struct {
 	__type(value, __u8);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } addr6 SEC(".maps");
+/* Entry -> return hand-over; an LRU so calls that never return cannot fill it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1); /* set by user space when the hook has a return program */
+	__type(key, __u64);
+	__type(value, struct stash);
+} stash SEC(".maps");
+
+/* Shared by the hooks of one policy through its fd (user space creates it). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1);
+	__type(key, struct fd_key);
+	__type(value, struct fd_value);
+} fd_follow SEC(".maps");
 
 const volatile struct generic_config cfg = {};
 

@@ -3,8 +3,9 @@
  * In-kernel evaluation of the selector blob written by user space (the format is
  * documented in crds/src/compile/encoding.rs). Selectors are ORed, the first match wins;
  * the filters inside one are ANDed. User space refuses to load a blob using a filter this
- * file does not evaluate (return args, for example), so an empty section is all the
- * kernel ever sees for those.
+ * file does not evaluate, so an empty section is all the kernel ever sees for those.
+ * Return args and actions are evaluated by the return program (generic.bpf.c) on the
+ * selector the entry matched.
  */
 #ifndef TETRA_SELECTORS_H
 #define TETRA_SELECTORS_H
@@ -50,8 +51,11 @@
 
 /* Action codes (KprobeAction numbers). */
 #define ACT_POST 1
+#define ACT_FOLLOWFD 2
 #define ACT_SIGKILL 3
+#define ACT_UNFOLLOWFD 4
 #define ACT_OVERRIDE 5
+#define ACT_COPYFD 6
 #define ACT_NOPOST 9
 #define ACT_SIGNAL 10
 
@@ -311,8 +315,9 @@ __noinline int eval_arg_filter(const struct blob *b, __u32 off)
 	__u32 next = arg_filter_end(b, off);
 	bool found = false, ok;
 
-	if (slot >= MAX_SLOTS || n > MAX_VALUES)
+	if (slot > RET_SLOT || n > MAX_VALUES)
 		return -1;
+	slot &= SLOT_MASK;
 	__u32 vkind = s->vkind[slot];
 	__u64 x = s->ival[slot];
 
@@ -366,24 +371,73 @@ static __always_inline __u32 skip(const struct blob *b, __u32 off)
 	return off + 4 + rd32(b, off);
 }
 
-static __always_inline bool match_pids(const struct blob *b, __u32 off, __u32 tgid)
+/* A task's thread-group id as its own pid namespace numbers it. */
+static __always_inline __u32 ns_tgid(struct task_struct *task)
 {
+	struct pid *pid = BPF_CORE_READ(task, group_leader, thread_pid);
+	unsigned int level = BPF_CORE_READ(pid, level);
+	__u32 nr = 0;
+
+	bpf_probe_read_kernel(&nr, sizeof(nr), &pid->numbers[level & 31].nr);
+	return nr;
+}
+
+#define PID_FLAG_NS 1
+#define PID_FLAG_FOLLOW 2
+/* Ancestors a followForks filter looks at, the process included (as Tetragon). */
+#define PID_FOLLOW_DEPTH 9
+
+/*
+ * Is one of the filter's values the process's pid? With isNamespacePID the pid is the one
+ * the process has in its own pid namespace. With followForks the ancestors count too (up
+ * to PID_FOLLOW_DEPTH processes up the real_parent chain), each one's parent pid as well
+ * unless isNamespacePID.
+ */
+static __always_inline bool pid_in_values(const struct blob *b, __u32 vals, __u32 n, __u32 flags)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u32 depth = flags & PID_FLAG_FOLLOW ? PID_FOLLOW_DEPTH : 1;
+	bool ns = flags & PID_FLAG_NS;
+
+	for (__u32 l = 0; l < PID_FOLLOW_DEPTH; l++) {
+		if (l >= depth || !task)
+			break;
+		struct task_struct *parent = BPF_CORE_READ(task, real_parent);
+		__u32 pid = ns ? ns_tgid(task) : BPF_CORE_READ(task, tgid);
+		__u32 ppid = 0;
+
+		if (!ns && (flags & PID_FLAG_FOLLOW) && parent)
+			ppid = BPF_CORE_READ(parent, tgid);
+		for (__u32 j = 0; j < MAX_VALUES; j++) {
+			if (j >= n)
+				break;
+			__u32 v = rd32(b, vals + j * 4);
+
+			if (v == pid || (ppid && v == ppid))
+				return true;
+		}
+		/* The idle task is its own parent. */
+		task = parent == task ? NULL : parent;
+	}
+	return false;
+}
+
+/* The pids section at `off`: 1 when every filter matches. Global, to keep its stack out of
+ * eval_selector's frame (kernels before 6.2 cap the frames of a call chain at 512 bytes). */
+__noinline int match_pids(const struct blob *b, __u32 off)
+{
+	if (!b)
+		return 0;
 	__u32 count = rd32(b, off + 4);
 	__u32 p = off + 8;
 
 	for (__u32 f = 0; f < MAX_FILTERS; f++) {
 		if (f >= count)
 			break;
-		__u32 op = rd32(b, p), n = rd32(b, p + 8);
-		bool found = false;
+		__u32 op = rd32(b, p), flags = rd32(b, p + 4), n = rd32(b, p + 8);
+		bool found = pid_in_values(b, p + 12, n, flags);
 
-		p += 12;
-		for (__u32 j = 0; j < MAX_VALUES; j++) {
-			if (j >= n)
-				break;
-			found |= rd32(b, p + j * 4) == tgid;
-		}
-		p += (n & 31) * 4;
+		p += 12 + (n & 31) * 4;
 		if ((op == 2) == found)
 			return false;
 	}
@@ -539,14 +593,31 @@ static __always_inline bool match_binaries(struct generic_scratch *s, const stru
 	return (op == BIN_IN || op == BIN_PREFIX || op == BIN_POSTFIX) ? found : !found;
 }
 
+/* Does every entry of the args section at `off` (matchArgs or matchReturnArgs) match? */
+static __always_inline bool match_arg_filters(const struct blob *b, __u32 off)
+{
+	__u32 nargs = rd32(b, off + 4);
+	__u32 f = off + 8;
+
+	for (__u32 i = 0; i < MAX_FILTERS; i++) {
+		if (i >= nargs)
+			break;
+		int next = is_sock_op(b, f) ? eval_sock_filter(b, f) : eval_arg_filter(b, f);
+
+		if (next < 0)
+			return false;
+		f = next;
+	}
+	return true;
+}
+
 /* The selector at `off`: 1 when every filter matches (s->actions is then set), else 0. */
-__noinline int eval_selector(struct generic_scratch *s, const struct blob *b, __u32 off,
-			     __u32 tgid)
+__noinline int eval_selector(struct generic_scratch *s, const struct blob *b, __u32 off)
 {
 	if (!s || !b)
 		return 0;
 	off += 4;
-	if (!match_pids(b, off, tgid))
+	if (!match_pids(b, off))
 		return 0;
 	off = skip(b, off); /* pids */
 	if (!match_namespaces(b, off))
@@ -558,18 +629,8 @@ __noinline int eval_selector(struct generic_scratch *s, const struct blob *b, __
 	if (!match_binaries(s, b, off))
 		return 0;
 	off = skip(b, off);
-	__u32 nargs = rd32(b, off + 4);
-	__u32 f = off + 8;
-
-	for (__u32 i = 0; i < MAX_FILTERS; i++) {
-		if (i >= nargs)
-			break;
-		int next = is_sock_op(b, f) ? eval_sock_filter(b, f) : eval_arg_filter(b, f);
-
-		if (next < 0)
-			return 0;
-		f = next;
-	}
+	if (!match_arg_filters(b, off))
+		return 0;
 	s->actions = skip(b, off) & BLOB_MASK;
 	return 1;
 }
@@ -652,7 +713,7 @@ static __always_inline __u32 match_selectors(struct generic_scratch *s, const st
 	for (__u32 i = 0; i < MAX_SELECTORS; i++) {
 		if (i >= n)
 			break;
-		if (eval_selector(s, b, off, tgid)) {
+		if (eval_selector(s, b, off)) {
 			*actions = s->actions;
 			return i;
 		}

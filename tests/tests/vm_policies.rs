@@ -6,7 +6,11 @@
 //! - LSM `file_open` denying one file to /usr/bin/cat (Override -1), not to busybox head;
 //! - kprobe `security_file_permission` killing /usr/bin/cat when it reads another file;
 //! - syscall kprobe `sys_openat` reporting one path (string argument);
-//! - kprobe Override, which this kernel cannot run: refused alone, with the reason.
+//! - kprobe Override, which this kernel cannot run: refused alone, with the reason;
+//! - a return probe on `sys_openat` reporting failed opens under /tmp/ret/ with the
+//!   return value (matchReturnArgs);
+//! - FollowFD on fd_install and CopyFD on dup2: a read through the duplicate fd reports
+//!   the path the original was opened with.
 //!
 //! The guest's own applets are busybox symlinks (their executable is /bin/busybox), so the
 //! host's coreutils `cat` is copied in as /usr/bin/cat to have a binary of its own.
@@ -118,6 +122,77 @@ spec:
         argError: -1
 "#;
 
+/// A kretprobe on a syscall: only failed opens under /tmp/ret/, with the return value.
+const RETURN: &str = r#"apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: vm-return
+spec:
+  kprobes:
+  - call: sys_openat
+    syscall: true
+    return: true
+    args:
+    - index: 1
+      type: string
+    returnArg:
+      index: 0
+      type: int
+    selectors:
+    - matchArgs:
+      - index: 1
+        operator: Prefix
+        values: ["/tmp/ret/"]
+      matchReturnArgs:
+      - index: 0
+        operator: LT
+        values: ["0"]
+"#;
+
+/// Reads are reported on followed fds only; dup2 makes the new fd follow the old one's path.
+const COPY_FD: &str = r#"apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: vm-copyfd
+spec:
+  kprobes:
+  - call: fd_install
+    syscall: false
+    args:
+    - index: 0
+      type: int
+    - index: 1
+      type: file
+    selectors:
+    - matchArgs:
+      - index: 1
+        operator: Equal
+        values: ["/etc/tetra-test/hostname"]
+      matchActions:
+      - action: FollowFD
+        argFd: 0
+        argName: 1
+  - call: sys_dup2
+    syscall: true
+    args:
+    - index: 0
+      type: int
+    - index: 1
+      type: int
+    selectors:
+    - matchActions:
+      - action: CopyFD
+        argFd: 0
+        argName: 1
+  - call: sys_read
+    syscall: true
+    args:
+    - index: 0
+      type: fd
+    - index: 2
+      type: size_t
+"#;
+
 const SCRIPT: &str = r#"
 mkdir -p /etc/tetra-test /etc/tetra-secret /etc/tetra-kill /tmp/outside
 echo etc-hostname-content > /etc/tetra-test/hostname
@@ -128,6 +203,7 @@ echo kill-content > /etc/tetra-kill/file
     --enable-process-ns=false --tracing-policy /policies/fd.yaml \
     --tracing-policy /policies/lsm.yaml --tracing-policy /policies/kill.yaml \
     --tracing-policy /policies/openat.yaml --tracing-policy /policies/override.yaml \
+    --tracing-policy /policies/return.yaml --tracing-policy /policies/copyfd.yaml \
     > /tmp/tetrad.log 2>&1 &
 agent=$!
 i=0
@@ -138,6 +214,9 @@ until grep -q "tetrad ready" /tmp/tetrad.log || [ $i -gt 1200 ]; do sleep 0.1; i
 /usr/bin/head /etc/tetra-secret/key > /tmp/head.out 2>&1; echo "rc=$?" >> /tmp/head.out
 /usr/bin/cat /etc/tetra-kill/file > /tmp/kill.out 2>&1; echo "rc=$?" >> /tmp/kill.out
 /usr/bin/head /etc/tetra-kill/file > /tmp/headkill.out 2>&1; echo "rc=$?" >> /tmp/headkill.out
+mkdir -p /tmp/ret && echo present > /tmp/ret/present
+/usr/bin/cat /tmp/ret/present /tmp/ret/missing > /tmp/ret.out 2>&1; echo "rc=$?" >> /tmp/ret.out
+/bin/seed002_workload dup /etc/tetra-test/hostname > /tmp/dup.out 2>&1; echo "rc=$?" >> /tmp/dup.out
 sleep 2
 kill -INT $agent
 wait $agent
@@ -148,6 +227,8 @@ tetra_section deny cat /tmp/deny.out
 tetra_section head cat /tmp/head.out
 tetra_section kill cat /tmp/kill.out
 tetra_section headkill cat /tmp/headkill.out
+tetra_section ret cat /tmp/ret.out
+tetra_section dup cat /tmp/dup.out
 tetra_section events cat /tmp/events.json
 "#;
 
@@ -164,14 +245,18 @@ fn args_of(body: &Value) -> String {
 fn kprobe_and_lsm_policies_on_debian_kernel() {
     require_vm!();
     let tetrad = cargo_build_binary("tetra-agent", "tetrad").expect("build tetrad");
+    let workload = cargo_build_binary("tetra-tests", "seed002_workload").expect("build the workload");
     let out = Vm::new()
         .binary(&tetrad, "/bin/tetrad")
+        .binary(&workload, "/bin/seed002_workload")
         .binary("/usr/bin/cat", "/usr/bin/cat")
         .file_bytes(FD_INSTALL, "/policies/fd.yaml", 0o644)
         .file_bytes(LSM_DENY, "/policies/lsm.yaml", 0o644)
         .file_bytes(SIGKILL, "/policies/kill.yaml", 0o644)
         .file_bytes(SYSCALL, "/policies/openat.yaml", 0o644)
         .file_bytes(KPROBE_OVERRIDE, "/policies/override.yaml", 0o644)
+        .file_bytes(RETURN, "/policies/return.yaml", 0o644)
+        .file_bytes(COPY_FD, "/policies/copyfd.yaml", 0o644)
         .memory_mb(1536)
         .script(SCRIPT)
         .timeout(Duration::from_secs(420))
@@ -180,8 +265,8 @@ fn kprobe_and_lsm_policies_on_debian_kernel() {
     out.ensure_success().unwrap_or_else(|e| panic!("{e}"));
     let log = out.require_section("agentlog").unwrap();
     assert!(log.contains("tetrad ready"), "agent log:\n{log}");
-    for name in ["vm-fd-install", "vm-lsm-deny", "vm-sigkill", "vm-openat"] {
-        assert!(log.contains(&format!("tracing policy \"{name}\" enabled: 1 hook(s) attached")), "{name} not loaded; agent log:\n{log}");
+    for (name, hooks) in [("vm-fd-install", 1), ("vm-lsm-deny", 1), ("vm-sigkill", 1), ("vm-openat", 1), ("vm-return", 1), ("vm-copyfd", 3)] {
+        assert!(log.contains(&format!("tracing policy \"{name}\" enabled: {hooks} hook(s) attached")), "{name} not loaded; agent log:\n{log}");
     }
     let refused = log
         .lines()
@@ -278,6 +363,39 @@ fn kprobe_and_lsm_policies_on_debian_kernel() {
     assert_eq!(hit["process"]["binary"], "/usr/bin/cat");
     assert_eq!(hit["args"][0]["string_arg"], "/tmp/outside/file");
     assert!(openat.iter().all(|b| b["args"][0]["string_arg"] == "/tmp/outside/file"), "{openat:#?}");
+
+    // 5. The return probe: the failed open only, with its return value (-ENOENT).
+    let ret = section("ret");
+    assert!(ret.starts_with("present\n") && ret.contains("rc=1"), "{ret}");
+    let returns: Vec<&Value> =
+        bodies(&events, "process_kprobe").filter(|b| b["policy_name"] == "vm-return").collect();
+    assert_eq!(returns.len(), 1, "{returns:#?}");
+    assert_eq!(returns[0]["function_name"], "__x64_sys_openat");
+    assert_eq!(returns[0]["args"][0]["string_arg"], "/tmp/ret/missing");
+    assert_eq!(returns[0]["return"]["int_arg"], -2, "{:#}", returns[0]);
+    assert_eq!(returns[0]["return_action"], "KPROBE_ACTION_POST");
+    assert_eq!(returns[0]["process"]["binary"], "/usr/bin/cat");
+
+    // 6. CopyFD: the workload reads the file only through fd 20, a dup2 of the followed
+    // fd it closed: its reads are reported with the path only because dup2 copied it.
+    // Reads of other fds are not reported at all (cat's read the file it opened itself).
+    assert_eq!(section("dup").trim(), "etc-hostname-content\nrc=0");
+    let copy: Vec<&Value> =
+        bodies(&events, "process_kprobe").filter(|b| b["policy_name"] == "vm-copyfd").collect();
+    let calls: Vec<&str> = copy.iter().map(|b| b["function_name"].as_str().unwrap()).collect();
+    let reads: Vec<&&Value> = copy.iter().filter(|b| b["function_name"] == "__x64_sys_read").collect();
+    for r in &reads {
+        assert_eq!(r["args"][0]["file_arg"]["path"], "/etc/tetra-test/hostname", "{r:#}");
+    }
+    assert!(
+        reads.iter().any(|r| r["process"]["binary"] == "/bin/seed002_workload"),
+        "no read through the duplicated fd: {copy:#?}"
+    );
+    let dup = copy
+        .iter()
+        .find(|b| b["function_name"] == "__x64_sys_dup2" && b["process"]["binary"] == "/bin/seed002_workload")
+        .unwrap_or_else(|| panic!("no dup2 event: {calls:?}"));
+    assert_eq!(dup["args"][1]["int_arg"], 20);
 }
 
 const EXAMPLES_SCRIPT: &str = r#"

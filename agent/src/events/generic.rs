@@ -26,6 +26,8 @@ pub enum HookSite {
 pub struct HookInfo {
     pub site: HookSite,
     pub args: Vec<(ArgType, Option<String>)>,
+    /// The return value's type and label (returnArg); the kernel records it last.
+    pub ret: Option<(ArgType, Option<String>)>,
     pub message: String,
     pub tags: Vec<String>,
 }
@@ -172,10 +174,10 @@ pub fn render_arg(ty: ArgType, label: Option<&str>, rec: &RecordedArg) -> tetrag
         (ArgValue::Int(v), Uint32 | Uint16 | Uint8) => Arg::UintArg(*v as u32),
         (ArgValue::Int(v), Long | Sint64 | Int64) => Arg::LongArg(*v as i64),
         (ArgValue::Int(v), _) => Arg::SizeArg(*v),
-        (ArgValue::Bytes(b), CharBuf) if rec.flags & ARG_TRUNCATED != 0 => {
+        (ArgValue::Bytes(b), CharBuf | CharIovec) if rec.flags & ARG_TRUNCATED != 0 => {
             Arg::TruncatedBytesArg(tetragon::KprobeTruncatedBytes { bytes_arg: b.clone(), orig_size: u64::from(rec.aux) })
         }
-        (ArgValue::Bytes(b), CharBuf) => Arg::BytesArg(b.clone()),
+        (ArgValue::Bytes(b), CharBuf | CharIovec) => Arg::BytesArg(b.clone()),
         (ArgValue::Bytes(b), _) => Arg::StringArg(text(b)),
         (ArgValue::Path(p), Path) => Arg::PathArg(tetragon::KprobePath {
             path: text(p),
@@ -217,12 +219,16 @@ impl EventBuilder {
         process: Option<&Snapshot>,
         parent: Option<&Snapshot>,
     ) -> GetEventsResponse {
-        let args: Vec<tetragon::KprobeArgument> = rec
+        let mut args: Vec<tetragon::KprobeArgument> = rec
             .args
             .iter()
             .zip(&hook.args)
             .map(|(r, (ty, label))| render_arg(*ty, label.as_deref(), r))
             .collect();
+        let ret = match (&hook.ret, rec.args.get(hook.args.len())) {
+            (Some((ty, label)), Some(r)) => Some(render_arg(*ty, label.as_deref(), r)),
+            _ => None,
+        };
         let process = process.map(|p| self.render.process(&p.process, p.refcnt));
         let parent = parent.map(|p| self.render.process(&p.process, p.refcnt));
         let action = rec.msg.action as i32;
@@ -232,7 +238,9 @@ impl EventBuilder {
                 parent,
                 function_name: function.clone(),
                 args,
+                r#return: ret,
                 action,
+                return_action: rec.msg.return_action as i32,
                 policy_name: policy.to_string(),
                 message: hook.message.clone(),
                 tags: hook.tags.clone(),
@@ -251,13 +259,17 @@ impl EventBuilder {
                 ..Default::default()
             }),
             HookSite::Uprobe { path, symbol, offset } => Event::ProcessUprobe(tetragon::ProcessUprobe {
+                // ProcessUprobe has no `return` field: the return value ends the args.
+                args: {
+                    args.extend(ret);
+                    args
+                },
                 process,
                 parent,
                 path: path.clone(),
                 symbol: symbol.clone(),
                 policy_name: policy.to_string(),
                 message: hook.message.clone(),
-                args,
                 tags: hook.tags.clone(),
                 offset: *offset,
                 action,

@@ -20,6 +20,15 @@ pub fn program_for(target: &AttachTarget) -> &'static str {
     }
 }
 
+/// The return program of generic.bpf.c for an attach kind that has one.
+pub fn return_program_for(target: &AttachTarget) -> Option<&'static str> {
+    match target {
+        AttachTarget::Kprobe { .. } => Some("generic_kretprobe"),
+        AttachTarget::Uprobe { .. } => Some("generic_uretprobe"),
+        _ => None,
+    }
+}
+
 /// The BTF attach target set before load (LSM hooks).
 pub fn btf_target(target: &AttachTarget) -> Option<String> {
     match target {
@@ -137,14 +146,15 @@ pub fn load_with_log(hook: &str, open: OpenObject) -> Result<Object, SensorError
     })
 }
 
-/// Attaches the loaded program where the hook says.
-pub fn attach(hook: &str, object: &Object, program: &str, target: &AttachTarget) -> Result<Link, SensorError> {
+/// Attaches the loaded program where the hook says, at the function's return when
+/// `ret`.
+pub fn attach(hook: &str, object: &Object, program: &str, target: &AttachTarget, ret: bool) -> Result<Link, SensorError> {
     let prog = object
         .progs_mut()
         .find(|p| p.name().to_str() == Some(program))
         .ok_or_else(|| SensorError::Attach { hook: hook.into(), reason: format!("program {program} missing") })?;
     let result = match target {
-        AttachTarget::Kprobe { symbol, .. } => prog.attach_kprobe(false, symbol),
+        AttachTarget::Kprobe { symbol, .. } => prog.attach_kprobe(ret, symbol),
         AttachTarget::Tracepoint { subsystem, event, raw: false } => {
             prog.attach_tracepoint(libbpf_rs::TracepointCategory::Custom(subsystem.clone()), event)
         }
@@ -157,10 +167,11 @@ pub fn attach(hook: &str, object: &Object, program: &str, target: &AttachTarget)
                 UprobeOpts {
                     func_name: Some(sym.clone()),
                     ref_ctr_offset: ref_ctr_offset.unwrap_or(0) as usize,
+                    retprobe: ret,
                     ..Default::default()
                 },
             ),
-            UprobeLocation::Offset(off) => prog.attach_uprobe(false, -1, path, *off as usize),
+            UprobeLocation::Offset(off) => prog.attach_uprobe(ret, -1, path, *off as usize),
             UprobeLocation::Address(_) => unreachable!("refused by check_hook"),
         },
         AttachTarget::Lsm { .. } => prog.attach_lsm(),

@@ -23,6 +23,10 @@ pub struct GenericConfig {
     pub arg_size: [u32; 5],
     pub size_pos: [u32; 5],
     pub size_size: [u32; 5],
+    pub has_return: u32,
+    pub ret_reader: u32,
+    pub return_copy: u32,
+    pub follow_fd: u32,
 }
 
 impl GenericConfig {
@@ -55,6 +59,7 @@ pub mod reader {
     pub const CRED: u32 = 17;
     pub const CAPS: u32 = 18;
     pub const SKB: u32 = 19;
+    pub const IOVEC: u32 = 20;
 }
 
 /// How the kernel reads an argument of type `ty`, or `None` when it cannot yet.
@@ -80,6 +85,7 @@ pub fn reader_for(ty: ArgType) -> Option<u32> {
         Cred => reader::CRED,
         KernelCapT | CapInheritable | CapPermitted | CapEffective => reader::CAPS,
         Skb => reader::SKB,
+        CharIovec => reader::IOVEC,
         _ => return None,
     })
 }
@@ -114,23 +120,45 @@ mod op {
 
 /// Action codes the kernel runs.
 pub const ACTION_POST: u32 = 1;
+pub const ACTION_FOLLOWFD: u32 = 2;
 pub const ACTION_SIGKILL: u32 = 3;
+pub const ACTION_UNFOLLOWFD: u32 = 4;
 pub const ACTION_OVERRIDE: u32 = 5;
+pub const ACTION_COPYFD: u32 = 6;
 pub const ACTION_NOPOST: u32 = 9;
 pub const ACTION_SIGNAL: u32 = 10;
 
 /// Longest exact string the kernel compares (`TETRA_ARG_STR_MAX`).
 pub const MAX_EXACT_STRING: u32 = 1024;
 
+/// Does the hook need a return program: `return: true`, or an argument read at return?
+pub fn has_return(hook: &CompiledHook) -> bool {
+    let ret = matches!(
+        hook.attach,
+        AttachTarget::Kprobe { return_probe: true, .. } | AttachTarget::Uprobe { return_probe: true, .. }
+    );
+    ret || hook.args.iter().any(|a| a.return_copy)
+}
+
+/// Does any selector of the policy use FollowFD? Then every `fd` argument of the policy
+/// resolves through the followed fds only.
+pub fn uses_follow_fd(hooks: &[CompiledHook]) -> bool {
+    hooks.iter().flat_map(|h| &h.selectors).any(|s| {
+        s.actions.iter().chain(&s.return_actions).any(|a| a.code == ACTION_FOLLOWFD)
+    })
+}
+
+fn is_int_reader(r: u32) -> bool {
+    (reader::U64..=reader::U8).contains(&r) || r == reader::CAPS
+}
+
 /// Why a hook cannot run on the kernel side as compiled; the message is for the user.
 pub fn check_hook(hook: &CompiledHook, can_override: bool) -> Result<(), String> {
     let is_kprobe = matches!(hook.attach, AttachTarget::Kprobe { .. });
     let is_lsm = matches!(hook.attach, AttachTarget::Lsm { .. });
+    let is_probe = is_kprobe || matches!(hook.attach, AttachTarget::Uprobe { .. });
     match &hook.attach {
         AttachTarget::Fentry { .. } => return Err("fentries are not supported yet; use kprobes".into()),
-        AttachTarget::Kprobe { return_probe: true, .. } | AttachTarget::Uprobe { return_probe: true, .. } => {
-            return Err("return probes (return: true) are not supported yet".into())
-        }
         AttachTarget::Uprobe { location: tetra_crds::compile::UprobeLocation::Address(_), .. } => {
             return Err("uprobe addrs are not supported yet; use symbols or offsets".into())
         }
@@ -139,13 +167,32 @@ pub fn check_hook(hook: &CompiledHook, can_override: bool) -> Result<(), String>
     if hook.args.len() > 5 {
         return Err(format!("{} args, but at most 5 are recorded", hook.args.len()));
     }
+    // Readers by slot; the return value (slot 5) is the last one when recorded.
     let mut readers = Vec::new();
-    for a in &hook.args {
+    for (i, a) in hook.args.iter().enumerate() {
         let r = reader_for(a.ty).ok_or_else(|| format!("argument type {} is not supported yet", a.ty.name()))?;
-        if a.return_copy {
-            return Err("returnCopy is not supported yet".into());
+        if a.return_copy && !is_probe {
+            return Err(format!("args[{i}]: returnCopy needs a return probe, which only kprobes and uprobes have"));
+        }
+        if r == reader::IOVEC && a.size_arg_index == 0 {
+            return Err(format!("args[{i}]: char_iovec needs sizeArgIndex (the argument holding the iovec count)"));
+        }
+        if a.max_data {
+            return Err(format!("args[{i}]: maxData is not supported yet (char_buf values are cut at {MAX_EXACT_STRING} bytes)"));
         }
         readers.push(r);
+    }
+    while readers.len() < 5 {
+        readers.push(0);
+    }
+    if let Some(ret) = &hook.return_arg {
+        let r = reader_for(ret.ty)
+            .filter(|r| *r != reader::CHAR_BUF)
+            .ok_or_else(|| format!("returnArg of type {} is not supported yet", ret.ty.name()))?;
+        readers.push(r);
+    }
+    if hook.return_arg_action.is_some() {
+        return Err("returnArgAction (TrackSock/UntrackSock) is not supported yet".into());
     }
     for (i, m) in hook.maps.iter().enumerate() {
         if let ValueMap::Strings { bucket, .. } = m {
@@ -163,6 +210,10 @@ pub fn check_hook(hook: &CompiledHook, can_override: bool) -> Result<(), String>
     if sels.len() > 5 {
         return Err(format!("{} selectors, but at most 5 are evaluated", sels.len()));
     }
+    let type_name = |slot: u32| match hook.args.get(slot as usize) {
+        Some(a) => a.ty.name(),
+        None => hook.return_arg.as_ref().map(|r| r.ty.name()).unwrap_or_else(|| "unknown".into()),
+    };
     for (i, s) in sels.iter().enumerate() {
         let at = |m: String| format!("selectors[{i}]: {m}");
         if s.namespaces.len() > 5 || s.namespaces.iter().any(|n| n.inodes.len() > 16) {
@@ -174,52 +225,66 @@ pub fn check_hook(hook: &CompiledHook, can_override: bool) -> Result<(), String>
         if s.capabilities.iter().any(|c| c.flags != 0) {
             return Err(at("matchCapabilities isNamespaceCapability is not supported yet".into()));
         }
-        if !s.return_args.is_empty() || !s.return_actions.is_empty() {
-            return Err(at("matchReturnArgs/matchReturnActions are not supported yet".into()));
-        }
-        if s.pids.len() > 5 || s.pids.iter().any(|p| p.flags != 0 || p.pids.len() > 16) {
-            return Err(at("matchPIDs with isNamespacePID/followForks, or more than 5 filters of 16 values, is not supported yet".into()));
+        if s.pids.len() > 5 || s.pids.iter().any(|p| p.pids.len() > 16) {
+            return Err(at("matchPIDs with more than 5 filters or more than 16 values is not supported".into()));
         }
         if s.binaries.iter().any(|b| b.map_ids.len() > 16) {
             return Err(at("matchBinaries with more than 16 value maps is not evaluated in the kernel".into()));
         }
-        if s.args.len() > 5 {
-            return Err(at(format!("{} matchArgs filters, but at most 5 are evaluated", s.args.len())));
-        }
-        for f in &s.args {
-            let r = *readers.get(f.slot as usize).ok_or_else(|| at(format!("filter on unknown slot {}", f.slot)))?;
-            let int = r <= reader::U8 || r == reader::CAPS;
-            let sock = [reader::SOCK, reader::SOCKADDR, reader::SKB].contains(&r);
-            if r == reader::SKB && f.op == op::STATE {
-                return Err(at("State on an skb argument is not evaluated in the kernel (an skb has no TCP state)".into()));
+        for (what, filters) in [("matchArgs", &s.args), ("matchReturnArgs", &s.return_args)] {
+            if filters.len() > 5 {
+                return Err(at(format!("{} {what} filters, but at most 5 are evaluated", filters.len())));
             }
-            let ok = match (&f.values, f.op) {
-                (ArgValues::Maps(ids), op::SADDR..=op::NOT_DADDR) => sock && ids.len() == 2,
-                (ArgValues::Maps(ids), op::SPORT..=op::STATE) => sock && ids.len() == 1,
-                (ArgValues::None, o) => sock && op::PRIV_PORTS.contains(&o),
-                (ArgValues::Inline(v), o) => int && v.len() <= 16 && matches!(o, op::EQUAL | op::NOT_EQUAL | op::GT | op::LT | op::MASK),
-                (ArgValues::Maps(ids), o) if int => ids.len() <= 16 && matches!(o, op::IN_MAP | op::NOT_IN_MAP),
-                (ArgValues::Maps(ids), o) => {
-                    BYTES_READERS.contains(&r) && ids.len() <= 16 && (op::EQUAL..=op::NOT_POSTFIX).contains(&o)
+            for f in filters {
+                let r = readers
+                    .get(f.slot as usize)
+                    .copied()
+                    .filter(|r| *r != 0)
+                    .ok_or_else(|| at(format!("{what} filter on unknown slot {}", f.slot)))?;
+                let sock = [reader::SOCK, reader::SOCKADDR, reader::SKB].contains(&r);
+                if r == reader::SKB && f.op == op::STATE {
+                    return Err(at(format!("{what}: State on an skb argument is not evaluated in the kernel (an skb has no TCP state)")));
                 }
-            };
-            if !ok {
-                return Err(at(format!("operator code {} on a {} argument is not evaluated in the kernel yet", f.op, hook.args[f.slot as usize].ty.name())));
+                let ok = match (&f.values, f.op) {
+                    (ArgValues::Maps(ids), op::SADDR..=op::NOT_DADDR) => sock && ids.len() == 2,
+                    (ArgValues::Maps(ids), op::SPORT..=op::STATE) => sock && ids.len() == 1,
+                    (ArgValues::None, o) => sock && op::PRIV_PORTS.contains(&o),
+                    (ArgValues::Inline(v), o) => is_int_reader(r) && v.len() <= 16 && matches!(o, op::EQUAL | op::NOT_EQUAL | op::GT | op::LT | op::MASK),
+                    (ArgValues::Maps(ids), o) if is_int_reader(r) => ids.len() <= 16 && matches!(o, op::IN_MAP | op::NOT_IN_MAP),
+                    (ArgValues::Maps(ids), o) => {
+                        BYTES_READERS.contains(&r) && ids.len() <= 16 && (op::EQUAL..=op::NOT_POSTFIX).contains(&o)
+                    }
+                };
+                if !ok {
+                    return Err(at(format!("{what}: operator code {} on a {} argument is not evaluated in the kernel yet", f.op, type_name(f.slot))));
+                }
             }
         }
-        if s.actions.len() > 3 {
-            return Err(at("more than 3 actions".into()));
-        }
-        for a in &s.actions {
-            match a.code {
-                ACTION_POST | ACTION_NOPOST | ACTION_SIGKILL | ACTION_SIGNAL => {}
-                ACTION_OVERRIDE if is_lsm => {}
-                ACTION_OVERRIDE if is_kprobe && can_override => {}
-                ACTION_OVERRIDE if is_kprobe => {
-                    return Err(at("Override on a kprobe needs bpf_override_return (CONFIG_BPF_KPROBE_OVERRIDE), which this kernel lacks; use an lsmhooks entry".into()))
+        for (what, actions) in [("matchActions", &s.actions), ("matchReturnActions", &s.return_actions)] {
+            if actions.len() > 3 {
+                return Err(at(format!("more than 3 {what}")));
+            }
+            for a in actions {
+                let slot = |k: usize| a.params.get(k).and_then(|p| readers.get(*p as usize).copied()).unwrap_or(0);
+                match a.code {
+                    ACTION_POST | ACTION_NOPOST | ACTION_SIGKILL | ACTION_SIGNAL => {}
+                    // The validator checks argFd is an integer or fd and FollowFD's argName a
+                    // name; the kernel reads CopyFD's new fd as an integer too.
+                    ACTION_COPYFD if !(is_int_reader(slot(1)) || slot(1) == reader::FD) => {
+                        return Err(at(format!("{what}: CopyFD argName {} (the new fd) is not an integer or fd argument of the hook", a.params.get(1).copied().unwrap_or(0))));
+                    }
+                    ACTION_FOLLOWFD | ACTION_UNFOLLOWFD | ACTION_COPYFD => {}
+                    ACTION_OVERRIDE if what == "matchReturnActions" => {
+                        return Err(at("Override in matchReturnActions: the call has already happened".into()))
+                    }
+                    ACTION_OVERRIDE if is_lsm => {}
+                    ACTION_OVERRIDE if is_kprobe && can_override => {}
+                    ACTION_OVERRIDE if is_kprobe => {
+                        return Err(at("Override on a kprobe needs bpf_override_return (CONFIG_BPF_KPROBE_OVERRIDE), which this kernel lacks; use an lsmhooks entry".into()))
+                    }
+                    ACTION_OVERRIDE => return Err(at("Override works on kprobes and LSM hooks only".into())),
+                    code => return Err(at(format!("{what}: action code {code} is not supported yet"))),
                 }
-                ACTION_OVERRIDE => return Err(at("Override works on kprobes and LSM hooks only".into())),
-                code => return Err(at(format!("action code {code} is not supported yet"))),
             }
         }
     }
@@ -321,10 +386,14 @@ print fmt: \"dfd: 0x%08lx\"
         assert_eq!(names, [
             "policy_id", "hook_id", "agent_tgid", "n_args", "syscall", "can_override",
             "monitor_only", "needs_binary", "arg_reader", "arg_pos", "arg_size", "size_pos",
-            "size_size"
+            "size_size", "has_return", "ret_reader", "return_copy", "follow_fd"
         ]);
         let bin = btf.type_by_name::<Struct>("binary_entry").unwrap();
         assert_eq!(bin.size(), crate::sensors::process::BINARY_ENTRY_SIZE);
+        let key = btf.type_by_name::<Struct>("fd_key").unwrap();
+        assert_eq!(key.size(), super::super::FD_KEY_SIZE as usize);
+        let value = btf.type_by_name::<Struct>("fd_value").unwrap();
+        assert_eq!(value.size(), super::super::FD_VALUE_SIZE as usize);
     }
 
     fn hook(yaml: &str) -> CompiledHook {
@@ -357,7 +426,24 @@ print fmt: \"dfd: 0x%08lx\"
         let ovr = hook(&format!("{base}  kprobes:\n  - call: sys_openat\n    selectors:\n    - matchActions: [{{action: Override, argError: -1}}]\n"));
         assert!(check_hook(&ovr, false).unwrap_err().contains("bpf_override_return"));
         assert_eq!(check_hook(&ovr, true), Ok(()));
-        let ret = hook(&format!("{base}  kprobes:\n  - call: sys_openat\n    return: true\n    returnArg: {{index: 0, type: int}}\n"));
-        assert!(check_hook(&ret, false).unwrap_err().contains("return probes"));
+        let ret = hook(&format!("{base}  kprobes:\n  - call: sys_dup\n    return: true\n    args: [{{index: 0, type: int}}]\n    returnArg: {{index: 0, type: int}}\n    selectors:\n    - matchReturnArgs: [{{index: 0, operator: GT, values: [\"0\"]}}]\n      matchReturnActions: [{{action: UnfollowFD, argFd: 0}}]\n"));
+        assert_eq!(check_hook(&ret, false), Ok(()));
+        assert!(has_return(&ret));
+        let copy = hook(&format!("{base}  kprobes:\n  - call: sys_dup2\n    args: [{{index: 0, type: int}}, {{index: 1, type: string}}]\n    selectors:\n    - matchActions: [{{action: CopyFD, argFd: 0, argName: 1}}]\n"));
+        assert_eq!(check_hook(&copy, false).unwrap_err(), "selectors[0]: matchActions: CopyFD argName 1 (the new fd) is not an integer or fd argument of the hook");
+        let read = hook(&format!("{base}  kprobes:\n  - call: sys_read\n    args: [{{index: 0, type: fd}}, {{index: 1, type: char_buf, returnCopy: true}}, {{index: 2, type: size_t}}]\n"));
+        assert_eq!(check_hook(&read, false), Ok(()));
+        assert!(has_return(&read));
+        let copy_tp = hook(&format!("{base}  tracepoints:\n  - subsystem: syscalls\n    event: sys_enter_read\n    args: [{{index: 6, type: char_buf, returnCopy: true}}]\n"));
+        assert_eq!(check_hook(&copy_tp, false).unwrap_err(), "args[0]: returnCopy needs a return probe, which only kprobes and uprobes have");
+        let iov = hook(&format!("{base}  kprobes:\n  - call: sys_readv\n    args: [{{index: 0, type: fd}}, {{index: 1, type: char_iovec, sizeArgIndex: 3, returnCopy: true}}]\n"));
+        assert_eq!(check_hook(&iov, false), Ok(()));
+        let iov = hook(&format!("{base}  kprobes:\n  - call: sys_writev\n    args: [{{index: 1, type: char_iovec}}]\n"));
+        assert_eq!(check_hook(&iov, false).unwrap_err(), "args[0]: char_iovec needs sizeArgIndex (the argument holding the iovec count)");
+        let max = hook(&format!("{base}  kprobes:\n  - call: sys_write\n    args: [{{index: 1, type: char_buf, sizeArgIndex: 3, maxData: true}}, {{index: 2, type: size_t}}]\n"));
+        assert!(check_hook(&max, false).unwrap_err().contains("maxData is not supported yet"));
+        let follow = hook(&format!("{base}  kprobes:\n  - call: fd_install\n    syscall: false\n    args: [{{index: 0, type: int}}, {{index: 1, type: file}}]\n    selectors:\n    - matchPIDs: [{{operator: NotIn, followForks: true, isNamespacePID: true, values: [1]}}]\n      matchActions: [{{action: FollowFD, argFd: 0, argName: 1}}]\n"));
+        assert_eq!(check_hook(&follow, false), Ok(()));
+        assert!(uses_follow_fd(std::slice::from_ref(&follow)));
     }
 }

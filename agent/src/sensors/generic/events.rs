@@ -45,6 +45,7 @@ impl PolicyInfo {
             .map(|h| HookInfo {
                 site: site(&h.attach),
                 args: h.args.iter().map(|a| (a.ty, a.label.clone())).collect(),
+                ret: h.return_arg.as_ref().map(|a| (a.ty, a.label.clone())),
                 message: h.message.clone().unwrap_or_default(),
                 tags: h.tags.clone(),
             })

@@ -14,12 +14,12 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
-use libbpf_rs::{Link, MapCore, MapFlags, Object, ObjectBuilder};
+use libbpf_rs::{Link, MapCore, MapFlags, MapHandle, MapType, Object, ObjectBuilder};
 use tetra_crds::compile::{encoding, AttachTarget, CompiledHook, CompiledPolicy};
 use thiserror::Error;
 
 use crate::sensors::process::ProcessSensor;
-use config::{check_hook, needs_binary, reader_for, uses_rate_limit, GenericConfig};
+use config::{check_hook, has_return, needs_binary, reader_for, uses_follow_fd, uses_rate_limit, GenericConfig};
 
 pub use events::{handle_generic, HookInfo, PolicyInfo, PolicyTable};
 
@@ -28,6 +28,14 @@ const OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/generic.bpf.o"))
 
 /// Rate-limit entries per hook: distinct (selector, scope, arguments) keys remembered.
 const RATE_LIMIT_ENTRIES: u32 = 8192;
+/// `sizeof(struct fd_key)` and `sizeof(struct fd_value)` (checked against BTF in a test).
+pub const FD_KEY_SIZE: u32 = 8;
+pub const FD_VALUE_SIZE: u32 = 1032;
+/// Followed fds one policy remembers; the map is an LRU, so the oldest are forgotten.
+const FOLLOWED_FDS: u32 = 8192;
+/// Calls of one return-probe hook in flight at once (threads inside the function); the
+/// map is an LRU, so a call that never returns is evicted rather than kept forever.
+const CALLS_IN_FLIGHT: u32 = 1024;
 
 #[derive(Debug, Error)]
 pub enum SensorError {
@@ -113,10 +121,11 @@ impl GenericShared {
     }
 }
 
-/// One attached hook: its object (programs and maps) and the link holding it attached.
+/// One attached hook: its object (programs and maps) and the links holding it attached
+/// (the entry program, and the return program when there is one).
 struct LoadedHook {
     // Field order is drop order: detach first, then free the object.
-    _link: Link,
+    _links: Vec<Link>,
     _object: Object,
 }
 
@@ -155,10 +164,27 @@ pub fn load_policy(
     compiled: &CompiledPolicy,
 ) -> Result<LoadedPolicy, SensorError> {
     let policy_id = shared.next_policy_id.fetch_add(1, Ordering::Relaxed);
+    let follow = if uses_follow_fd(&compiled.hooks) {
+        let map = MapHandle::create(
+            MapType::LruHash,
+            Some(format!("tetra_fd_p{policy_id}")),
+            FD_KEY_SIZE,
+            FD_VALUE_SIZE,
+            FOLLOWED_FDS,
+            &libbpf_rs::libbpf_sys::bpf_map_create_opts {
+                sz: std::mem::size_of::<libbpf_rs::libbpf_sys::bpf_map_create_opts>() as _,
+                ..Default::default()
+            },
+        )
+        .map_err(|e| SensorError::Shared(format!("creating the followed-fd map of policy {}: {e}", compiled.name)))?;
+        Some(map)
+    } else {
+        None
+    };
     let mut hooks = Vec::with_capacity(compiled.hooks.len());
     for (hook_id, hook) in compiled.hooks.iter().enumerate() {
         // `?` drops `hooks`, detaching what was attached before this hook.
-        hooks.push(load_hook(shared, compiled, policy_id, hook_id as u32, hook)?);
+        hooks.push(load_hook(shared, compiled, policy_id, hook_id as u32, hook, follow.as_ref())?);
     }
     let info = Arc::new(PolicyInfo::new(policy_id, compiled));
     Ok(LoadedPolicy { hooks, info })
@@ -175,12 +201,14 @@ fn load_hook(
     policy_id: u32,
     hook_id: u32,
     hook: &CompiledHook,
+    follow: Option<&MapHandle>,
 ) -> Result<LoadedHook, SensorError> {
     let name = hook_name(hook);
     check_hook(hook, shared.can_override)
         .map_err(|reason| SensorError::Unsupported { hook: name.clone(), reason })?;
     attach::preflight(&name, &hook.attach)?;
     let program = attach::program_for(&hook.attach);
+    let ret_program = has_return(hook).then(|| attach::return_program_for(&hook.attach)).flatten();
 
     let mut cfg = GenericConfig {
         policy_id,
@@ -191,6 +219,9 @@ fn load_hook(
         can_override: u32::from(shared.can_override),
         monitor_only: u32::from(compiled.options.monitor_only),
         needs_binary: u32::from(needs_binary(hook)),
+        has_return: u32::from(ret_program.is_some()),
+        ret_reader: hook.return_arg.as_ref().and_then(|r| reader_for(r.ty)).unwrap_or(0),
+        follow_fd: u32::from(follow.is_some()),
         ..Default::default()
     };
     let positions = attach::arg_positions(&name, hook)?;
@@ -199,6 +230,9 @@ fn load_hook(
         (cfg.arg_pos[i], cfg.arg_size[i]) = positions.args[i];
         if let Some((pos, size)) = positions.sizes[i] {
             (cfg.size_pos[i], cfg.size_size[i]) = (pos + 1, size);
+        }
+        if a.return_copy {
+            cfg.return_copy |= 1 << i;
         }
     }
 
@@ -216,6 +250,11 @@ fn load_hook(
             "binaries" => map.reuse_fd(shared.binaries.as_fd()),
             // Keys of (selector, scope, arguments): a small map when no Post has a rateLimit.
             "rate_limit" => map.set_max_entries(if uses_rate_limit(hook) { RATE_LIMIT_ENTRIES } else { 1 }),
+            "fd_follow" => match follow {
+                Some(m) => map.reuse_fd(m.as_fd()),
+                None => Ok(()),
+            },
+            "stash" if ret_program.is_some() => map.set_max_entries(CALLS_IN_FLIGHT),
             n if n.starts_with("str_") || n.starts_with("addr") || n == "int_set" => {
                 map.set_max_entries(map_entries.count(n).max(1) as u32)
             }
@@ -235,9 +274,10 @@ fn load_hook(
         .map_err(setup(&name, &format!("preparing map {map_name}")))?;
     }
     for mut prog in open.progs_mut() {
-        let wanted = prog.name().to_str() == Some(program);
+        let name_ok = prog.name().to_str();
+        let wanted = name_ok == Some(program) || (ret_program.is_some() && name_ok == ret_program);
         prog.set_autoload(wanted);
-        if wanted {
+        if wanted && name_ok == Some(program) {
             if let Some(target) = attach::btf_target(&hook.attach) {
                 prog.set_attach_target(0, Some(target))
                     .map_err(setup(&name, "setting the attach target"))?;
@@ -267,6 +307,11 @@ fn load_hook(
         map.update(key, &[1u8], MapFlags::ANY)
             .map_err(setup(&name, &format!("filling {map_name}")))?;
     }
-    let link = attach::attach(&name, &object, program, &hook.attach)?;
-    Ok(LoadedHook { _link: link, _object: object })
+    // The return program first: an entry without its return would only fill the stash.
+    let mut links = Vec::with_capacity(2);
+    if let Some(ret) = ret_program {
+        links.push(attach::attach(&name, &object, ret, &hook.attach, true)?);
+    }
+    links.push(attach::attach(&name, &object, program, &hook.attach, false)?);
+    Ok(LoadedHook { _links: links, _object: object })
 }

@@ -1,0 +1,133 @@
+//! The program of the seed-002 VM scenario (`tests/vm_seed002.rs`). It forks a chain of
+//! `FORK_DEPTH` processes and the last one does the file and TCP work, so that no process
+//! within the 9 that a `followForks` pid filter looks at is pid 1 (the VM's /init): the
+//! seed's `NotIn [1], followForks, isNamespacePID` then lets it through. Before that, a
+//! direct child does the same file work, which that filter must hide.
+//!
+//! Prints `shallow=PID`, `deep=PID`, `listen=PORT`, `connect=PORT` lines for the test.
+//!
+//! `seed002_workload dup FILE` instead opens FILE, duplicates the fd to 20 with dup2,
+//! closes the original and reads FILE through fd 20 (for CopyFD in `vm_policies.rs`).
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::ExitCode;
+
+/// Forks between the program and the worker: the program's parent is /init, so the
+/// worker's 9 nearest processes (itself included) are all forks.
+const FORK_DEPTH: u32 = 9;
+/// Bytes the client sends.
+pub const SEND: usize = 1234;
+
+fn files() -> std::io::Result<()> {
+    // Read a file under /etc with a 4096-byte buffer until EOF.
+    let mut f = File::open("/etc/tetra-seed/passwd")?;
+    let mut buf = [0u8; 4096];
+    while f.read(&mut buf)? > 0 {}
+    drop(f);
+    // Outside /etc: neither the open nor the read nor the write is reported.
+    let mut o = OpenOptions::new().read(true).write(true).create(true).truncate(true).open("/tmp/tetra-seed-outside")?;
+    o.write_all(b"outside")?;
+    drop(o);
+    let mut o = File::open("/tmp/tetra-seed-outside")?;
+    o.read(&mut buf)?;
+    drop(o);
+    // A write to a file under /etc.
+    let mut w = OpenOptions::new().write(true).create(true).truncate(true).open("/etc/tetra-seed/out")?;
+    w.write_all(b"hello /etc\n")?;
+    drop(w);
+    Ok(())
+}
+
+fn tcp() -> std::io::Result<(u16, u16)> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let port = listener.local_addr()?.port();
+    let mut client = TcpStream::connect(("127.0.0.1", port))?;
+    let (mut server, _) = listener.accept()?;
+    let local = client.local_addr()?.port();
+    client.write_all(&[7u8; SEND])?;
+    let mut got = vec![0u8; SEND];
+    server.read_exact(&mut got)?;
+    drop(client);
+    drop(server);
+    drop(listener);
+    Ok((port, local))
+}
+
+/// Runs `work` in a child `depth` forks down; returns its exit status as seen here.
+fn in_child(depth: u32, work: &dyn Fn() -> i32) -> i32 {
+    // SAFETY: the program is single-threaded; the child only runs plain Rust code.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return 100;
+    }
+    if pid == 0 {
+        let code = if depth > 1 { in_child(depth - 1, work) } else { work() };
+        std::io::stdout().flush().ok();
+        // SAFETY: leaves the forked child without running the parent's exit handlers.
+        unsafe { libc::_exit(code) };
+    }
+    let mut status = 0;
+    // SAFETY: waits for the child just forked.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { 101 }
+}
+
+/// Opens `path`, moves it to fd 20 with dup2 and reads it there; prints what it read.
+fn dup_read(path: &str) -> std::io::Result<()> {
+    use std::os::fd::{FromRawFd, IntoRawFd};
+    let fd = File::open(path)?.into_raw_fd();
+    // SAFETY: plain fd syscalls on an fd this function owns; fd 20 is not in use here.
+    if unsafe { libc::dup2(fd, 20) } != 20 || unsafe { libc::close(fd) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fd 20 is the duplicate made above, owned from here on.
+    let mut f = unsafe { File::from_raw_fd(20) };
+    let mut text = String::new();
+    f.read_to_string(&mut text)?;
+    print!("{text}");
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [mode, path] = args.as_slice() {
+        if mode == "dup" {
+            return match dup_read(path) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("dup: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+    }
+    let shallow = in_child(1, &|| {
+        println!("shallow={}", std::process::id());
+        std::io::stdout().flush().ok();
+        files().map(|_| 0).unwrap_or(2)
+    });
+    let deep = in_child(FORK_DEPTH, &|| {
+        println!("deep={}", std::process::id());
+        std::io::stdout().flush().ok();
+        if files().is_err() {
+            return 3;
+        }
+        match tcp() {
+            Ok((listen, connect)) => {
+                println!("listen={listen}\nconnect={connect}");
+                0
+            }
+            Err(e) => {
+                eprintln!("tcp: {e}");
+                4
+            }
+        }
+    });
+    if shallow == 0 && deep == 0 {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("seed002_workload: shallow={shallow} deep={deep}");
+        ExitCode::FAILURE
+    }
+}
