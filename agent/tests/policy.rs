@@ -170,6 +170,16 @@ spec:
     let _ = std::fs::remove_file(&file);
 }
 
+/// A policy of uprobes on this test binary: `hooks` are `spec.uprobes` entries, where
+/// `EXE` stands for the binary's path.
+fn uprobe_policy(name: &str, hooks: &str) -> String {
+    let exe = std::env::current_exe().unwrap();
+    format!(
+        "apiVersion: cilium.io/v1alpha1\nkind: TracingPolicy\nmetadata: {{name: {name}}}\nspec:\n  uprobes:\n{}",
+        hooks.replace("EXE", &exe.display().to_string())
+    )
+}
+
 /// The uprobe target: a function of this test binary, called by a child copy of it.
 #[no_mangle]
 #[inline(never)]
@@ -188,20 +198,14 @@ fn uprobe_policy_reports_matching_calls() {
         return;
     }
     let h = Harness::new();
-    let exe = std::env::current_exe().unwrap();
-    let yaml = format!(
-        "apiVersion: cilium.io/v1alpha1
-kind: TracingPolicy
-metadata: {{name: uprobe-target}}
-spec:
-  uprobes:
-  - path: \"{}\"
+    let yaml = uprobe_policy(
+        "uprobe-target",
+        "  - path: EXE
     symbols: [tetra_uprobe_target]
-    args: [{{index: 0, type: uint64}}, {{index: 1, type: int}}]
+    args: [{index: 0, type: uint64}, {index: 1, type: int}]
     selectors:
-    - matchArgs: [{{index: 0, operator: Equal, values: [\"42\"]}}]
+    - matchArgs: [{index: 0, operator: Equal, values: [\"42\"]}]
 ",
-        exe.display()
     );
     let _policy = h.load(&yaml).unwrap_or_else(|e| panic!("{e}"));
     let mut child_pid = 0;
@@ -293,25 +297,19 @@ fn uprobe_return_probe_reads_the_buffer_at_return() {
         return;
     }
     let h = Harness::new();
-    let exe = std::env::current_exe().unwrap();
     // Entry filter: n == 64. Return filter: a positive return value. The buffer is read
     // at return, as many bytes as returned.
-    let yaml = format!(
-        "apiVersion: cilium.io/v1alpha1
-kind: TracingPolicy
-metadata: {{name: uprobe-return}}
-spec:
-  uprobes:
-  - path: \"{}\"
+    let yaml = uprobe_policy(
+        "uprobe-return",
+        "  - path: EXE
     symbols: [tetra_uprobe_fill]
     return: true
-    args: [{{index: 0, type: char_buf, returnCopy: true}}, {{index: 1, type: uint64}}]
-    returnArg: {{index: 0, type: int64}}
+    args: [{index: 0, type: char_buf, returnCopy: true}, {index: 1, type: uint64}]
+    returnArg: {index: 0, type: int64}
     selectors:
-    - matchArgs: [{{index: 1, operator: Equal, values: [\"64\"]}}]
-      matchReturnArgs: [{{index: 0, operator: GT, values: [\"0\"]}}]
+    - matchArgs: [{index: 1, operator: Equal, values: [\"64\"]}]
+      matchReturnArgs: [{index: 0, operator: GT, values: [\"0\"]}]
 ",
-        exe.display()
     );
     let _policy = h.load(&yaml).unwrap_or_else(|e| panic!("{e}"));
     // 64:hello matches both; 32:entry fails matchArgs; 3:toolong returns -1 (NotEqual GT 0).
@@ -339,17 +337,13 @@ fn match_pids_namespace_pid_and_follow_forks() {
         return;
     }
     let h = Harness::new();
-    let exe = std::env::current_exe().unwrap();
     let me = std::process::id();
     // Selector 0: pid 1 of its own pid namespace. Selector 1: descendants of this test
     // process (followForks), never a direct pid match for the children.
-    let yaml = format!(
-        "apiVersion: cilium.io/v1alpha1
-kind: TracingPolicy
-metadata: {{name: uprobe-pids}}
-spec:
-  uprobes:
-  - path: \"{}\"
+    let yaml = uprobe_policy(
+        "uprobe-pids",
+        &format!(
+            "  - path: EXE
     symbols: [tetra_uprobe_fill]
     args: [{{index: 1, type: uint64}}]
     selectors:
@@ -359,8 +353,8 @@ spec:
       matchArgs: [{{index: 1, operator: Equal, values: [\"22\"]}}]
     - matchPIDs: [{{operator: In, values: [{me}]}}]
       matchArgs: [{{index: 1, operator: Equal, values: [\"33\"]}}]
-",
-        exe.display()
+"
+        ),
     );
     let _policy = h.load(&yaml).unwrap_or_else(|e| panic!("{e}"));
     let test = "match_pids_namespace_pid_and_follow_forks";
@@ -422,25 +416,19 @@ fn char_iovec_at_entry_and_at_return() {
         return;
     }
     let h = Harness::new();
-    let exe = std::env::current_exe().unwrap();
     // Hook 0 reads the buffers at entry (9 bytes of 'x'); hook 1 at return, as many bytes
     // as returned (7).
-    let yaml = format!(
-        "apiVersion: cilium.io/v1alpha1
-kind: TracingPolicy
-metadata: {{name: uprobe-iovec}}
-spec:
-  uprobes:
-  - path: \"{exe}\"
+    let yaml = uprobe_policy(
+        "uprobe-iovec",
+        "  - path: EXE
     symbols: [tetra_uprobe_gather]
-    args: [{{index: 0, type: char_iovec, sizeArgIndex: 2}}]
-  - path: \"{exe}\"
+    args: [{index: 0, type: char_iovec, sizeArgIndex: 2}]
+  - path: EXE
     symbols: [tetra_uprobe_gather]
     return: true
-    args: [{{index: 0, type: char_iovec, sizeArgIndex: 2, returnCopy: true}}]
-    returnArg: {{index: 0, type: int64}}
+    args: [{index: 0, type: char_iovec, sizeArgIndex: 2, returnCopy: true}]
+    returnArg: {index: 0, type: int64}
 ",
-        exe = exe.display()
     );
     let _policy = h.load(&yaml).unwrap_or_else(|e| panic!("{e}"));
     let recs = h.records(
