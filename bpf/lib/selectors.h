@@ -389,15 +389,16 @@ static __always_inline __u32 ns_tgid(struct task_struct *task)
 
 /*
  * Is one of the filter's values the process's pid? With isNamespacePID the pid is the one
- * the process has in its own pid namespace. With followForks the ancestors count too (up
- * to PID_FOLLOW_DEPTH processes up the real_parent chain), each one's parent pid as well
- * unless isNamespacePID.
+ * the process has in its own pid namespace, compared for the process alone. Otherwise,
+ * with followForks, the ancestors count too (up to PID_FOLLOW_DEPTH processes up the
+ * real_parent chain), each one's parent pid as well.
  */
 static __always_inline bool pid_in_values(const struct blob *b, __u32 vals, __u32 n, __u32 flags)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	__u32 depth = flags & PID_FLAG_FOLLOW ? PID_FOLLOW_DEPTH : 1;
 	bool ns = flags & PID_FLAG_NS;
+	/* Every process descends from some namespace's pid 1: ancestors count with host pids only. */
+	__u32 depth = (flags & PID_FLAG_FOLLOW) && !ns ? PID_FOLLOW_DEPTH : 1;
 
 	for (__u32 l = 0; l < PID_FOLLOW_DEPTH; l++) {
 		if (l >= depth || !task)

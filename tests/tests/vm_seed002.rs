@@ -30,17 +30,17 @@ until grep -q "tetrad ready" /tmp/tetrad.log || [ $i -gt 1200 ]; do sleep 0.1; i
 sleep 2
 kill -INT $agent
 wait $agent
-for who in deep shallow; do
+for who in worker nsinit; do
     pid=$(sed -n "s/^$who=//p" /tmp/workload.out)
     grep "\"pid\":$pid," /tmp/events.json > /tmp/$who.json
     /bin/tetra getevents -o compact --color never < /tmp/$who.json > /tmp/$who.compact 2>&1
 done
 tetra_section agentlog cat /tmp/tetrad.log
 tetra_section workload cat /tmp/workload.out
-tetra_section deep cat /tmp/deep.json
-tetra_section deepcompact cat /tmp/deep.compact
-tetra_section shallow cat /tmp/shallow.json
-tetra_section shallowcompact cat /tmp/shallow.compact
+tetra_section worker cat /tmp/worker.json
+tetra_section workercompact cat /tmp/worker.compact
+tetra_section nsinit cat /tmp/nsinit.json
+tetra_section nsinitcompact cat /tmp/nsinit.compact
 "#;
 
 /// `📚 read    vm /bin/x /etc/f 4096 bytes` -> `📚 read vm /bin/x /etc/f 4096 bytes`.
@@ -90,15 +90,15 @@ fn seed002_file_and_tcp_policies_on_debian_kernel() {
             .unwrap()
     };
     assert_eq!(value("rc"), 0, "{workload}");
-    let (deep, shallow, listen, connect) = (value("deep"), value("shallow"), value("listen"), value("connect"));
+    let (worker, nsinit, listen, connect) = (value("worker"), value("nsinit"), value("listen"), value("connect"));
 
     // The worker's events in JSON: the grep in the guest kept exactly its own.
-    let events = json_lines(&section("deep"));
+    let events = json_lines(&section("worker"));
     let bodies: Vec<(&str, &Value)> = events
         .iter()
         .map(|e| {
             let (kind, body) = e.as_object().unwrap().iter().find(|(k, _)| k.starts_with("process_")).unwrap();
-            assert_eq!(body["process"]["pid"], deep, "{e:#}");
+            assert_eq!(body["process"]["pid"], worker, "{e:#}");
             (kind.as_str(), body)
         })
         .collect();
@@ -156,7 +156,7 @@ fn seed002_file_and_tcp_policies_on_debian_kernel() {
     assert_eq!(sock(kprobes[17]), (lo.clone(), u64::from(listen), "0.0.0.0".to_string(), 0));
     assert!(bodies.iter().all(|(k, _)| *k == "process_kprobe" || *k == "process_exit"), "{bodies:#?}");
     // Nothing about the file outside /etc (its open, write, read).
-    assert!(!section("deep").contains("tetra-seed-outside"));
+    assert!(!section("worker").contains("tetra-seed-outside"));
 
     // The same through `tetra getevents -o compact`, as the seed shows it.
     let bin = "/bin/seed002_workload";
@@ -186,17 +186,17 @@ fn seed002_file_and_tcp_policies_on_debian_kernel() {
         tcp_line("🧹 close", (lo.clone(), u64::from(listen), "0.0.0.0".into(), 0), ""),
         format!("💥 exit {node} {bin} 0"),
     ];
-    let compact: Vec<String> = section("deepcompact").lines().filter(|l| !l.trim().is_empty()).map(squeeze).collect();
+    let compact: Vec<String> = section("workercompact").lines().filter(|l| !l.trim().is_empty()).map(squeeze).collect();
     assert_eq!(compact, expected);
 
-    // The direct child of the program did the same file work, but the seed's matchPIDs
-    // (NotIn 1, followForks, isNamespacePID) hides its opens: /init is its grandparent.
-    // Its fds are then not followed, so its reads and writes are not reported either;
-    // sys_close has no selector and reports every close.
-    let compact: Vec<String> = section("shallowcompact").lines().filter(|l| !l.trim().is_empty()).map(squeeze).collect();
+    // Pid 1 of a new pid namespace did the same file work, but the seed's matchPIDs
+    // (NotIn 1, isNamespacePID) hides its opens. Its fds are then not followed, so its
+    // reads and writes are not reported either; sys_close has no selector and reports
+    // every close.
+    let compact: Vec<String> = section("nsinitcompact").lines().filter(|l| !l.trim().is_empty()).map(squeeze).collect();
     let mut expected = vec![format!("📪 close {node} {bin}"); 4];
     expected.push(format!("💥 exit {node} {bin} 0"));
-    assert_eq!(compact, expected, "shallow worker {shallow}");
+    assert_eq!(compact, expected, "nsinit worker {nsinit}");
 }
 
 /// Decodes protojson's base64 (standard alphabet, padded).

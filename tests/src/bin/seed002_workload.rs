@@ -1,10 +1,9 @@
-//! The program of the seed-002 VM scenario (`tests/vm_seed002.rs`). It forks a chain of
-//! `FORK_DEPTH` processes and the last one does the file and TCP work, so that no process
-//! within the 9 that a `followForks` pid filter looks at is pid 1 (the VM's /init): the
-//! seed's `NotIn [1], followForks, isNamespacePID` then lets it through. Before that, a
-//! direct child does the same file work, which that filter must hide.
+//! The program of the seed-002 VM scenario (`tests/vm_seed002.rs`). A child, the worker,
+//! does the file and TCP work. Before that, the same file work is done by a process that
+//! is pid 1 of a new pid namespace, as a container's init is: the seed's matchPIDs
+//! (`NotIn [1]`, `isNamespacePID`) must hide its opens.
 //!
-//! Prints `shallow=PID`, `deep=PID`, `listen=PORT`, `connect=PORT` lines for the test.
+//! Prints `nsinit=PID`, `worker=PID` (host pids), `listen=PORT`, `connect=PORT` lines.
 //!
 //! `seed002_workload dup FILE` instead opens FILE, duplicates the fd to 20 with dup2,
 //! closes the original and reads FILE through fd 20 (for CopyFD in `vm_policies.rs`).
@@ -13,9 +12,6 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::ExitCode;
 
-/// Forks between the program and the worker: the program's parent is /init, so the
-/// worker's 9 nearest processes (itself included) are all forks.
-const FORK_DEPTH: u32 = 9;
 /// Bytes the client sends.
 pub const SEND: usize = 1234;
 
@@ -54,15 +50,15 @@ fn tcp() -> std::io::Result<(u16, u16)> {
     Ok((port, local))
 }
 
-/// Runs `work` in a child `depth` forks down; returns its exit status as seen here.
-fn in_child(depth: u32, work: &dyn Fn() -> i32) -> i32 {
+/// Runs `work` in a forked child; returns the child's host pid and exit status.
+fn in_child(work: &dyn Fn() -> i32) -> (i32, i32) {
     // SAFETY: the program is single-threaded; the child only runs plain Rust code.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
-        return 100;
+        return (pid, 100);
     }
     if pid == 0 {
-        let code = if depth > 1 { in_child(depth - 1, work) } else { work() };
+        let code = work();
         std::io::stdout().flush().ok();
         // SAFETY: leaves the forked child without running the parent's exit handlers.
         unsafe { libc::_exit(code) };
@@ -70,7 +66,22 @@ fn in_child(depth: u32, work: &dyn Fn() -> i32) -> i32 {
     let mut status = 0;
     // SAFETY: waits for the child just forked.
     unsafe { libc::waitpid(pid, &mut status, 0) };
-    if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { 101 }
+    (pid, if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { 101 })
+}
+
+/// Runs `work` as pid 1 of a new pid namespace (unshare in a child, then fork).
+fn in_new_pid_namespace(work: &dyn Fn() -> i32) -> i32 {
+    let (_, code) = in_child(&|| {
+        // SAFETY: unshare only changes the pid namespace of this process's future children.
+        if unsafe { libc::unshare(libc::CLONE_NEWPID) } != 0 {
+            eprintln!("unshare(CLONE_NEWPID): {}", std::io::Error::last_os_error());
+            return 102;
+        }
+        let (host_pid, code) = in_child(work);
+        println!("nsinit={host_pid}");
+        code
+    });
+    code
 }
 
 /// Opens `path`, moves it to fd 20 with dup2 and reads it there; prints what it read.
@@ -102,14 +113,14 @@ fn main() -> ExitCode {
             };
         }
     }
-    let shallow = in_child(1, &|| {
-        println!("shallow={}", std::process::id());
-        std::io::stdout().flush().ok();
+    let nsinit = in_new_pid_namespace(&|| {
+        if std::process::id() != 1 {
+            eprintln!("not pid 1 of the new namespace: {}", std::process::id());
+            return 5;
+        }
         files().map(|_| 0).unwrap_or(2)
     });
-    let deep = in_child(FORK_DEPTH, &|| {
-        println!("deep={}", std::process::id());
-        std::io::stdout().flush().ok();
+    let (worker_pid, worker) = in_child(&|| {
         if files().is_err() {
             return 3;
         }
@@ -124,10 +135,11 @@ fn main() -> ExitCode {
             }
         }
     });
-    if shallow == 0 && deep == 0 {
+    println!("worker={worker_pid}");
+    if nsinit == 0 && worker == 0 {
         ExitCode::SUCCESS
     } else {
-        eprintln!("seed002_workload: shallow={shallow} deep={deep}");
+        eprintln!("seed002_workload: nsinit exit {nsinit}, worker exit {worker}");
         ExitCode::FAILURE
     }
 }

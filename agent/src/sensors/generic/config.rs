@@ -420,7 +420,7 @@ print fmt: \"dfd: 0x%08lx\"
         assert!(uses_rate_limit(&sock));
         assert!(!uses_rate_limit(&ok));
         let skb = hook(&format!("{base}  kprobes:\n  - call: ip_rcv\n    syscall: false\n    args: [{{index: 0, type: skb}}]\n    selectors:\n    - matchArgs: [{{index: 0, operator: State, values: [TCP_ESTABLISHED]}}]\n"));
-        assert_eq!(check_hook(&skb, false), Err("selectors[0]: State on an skb argument is not evaluated in the kernel (an skb has no TCP state)".into()));
+        assert_eq!(check_hook(&skb, false), Err("selectors[0]: matchArgs: State on an skb argument is not evaluated in the kernel (an skb has no TCP state)".into()));
         let cred = hook(&format!("{base}  kprobes:\n  - call: cap_capset\n    syscall: false\n    args: [{{index: 0, type: cred}}, {{index: 2, type: kernel_cap_t}}]\n    selectors:\n    - matchArgs: [{{index: 2, operator: Mask, values: [\"0x200000\"]}}]\n"));
         assert_eq!(check_hook(&cred, false), Ok(()));
         let ovr = hook(&format!("{base}  kprobes:\n  - call: sys_openat\n    selectors:\n    - matchActions: [{{action: Override, argError: -1}}]\n"));
