@@ -56,6 +56,7 @@ struct generic_config {
 	/* READ_CHAR_BUF: 1 + position (or offset) of the size argument, 0 = none. */
 	__u32 size_pos[MAX_SLOTS];
 	__u32 size_size[MAX_SLOTS];
+	__u32 cgroup_filter; /* pod-scoped policy: only tasks whose cgroup is in policy_cgroups */
 };
 
 /*

@@ -23,6 +23,8 @@ pub struct GenericConfig {
     pub arg_size: [u32; 5],
     pub size_pos: [u32; 5],
     pub size_size: [u32; 5],
+    /// Pod-scoped policy: only tasks whose cgroup is in the `policy_cgroups` map.
+    pub cgroup_filter: u32,
 }
 
 impl GenericConfig {
@@ -297,7 +299,7 @@ print fmt: \"dfd: 0x%08lx\"
         assert_eq!(names, [
             "policy_id", "hook_id", "agent_tgid", "n_args", "syscall", "can_override",
             "monitor_only", "needs_binary", "arg_reader", "arg_pos", "arg_size", "size_pos",
-            "size_size"
+            "size_size", "cgroup_filter"
         ]);
         let bin = btf.type_by_name::<Struct>("binary_entry").unwrap();
         assert_eq!(bin.size(), super::super::BINARY_ENTRY_SIZE as usize);

@@ -138,11 +138,21 @@ pub fn load_policy(
     shared: &GenericShared,
     compiled: &CompiledPolicy,
 ) -> Result<LoadedPolicy, SensorError> {
+    load_scoped_policy(shared, compiled, None)
+}
+
+/// [`load_policy`] for a pod-scoped policy: its hooks only run for tasks whose cgroup id is
+/// a key of `cgroups` (a hash map u64 -> u8 that the caller keeps up to date).
+pub fn load_scoped_policy(
+    shared: &GenericShared,
+    compiled: &CompiledPolicy,
+    cgroups: Option<&MapHandle>,
+) -> Result<LoadedPolicy, SensorError> {
     let policy_id = shared.next_policy_id.fetch_add(1, Ordering::Relaxed);
     let mut hooks = Vec::with_capacity(compiled.hooks.len());
     for (hook_id, hook) in compiled.hooks.iter().enumerate() {
         // `?` drops `hooks`, detaching what was attached before this hook.
-        hooks.push(load_hook(shared, compiled, policy_id, hook_id as u32, hook)?);
+        hooks.push(load_hook(shared, compiled, policy_id, hook_id as u32, hook, cgroups)?);
     }
     let info = Arc::new(PolicyInfo::new(policy_id, compiled));
     Ok(LoadedPolicy { hooks, info })
@@ -159,6 +169,7 @@ fn load_hook(
     policy_id: u32,
     hook_id: u32,
     hook: &CompiledHook,
+    cgroups: Option<&MapHandle>,
 ) -> Result<LoadedHook, SensorError> {
     let name = hook_name(hook);
     check_hook(hook, shared.can_override)
@@ -175,6 +186,7 @@ fn load_hook(
         can_override: u32::from(shared.can_override),
         monitor_only: u32::from(compiled.options.monitor_only),
         needs_binary: u32::from(needs_binary(hook)),
+        cgroup_filter: u32::from(cgroups.is_some()),
         ..Default::default()
     };
     let positions = attach::arg_positions(&name, hook)?;
@@ -198,6 +210,10 @@ fn load_hook(
             "events" => map.reuse_fd(shared.events.as_fd()),
             "drops" => map.reuse_fd(shared.drops.as_fd()),
             "binaries" => map.reuse_fd(shared.binaries.as_fd()),
+            "policy_cgroups" => match cgroups {
+                Some(cgroups) => map.reuse_fd(cgroups.as_fd()),
+                None => Ok(()),
+            },
             n if n.starts_with("str_") || n == "int_set" => {
                 map.set_max_entries(map_entries.count(n).max(1) as u32)
             }

@@ -1,0 +1,117 @@
+//! Kubernetes (`--enable-k8s-api`): the TracingPolicy controller ([`policies`]), the watch of
+//! this node's pods ([`pods`]), the cgroup -> container mapping ([`cgroup`]) that enriches
+//! events on the event thread ([`enrich`]), and the kernel-side scope of pod-scoped
+//! policies ([`scope`]).
+pub mod cgroup;
+pub mod enrich;
+pub mod pods;
+pub mod policies;
+pub mod scope;
+pub mod selector;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use k8s_openapi::api::core::v1::Node;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client, Config};
+
+use crate::policies::PolicyRegistry;
+use pods::PodStore;
+
+/// A client from `kubeconfig`, else from the environment (in-cluster service account, then
+/// $KUBECONFIG or ~/.kube/config).
+pub async fn client(kubeconfig: Option<&Path>) -> anyhow::Result<Client> {
+    let config = match kubeconfig {
+        Some(path) => {
+            let kc = Kubeconfig::read_from(path)
+                .with_context(|| format!("--k8s-kubeconfig-path {}", path.display()))?;
+            Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+                .await
+                .with_context(|| format!("--k8s-kubeconfig-path {}", path.display()))?
+        }
+        None => Config::infer().await.context("no Kubernetes configuration (in-cluster or KUBECONFIG)")?,
+    };
+    Client::try_from(config).context("creating the Kubernetes client")
+}
+
+/// The running Kubernetes side; dropping it stops the watches.
+pub struct K8s {
+    pub pods: Arc<PodStore>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    stop_scope: Arc<AtomicBool>,
+    scope_thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for K8s {
+    fn drop(&mut self) {
+        self.tasks.iter().for_each(|t| t.abort());
+        self.stop_scope.store(true, Relaxed);
+        if let Some(t) = self.scope_thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Starts the pod watch, both policy controllers and the scope updater.
+pub fn start(
+    rt: &tokio::runtime::Runtime,
+    client: Client,
+    node: &str,
+    registry: Arc<Mutex<PolicyRegistry>>,
+    cgroup_root: PathBuf,
+) -> anyhow::Result<K8s> {
+    let nodes: Api<Node> = Api::all(client.clone());
+    let node_labels = match rt.block_on(nodes.get_opt(node)) {
+        Ok(Some(n)) => n.metadata.labels.unwrap_or_default(),
+        Ok(None) => {
+            log::warn!("node {node} not found in the API: nodeSelector sees no labels");
+            Default::default()
+        }
+        Err(e) => {
+            log::warn!("reading node {node}: {e}: nodeSelector sees no labels");
+            Default::default()
+        }
+    };
+    let pods = Arc::new(PodStore::default());
+    let ctx = Arc::new(policies::Context {
+        registry: registry.clone(),
+        node: node.to_string(),
+        node_labels,
+        recorder: policies::recorder(client.clone(), node),
+    });
+    let mut tasks = vec![rt.spawn(pods::watch(client.clone(), node.to_string(), pods.clone()))];
+    for kind in [policies::Kind::Cluster, policies::Kind::Namespaced] {
+        tasks.push(rt.spawn(policies::Controller::new(kind, ctx.clone()).run(client.clone())));
+    }
+    let stop_scope = Arc::new(AtomicBool::new(false));
+    let scope_thread = {
+        let (stop, pods) = (stop_scope.clone(), pods.clone());
+        std::thread::Builder::new()
+            .name("tetrad-scope".into())
+            .spawn(move || keep_scopes(&registry, &pods, &cgroup_root, &stop))
+            .context("starting the policy scope thread")?
+    };
+    log::info!("Kubernetes API enabled: watching pods of node {node} and tracing policies");
+    Ok(K8s { pods, tasks, stop_scope, scope_thread: Some(scope_thread) })
+}
+
+/// Refills the scoped policies' cgroup maps when pods or policies change, and every
+/// couple of seconds for containers whose cgroup appeared after their pod.
+fn keep_scopes(registry: &Mutex<PolicyRegistry>, pods: &PodStore, root: &Path, stop: &AtomicBool) {
+    let mut last = (u64::MAX, Vec::new());
+    let mut last_sync = Instant::now();
+    while !stop.load(Relaxed) {
+        let scopes = registry.lock().unwrap_or_else(|e| e.into_inner()).scopes();
+        let now = (pods.generation(), scopes.iter().map(|s| Arc::as_ptr(s) as usize).collect::<Vec<_>>());
+        if now != last || last_sync.elapsed() >= Duration::from_secs(2) {
+            scope::sync(&scopes, pods, root);
+            last = now;
+            last_sync = Instant::now();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
