@@ -271,6 +271,7 @@ fn serve(conn: TcpStream, shared: &Shared) -> std::io::Result<()> {
     let mut words = line.split_whitespace();
     let (method, uri) = (words.next().unwrap_or("").to_string(), words.next().unwrap_or("").to_string());
     let mut length = 0usize;
+    let mut content_type = String::new();
     loop {
         let mut header = String::new();
         if reader.read_line(&mut header)? == 0 || header == "\r\n" {
@@ -279,6 +280,8 @@ fn serve(conn: TcpStream, shared: &Shared) -> std::io::Result<()> {
         if let Some((k, v)) = header.split_once(':') {
             if k.eq_ignore_ascii_case("content-length") {
                 length = v.trim().parse().unwrap_or(0);
+            } else if k.eq_ignore_ascii_case("content-type") {
+                content_type = v.trim().to_string();
             }
         }
     }
@@ -323,7 +326,9 @@ fn serve(conn: TcpStream, shared: &Shared) -> std::io::Result<()> {
         ("PATCH" | "PUT", Some(name)) => {
             let key = (t.resource.clone(), ns, name.clone());
             let mut state = shared.state.lock().unwrap();
-            let Some(mut obj) = state.objects.get(&key).cloned() else {
+            // Server-side apply creates what does not exist yet.
+            let applying = content_type == "application/apply-patch+yaml";
+            let Some(mut obj) = state.objects.get(&key).cloned().or(applying.then(|| json!({}))) else {
                 drop(state);
                 return respond(&mut stream, 404, &not_found(name));
             };
