@@ -38,7 +38,11 @@ pub struct Processor {
 }
 
 fn subject(s: &Snapshot) -> Option<Subject> {
-    Some(Subject { cgroup_id: s.process.cgroup_id, pid: s.process.pid })
+    Some(Subject {
+        cgroup_id: s.process.cgroup_id,
+        pid: s.process.pid,
+        start_ktime: s.process.start_ktime,
+    })
 }
 
 impl Processor {

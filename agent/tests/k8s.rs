@@ -160,7 +160,7 @@ fn exec_in_a_pod_cgroup_carries_pod_container_and_workload() {
     // The shell was exec'd in the test's own cgroup: a host process, no pod.
     assert_eq!(event["process_exec"]["parent"].get("pod"), None, "{event}");
     let exit = agent.wait_for("exit of the sleep", |e| common::is(e, "process_exit", pid));
-    assert_eq!(exit["process_exit"]["process"]["pod"]["name"], "web-7d4b9c55f-x2x9z");
+    assert_eq!(exit["process_exit"]["process"]["pod"], process["pod"], "the exit names the same pod and pid");
     // A host process (this test's) has no pod.
     let mut host = Command::new("/bin/sleep").arg("0.2").spawn().unwrap();
     let host_pid = host.id();
@@ -168,8 +168,9 @@ fn exec_in_a_pod_cgroup_carries_pod_container_and_workload() {
     assert_eq!(exec_of(&agent, host_pid, "/bin/sleep")["process_exec"]["process"].get("pod"), None);
     let list = fake.requests();
     assert!(list.iter().any(|r| r.starts_with("GET /api/v1/pods?") && r.contains("fieldSelector=spec.nodeName%3Dtetra-test-node")), "{list:?}");
-    let stats = agent.stop();
-    assert_eq!(stats["pod_unenriched"], 0);
+    // (pod_unenriched is not checked: tests running beside this one make pod cgroups this
+    // agent's API server does not know.)
+    agent.stop();
 }
 
 #[test]
@@ -195,6 +196,7 @@ fn events_before_their_pod_are_held_then_enriched_or_counted() {
     let p = &event["process_exec"]["process"]["pod"];
     assert_eq!((p["name"].as_str(), p["workload"].as_str(), p["workload_kind"].as_str()), (Some("report-29373440-abcde"), Some("report"), Some("CronJob")));
     assert_eq!(p["container"]["name"], "worker");
+    assert_eq!(p["container"]["pid"], pid, "read while it was held");
     child.wait().unwrap();
     // The container whose pod never comes: sent bare once the wait is over, and counted.
     let bare = exec_of(&agent, orphan_pid, "/bin/sleep");
@@ -382,7 +384,7 @@ fn namespaced_policy_fires_only_in_its_namespace() {
     // Let the scope fill the policy's cgroup map (it follows pods and policies within ~100 ms).
     std::thread::sleep(Duration::from_millis(500));
     let script = format!("exec /bin/cat {}", file.display());
-    let mut host = Command::new("/bin/cat").arg(&file).spawn().unwrap();
+    let mut host = Command::new("/bin/cat").arg(&file).stdout(std::process::Stdio::null()).spawn().unwrap();
     let mut in_other = other.spawn(&script);
     let mut in_shop = shop.spawn(&script);
     let pids = (host.id(), in_other.id(), in_shop.id());

@@ -19,12 +19,16 @@ use crate::stats::Stats;
 
 /// `process.docker`: the first 31 characters of the container id, as Tetragon exports it.
 const DOCKER_ID_LEN: usize = 31;
+/// Container pids remembered at most (forgotten all at once beyond).
+const MAX_NS_PIDS: usize = 65536;
 
-/// Whose process an event describes: its cgroup id and host pid.
+/// Whose process an event describes: its cgroup id, host pid and start (which, with the
+/// pid, names one process image).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Subject {
     pub cgroup_id: u64,
     pub pid: u32,
+    pub start_ktime: u64,
 }
 
 struct Held {
@@ -40,6 +44,8 @@ pub struct Enricher {
     procfs: std::path::PathBuf,
     held: VecDeque<Held>,
     held_per_container: HashMap<String, usize>,
+    /// Container pids read from /proc while the process lived, for its later events.
+    ns_pids: HashMap<(u32, u64), u32>,
     pub hold_for: Duration,
     pub max_held: usize,
     stats: Arc<Stats>,
@@ -80,6 +86,7 @@ impl Enricher {
             procfs: procfs.to_path_buf(),
             held: VecDeque::new(),
             held_per_container: HashMap::new(),
+            ns_pids: HashMap::new(),
             hold_for: Duration::from_secs(5),
             max_held: 16384,
             stats,
@@ -89,11 +96,25 @@ impl Enricher {
     fn fill(&mut self, process: &mut tetragon::Process, subject: Subject) -> Fill {
         let Some(container) = self.cgroups.container(subject.cgroup_id) else { return Fill::Done };
         let id = container.id.clone();
+        // Read now, while the process most likely lives, even if its event is held.
+        let pid = self.namespace_pid(subject);
         let Some((pod, i)) = self.pods.by_container(&id) else { return Fill::Missing(id) };
-        let pid = namespace_pid(&self.procfs, subject.pid);
         process.pod = Some(pod.to_proto(&pod.containers[i], pid));
         process.docker = id.chars().take(DOCKER_ID_LEN).collect();
         Fill::Done
+    }
+
+    fn namespace_pid(&mut self, s: Subject) -> Option<u32> {
+        let key = (s.pid, s.start_ktime);
+        if let Some(pid) = self.ns_pids.get(&key) {
+            return Some(*pid);
+        }
+        let pid = namespace_pid(&self.procfs, s.pid)?;
+        if self.ns_pids.len() >= MAX_NS_PIDS {
+            self.ns_pids.clear();
+        }
+        self.ns_pids.insert(key, pid);
+        Some(pid)
     }
 
     /// Fills process and parent; returns the process's container when its pod is missing.
@@ -166,5 +187,106 @@ impl Enricher {
 
     pub fn held(&self) -> usize {
         self.held.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::MetadataExt;
+
+    use super::*;
+    use crate::k8s::pods::{ContainerInfo, PodInfo};
+
+    const ID: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    fn exec(pid: u32) -> GetEventsResponse {
+        GetEventsResponse {
+            event: Some(Event::ProcessExec(tetragon::ProcessExec {
+                process: Some(tetragon::Process { pid: Some(pid), ..Default::default() }),
+                ..Default::default()
+            })),
+            ..Default::default()
+        }
+    }
+
+    fn pid_of(e: &GetEventsResponse) -> u32 {
+        let Some(Event::ProcessExec(x)) = &e.event else { panic!() };
+        x.process.as_ref().unwrap().pid.unwrap()
+    }
+
+    fn pod_of(e: &GetEventsResponse) -> Option<&tetragon::Pod> {
+        let Some(Event::ProcessExec(x)) = &e.event else { panic!() };
+        x.process.as_ref().unwrap().pod.as_ref()
+    }
+
+    /// A cgroup tree in a temporary directory: directory inodes stand for cgroup ids.
+    fn setup() -> (tempfile::TempDir, u64, Enricher, Arc<PodStore>, Arc<Stats>) {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join(format!("kubepods.slice/kubepods-pod1111.slice/cri-containerd-{ID}.scope"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cgroup_id = std::fs::metadata(&dir).unwrap().ino();
+        let pods = Arc::new(PodStore::default());
+        let stats = Arc::new(Stats::default());
+        let e = Enricher::new(CgroupIndex::new(root.path()), pods.clone(), Path::new("/nonexistent"), stats.clone());
+        (root, cgroup_id, e, pods, stats)
+    }
+
+    fn pod() -> PodInfo {
+        PodInfo {
+            namespace: "ns".into(),
+            name: "p".into(),
+            uid: "1111".into(),
+            labels: Default::default(),
+            workload: "p".into(),
+            workload_kind: "Pod".into(),
+            containers: vec![ContainerInfo {
+                full_id: format!("containerd://{ID}"),
+                name: "c".into(),
+                image: "img".into(),
+                image_id: "img@sha256:1".into(),
+                started_at: None,
+            }],
+        }
+    }
+
+    use std::path::Path;
+
+    #[test]
+    fn held_in_order_until_the_pod_arrives() {
+        let (_root, cg, mut e, pods, stats) = setup();
+        let s = |pid| [Some(Subject { cgroup_id: cg, pid, start_ktime: 1 }), None];
+        let host = [Some(Subject { cgroup_id: 1, pid: 9, start_ktime: 1 }), None];
+        let mut out = Vec::new();
+        e.submit(exec(1), s(1), &mut out);
+        e.submit(exec(9), host, &mut out);
+        e.submit(exec(2), s(2), &mut out);
+        assert_eq!(out.iter().map(pid_of).collect::<Vec<_>>(), [9], "only the host process leaves");
+        assert_eq!(e.held(), 2);
+        e.release(Instant::now(), false, &mut out);
+        assert_eq!(out.len(), 1, "still no pod");
+        pods.upsert(pod());
+        e.release(Instant::now(), false, &mut out);
+        assert_eq!(out.iter().map(pid_of).collect::<Vec<_>>(), [9, 1, 2]);
+        let p = pod_of(&out[1]).unwrap();
+        assert_eq!((p.name.as_str(), p.container.as_ref().unwrap().name.as_str()), ("p", "c"));
+        let Some(Event::ProcessExec(x)) = &out[2].event else { panic!() };
+        assert_eq!(x.process.as_ref().unwrap().docker, ID[..31]);
+        assert_eq!((stats.pod_held.load(Relaxed), stats.pod_unenriched.load(Relaxed)), (2, 0));
+    }
+
+    #[test]
+    fn timeout_and_overflow_leave_bare_and_counted() {
+        let (_root, cg, mut e, _pods, stats) = setup();
+        e.max_held = 1;
+        let s = [Some(Subject { cgroup_id: cg, pid: 1, start_ktime: 1 }), None];
+        let mut out = Vec::new();
+        e.submit(exec(1), s, &mut out);
+        e.submit(exec(2), s, &mut out);
+        assert_eq!(out.iter().map(pid_of).collect::<Vec<_>>(), [2], "the queue is full: sent bare");
+        e.release(Instant::now() + e.hold_for, false, &mut out);
+        assert_eq!(out.iter().map(pid_of).collect::<Vec<_>>(), [2, 1]);
+        assert!(out.iter().all(|o| pod_of(o).is_none()));
+        assert_eq!((stats.pod_held.load(Relaxed), stats.pod_unenriched.load(Relaxed)), (1, 2));
+        assert_eq!(e.held(), 0);
     }
 }
