@@ -115,6 +115,12 @@ impl PolicyRegistry {
         };
         let Some(mut compiled) = entry.compiled.clone() else { return };
         compiled.options.monitor_only = entry.mode == TracingPolicyMode::TpModeMonitor;
+        if compiled.workloads.host_selector.is_some() {
+            // Selecting host processes needs a "not in any container" test in the kernel.
+            entry.state = TracingPolicyState::TpStateLoadError;
+            entry.error = "spec.hostSelector: selecting host workloads is not supported yet".into();
+            return;
+        }
         if entry.scope.is_none() && is_scoped(&compiled.workloads) {
             match PolicyScope::new(&compiled.workloads) {
                 Ok(scope) => entry.scope = Some(Arc::new(scope)),
@@ -126,13 +132,15 @@ impl PolicyRegistry {
             }
         }
         let cgroups = entry.scope.as_ref().map(|s| &s.map);
+        let started = std::time::Instant::now();
         match load_scoped_policy(&sensors.shared, &compiled, cgroups) {
             Ok(loaded) => {
                 sensors.table.insert(loaded.info().clone());
                 log::info!(
-                    "tracing policy {} enabled: {} hook(s) attached",
+                    "tracing policy {} enabled: {} hook(s) attached in {} ms",
                     display_name(&entry.name, &entry.namespace),
-                    loaded.hook_count()
+                    loaded.hook_count(),
+                    started.elapsed().as_millis()
                 );
                 entry.loaded = Some(loaded);
                 entry.state = TracingPolicyState::TpStateEnabled;

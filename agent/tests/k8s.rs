@@ -92,6 +92,15 @@ fn node(labels: Value) -> Value {
     json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": NODE, "labels": labels}})
 }
 
+/// One test at a time: each loads BPF programs and times policy loads, which a concurrent
+/// agent's verifier runs on these 2 cores would distort; and each agent would see the
+/// other tests' pod cgroups.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn start_agent(fake: &FakeKube, extra: &[&str]) -> (Agent, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = fake.kubeconfig(dir.path());
@@ -117,6 +126,7 @@ fn exec_of(agent: &Agent, pid: u32, binary: &str) -> Value {
 #[test]
 #[ignore = "needs root: loads BPF programs and creates cgroups (the README test command runs it)"]
 fn exec_in_a_pod_cgroup_carries_pod_container_and_workload() {
+    let _serial = serial();
     let fake = FakeKube::start();
     fake.put("nodes", node(json!({"kubernetes.io/hostname": NODE})));
     let id = hex_id("enrich");
@@ -168,14 +178,14 @@ fn exec_in_a_pod_cgroup_carries_pod_container_and_workload() {
     assert_eq!(exec_of(&agent, host_pid, "/bin/sleep")["process_exec"]["process"].get("pod"), None);
     let list = fake.requests();
     assert!(list.iter().any(|r| r.starts_with("GET /api/v1/pods?") && r.contains("fieldSelector=spec.nodeName%3Dtetra-test-node")), "{list:?}");
-    // (pod_unenriched is not checked: tests running beside this one make pod cgroups this
-    // agent's API server does not know.)
-    agent.stop();
+    let stats = agent.stop();
+    assert_eq!(stats["pod_unenriched"], 0);
 }
 
 #[test]
 #[ignore = "needs root: loads BPF programs and creates cgroups (the README test command runs it)"]
 fn events_before_their_pod_are_held_then_enriched_or_counted() {
+    let _serial = serial();
     let fake = FakeKube::start();
     fake.put("nodes", node(json!({})));
     let (late_id, never_id) = (hex_id("late"), hex_id("never"));
@@ -223,22 +233,34 @@ fn open_policy(kind: &str, name: &str, namespace: Option<&str>, file: &str) -> V
     })
 }
 
-fn policies(address: &str) -> Vec<TracingPolicyStatus> {
-    rpc::runtime().block_on(async {
-        let mut client = rpc::connect(address).await;
-        client.list_tracing_policies(ListTracingPoliciesRequest::default()).await.unwrap().into_inner().policies
-    })
+/// A gRPC client kept for the whole test, so polling costs one call, not a connection.
+struct Grpc {
+    rt: tokio::runtime::Runtime,
+    client: rpc::Client,
 }
 
-fn wait_policy(address: &str, what: &str, pred: impl Fn(&[TracingPolicyStatus]) -> bool) -> Vec<TracingPolicyStatus> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let list = policies(address);
-        if pred(&list) {
-            return list;
+impl Grpc {
+    fn connect(address: &str) -> Grpc {
+        let rt = rpc::runtime();
+        let client = rt.block_on(rpc::connect(address));
+        Grpc { rt, client }
+    }
+
+    fn policies(&mut self) -> Vec<TracingPolicyStatus> {
+        let request = ListTracingPoliciesRequest::default();
+        self.rt.block_on(self.client.list_tracing_policies(request)).unwrap().into_inner().policies
+    }
+
+    fn wait_policy(&mut self, what: &str, pred: impl Fn(&[TracingPolicyStatus]) -> bool) -> Vec<TracingPolicyStatus> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let list = self.policies();
+            if pred(&list) {
+                return list;
+            }
+            assert!(Instant::now() < deadline, "{what}: {list:#?}");
+            std::thread::sleep(Duration::from_millis(10));
         }
-        assert!(Instant::now() < deadline, "{what}: {list:#?}");
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -262,6 +284,7 @@ fn cat(file: &std::path::Path) {
 #[ignore = "needs root: loads BPF programs (the README test command runs it)"]
 fn policy_objects_load_replace_unload_and_report_errors() {
     use tetra_proto::tetragon::TracingPolicyState as S;
+    let _serial = serial();
     let fake = FakeKube::start();
     fake.put("nodes", node(json!({"role": "worker"})));
     let dir = tempfile::tempdir().unwrap();
@@ -273,14 +296,16 @@ fn policy_objects_load_replace_unload_and_report_errors() {
     let run_arg = format!("--run-dir={}", run_dir.path().display());
     let (mut agent, _k) = start_agent(&fake, &["--server-address=127.0.0.1:0", &run_arg]);
     let address = rpc::info(run_dir.path(), "server_address");
+    let mut grpc = Grpc::connect(&address);
     let a_name = a.file_name().unwrap().to_str().unwrap();
     let b_name = b.file_name().unwrap().to_str().unwrap();
 
     // Create: loaded within a second.
     let created = Instant::now();
     fake.put("tracingpolicies", open_policy("TracingPolicy", "opens", None, a_name));
-    let list = wait_policy(&address, "created", |l| state_of(l, "opens").is_some_and(|s| s.0 == S::TpStateEnabled as i32));
-    assert!(created.elapsed() < Duration::from_secs(1), "took {:?}", created.elapsed());
+    let list = grpc.wait_policy("created", |l| state_of(l, "opens").is_some_and(|s| s.0 == S::TpStateEnabled as i32));
+    let create_latency = created.elapsed();
+    assert!(create_latency < Duration::from_secs(1), "took {create_latency:?}");
     let first = list.iter().find(|p| p.name == "opens").unwrap().clone();
     assert_eq!(first.domain, "k8s");
     cat(&a);
@@ -292,15 +317,15 @@ fn policy_objects_load_replace_unload_and_report_errors() {
     touched["metadata"]["labels"] = json!({"touched": "yes"});
     fake.put("tracingpolicies", touched);
     std::thread::sleep(Duration::from_millis(700));
-    assert_eq!(policies(&address).iter().find(|p| p.name == "opens").unwrap().id, first.id);
+    assert_eq!(grpc.policies().iter().find(|p| p.name == "opens").unwrap().id, first.id);
     assert_eq!(agent.log_text().matches("tracing policy \"opens\" enabled").count(), 1, "{}", agent.log_text());
 
     // Update: replaced (new id), now matches b only.
     let updated = Instant::now();
     fake.put("tracingpolicies", open_policy("TracingPolicy", "opens", None, b_name));
-    wait_policy(&address, "replaced", |l| l.iter().any(|p| p.name == "opens" && p.id != first.id && p.state == S::TpStateEnabled as i32));
-    eprintln!("replaced in {:?}", updated.elapsed());
-    assert!(updated.elapsed() < Duration::from_secs(1), "took {:?}: {}", updated.elapsed(), agent.log_text());
+    grpc.wait_policy("replaced", |l| l.iter().any(|p| p.name == "opens" && p.id != first.id && p.state == S::TpStateEnabled as i32));
+    let update_latency = updated.elapsed();
+    assert!(update_latency < Duration::from_secs(1), "took {update_latency:?}");
     let hits_a = opened(&agent, &a);
     cat(&a);
     cat(&b);
@@ -308,12 +333,8 @@ fn policy_objects_load_replace_unload_and_report_errors() {
     assert_eq!(opened(&agent, &a), hits_a, "the old version still fires");
 
     // gRPC cannot delete what the object owns.
-    let refused = rpc::runtime().block_on(async {
-        let mut client = rpc::connect(&address).await;
-        client
-            .delete_tracing_policy(tetra_proto::tetragon::DeleteTracingPolicyRequest { name: "opens".into(), ..Default::default() })
-            .await
-    });
+    let request = tetra_proto::tetragon::DeleteTracingPolicyRequest { name: "opens".into(), ..Default::default() };
+    let refused = grpc.rt.block_on(grpc.client.delete_tracing_policy(request));
     assert!(refused.unwrap_err().message().contains("Kubernetes object"));
 
     // Invalid: Event on the object, error state, the others untouched.
@@ -329,7 +350,7 @@ fn policy_objects_load_replace_unload_and_report_errors() {
     assert_eq!(event["metadata"]["namespace"], "default");
     let note = event["note"].as_str().unwrap();
     assert!(note.contains("nosuchtype") && note.contains("spec.tracepoints[0].args[0].type"), "{note}");
-    let list = wait_policy(&address, "bad listed", |l| state_of(l, "bad").is_some());
+    let list = grpc.wait_policy("bad listed", |l| state_of(l, "bad").is_some());
     assert_eq!(state_of(&list, "bad").unwrap().0, S::TpStateError as i32);
     assert!(state_of(&list, "bad").unwrap().1.contains("nosuchtype"));
     assert_eq!(state_of(&list, "opens").unwrap().0, S::TpStateEnabled as i32);
@@ -342,15 +363,17 @@ fn policy_objects_load_replace_unload_and_report_errors() {
     let mut this_node = open_policy("TracingPolicy", "here", None, a_name);
     this_node["spec"]["nodeSelector"] = json!({"matchExpressions": [{"key": "role", "operator": "In", "values": ["worker"]}]});
     fake.put("tracingpolicies", this_node);
-    let list = wait_policy(&address, "node selectors", |l| state_of(l, "elsewhere").is_some() && state_of(l, "here").is_some());
+    let list = grpc.wait_policy("node selectors", |l| state_of(l, "elsewhere").is_some() && state_of(l, "here").is_some());
     assert_eq!(state_of(&list, "elsewhere").unwrap(), (S::TpStateSkipped as i32, format!("spec.nodeSelector does not select node {NODE}")));
     assert_eq!(state_of(&list, "here").unwrap().0, S::TpStateEnabled as i32);
 
     // Delete: unloaded, no more hits.
     let deleted = Instant::now();
     fake.delete("tracingpolicies", "", "opens");
-    wait_policy(&address, "deleted", |l| state_of(l, "opens").is_none());
-    assert!(deleted.elapsed() < Duration::from_secs(1), "took {:?}", deleted.elapsed());
+    grpc.wait_policy("deleted", |l| state_of(l, "opens").is_none());
+    let delete_latency = deleted.elapsed();
+    assert!(delete_latency < Duration::from_secs(1), "took {delete_latency:?}");
+    eprintln!("policy object -> registry: create {create_latency:?}, update {update_latency:?}, delete {delete_latency:?}");
     let hits_b = opened(&agent, &b);
     cat(&b);
     std::thread::sleep(Duration::from_millis(500));
@@ -358,45 +381,79 @@ fn policy_objects_load_replace_unload_and_report_errors() {
     agent.stop();
 }
 
+/// (policy, pid) of every tracepoint hit on `file` so far.
+fn hits(agent: &Agent, file: &std::path::Path) -> Vec<(String, u64)> {
+    let mut hits: Vec<(String, u64)> = agent
+        .events()
+        .iter()
+        .filter(|e| kind(e).0 == "process_tracepoint" && kind(e).1["args"][0]["string_arg"].as_str() == file.to_str())
+        .map(|e| (kind(e).1["policy_name"].as_str().unwrap().to_string(), kind(e).1["process"]["pid"].as_u64().unwrap()))
+        .collect();
+    hits.sort();
+    hits
+}
+
 #[test]
 #[ignore = "needs root: loads BPF programs and creates cgroups (the README test command runs it)"]
-fn namespaced_policy_fires_only_in_its_namespace() {
+fn namespaced_and_selector_policies_fire_only_in_their_pods() {
+    use tetra_proto::tetragon::TracingPolicyState as S;
+    let _serial = serial();
     let fake = FakeKube::start();
     fake.put("nodes", node(json!({})));
     let (shop_id, other_id) = (hex_id("shop"), hex_id("other"));
     let (shop_uid, other_uid) = ("2b3c4d5e-0000-4000-8000-00000000000a", "2b3c4d5e-0000-4000-8000-00000000000b");
     fake.put("pods", pod("shop", "cart", shop_uid, json!({"app": "cart"}), None, ("main", &shop_id)));
-    fake.put("pods", pod("other", "cart", other_uid, json!({"app": "cart"}), None, ("main", &other_id)));
+    fake.put("pods", pod("other", "billing", other_uid, json!({"app": "billing"}), None, ("main", &other_id)));
     let (shop, other) = (Cgroup::new(shop_uid, &shop_id), Cgroup::new(other_uid, &other_id));
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join(marker("k8s-ns"));
-    std::fs::write(&file, "x\n").unwrap();
+    let (file, file2) = (dir.path().join(marker("k8s-ns")), dir.path().join(marker("k8s-sel")));
+    for f in [&file, &file2] {
+        std::fs::write(f, "x\n").unwrap();
+    }
     let run_dir = tempfile::tempdir().unwrap();
     let run_arg = format!("--run-dir={}", run_dir.path().display());
     let (mut agent, _k) = start_agent(&fake, &["--server-address=127.0.0.1:0", &run_arg]);
-    let address = rpc::info(run_dir.path(), "server_address");
-    let name = file.file_name().unwrap().to_str().unwrap();
-    fake.put("tracingpoliciesnamespaced", open_policy("TracingPolicyNamespaced", "shop-opens", Some("shop"), name));
-    let list = wait_policy(&address, "namespaced loaded", |l| {
-        l.iter().any(|p| p.name == "shop-opens" && p.namespace == "shop" && p.state == tetra_proto::tetragon::TracingPolicyState::TpStateEnabled as i32)
-    });
-    assert_eq!(list.len(), 1);
-    // Let the scope fill the policy's cgroup map (it follows pods and policies within ~100 ms).
-    std::thread::sleep(Duration::from_millis(500));
-    let script = format!("exec /bin/cat {}", file.display());
-    let mut host = Command::new("/bin/cat").arg(&file).stdout(std::process::Stdio::null()).spawn().unwrap();
-    let mut in_other = other.spawn(&script);
-    let mut in_shop = shop.spawn(&script);
-    let pids = (host.id(), in_other.id(), in_shop.id());
-    for c in [&mut host, &mut in_other, &mut in_shop] {
-        assert!(c.wait().unwrap().success());
+    let mut grpc = Grpc::connect(&rpc::info(run_dir.path(), "server_address"));
+    let base = |f: &std::path::Path| f.file_name().unwrap().to_str().unwrap().to_string();
+    fake.put("tracingpoliciesnamespaced", open_policy("TracingPolicyNamespaced", "shop-opens", Some("shop"), &base(&file)));
+    // Cluster-wide, limited to the "main" container of app=billing pods; and one whose
+    // container selector matches no container.
+    for (name, container) in [("billing-main", "main"), ("billing-sidecar", "sidecar")] {
+        let mut p = open_policy("TracingPolicy", name, None, &base(&file2));
+        p["spec"]["podSelector"] = json!({"matchLabels": {"app": "billing"}});
+        p["spec"]["containerSelector"] = json!({"matchExpressions": [{"key": "name", "operator": "In", "values": [container]}]});
+        fake.put("tracingpolicies", p);
     }
-    let hit = agent.wait_for("hit in shop", |e| kind(e).0 == "process_tracepoint" && kind(e).1["process"]["pid"] == pids.2);
+    // hostSelector is refused with the reason, not half-applied.
+    let mut host_sel = open_policy("TracingPolicy", "host-only", None, &base(&file2));
+    host_sel["spec"]["hostSelector"] = json!({});
+    fake.put("tracingpolicies", host_sel);
+    let list = grpc.wait_policy("all four listed", |l| l.len() == 4 && l.iter().filter(|p| p.state == S::TpStateEnabled as i32).count() == 3);
+    assert_eq!(state_of(&list, "shop-opens").map(|s| s.0), Some(S::TpStateEnabled as i32));
+    assert_eq!(list.iter().find(|p| p.name == "shop-opens").unwrap().namespace, "shop");
+    assert_eq!(state_of(&list, "host-only").unwrap(), (S::TpStateLoadError as i32, "spec.hostSelector: selecting host workloads is not supported yet".to_string()));
+    // Let the scope fill the policies' cgroup maps (it follows pods and policies within ~100 ms).
+    std::thread::sleep(Duration::from_millis(500));
+    let mut pids = Vec::new();
+    for f in [&file, &file2] {
+        let script = format!("exec /bin/cat {}", f.display());
+        let mut host = Command::new("/bin/cat").arg(f).stdout(std::process::Stdio::null()).spawn().unwrap();
+        let mut in_other = other.spawn(&script);
+        let mut in_shop = shop.spawn(&script);
+        pids.push((host.id() as u64, in_other.id() as u64, in_shop.id() as u64));
+        for c in [&mut host, &mut in_other, &mut in_shop] {
+            assert!(c.wait().unwrap().success());
+        }
+    }
+    // Every event of these processes is exported once their exits are.
+    for &(h, o, s) in &pids {
+        for pid in [h, o, s] {
+            agent.wait_for("exit", |e| common::is(e, "process_exit", pid as u32));
+        }
+    }
+    assert_eq!(hits(&agent, &file), [("shop-opens".to_string(), pids[0].2)], "namespaced: only the shop pod");
+    assert_eq!(hits(&agent, &file2), [("billing-main".to_string(), pids[1].1)], "selectors: only billing's main container");
+    let hit = agent.wait_for("hit in shop", |e| kind(e).0 == "process_tracepoint" && kind(e).1["process"]["pid"] == pids[0].2);
     assert_eq!(hit["process_tracepoint"]["process"]["pod"]["namespace"], "shop");
-    assert_eq!(hit["process_tracepoint"]["policy_name"], "shop-opens");
-    // Everything exported for the other two is also there by now (the exits came later).
-    agent.wait_for("exit in other", |e| common::is(e, "process_exit", pids.1));
-    agent.wait_for("exit on host", |e| common::is(e, "process_exit", pids.0));
-    assert_eq!(opened(&agent, &file), 1, "only the shop pod's open fires");
     agent.stop();
 }
