@@ -142,6 +142,8 @@ fn exec_in_a_pod_cgroup_carries_pod_container_and_workload() {
     let mut child = cg.spawn("exec /bin/sleep 1");
     let pid = child.id();
     let event = exec_of(&agent, pid, "/bin/sleep");
+    // The pod is deleted while its last process runs: that process's exit still names it.
+    fake.delete("pods", "shop", "web-7d4b9c55f-x2x9z");
     child.wait().unwrap();
     let process = &event["process_exec"]["process"];
     assert_eq!(process["binary"], "/bin/sleep");

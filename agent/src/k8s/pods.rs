@@ -2,6 +2,7 @@
 //! container ids of their status so that a cgroup's container id finds its pod.
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
@@ -142,7 +143,14 @@ struct Index {
     pods: HashMap<String, Arc<PodInfo>>,
     /// Bare container id -> pod uid.
     containers: HashMap<String, String>,
+    /// Deleted pods, oldest first: their last processes (exits at termination) still name
+    /// them for a while. Not part of [`PodStore::all`], so policies stop applying at once.
+    deleted: std::collections::VecDeque<(Instant, Arc<PodInfo>)>,
 }
+
+/// How long, and how many, deleted pods are still found by container id.
+const DELETED_KEEP: Duration = Duration::from_secs(60);
+const DELETED_MAX: usize = 1024;
 
 /// The pod cache, written by the watch task, read by the event thread and the policy scope.
 #[derive(Default)]
@@ -176,7 +184,16 @@ impl PodStore {
     }
 
     pub fn remove(&self, uid: &str) {
-        remove_pod(&mut self.write(), uid);
+        let mut index = self.write();
+        if let Some(pod) = remove_pod(&mut index, uid) {
+            let now = Instant::now();
+            while index.deleted.len() >= DELETED_MAX
+                || index.deleted.front().is_some_and(|(at, _)| now.duration_since(*at) > DELETED_KEEP)
+            {
+                index.deleted.pop_front();
+            }
+            index.deleted.push_back((now, pod));
+        }
     }
 
     /// Replaces everything (a fresh list after the watch restarted).
@@ -190,9 +207,13 @@ impl PodStore {
     /// The pod holding container `id` (bare) and that container's index in it.
     pub fn by_container(&self, id: &str) -> Option<(Arc<PodInfo>, usize)> {
         let index = self.read();
-        let pod = index.pods.get(index.containers.get(id)?)?.clone();
-        let i = pod.containers.iter().position(|c| bare_id(&c.full_id) == id)?;
-        Some((pod, i))
+        let position = |pod: &PodInfo| pod.containers.iter().position(|c| bare_id(&c.full_id) == id);
+        if let Some(pod) = index.containers.get(id).and_then(|uid| index.pods.get(uid)) {
+            return Some((pod.clone(), position(pod)?));
+        }
+        let (at, pod, i) =
+            index.deleted.iter().rev().find_map(|(at, pod)| Some((at, pod, position(pod)?)))?;
+        (at.elapsed() <= DELETED_KEEP).then(|| (pod.clone(), i))
     }
 
     /// Every pod, for the policy scope.
@@ -201,12 +222,12 @@ impl PodStore {
     }
 }
 
-fn remove_pod(index: &mut Index, uid: &str) {
-    if let Some(old) = index.pods.remove(uid) {
-        for c in &old.containers {
-            index.containers.remove(bare_id(&c.full_id));
-        }
+fn remove_pod(index: &mut Index, uid: &str) -> Option<Arc<PodInfo>> {
+    let old = index.pods.remove(uid)?;
+    for c in &old.containers {
+        index.containers.remove(bare_id(&c.full_id));
     }
+    Some(old)
 }
 
 /// Keeps `store` in step with this node's pods until the task is dropped.
@@ -272,6 +293,9 @@ mod tests {
         store.upsert(info);
         assert_eq!(store.by_container("abc").map(|(p, i)| (p.name.clone(), i)), Some(("web-7d4b9c-abcde".into(), 0)));
         store.remove("u-1");
-        assert!(store.by_container("abc").is_none());
+        assert!(store.all().is_empty(), "policies stop applying to a deleted pod");
+        let (pod, _) = store.by_container("abc").expect("its last events still name it");
+        assert_eq!(pod.name, "web-7d4b9c-abcde");
+        assert!(store.by_container("abd").is_none());
     }
 }
