@@ -368,6 +368,13 @@ fn policy_objects_load_replace_unload_and_report_errors() {
     let list = grpc.wait_policy("node selectors", |l| state_of(l, "elsewhere").is_some() && state_of(l, "here").is_some());
     assert_eq!(state_of(&list, "elsewhere").unwrap(), (S::TpStateSkipped as i32, format!("spec.nodeSelector does not select node {NODE}")));
     assert_eq!(state_of(&list, "here").unwrap().0, S::TpStateEnabled as i32);
+    // The node is relabelled: both are decided again.
+    fake.put("nodes", node(json!({"role": "gpu"})));
+    let list = grpc.wait_policy("relabelled node", |l| {
+        state_of(l, "elsewhere").is_some_and(|s| s.0 == S::TpStateEnabled as i32)
+            && state_of(l, "here").is_some_and(|s| s.0 == S::TpStateSkipped as i32)
+    });
+    assert_eq!(state_of(&list, "here").unwrap(), (S::TpStateSkipped as i32, format!("spec.nodeSelector does not select node {NODE}")));
 
     // Delete: unloaded, no more hits.
     let deleted = Instant::now();

@@ -9,14 +9,17 @@ pub mod policies;
 pub mod scope;
 pub mod selector;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::Node;
 use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::runtime::watcher;
 use kube::{Api, Client, Config};
 
 use crate::policies::PolicyRegistry;
@@ -65,6 +68,7 @@ pub fn start(
     cgroup_root: PathBuf,
 ) -> anyhow::Result<K8s> {
     let nodes: Api<Node> = Api::all(client.clone());
+    // Read once before the policies, so a nodeSelector is not first decided on no labels.
     let node_labels = match rt.block_on(nodes.get_opt(node)) {
         Ok(Some(n)) => n.metadata.labels.unwrap_or_default(),
         Ok(None) => {
@@ -77,13 +81,17 @@ pub fn start(
         }
     };
     let pods = Arc::new(PodStore::default());
+    let (labels_tx, labels_rx) = tokio::sync::watch::channel(node_labels);
     let ctx = Arc::new(policies::Context {
         registry: registry.clone(),
         node: node.to_string(),
-        node_labels,
+        node_labels: labels_rx,
         recorder: policies::recorder(client.clone(), node),
     });
-    let mut tasks = vec![rt.spawn(pods::watch(client.clone(), node.to_string(), pods.clone()))];
+    let mut tasks = vec![
+        rt.spawn(pods::watch(client.clone(), node.to_string(), pods.clone())),
+        rt.spawn(watch_node_labels(nodes, node.to_string(), labels_tx)),
+    ];
     for kind in [policies::Kind::Cluster, policies::Kind::Namespaced] {
         tasks.push(rt.spawn(policies::Controller::new(kind, ctx.clone()).run(client.clone())));
     }
@@ -97,6 +105,36 @@ pub fn start(
     };
     log::info!("Kubernetes API enabled: watching pods of node {node} and tracing policies");
     Ok(K8s { pods, tasks, stop_scope, scope_thread: Some(scope_thread) })
+}
+
+/// Keeps `labels` equal to this node's labels (for nodeSelector).
+async fn watch_node_labels(
+    nodes: Api<Node>,
+    node: String,
+    labels: tokio::sync::watch::Sender<BTreeMap<String, String>>,
+) {
+    let config = watcher::Config::default().fields(&format!("metadata.name={node}"));
+    let mut stream = watcher(nodes, config).boxed();
+    while let Some(event) = stream.next().await {
+        match event {
+            Ok(watcher::Event::Apply(n) | watcher::Event::InitApply(n)) => {
+                let now = n.metadata.labels.unwrap_or_default();
+                labels.send_if_modified(|old| {
+                    let changed = *old != now;
+                    if changed {
+                        log::info!("labels of node {node} changed: deciding nodeSelectors again");
+                        *old = now;
+                    }
+                    changed
+                });
+            }
+            Ok(_) => {}
+            Err(e) => {
+                log::warn!("watch of node {node}: {e}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
 }
 
 /// Refills the scoped policies' cgroup maps when pods or policies change, and every

@@ -40,7 +40,8 @@ impl Kind {
 pub struct Context {
     pub registry: Arc<Mutex<PolicyRegistry>>,
     pub node: String,
-    pub node_labels: BTreeMap<String, String>,
+    /// This node's labels, kept current by the node watch.
+    pub node_labels: tokio::sync::watch::Receiver<BTreeMap<String, String>>,
     pub recorder: Recorder,
 }
 
@@ -87,11 +88,13 @@ pub struct Controller {
     kind: Kind,
     ctx: Arc<Context>,
     specs: HashMap<(String, String), String>,
+    /// The objects with a nodeSelector, to decide again when the node's labels change.
+    node_selected: HashMap<(String, String), DynamicObject>,
 }
 
 impl Controller {
     pub fn new(kind: Kind, ctx: Arc<Context>) -> Self {
-        Controller { kind, ctx, specs: HashMap::new() }
+        Controller { kind, ctx, specs: HashMap::new(), node_selected: HashMap::new() }
     }
 
     fn registry(&self) -> std::sync::MutexGuard<'_, PolicyRegistry> {
@@ -108,9 +111,12 @@ impl Controller {
         self.specs.insert(key.clone(), spec);
         let (name, namespace) = (&key.0, &key.1);
         let node_selector = obj.data.get("spec").and_then(|s| s.get("nodeSelector"));
+        self.node_selected.remove(&key);
         if let Some(sel) = node_selector.filter(|s| !s.is_null()) {
+            self.node_selected.insert(key.clone(), obj.clone());
+            let labels = self.ctx.node_labels.borrow().clone();
             let matched = serde_json::from_value::<LabelSelector>(sel.clone())
-                .map(|sel| selector::matches(&sel, &self.ctx.node_labels));
+                .map(|sel| selector::matches(&sel, &labels));
             match matched {
                 Ok(true) => {}
                 Ok(false) => {
@@ -143,7 +149,9 @@ impl Controller {
     }
 
     pub fn delete(&mut self, name: &str, namespace: &str) {
-        self.specs.remove(&(name.to_string(), namespace.to_string()));
+        let key = (name.to_string(), namespace.to_string());
+        self.specs.remove(&key);
+        self.node_selected.remove(&key);
         let deleted = tokio::task::block_in_place(|| self.registry().delete(name, namespace, K8S_DOMAIN));
         if deleted.is_ok() {
             log::info!("tracing policy {name} unloaded: its Kubernetes object was deleted");
@@ -161,6 +169,16 @@ impl Controller {
             .collect();
         for (name, ns) in gone {
             self.delete(&name, &ns);
+        }
+    }
+
+    /// Decides again on every object with a nodeSelector (loading or skipping it).
+    async fn node_labels_changed(&mut self) {
+        let objects: Vec<DynamicObject> = self.node_selected.values().cloned().collect();
+        for obj in objects {
+            self.specs.remove(&(obj.name_any(), obj.namespace().unwrap_or_default()));
+            let outcome = self.apply(&obj);
+            self.report(&obj, &outcome).await;
         }
     }
 
@@ -187,7 +205,18 @@ impl Controller {
         let api: Api<DynamicObject> = Api::all_with(client, &self.kind.resource());
         let mut stream = watcher(api, watcher::Config::default()).boxed();
         let mut listed = HashSet::new();
-        while let Some(event) = stream.next().await {
+        let mut labels = self.ctx.node_labels.clone();
+        loop {
+            let event = tokio::select! {
+                event = stream.next() => event,
+                changed = labels.changed() => {
+                    if changed.is_ok() {
+                        self.node_labels_changed().await;
+                    }
+                    continue;
+                }
+            };
+            let Some(event) = event else { break };
             match event {
                 Ok(watcher::Event::Apply(obj)) | Ok(watcher::Event::InitApply(obj)) => {
                     listed.insert((obj.name_any(), obj.namespace().unwrap_or_default()));
