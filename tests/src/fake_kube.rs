@@ -63,8 +63,16 @@ fn parse_path(path: &str) -> Option<Target> {
         rest => (None, rest),
     };
     match rest {
-        [resource] => Some(Target { resource: resource.to_string(), namespace, name: None }),
-        [resource, name] => Some(Target { resource: resource.to_string(), namespace, name: Some(name.to_string()) }),
+        [resource] => Some(Target {
+            resource: resource.to_string(),
+            namespace,
+            name: None,
+        }),
+        [resource, name] => Some(Target {
+            resource: resource.to_string(),
+            namespace,
+            name: Some(name.to_string()),
+        }),
         _ => None,
     }
 }
@@ -96,12 +104,18 @@ fn percent_decode(s: &str) -> String {
 
 /// Whether `obj` passes a field selector (`spec.nodeName=x`, `metadata.name=x`, comma-ANDed).
 fn fields_match(obj: &Value, selector: Option<&String>) -> bool {
-    selector.into_iter().flat_map(|s| s.split(',')).filter(|s| !s.is_empty()).all(|term| {
-        let Some((field, want)) = term.split_once('=') else { return true };
-        let want = want.trim_start_matches('=');
-        let got = field.split('.').fold(obj, |v, k| &v[k]);
-        got.as_str().unwrap_or("") == want
-    })
+    selector
+        .into_iter()
+        .flat_map(|s| s.split(','))
+        .filter(|s| !s.is_empty())
+        .all(|term| {
+            let Some((field, want)) = term.split_once('=') else {
+                return true;
+            };
+            let want = want.trim_start_matches('=');
+            let got = field.split('.').fold(obj, |v, k| &v[k]);
+            got.as_str().unwrap_or("") == want
+        })
 }
 
 fn merge(target: &mut Value, patch: &Value) {
@@ -124,18 +138,25 @@ impl State {
     /// changed (as the API server does for custom resources).
     fn put(&mut self, resource: &str, mut obj: Value) -> Value {
         self.rv += 1;
-        let ns = obj["metadata"]["namespace"].as_str().unwrap_or("").to_string();
+        let ns = obj["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
         let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
         let key = (resource.to_string(), ns, name.clone());
         let old = self.objects.get(&key);
         let generation = match old {
-            Some(old) if old["spec"] == obj["spec"] => old["metadata"]["generation"].as_u64().unwrap_or(1),
+            Some(old) if old["spec"] == obj["spec"] => {
+                old["metadata"]["generation"].as_u64().unwrap_or(1)
+            }
             Some(old) => old["metadata"]["generation"].as_u64().unwrap_or(1) + 1,
             None => 1,
         };
         let uid = match old {
             Some(old) => old["metadata"]["uid"].clone(),
-            None => obj["metadata"]["uid"].as_str().map_or_else(|| json!(format!("uid-{name}-{}", self.rv)), |u| json!(u)),
+            None => obj["metadata"]["uid"]
+                .as_str()
+                .map_or_else(|| json!(format!("uid-{name}-{}", self.rv)), |u| json!(u)),
         };
         let kind = if old.is_some() { "MODIFIED" } else { "ADDED" };
         let meta = &mut obj["metadata"];
@@ -146,7 +167,12 @@ impl State {
             meta["creationTimestamp"] = json!("2026-01-01T00:00:00Z");
         }
         self.objects.insert(key, obj.clone());
-        self.changes.push(Change { rv: self.rv, resource: resource.to_string(), kind, object: obj.clone() });
+        self.changes.push(Change {
+            rv: self.rv,
+            resource: resource.to_string(),
+            kind,
+            object: obj.clone(),
+        });
         obj
     }
 
@@ -154,7 +180,12 @@ impl State {
         let mut obj = self.objects.remove(key)?;
         self.rv += 1;
         obj["metadata"]["resourceVersion"] = json!(self.rv.to_string());
-        self.changes.push(Change { rv: self.rv, resource: key.0.clone(), kind: "DELETED", object: obj.clone() });
+        self.changes.push(Change {
+            rv: self.rv,
+            resource: key.0.clone(),
+            kind: "DELETED",
+            object: obj.clone(),
+        });
         Some(obj)
     }
 }
@@ -182,7 +213,11 @@ impl FakeKube {
     pub fn start() -> FakeKube {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the fake API server");
         let address = format!("http://{}", listener.local_addr().unwrap());
-        let shared = Arc::new(Shared { state: Mutex::default(), changed: Condvar::new(), stop: AtomicBool::new(false) });
+        let shared = Arc::new(Shared {
+            state: Mutex::default(),
+            changed: Condvar::new(),
+            stop: AtomicBool::new(false),
+        });
         let s = shared.clone();
         std::thread::spawn(move || {
             for conn in listener.incoming() {
@@ -222,17 +257,26 @@ impl FakeKube {
     }
 
     pub fn delete(&self, resource: &str, namespace: &str, name: &str) {
-        self.state().delete(&(resource.into(), namespace.into(), name.into()));
+        self.state()
+            .delete(&(resource.into(), namespace.into(), name.into()));
         self.shared.changed.notify_all();
     }
 
     pub fn get(&self, resource: &str, namespace: &str, name: &str) -> Option<Value> {
-        self.state().objects.get(&(resource.into(), namespace.into(), name.into())).cloned()
+        self.state()
+            .objects
+            .get(&(resource.into(), namespace.into(), name.into()))
+            .cloned()
     }
 
     /// Objects of `resource` clients created or patched (e.g. "events").
     pub fn objects(&self, resource: &str) -> Vec<Value> {
-        self.state().objects.iter().filter(|(k, _)| k.0 == resource).map(|(_, v)| v.clone()).collect()
+        self.state()
+            .objects
+            .iter()
+            .filter(|(k, _)| k.0 == resource)
+            .map(|(_, v)| v.clone())
+            .collect()
     }
 
     pub fn requests(&self) -> Vec<String> {
@@ -240,7 +284,12 @@ impl FakeKube {
     }
 
     /// Waits until some object of `resource` satisfies `pred`.
-    pub fn wait_object(&self, resource: &str, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Option<Value> {
+    pub fn wait_object(
+        &self,
+        resource: &str,
+        timeout: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Option<Value> {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(v) = self.objects(resource).into_iter().find(|o| pred(o)) {
@@ -269,7 +318,10 @@ fn serve(conn: TcpStream, shared: &Shared) -> std::io::Result<()> {
     let mut line = String::new();
     reader.read_line(&mut line)?;
     let mut words = line.split_whitespace();
-    let (method, uri) = (words.next().unwrap_or("").to_string(), words.next().unwrap_or("").to_string());
+    let (method, uri) = (
+        words.next().unwrap_or("").to_string(),
+        words.next().unwrap_or("").to_string(),
+    );
     let mut length = 0usize;
     let mut content_type = String::new();
     loop {
@@ -290,17 +342,30 @@ fn serve(conn: TcpStream, shared: &Shared) -> std::io::Result<()> {
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let (path, q) = uri.split_once('?').unwrap_or((&uri, ""));
     let q = query(q);
-    shared.state.lock().unwrap().requests.push(format!("{method} {uri}"));
-    let Some(t) = parse_path(path) else { return respond(&mut stream, 404, &not_found(path)) };
+    shared
+        .state
+        .lock()
+        .unwrap()
+        .requests
+        .push(format!("{method} {uri}"));
+    let Some(t) = parse_path(path) else {
+        return respond(&mut stream, 404, &not_found(path));
+    };
     let ns = t.namespace.clone().unwrap_or_default();
     match (method.as_str(), &t.name) {
-        ("GET", None) if matches!(q.get("watch").map(String::as_str), Some("true" | "1")) => watch(stream, shared, &t, &q),
+        ("GET", None) if matches!(q.get("watch").map(String::as_str), Some("true" | "1")) => {
+            watch(stream, shared, &t, &q)
+        }
         ("GET", None) => {
             let state = shared.state.lock().unwrap();
             let items: Vec<Value> = state
                 .objects
                 .iter()
-                .filter(|(k, o)| k.0 == t.resource && (t.namespace.is_none() || k.1 == ns) && fields_match(o, q.get("fieldSelector")))
+                .filter(|(k, o)| {
+                    k.0 == t.resource
+                        && (t.namespace.is_none() || k.1 == ns)
+                        && fields_match(o, q.get("fieldSelector"))
+                })
                 .map(|(_, o)| o.clone())
                 .collect();
             let list = json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": state.rv.to_string()}, "items": items});
@@ -308,7 +373,13 @@ fn serve(conn: TcpStream, shared: &Shared) -> std::io::Result<()> {
             respond(&mut stream, 200, &list)
         }
         ("GET", Some(name)) => {
-            let obj = shared.state.lock().unwrap().objects.get(&(t.resource.clone(), ns, name.clone())).cloned();
+            let obj = shared
+                .state
+                .lock()
+                .unwrap()
+                .objects
+                .get(&(t.resource.clone(), ns, name.clone()))
+                .cloned();
             match obj {
                 Some(o) => respond(&mut stream, 200, &o),
                 None => respond(&mut stream, 404, &not_found(name)),
@@ -328,7 +399,12 @@ fn serve(conn: TcpStream, shared: &Shared) -> std::io::Result<()> {
             let mut state = shared.state.lock().unwrap();
             // Server-side apply creates what does not exist yet.
             let applying = content_type == "application/apply-patch+yaml";
-            let Some(mut obj) = state.objects.get(&key).cloned().or(applying.then(|| json!({}))) else {
+            let Some(mut obj) = state
+                .objects
+                .get(&key)
+                .cloned()
+                .or(applying.then(|| json!({})))
+            else {
                 drop(state);
                 return respond(&mut stream, 404, &not_found(name));
             };
@@ -343,7 +419,11 @@ fn serve(conn: TcpStream, shared: &Shared) -> std::io::Result<()> {
             respond(&mut stream, 200, &stored)
         }
         ("DELETE", Some(name)) => {
-            let gone = shared.state.lock().unwrap().delete(&(t.resource.clone(), ns, name.clone()));
+            let gone = shared
+                .state
+                .lock()
+                .unwrap()
+                .delete(&(t.resource.clone(), ns, name.clone()));
             shared.changed.notify_all();
             match gone {
                 Some(o) => respond(&mut stream, 200, &o),
@@ -356,9 +436,20 @@ fn serve(conn: TcpStream, shared: &Shared) -> std::io::Result<()> {
 
 /// Streams the changes after `resourceVersion` as chunked watch events until the client
 /// goes, `timeoutSeconds` passes or the server stops.
-fn watch(mut stream: TcpStream, shared: &Shared, t: &Target, q: &BTreeMap<String, String>) -> std::io::Result<()> {
-    let mut from: u64 = q.get("resourceVersion").and_then(|v| v.parse().ok()).unwrap_or(0);
-    let timeout = q.get("timeoutSeconds").and_then(|v| v.parse().ok()).unwrap_or(290u64);
+fn watch(
+    mut stream: TcpStream,
+    shared: &Shared,
+    t: &Target,
+    q: &BTreeMap<String, String>,
+) -> std::io::Result<()> {
+    let mut from: u64 = q
+        .get("resourceVersion")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let timeout = q
+        .get("timeoutSeconds")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(290u64);
     let deadline = Instant::now() + Duration::from_secs(timeout);
     write!(stream, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")?;
     stream.flush()?;
@@ -369,7 +460,10 @@ fn watch(mut stream: TcpStream, shared: &Shared, t: &Target, q: &BTreeMap<String
             .changes
             .iter()
             .filter(|c| c.rv > from && c.resource == t.resource)
-            .filter(|c| ns.as_ref().is_none_or(|ns| c.object["metadata"]["namespace"] == json!(ns)))
+            .filter(|c| {
+                ns.as_ref()
+                    .is_none_or(|ns| c.object["metadata"]["namespace"] == json!(ns))
+            })
             .filter(|c| fields_match(&c.object, q.get("fieldSelector")))
             .map(|c| format!("{}\n", json!({"type": c.kind, "object": c.object})))
             .collect();
@@ -381,7 +475,11 @@ fn watch(mut stream: TcpStream, shared: &Shared, t: &Target, q: &BTreeMap<String
         stream.flush()?;
         state = shared.state.lock().unwrap();
         if state.rv == from {
-            state = shared.changed.wait_timeout(state, Duration::from_millis(200)).unwrap().0;
+            state = shared
+                .changed
+                .wait_timeout(state, Duration::from_millis(200))
+                .unwrap()
+                .0;
         }
     }
     drop(state);

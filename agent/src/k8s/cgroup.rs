@@ -41,7 +41,10 @@ fn id_of_component(c: &str) -> Option<&str> {
             return None;
         }
         let prefixes = ["cri-containerd-", "crio-", "docker-", "libpod-"];
-        return prefixes.iter().find_map(|p| scope.strip_prefix(p)).and_then(container_id);
+        return prefixes
+            .iter()
+            .find_map(|p| scope.strip_prefix(p))
+            .and_then(container_id);
     }
     container_id(c)
 }
@@ -65,7 +68,10 @@ pub fn parse_path(path: &str) -> Option<ContainerRef> {
     let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
     let at = parts.iter().rposition(|c| id_of_component(c).is_some())?;
     let id = id_of_component(parts[at])?.to_string();
-    let pod_uid = parts[..at].iter().rev().find_map(|c| pod_uid_of_component(c));
+    let pod_uid = parts[..at]
+        .iter()
+        .rev()
+        .find_map(|c| pod_uid_of_component(c));
     Some(ContainerRef { id, pod_uid })
 }
 
@@ -75,14 +81,21 @@ pub fn scan(root: &Path) -> HashMap<u64, ContainerRef> {
     let mut found = HashMap::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
         for entry in entries.flatten() {
             let Ok(meta) = entry.metadata() else { continue };
             if !meta.is_dir() {
                 continue;
             }
             let path = entry.path();
-            if let Some(c) = path.strip_prefix(root).ok().and_then(|p| p.to_str()).and_then(parse_path) {
+            if let Some(c) = path
+                .strip_prefix(root)
+                .ok()
+                .and_then(|p| p.to_str())
+                .and_then(parse_path)
+            {
                 found.insert(meta.ino(), c);
             }
             stack.push(path);
@@ -104,7 +117,11 @@ const MAX_KNOWN: usize = 65536;
 
 impl CgroupIndex {
     pub fn new(root: &Path) -> Self {
-        CgroupIndex { root: root.to_path_buf(), known: HashMap::new(), scans: 0 }
+        CgroupIndex {
+            root: root.to_path_buf(),
+            known: HashMap::new(),
+            scans: 0,
+        }
     }
 
     pub fn container(&mut self, cgroup_id: u64) -> Option<&ContainerRef> {
@@ -147,12 +164,20 @@ mod tests {
             format!("docker-{ID}.scope"),
         ] {
             for slice in [
-                format!("kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{uid_}.slice"),
-                format!("kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{uid_}.slice"),
+                format!(
+                    "kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{uid_}.slice"
+                ),
+                format!(
+                    "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{uid_}.slice"
+                ),
                 format!("kubepods.slice/kubepods-pod{uid_}.slice"),
             ] {
                 let path = format!("/{slice}/{scope}");
-                assert_eq!(parsed(&path), (ID.to_string(), Some(UID.to_string())), "{path}");
+                assert_eq!(
+                    parsed(&path),
+                    (ID.to_string(), Some(UID.to_string())),
+                    "{path}"
+                );
             }
         }
     }
@@ -161,7 +186,11 @@ mod tests {
     fn cgroupfs_driver_names() {
         for qos in ["", "burstable/", "besteffort/"] {
             let path = format!("/kubepods/{qos}pod{UID}/{ID}");
-            assert_eq!(parsed(&path), (ID.to_string(), Some(UID.to_string())), "{path}");
+            assert_eq!(
+                parsed(&path),
+                (ID.to_string(), Some(UID.to_string())),
+                "{path}"
+            );
         }
     }
 
@@ -171,7 +200,10 @@ mod tests {
         let v1 = format!("/kubepods/besteffort/pod{UID}/{ID}");
         assert_eq!(parsed(&v1).0, ID);
         assert_eq!(parsed(&format!("/docker/{ID}")), (ID.to_string(), None));
-        assert_eq!(parsed(&format!("/system.slice/docker-{ID}.scope")), (ID.to_string(), None));
+        assert_eq!(
+            parsed(&format!("/system.slice/docker-{ID}.scope")),
+            (ID.to_string(), None)
+        );
         // kind nodes nest the node's own cgroup above the kubelet's.
         let kind = format!("/kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-besteffort.slice/kubelet-kubepods-besteffort-pod{}.slice/cri-containerd-{ID}.scope", UID.replace('-', "_"));
         assert_eq!(parsed(&kind).0, ID);
@@ -179,7 +211,10 @@ mod tests {
 
     #[test]
     fn sub_cgroups_belong_to_their_container() {
-        let path = format!("/kubepods.slice/kubepods-pod{}.slice/crio-{ID}.scope/container", UID.replace('-', "_"));
+        let path = format!(
+            "/kubepods.slice/kubepods-pod{}.slice/crio-{ID}.scope/container",
+            UID.replace('-', "_")
+        );
         assert_eq!(parsed(&path), (ID.to_string(), Some(UID.to_string())));
     }
 

@@ -79,7 +79,12 @@ fn namespace_pid(procfs: &std::path::Path, pid: u32) -> Option<u32> {
 }
 
 impl Enricher {
-    pub fn new(cgroups: CgroupIndex, pods: Arc<PodStore>, procfs: &std::path::Path, stats: Arc<Stats>) -> Self {
+    pub fn new(
+        cgroups: CgroupIndex,
+        pods: Arc<PodStore>,
+        procfs: &std::path::Path,
+        stats: Arc<Stats>,
+    ) -> Self {
         Enricher {
             cgroups,
             pods,
@@ -94,11 +99,15 @@ impl Enricher {
     }
 
     fn fill(&mut self, process: &mut tetragon::Process, subject: Subject) -> Fill {
-        let Some(container) = self.cgroups.container(subject.cgroup_id) else { return Fill::Done };
+        let Some(container) = self.cgroups.container(subject.cgroup_id) else {
+            return Fill::Done;
+        };
         let id = container.id.clone();
         // Read now, while the process most likely lives, even if its event is held.
         let pid = self.namespace_pid(subject);
-        let Some((pod, i)) = self.pods.by_container(&id) else { return Fill::Missing(id) };
+        let Some((pod, i)) = self.pods.by_container(&id) else {
+            return Fill::Missing(id);
+        };
         process.pod = Some(pod.to_proto(&pod.containers[i], pid));
         process.docker = id.chars().take(DOCKER_ID_LEN).collect();
         Fill::Done
@@ -118,7 +127,11 @@ impl Enricher {
     }
 
     /// Fills process and parent; returns the process's container when its pod is missing.
-    fn try_fill(&mut self, event: &mut GetEventsResponse, subjects: &[Option<Subject>; 2]) -> Option<String> {
+    fn try_fill(
+        &mut self,
+        event: &mut GetEventsResponse,
+        subjects: &[Option<Subject>; 2],
+    ) -> Option<String> {
         let mut missing = None;
         for (i, process) in processes(event).into_iter().enumerate() {
             if let (Some(process), Some(subject)) = (process, subjects[i]) {
@@ -132,7 +145,12 @@ impl Enricher {
 
     /// Enriches `event`; returns it, or nothing when it is held. `out` also receives held
     /// events that became ready.
-    pub fn submit(&mut self, mut event: GetEventsResponse, subjects: [Option<Subject>; 2], out: &mut Vec<GetEventsResponse>) {
+    pub fn submit(
+        &mut self,
+        mut event: GetEventsResponse,
+        subjects: [Option<Subject>; 2],
+        out: &mut Vec<GetEventsResponse>,
+    ) {
         let container = self.try_fill(&mut event, &subjects);
         let waiting = subjects[0]
             .and_then(|s| self.cgroups.container(s.cgroup_id))
@@ -146,11 +164,22 @@ impl Enricher {
             _ => {
                 let container = match container {
                     Some(c) => c,
-                    None => subjects[0].and_then(|s| self.cgroups.container(s.cgroup_id)).map(|c| c.id.clone()).unwrap_or_default(),
+                    None => subjects[0]
+                        .and_then(|s| self.cgroups.container(s.cgroup_id))
+                        .map(|c| c.id.clone())
+                        .unwrap_or_default(),
                 };
                 self.stats.pod_held.fetch_add(1, Relaxed);
-                *self.held_per_container.entry(container.clone()).or_default() += 1;
-                self.held.push_back(Held { event, subjects, container, since: Instant::now() });
+                *self
+                    .held_per_container
+                    .entry(container.clone())
+                    .or_default() += 1;
+                self.held.push_back(Held {
+                    event,
+                    subjects,
+                    container,
+                    since: Instant::now(),
+                });
             }
         }
     }
@@ -202,7 +231,10 @@ mod tests {
     fn exec(pid: u32) -> GetEventsResponse {
         GetEventsResponse {
             event: Some(Event::ProcessExec(tetragon::ProcessExec {
-                process: Some(tetragon::Process { pid: Some(pid), ..Default::default() }),
+                process: Some(tetragon::Process {
+                    pid: Some(pid),
+                    ..Default::default()
+                }),
                 ..Default::default()
             })),
             ..Default::default()
@@ -210,24 +242,35 @@ mod tests {
     }
 
     fn pid_of(e: &GetEventsResponse) -> u32 {
-        let Some(Event::ProcessExec(x)) = &e.event else { panic!() };
+        let Some(Event::ProcessExec(x)) = &e.event else {
+            panic!()
+        };
         x.process.as_ref().unwrap().pid.unwrap()
     }
 
     fn pod_of(e: &GetEventsResponse) -> Option<&tetragon::Pod> {
-        let Some(Event::ProcessExec(x)) = &e.event else { panic!() };
+        let Some(Event::ProcessExec(x)) = &e.event else {
+            panic!()
+        };
         x.process.as_ref().unwrap().pod.as_ref()
     }
 
     /// A cgroup tree in a temporary directory: directory inodes stand for cgroup ids.
     fn setup() -> (tempfile::TempDir, u64, Enricher, Arc<PodStore>, Arc<Stats>) {
         let root = tempfile::tempdir().unwrap();
-        let dir = root.path().join(format!("kubepods.slice/kubepods-pod1111.slice/cri-containerd-{ID}.scope"));
+        let dir = root.path().join(format!(
+            "kubepods.slice/kubepods-pod1111.slice/cri-containerd-{ID}.scope"
+        ));
         std::fs::create_dir_all(&dir).unwrap();
         let cgroup_id = std::fs::metadata(&dir).unwrap().ino();
         let pods = Arc::new(PodStore::default());
         let stats = Arc::new(Stats::default());
-        let e = Enricher::new(CgroupIndex::new(root.path()), pods.clone(), Path::new("/nonexistent"), stats.clone());
+        let e = Enricher::new(
+            CgroupIndex::new(root.path()),
+            pods.clone(),
+            Path::new("/nonexistent"),
+            stats.clone(),
+        );
         (root, cgroup_id, e, pods, stats)
     }
 
@@ -254,13 +297,33 @@ mod tests {
     #[test]
     fn held_in_order_until_the_pod_arrives() {
         let (_root, cg, mut e, pods, stats) = setup();
-        let s = |pid| [Some(Subject { cgroup_id: cg, pid, start_ktime: 1 }), None];
-        let host = [Some(Subject { cgroup_id: 1, pid: 9, start_ktime: 1 }), None];
+        let s = |pid| {
+            [
+                Some(Subject {
+                    cgroup_id: cg,
+                    pid,
+                    start_ktime: 1,
+                }),
+                None,
+            ]
+        };
+        let host = [
+            Some(Subject {
+                cgroup_id: 1,
+                pid: 9,
+                start_ktime: 1,
+            }),
+            None,
+        ];
         let mut out = Vec::new();
         e.submit(exec(1), s(1), &mut out);
         e.submit(exec(9), host, &mut out);
         e.submit(exec(2), s(2), &mut out);
-        assert_eq!(out.iter().map(pid_of).collect::<Vec<_>>(), [9], "only the host process leaves");
+        assert_eq!(
+            out.iter().map(pid_of).collect::<Vec<_>>(),
+            [9],
+            "only the host process leaves"
+        );
         assert_eq!(e.held(), 2);
         e.release(Instant::now(), false, &mut out);
         assert_eq!(out.len(), 1, "still no pod");
@@ -268,25 +331,53 @@ mod tests {
         e.release(Instant::now(), false, &mut out);
         assert_eq!(out.iter().map(pid_of).collect::<Vec<_>>(), [9, 1, 2]);
         let p = pod_of(&out[1]).unwrap();
-        assert_eq!((p.name.as_str(), p.container.as_ref().unwrap().name.as_str()), ("p", "c"));
-        let Some(Event::ProcessExec(x)) = &out[2].event else { panic!() };
+        assert_eq!(
+            (p.name.as_str(), p.container.as_ref().unwrap().name.as_str()),
+            ("p", "c")
+        );
+        let Some(Event::ProcessExec(x)) = &out[2].event else {
+            panic!()
+        };
         assert_eq!(x.process.as_ref().unwrap().docker, ID[..31]);
-        assert_eq!((stats.pod_held.load(Relaxed), stats.pod_unenriched.load(Relaxed)), (2, 0));
+        assert_eq!(
+            (
+                stats.pod_held.load(Relaxed),
+                stats.pod_unenriched.load(Relaxed)
+            ),
+            (2, 0)
+        );
     }
 
     #[test]
     fn timeout_and_overflow_leave_bare_and_counted() {
         let (_root, cg, mut e, _pods, stats) = setup();
         e.max_held = 1;
-        let s = [Some(Subject { cgroup_id: cg, pid: 1, start_ktime: 1 }), None];
+        let s = [
+            Some(Subject {
+                cgroup_id: cg,
+                pid: 1,
+                start_ktime: 1,
+            }),
+            None,
+        ];
         let mut out = Vec::new();
         e.submit(exec(1), s, &mut out);
         e.submit(exec(2), s, &mut out);
-        assert_eq!(out.iter().map(pid_of).collect::<Vec<_>>(), [2], "the queue is full: sent bare");
+        assert_eq!(
+            out.iter().map(pid_of).collect::<Vec<_>>(),
+            [2],
+            "the queue is full: sent bare"
+        );
         e.release(Instant::now() + e.hold_for, false, &mut out);
         assert_eq!(out.iter().map(pid_of).collect::<Vec<_>>(), [2, 1]);
         assert!(out.iter().all(|o| pod_of(o).is_none()));
-        assert_eq!((stats.pod_held.load(Relaxed), stats.pod_unenriched.load(Relaxed)), (1, 2));
+        assert_eq!(
+            (
+                stats.pod_held.load(Relaxed),
+                stats.pod_unenriched.load(Relaxed)
+            ),
+            (1, 2)
+        );
         assert_eq!(e.held(), 0);
     }
 }

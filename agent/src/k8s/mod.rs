@@ -36,7 +36,9 @@ pub async fn client(kubeconfig: Option<&Path>) -> anyhow::Result<Client> {
                 .await
                 .with_context(|| format!("--k8s-kubeconfig-path {}", path.display()))?
         }
-        None => Config::infer().await.context("no Kubernetes configuration (in-cluster or KUBECONFIG)")?,
+        None => Config::infer()
+            .await
+            .context("no Kubernetes configuration (in-cluster or KUBECONFIG)")?,
     };
     Client::try_from(config).context("creating the Kubernetes client")
 }
@@ -104,7 +106,12 @@ pub fn start(
             .context("starting the policy scope thread")?
     };
     log::info!("Kubernetes API enabled: watching pods of node {node} and tracing policies");
-    Ok(K8s { pods, tasks, stop_scope, scope_thread: Some(scope_thread) })
+    Ok(K8s {
+        pods,
+        tasks,
+        stop_scope,
+        scope_thread: Some(scope_thread),
+    })
 }
 
 /// Keeps `labels` equal to this node's labels (for nodeSelector).
@@ -144,7 +151,13 @@ fn keep_scopes(registry: &Mutex<PolicyRegistry>, pods: &PodStore, root: &Path, s
     let mut last_sync = Instant::now();
     while !stop.load(Relaxed) {
         let scopes = registry.lock().unwrap_or_else(|e| e.into_inner()).scopes();
-        let now = (pods.generation(), scopes.iter().map(|s| Arc::as_ptr(s) as usize).collect::<Vec<_>>());
+        let now = (
+            pods.generation(),
+            scopes
+                .iter()
+                .map(|s| Arc::as_ptr(s) as usize)
+                .collect::<Vec<_>>(),
+        );
         if now != last || last_sync.elapsed() >= Duration::from_secs(2) {
             scope::sync(&scopes, pods, root);
             last = now;

@@ -77,11 +77,15 @@ pub fn workload(pod_name: &str, owners: &[(String, String)]) -> (String, String)
         (!base.is_empty() && pred(suffix)).then(|| base.to_string())
     };
     match kind.as_str() {
-        "ReplicaSet" => match strip_suffix(name, |s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric())) {
+        "ReplicaSet" => match strip_suffix(name, |s| {
+            !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric())
+        }) {
             Some(deployment) => (deployment, "Deployment".into()),
             None => (name.clone(), kind.clone()),
         },
-        "Job" => match strip_suffix(name, |s| s.len() >= 8 && s.bytes().all(|b| b.is_ascii_digit())) {
+        "Job" => match strip_suffix(name, |s| {
+            s.len() >= 8 && s.bytes().all(|b| b.is_ascii_digit())
+        }) {
             Some(cronjob) => (cronjob, "CronJob".into()),
             None => (name.clone(), kind.clone()),
         },
@@ -89,8 +93,13 @@ pub fn workload(pod_name: &str, owners: &[(String, String)]) -> (String, String)
     }
 }
 
-fn timestamp(t: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time) -> tetra_proto::timestamp::Timestamp {
-    tetra_proto::timestamp::Timestamp { seconds: t.0.as_second(), nanos: t.0.subsec_nanosecond() }
+fn timestamp(
+    t: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time,
+) -> tetra_proto::timestamp::Timestamp {
+    tetra_proto::timestamp::Timestamp {
+        seconds: t.0.as_second(),
+        nanos: t.0.subsec_nanosecond(),
+    }
 }
 
 /// The parts of a Pod object events carry.
@@ -106,17 +115,20 @@ pub fn pod_info(pod: &Pod) -> PodInfo {
         .collect();
     let (workload, workload_kind) = workload(&name, &owners);
     let status = pod.status.as_ref();
-    let statuses = status
-        .into_iter()
-        .flat_map(|s| {
-            let init = s.init_container_statuses.iter().flatten();
-            let eph = s.ephemeral_container_statuses.iter().flatten();
-            s.container_statuses.iter().flatten().chain(init).chain(eph)
-        });
+    let statuses = status.into_iter().flat_map(|s| {
+        let init = s.init_container_statuses.iter().flatten();
+        let eph = s.ephemeral_container_statuses.iter().flatten();
+        s.container_statuses.iter().flatten().chain(init).chain(eph)
+    });
     let containers = statuses
         .filter_map(|c| {
             let full_id = c.container_id.clone()?;
-            let started_at = c.state.as_ref().and_then(|s| s.running.as_ref()).and_then(|r| r.started_at.as_ref()).map(timestamp);
+            let started_at = c
+                .state
+                .as_ref()
+                .and_then(|s| s.running.as_ref())
+                .and_then(|r| r.started_at.as_ref())
+                .map(timestamp);
             Some(ContainerInfo {
                 full_id,
                 name: c.name.clone(),
@@ -162,7 +174,8 @@ pub struct PodStore {
 
 impl PodStore {
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Index> {
-        self.generation.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.index.write().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -178,7 +191,9 @@ impl PodStore {
         let mut index = self.write();
         remove_pod(&mut index, &pod.uid);
         for c in &pod.containers {
-            index.containers.insert(bare_id(&c.full_id).to_string(), pod.uid.clone());
+            index
+                .containers
+                .insert(bare_id(&c.full_id).to_string(), pod.uid.clone());
         }
         index.pods.insert(pod.uid.clone(), Arc::new(pod));
     }
@@ -188,7 +203,10 @@ impl PodStore {
         if let Some(pod) = remove_pod(&mut index, uid) {
             let now = Instant::now();
             while index.deleted.len() >= DELETED_MAX
-                || index.deleted.front().is_some_and(|(at, _)| now.duration_since(*at) > DELETED_KEEP)
+                || index
+                    .deleted
+                    .front()
+                    .is_some_and(|(at, _)| now.duration_since(*at) > DELETED_KEEP)
             {
                 index.deleted.pop_front();
             }
@@ -207,12 +225,19 @@ impl PodStore {
     /// The pod holding container `id` (bare) and that container's index in it.
     pub fn by_container(&self, id: &str) -> Option<(Arc<PodInfo>, usize)> {
         let index = self.read();
-        let position = |pod: &PodInfo| pod.containers.iter().position(|c| bare_id(&c.full_id) == id);
+        let position = |pod: &PodInfo| {
+            pod.containers
+                .iter()
+                .position(|c| bare_id(&c.full_id) == id)
+        };
         if let Some(pod) = index.containers.get(id).and_then(|uid| index.pods.get(uid)) {
             return Some((pod.clone(), position(pod)?));
         }
-        let (at, pod, i) =
-            index.deleted.iter().rev().find_map(|(at, pod)| Some((at, pod, position(pod)?)))?;
+        let (at, pod, i) = index
+            .deleted
+            .iter()
+            .rev()
+            .find_map(|(at, pod)| Some((at, pod, position(pod)?)))?;
         (at.elapsed() <= DELETED_KEEP).then(|| (pod.clone(), i))
     }
 
@@ -239,7 +264,9 @@ pub async fn watch(client: Client, node: String, store: Arc<PodStore>) {
     while let Some(event) = stream.next().await {
         match event {
             Ok(watcher::Event::Apply(pod)) => store.upsert(pod_info(&pod)),
-            Ok(watcher::Event::Delete(pod)) => store.remove(pod.metadata.uid.as_deref().unwrap_or_default()),
+            Ok(watcher::Event::Delete(pod)) => {
+                store.remove(pod.metadata.uid.as_deref().unwrap_or_default())
+            }
             Ok(watcher::Event::Init) => listing.clear(),
             Ok(watcher::Event::InitApply(pod)) => listing.push(pod_info(&pod)),
             Ok(watcher::Event::InitDone) => {
@@ -265,11 +292,26 @@ mod tests {
     #[test]
     fn workload_from_owner_references() {
         assert_eq!(workload("xwing", &[]), ("xwing".into(), "Pod".into()));
-        assert_eq!(workload("p", &owner("ReplicaSet", "deathstar-bf77cddc9")), ("deathstar".into(), "Deployment".into()));
-        assert_eq!(workload("p", &owner("DaemonSet", "tetragon")), ("tetragon".into(), "DaemonSet".into()));
-        assert_eq!(workload("p", &owner("StatefulSet", "db")), ("db".into(), "StatefulSet".into()));
-        assert_eq!(workload("p", &owner("Job", "migrate")), ("migrate".into(), "Job".into()));
-        assert_eq!(workload("p", &owner("Job", "backup-29373440")), ("backup".into(), "CronJob".into()));
+        assert_eq!(
+            workload("p", &owner("ReplicaSet", "deathstar-bf77cddc9")),
+            ("deathstar".into(), "Deployment".into())
+        );
+        assert_eq!(
+            workload("p", &owner("DaemonSet", "tetragon")),
+            ("tetragon".into(), "DaemonSet".into())
+        );
+        assert_eq!(
+            workload("p", &owner("StatefulSet", "db")),
+            ("db".into(), "StatefulSet".into())
+        );
+        assert_eq!(
+            workload("p", &owner("Job", "migrate")),
+            ("migrate".into(), "Job".into())
+        );
+        assert_eq!(
+            workload("p", &owner("Job", "backup-29373440")),
+            ("backup".into(), "CronJob".into())
+        );
     }
 
     #[test]
@@ -285,16 +327,40 @@ mod tests {
         }))
         .unwrap();
         let info = pod_info(&pod);
-        assert_eq!((info.workload.as_str(), info.workload_kind.as_str()), ("web", "Deployment"));
+        assert_eq!(
+            (info.workload.as_str(), info.workload_kind.as_str()),
+            ("web", "Deployment")
+        );
         let c = &info.containers[0];
-        assert_eq!((c.full_id.as_str(), c.name.as_str(), c.image.as_str(), c.image_id.as_str()), ("containerd://abc", "main", "nginx:1", "docker.io/nginx@sha256:ab"));
+        assert_eq!(
+            (
+                c.full_id.as_str(),
+                c.name.as_str(),
+                c.image.as_str(),
+                c.image_id.as_str()
+            ),
+            (
+                "containerd://abc",
+                "main",
+                "nginx:1",
+                "docker.io/nginx@sha256:ab"
+            )
+        );
         assert_eq!(c.started_at.map(|t| t.seconds), Some(1729958521));
         let store = PodStore::default();
         store.upsert(info);
-        assert_eq!(store.by_container("abc").map(|(p, i)| (p.name.clone(), i)), Some(("web-7d4b9c-abcde".into(), 0)));
+        assert_eq!(
+            store.by_container("abc").map(|(p, i)| (p.name.clone(), i)),
+            Some(("web-7d4b9c-abcde".into(), 0))
+        );
         store.remove("u-1");
-        assert!(store.all().is_empty(), "policies stop applying to a deleted pod");
-        let (pod, _) = store.by_container("abc").expect("its last events still name it");
+        assert!(
+            store.all().is_empty(),
+            "policies stop applying to a deleted pod"
+        );
+        let (pod, _) = store
+            .by_container("abc")
+            .expect("its last events still name it");
         assert_eq!(pod.name, "web-7d4b9c-abcde");
         assert!(store.by_container("abd").is_none());
     }

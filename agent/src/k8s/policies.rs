@@ -94,7 +94,12 @@ pub struct Controller {
 
 impl Controller {
     pub fn new(kind: Kind, ctx: Arc<Context>) -> Self {
-        Controller { kind, ctx, specs: HashMap::new(), node_selected: HashMap::new() }
+        Controller {
+            kind,
+            ctx,
+            specs: HashMap::new(),
+            node_selected: HashMap::new(),
+        }
     }
 
     fn registry(&self) -> std::sync::MutexGuard<'_, PolicyRegistry> {
@@ -104,7 +109,11 @@ impl Controller {
     /// Loads, replaces or keeps the policy of `obj`.
     pub fn apply(&mut self, obj: &DynamicObject) -> Outcome {
         let key = (obj.name_any(), obj.namespace().unwrap_or_default());
-        let spec = obj.data.get("spec").map(|s| s.to_string()).unwrap_or_default();
+        let spec = obj
+            .data
+            .get("spec")
+            .map(|s| s.to_string())
+            .unwrap_or_default();
         if self.specs.get(&key) == Some(&spec) {
             return Outcome::Unchanged;
         }
@@ -120,26 +129,43 @@ impl Controller {
             match matched {
                 Ok(true) => {}
                 Ok(false) => {
-                    let reason = format!("spec.nodeSelector does not select node {}", self.ctx.node);
+                    let reason =
+                        format!("spec.nodeSelector does not select node {}", self.ctx.node);
                     log::info!("tracing policy {name}: {reason}");
-                    self.registry().put_state(name, namespace, K8S_DOMAIN, TracingPolicyState::TpStateSkipped, reason.clone());
+                    self.registry().put_state(
+                        name,
+                        namespace,
+                        K8S_DOMAIN,
+                        TracingPolicyState::TpStateSkipped,
+                        reason.clone(),
+                    );
                     return Outcome::Skipped(reason);
                 }
                 Err(e) => {
                     let reason = format!("spec.nodeSelector: {e}");
-                    self.registry().put_state(name, namespace, K8S_DOMAIN, TracingPolicyState::TpStateError, reason.clone());
+                    self.registry().put_state(
+                        name,
+                        namespace,
+                        K8S_DOMAIN,
+                        TracingPolicyState::TpStateError,
+                        reason.clone(),
+                    );
                     return Outcome::Failed(reason);
                 }
             }
         }
         let doc = document(self.kind, obj);
         // Loading attaches BPF programs: keep it off the async workers' hot path.
-        let result = tokio::task::block_in_place(|| self.registry().replace(name, namespace, K8S_DOMAIN, &doc));
+        let result = tokio::task::block_in_place(|| {
+            self.registry().replace(name, namespace, K8S_DOMAIN, &doc)
+        });
         match result {
             Ok(_) => Outcome::Loaded,
             Err(e) => {
                 let reason = match e {
-                    RegistryError::Invalid(errors) => format!("invalid tracing policy: {}", errors.join("; ")),
+                    RegistryError::Invalid(errors) => {
+                        format!("invalid tracing policy: {}", errors.join("; "))
+                    }
                     e => e.to_string(),
                 };
                 log::error!("tracing policy {name} from Kubernetes: {reason}");
@@ -152,7 +178,8 @@ impl Controller {
         let key = (name.to_string(), namespace.to_string());
         self.specs.remove(&key);
         self.node_selected.remove(&key);
-        let deleted = tokio::task::block_in_place(|| self.registry().delete(name, namespace, K8S_DOMAIN));
+        let deleted =
+            tokio::task::block_in_place(|| self.registry().delete(name, namespace, K8S_DOMAIN));
         if deleted.is_ok() {
             log::info!("tracing policy {name} unloaded: its Kubernetes object was deleted");
         }
@@ -176,7 +203,8 @@ impl Controller {
     async fn node_labels_changed(&mut self) {
         let objects: Vec<DynamicObject> = self.node_selected.values().cloned().collect();
         for obj in objects {
-            self.specs.remove(&(obj.name_any(), obj.namespace().unwrap_or_default()));
+            self.specs
+                .remove(&(obj.name_any(), obj.namespace().unwrap_or_default()));
             let outcome = self.apply(&obj);
             self.report(&obj, &outcome).await;
         }
@@ -195,8 +223,16 @@ impl Controller {
             action: "Load".into(),
             secondary: None,
         };
-        if let Err(e) = self.ctx.recorder.publish(&event, &reference(self.kind, obj)).await {
-            log::warn!("posting an Event for tracing policy {}: {e}", obj.name_any());
+        if let Err(e) = self
+            .ctx
+            .recorder
+            .publish(&event, &reference(self.kind, obj))
+            .await
+        {
+            log::warn!(
+                "posting an Event for tracing policy {}: {e}",
+                obj.name_any()
+            );
         }
     }
 
@@ -239,5 +275,11 @@ impl Controller {
 
 /// The Event reporter of this agent.
 pub fn recorder(client: Client, node: &str) -> Recorder {
-    Recorder::new(client, Reporter { controller: "tetragon".into(), instance: Some(node.to_string()) })
+    Recorder::new(
+        client,
+        Reporter {
+            controller: "tetragon".into(),
+            instance: Some(node.to_string()),
+        },
+    )
 }

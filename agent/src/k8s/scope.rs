@@ -26,7 +26,9 @@ pub struct PolicyScope {
 
 /// Whether a policy is limited to some pods (and so needs a cgroup map).
 pub fn is_scoped(filter: &WorkloadFilter) -> bool {
-    filter.namespace.is_some() || filter.pod_selector.is_some() || filter.container_selector.is_some()
+    filter.namespace.is_some()
+        || filter.pod_selector.is_some()
+        || filter.container_selector.is_some()
 }
 
 /// Whether `filter` covers container `container` of `pod`; the container selector sees the
@@ -34,8 +36,12 @@ pub fn is_scoped(filter: &WorkloadFilter) -> bool {
 pub fn covers(f: &WorkloadFilter, pod: &PodInfo, container: &str) -> bool {
     let name = BTreeMap::from([("name".to_string(), container.to_string())]);
     f.namespace.as_ref().is_none_or(|ns| *ns == pod.namespace)
-        && f.pod_selector.as_ref().is_none_or(|s| matches(s, &pod.labels))
-        && f.container_selector.as_ref().is_none_or(|s| matches(s, &name))
+        && f.pod_selector
+            .as_ref()
+            .is_none_or(|s| matches(s, &pod.labels))
+        && f.container_selector
+            .as_ref()
+            .is_none_or(|s| matches(s, &name))
 }
 
 impl PolicyScope {
@@ -46,7 +52,11 @@ impl PolicyScope {
         };
         let map = MapHandle::create(MapType::Hash, Some("tetra_scope"), 8, 1, MAX_CGROUPS, &opts)
             .map_err(|e| format!("creating the policy's cgroup map: {e}"))?;
-        Ok(PolicyScope { filter: filter.clone(), map, written: Mutex::new(HashSet::new()) })
+        Ok(PolicyScope {
+            filter: filter.clone(),
+            map,
+            written: Mutex::new(HashSet::new()),
+        })
     }
 
     /// Makes the map hold exactly `wanted`; returns the ids whose update failed.
@@ -59,7 +69,11 @@ impl PolicyScope {
             }
         }
         for id in wanted.difference(&written) {
-            if self.map.update(&id.to_ne_bytes(), &[1], MapFlags::ANY).is_err() {
+            if self
+                .map
+                .update(&id.to_ne_bytes(), &[1], MapFlags::ANY)
+                .is_err()
+            {
                 failed += 1;
             }
         }
@@ -83,7 +97,13 @@ pub fn sync(scopes: &[Arc<PolicyScope>], pods: &PodStore, root: &Path) {
             .iter()
             .flat_map(|pod| pod.containers.iter().map(move |c| (pod, c)))
             .filter(|(pod, c)| covers(&scope.filter, pod, &c.name))
-            .flat_map(|(_, c)| by_container.get(bare_id(&c.full_id)).into_iter().flatten().copied())
+            .flat_map(|(_, c)| {
+                by_container
+                    .get(bare_id(&c.full_id))
+                    .into_iter()
+                    .flatten()
+                    .copied()
+            })
             .collect();
         let failed = scope.write(&wanted);
         if failed > 0 {
@@ -125,5 +145,4 @@ mod tests {
         assert!(!covers(&selected, &pod("default", "web"), "sidecar"));
         assert!(!covers(&selected, &pod("default", "db"), "main"));
     }
-
 }
