@@ -111,6 +111,10 @@ struct Args {
     /// This node's name in Kubernetes (default: $NODE_NAME, else the hostname).
     #[arg(long)]
     node_name: Option<String>,
+    /// The host's cgroup v2 hierarchy, where cgroup ids are looked up (default: the first
+    /// cgroup2 mount, e.g. /sys/fs/cgroup or /sys/fs/cgroup/unified).
+    #[arg(long)]
+    cgroup_root: Option<PathBuf>,
     /// Seconds an event of a container waits for its pod to be known before it is sent
     /// without pod information (counted).
     #[arg(long, default_value_t = 5)]
@@ -259,11 +263,12 @@ fn main() -> anyhow::Result<()> {
     for server in &servers {
         log::info!("gRPC server listening on {}", server.address);
     }
+    let cgroup_root = args.cgroup_root.clone().unwrap_or_else(k8s::cgroup::unified_root);
     let k8s = match args.enable_k8s_api {
         false => None,
         true => {
             let client = rt.block_on(k8s::client(args.k8s_kubeconfig_path.as_deref()))?;
-            Some(k8s::start(&rt, client, &node, policies.clone(), k8s::cgroup::unified_root())?)
+            Some(k8s::start(&rt, client, &node, policies.clone(), cgroup_root.clone())?)
         }
     };
     let metrics_address = match args.metrics_server.as_str() {
@@ -304,7 +309,7 @@ fn main() -> anyhow::Result<()> {
         stats: stats.clone(),
         policies: policy_table,
         k8s: k8s.as_ref().map(|k| {
-            let cgroups = k8s::cgroup::CgroupIndex::new(&k8s::cgroup::unified_root());
+            let cgroups = k8s::cgroup::CgroupIndex::new(&cgroup_root);
             let mut enricher = Enricher::new(cgroups, k.pods.clone(), &args.procfs, stats.clone());
             enricher.hold_for = Duration::from_secs(args.pod_wait_seconds);
             enricher
