@@ -71,14 +71,23 @@ pub fn start(
 ) -> anyhow::Result<K8s> {
     let nodes: Api<Node> = Api::all(client.clone());
     // Read once before the policies, so a nodeSelector is not first decided on no labels.
-    let node_labels = match rt.block_on(nodes.get_opt(node)) {
-        Ok(Some(n)) => n.metadata.labels.unwrap_or_default(),
-        Ok(None) => {
+    // Bounded: an unreachable API server must not hold up the agent's start; the node
+    // watch brings the labels later and nodeSelectors are decided again then.
+    let read = rt.block_on(async {
+        tokio::time::timeout(Duration::from_secs(5), nodes.get_opt(node)).await
+    });
+    let node_labels = match read {
+        Ok(Ok(Some(n))) => n.metadata.labels.unwrap_or_default(),
+        Ok(Ok(None)) => {
             log::warn!("node {node} not found in the API: nodeSelector sees no labels");
             Default::default()
         }
-        Err(e) => {
-            log::warn!("reading node {node}: {e}: nodeSelector sees no labels");
+        Ok(Err(e)) => {
+            log::warn!("reading node {node}: {e}: nodeSelector sees no labels for now");
+            Default::default()
+        }
+        Err(_) => {
+            log::warn!("reading node {node}: no answer in 5 s: nodeSelector sees no labels for now");
             Default::default()
         }
     };
