@@ -18,6 +18,18 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
+/*
+ * Cgroup ids (v2) of the containers a pod-scoped policy applies to (namespaced policy,
+ * podSelector, containerSelector); user space shares one map between a policy's hooks and
+ * keeps it in step with the pods. Read only when cfg.cgroup_filter is set.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__type(key, __u64);
+	__type(value, __u8);
+} policy_cgroups SEC(".maps");
+
 struct action_result {
 	bool post;
 	__u32 action;
@@ -181,6 +193,12 @@ static __always_inline int generic_event(void *ctx, const int src)
 
 	if (tgid == cfg.agent_tgid)
 		return 0;
+	if (cfg.cgroup_filter) {
+		__u64 cgroup = bpf_get_current_cgroup_id();
+
+		if (!bpf_map_lookup_elem(&policy_cgroups, &cgroup))
+			return 0;
+	}
 	struct generic_scratch *s = bpf_map_lookup_elem(&generic_heap, &zero);
 	const struct blob *b = bpf_map_lookup_elem(&filter, &zero);
 

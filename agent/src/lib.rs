@@ -5,6 +5,7 @@ pub mod clock;
 pub mod events;
 pub mod export;
 pub mod grpc;
+pub mod k8s;
 pub mod metrics;
 pub mod pipeline;
 pub mod policies;

@@ -15,6 +15,7 @@ use tetra_agent::export::exporter::JsonExporter;
 use tetra_agent::export::json::{JsonWriter, RotationPolicy};
 use tetra_agent::export::ratelimit::RateLimiter;
 use tetra_agent::grpc::{self, Server, Service};
+use tetra_agent::k8s::{self, enrich::Enricher};
 use tetra_agent::metrics::Metrics;
 use tetra_agent::pipeline::{self, Processor};
 use tetra_agent::policies::{PolicyRegistry, PolicySensors};
@@ -100,6 +101,24 @@ struct Args {
     /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:2112; "" disables).
     #[arg(long, default_value = "", env = "TETRAGON_METRICS_SERVER")]
     metrics_server: String,
+    /// Load TracingPolicy/TracingPolicyNamespaced objects from the Kubernetes API and add
+    /// pod information to events (this node's pods).
+    #[arg(long, default_value_t = false, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true", env = "TETRAGON_ENABLE_K8S_API")]
+    enable_k8s_api: bool,
+    /// Kubeconfig of the API server (default: in-cluster, then $KUBECONFIG, ~/.kube/config).
+    #[arg(long, visible_alias = "kubeconfig", env = "TETRAGON_K8S_KUBECONFIG_PATH")]
+    k8s_kubeconfig_path: Option<PathBuf>,
+    /// This node's name in Kubernetes (default: $NODE_NAME, else the hostname).
+    #[arg(long)]
+    node_name: Option<String>,
+    /// The host's cgroup v2 hierarchy, where cgroup ids are looked up (default: the first
+    /// cgroup2 mount, e.g. /sys/fs/cgroup or /sys/fs/cgroup/unified).
+    #[arg(long)]
+    cgroup_root: Option<PathBuf>,
+    /// Seconds an event of a container waits for its pod to be known before it is sent
+    /// without pod information (counted).
+    #[arg(long, default_value_t = 5)]
+    pod_wait_seconds: u64,
 }
 
 /// The export filters, each flag's errors named after the flag.
@@ -161,7 +180,7 @@ fn main() -> anyhow::Result<()> {
         signal_hook::flag::register(sig, stop.clone()).context("installing signal handlers")?;
     }
     sys::ensure_mounts();
-    let node = sys::node_name();
+    let node = args.node_name.clone().unwrap_or_else(sys::node_name);
 
     let stats = Arc::new(Stats::default());
     let bus = Bus::new(stats.clone());
@@ -246,6 +265,14 @@ fn main() -> anyhow::Result<()> {
     for server in &servers {
         log::info!("gRPC server listening on {}", server.address);
     }
+    let cgroup_root = args.cgroup_root.clone().unwrap_or_else(k8s::cgroup::unified_root);
+    let k8s = match args.enable_k8s_api {
+        false => None,
+        true => {
+            let client = rt.block_on(k8s::client(args.k8s_kubeconfig_path.as_deref()))?;
+            Some(k8s::start(&rt, client, &node, policies.clone(), cgroup_root.clone())?)
+        }
+    };
     let metrics_address = match args.metrics_server.as_str() {
         "" => String::new(),
         address => {
@@ -288,10 +315,17 @@ fn main() -> anyhow::Result<()> {
         bus: bus.clone(),
         stats: stats.clone(),
         policies: policy_table,
+        k8s: k8s.as_ref().map(|k| {
+            let cgroups = k8s::cgroup::CgroupIndex::new(&cgroup_root);
+            let mut enricher = Enricher::new(cgroups, k.pods.clone(), &args.procfs, stats.clone());
+            enricher.hold_for = Duration::from_secs(args.pod_wait_seconds);
+            enricher
+        }),
     };
     log::info!("tetrad ready on node {node}");
     let result = pipeline::run(&sensor, processor, args.event_queue_size, &stop);
     // Every event is published: let the subscribers drain their queues and end.
+    drop(k8s);
     bus.close();
     if let Some(thread) = export_thread {
         if thread.join().is_err() {

@@ -132,6 +132,18 @@ impl Metrics {
             "Processes evicted from the process cache.",
             v(&s.cache_evictions),
         );
+        t.single(
+            "tetragon_event_cache_inserts_total",
+            "counter",
+            "Events held until the pod of their container was known.",
+            v(&s.pod_held),
+        );
+        t.single(
+            "tetragon_event_cache_fetch_failures_total",
+            "counter",
+            "Held events sent without pod information (the pod stayed unknown).",
+            v(&s.pod_unenriched),
+        );
 
         t.single(
             "tetragon_events_exported_total",

@@ -11,14 +11,16 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use crossbeam_channel::{bounded, Receiver};
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError};
 use libbpf_rs::RingBufferBuilder;
 use tetra_proto::filter::Redactor;
+use tetra_proto::tetragon::GetEventsResponse;
 
 use crate::abi::{self, Record};
 use crate::bus::Bus;
 use crate::events::EventBuilder;
-use crate::process::cache::ProcessCache;
+use crate::k8s::enrich::{Enricher, Subject};
+use crate::process::cache::{ProcessCache, Snapshot};
 use crate::process::Process;
 use crate::sensors::generic::{handle_generic, PolicyTable};
 use crate::sensors::process::ProcessSensor;
@@ -33,10 +35,40 @@ pub struct Processor {
     pub stats: Arc<Stats>,
     /// Loaded policies, to name the policy and hook of a `Record::Generic`.
     pub policies: Arc<PolicyTable>,
+    /// Pod enrichment (`--enable-k8s-api`).
+    pub k8s: Option<Enricher>,
+}
+
+fn subject(s: &Snapshot) -> Option<Subject> {
+    Some(Subject {
+        cgroup_id: s.process.cgroup_id,
+        pid: s.process.pid,
+        start_ktime: s.process.start_ktime,
+    })
 }
 
 impl Processor {
-    fn export(&mut self, mut event: tetra_proto::tetragon::GetEventsResponse) {
+    /// Publishes `event` (`whom`: its process and parent), once enriched.
+    fn export(&mut self, event: GetEventsResponse, whom: [Option<Subject>; 2]) {
+        match &mut self.k8s {
+            None => self.publish(event),
+            Some(k8s) => {
+                let mut ready = Vec::new();
+                k8s.submit(event, whom, &mut ready);
+                ready.into_iter().for_each(|e| self.publish(e));
+            }
+        }
+    }
+
+    /// Publishes held events that are ready (or all of them, when `flush`).
+    fn release_held(&mut self, flush: bool) {
+        let Some(k8s) = &mut self.k8s else { return };
+        let mut ready = Vec::new();
+        k8s.release(Instant::now(), flush, &mut ready);
+        ready.into_iter().for_each(|e| self.publish(e));
+    }
+
+    fn publish(&mut self, mut event: GetEventsResponse) {
         if !self.redactor.is_empty() {
             self.redactor.apply(&mut event);
         }
@@ -51,14 +83,14 @@ impl Processor {
                 let (process, parent) = self.cache.on_exec(process);
                 let event = self.builder.exec(&process, parent.as_ref());
                 self.stats.exec_events.fetch_add(1, Relaxed);
-                self.export(event);
+                self.export(event, [subject(&process), parent.as_ref().and_then(subject)]);
             }
             Record::Exit(m) => {
                 if let Some((process, parent)) = self.cache.on_exit(m.pid) {
                     let event =
                         self.builder.exit(&process, parent.as_ref(), m.exit_code, m.hdr.ktime);
                     self.stats.exit_events.fetch_add(1, Relaxed);
-                    self.export(event);
+                    self.export(event, [subject(&process), parent.as_ref().and_then(subject)]);
                 }
             }
             Record::Generic(rec) => {
@@ -66,7 +98,11 @@ impl Processor {
                 if let Some(event) =
                     handle_generic(&self.policies, &self.cache, &self.builder, &rec)
                 {
-                    self.export(event);
+                    let process = self.cache.get_pid(rec.msg.pid);
+                    let parent =
+                        process.as_ref().and_then(|p| self.cache.get(&p.process.parent_exec_id));
+                    let whom = [process.as_ref().and_then(subject), parent.as_ref().and_then(subject)];
+                    self.export(event, whom);
                 }
             }
         }
@@ -76,11 +112,23 @@ impl Processor {
         self.stats.cache_evictions.store(cs.evictions, Relaxed);
     }
 
-    /// Runs until the queue's sender is gone and the queue is drained.
+    /// Runs until the queue's sender is gone and the queue is drained; held events are
+    /// looked at between records and at least every 100 ms.
     fn run(mut self, queue: Receiver<Record>) {
-        for record in queue {
-            self.handle(record);
+        let tick = Duration::from_millis(100);
+        let mut last_release = Instant::now();
+        loop {
+            match queue.recv_timeout(tick) {
+                Ok(record) => self.handle(record),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            if last_release.elapsed() >= tick {
+                self.release_held(false);
+                last_release = Instant::now();
+            }
         }
+        self.release_held(true);
     }
 }
 

@@ -14,11 +14,14 @@ use tetra_proto::tetragon::{
     HookState, HookStatus, TracingPolicyMode, TracingPolicyState, TracingPolicyStatus,
 };
 
-use crate::sensors::generic::{load_policy, GenericShared, LoadedPolicy, PolicyTable};
+use crate::k8s::scope::{is_scoped, PolicyScope};
+use crate::sensors::generic::{load_scoped_policy, GenericShared, LoadedPolicy, PolicyTable};
 
 /// Why the hooks of a valid policy are not attached when the registry has no sensors.
 pub const NO_SENSORS: &str = "kernel policy sensors are not available";
 pub const DEFAULT_DOMAIN: &str = "grpc";
+/// Policies of TracingPolicy objects; only the Kubernetes controller adds or deletes them.
+pub const K8S_DOMAIN: &str = "k8s";
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum RegistryError {
@@ -30,6 +33,8 @@ pub enum RegistryError {
     NotFound(String),
     #[error("cannot enable tracing policy {name}: {reason}")]
     CannotEnable { name: String, reason: String },
+    #[error("tracing policy {0} belongs to the Kubernetes object of that name: delete the object instead")]
+    Owned(String),
 }
 
 struct Entry {
@@ -41,9 +46,12 @@ struct Entry {
     state: TracingPolicyState,
     error: String,
     hooks: Vec<String>,
-    compiled: CompiledPolicy,
+    /// None for an object listed only to report why it is not loaded (invalid, skipped).
+    compiled: Option<CompiledPolicy>,
     /// Present exactly while the state is enabled; dropping it detaches the hooks.
     loaded: Option<LoadedPolicy>,
+    /// The allowed-cgroup map of a pod-scoped policy, kept up to date by the pod scope.
+    scope: Option<Arc<PolicyScope>>,
 }
 
 /// The kernel side: what loads policies, and where the event thread finds them.
@@ -105,15 +113,34 @@ impl PolicyRegistry {
             entry.error = format!("{NO_SENSORS}: {} hook(s) not attached", entry.hooks.len());
             return;
         };
-        let mut compiled = entry.compiled.clone();
+        let Some(mut compiled) = entry.compiled.clone() else { return };
         compiled.options.monitor_only = entry.mode == TracingPolicyMode::TpModeMonitor;
-        match load_policy(&sensors.shared, &compiled) {
+        if compiled.workloads.host_selector.is_some() {
+            // Selecting host processes needs a "not in any container" test in the kernel.
+            entry.state = TracingPolicyState::TpStateLoadError;
+            entry.error = "spec.hostSelector: selecting host workloads is not supported yet".into();
+            return;
+        }
+        if entry.scope.is_none() && is_scoped(&compiled.workloads) {
+            match PolicyScope::new(&compiled.workloads) {
+                Ok(scope) => entry.scope = Some(Arc::new(scope)),
+                Err(e) => {
+                    entry.state = TracingPolicyState::TpStateLoadError;
+                    entry.error = e;
+                    return;
+                }
+            }
+        }
+        let cgroups = entry.scope.as_ref().map(|s| &s.map);
+        let started = std::time::Instant::now();
+        match load_scoped_policy(&sensors.shared, &compiled, cgroups) {
             Ok(loaded) => {
                 sensors.table.insert(loaded.info().clone());
                 log::info!(
-                    "tracing policy {} enabled: {} hook(s) attached",
+                    "tracing policy {} enabled: {} hook(s) attached in {} ms",
                     display_name(&entry.name, &entry.namespace),
-                    loaded.hook_count()
+                    loaded.hook_count(),
+                    started.elapsed().as_millis()
                 );
                 entry.loaded = Some(loaded);
                 entry.state = TracingPolicyState::TpStateEnabled;
@@ -177,8 +204,9 @@ impl PolicyRegistry {
                 .iter()
                 .map(|h| format!("{}: {}", h.source, describe(&h.attach)))
                 .collect(),
-            compiled: policy,
+            compiled: Some(policy),
             loaded: None,
+            scope: None,
         });
         let i = self.entries.len() - 1;
         self.load(i);
@@ -200,9 +228,81 @@ impl PolicyRegistry {
         let i = self
             .find(name, namespace, domain)
             .ok_or_else(|| RegistryError::NotFound(display_name(name, namespace)))?;
+        if self.entries[i].domain == K8S_DOMAIN && domain != K8S_DOMAIN {
+            return Err(RegistryError::Owned(display_name(name, namespace)));
+        }
         self.unload(i);
         self.entries.remove(i);
         Ok(())
+    }
+
+    /// Adds or replaces policy `name` of `domain` (the Kubernetes controller's view of one
+    /// object). The old version is unloaded first. A policy that does not validate is listed
+    /// with state `TP_STATE_ERROR` and its errors. A policy of another domain with that name
+    /// is left alone (`Exists`).
+    pub fn replace(
+        &mut self,
+        name: &str,
+        namespace: &str,
+        domain: &str,
+        yaml: &str,
+    ) -> Result<u64, RegistryError> {
+        if let Some(i) = self.find(name, namespace, "") {
+            if self.entries[i].domain != domain {
+                return Err(RegistryError::Exists(display_name(name, namespace)));
+            }
+            self.unload(i);
+            self.entries.remove(i);
+        }
+        let result = self.add(yaml, domain, None);
+        if let Err(RegistryError::Invalid(errors)) = &result {
+            self.put_state(name, namespace, domain, TracingPolicyState::TpStateError, errors.join("; "));
+        }
+        result
+    }
+
+    /// Lists policy `name` of `domain` as not loaded, in `state` because of `reason`
+    /// (replacing and unloading any previous version of it).
+    pub fn put_state(
+        &mut self,
+        name: &str,
+        namespace: &str,
+        domain: &str,
+        state: TracingPolicyState,
+        reason: String,
+    ) {
+        if let Some(i) = self.find(name, namespace, domain) {
+            self.unload(i);
+            self.entries.remove(i);
+        }
+        self.next_id += 1;
+        self.entries.push(Entry {
+            id: self.next_id,
+            name: name.to_string(),
+            namespace: namespace.to_string(),
+            domain: domain.to_string(),
+            mode: TracingPolicyMode::TpModeEnforce,
+            state,
+            error: reason,
+            hooks: Vec::new(),
+            compiled: None,
+            loaded: None,
+            scope: None,
+        });
+    }
+
+    /// Names and namespaces of the policies of `domain`.
+    pub fn names(&self, domain: &str) -> Vec<(String, String)> {
+        self.entries
+            .iter()
+            .filter(|e| e.domain == domain)
+            .map(|e| (e.name.clone(), e.namespace.clone()))
+            .collect()
+    }
+
+    /// The cgroup maps of the loaded pod-scoped policies.
+    pub fn scopes(&self) -> Vec<Arc<PolicyScope>> {
+        self.entries.iter().filter(|e| e.loaded.is_some()).filter_map(|e| e.scope.clone()).collect()
     }
 
     /// Enable/disable and/or change the mode; a mode change on an enabled policy reloads it.

@@ -30,6 +30,10 @@ pub struct Stats {
     pub grpc_client_drops: AtomicU64,
     /// GetEvents streams ever opened.
     pub grpc_clients_total: AtomicU64,
+    /// Events held until the pod of their container was known.
+    pub pod_held: AtomicU64,
+    /// Events of a container whose pod stayed unknown (hold timed out or full): sent bare.
+    pub pod_unenriched: AtomicU64,
 }
 
 impl Stats {
@@ -71,6 +75,7 @@ impl fmt::Display for Stats {
             v(&self.export_rate_limited),
             v(&self.grpc_client_drops),
             v(&self.grpc_clients_total),
-        )
+        )?;
+        write!(f, " pod_held={} pod_unenriched={}", v(&self.pod_held), v(&self.pod_unenriched))
     }
 }

@@ -73,6 +73,7 @@ struct generic_config {
 	__u32 return_copy;
 	/* The policy uses FollowFD: fd arguments resolve through fd_follow only. */
 	__u32 follow_fd;
+	__u32 cgroup_filter; /* pod-scoped policy: only tasks whose cgroup is in policy_cgroups */
 };
 
 /*

@@ -33,6 +33,7 @@ fn status(e: RegistryError) -> Status {
         RegistryError::Exists(_) => Status::already_exists(e.to_string()),
         RegistryError::NotFound(_) => Status::not_found(e.to_string()),
         RegistryError::CannotEnable { .. } => Status::failed_precondition(e.to_string()),
+        RegistryError::Owned(_) => Status::permission_denied(e.to_string()),
     }
 }
 

@@ -64,6 +64,15 @@ impl Agent {
         self.log.lock().unwrap().iter().any(|l| l.contains(needle))
     }
 
+    /// Waits until the agent logged a line containing `needle`.
+    pub fn wait_log(&self, needle: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !self.log_contains(needle) {
+            assert!(Instant::now() < deadline, "no log line {needle:?}:\n{}", self.log_text());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// The export file and its rotated backups, oldest first (FILE.N ... FILE.1, FILE).
     pub fn export_files(&self) -> Vec<PathBuf> {
         let mut files: Vec<PathBuf> = (1..1000)

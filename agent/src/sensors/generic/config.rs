@@ -27,6 +27,8 @@ pub struct GenericConfig {
     pub ret_reader: u32,
     pub return_copy: u32,
     pub follow_fd: u32,
+    /// Pod-scoped policy: only tasks whose cgroup is in the `policy_cgroups` map.
+    pub cgroup_filter: u32,
 }
 
 impl GenericConfig {
@@ -386,7 +388,7 @@ print fmt: \"dfd: 0x%08lx\"
         assert_eq!(names, [
             "policy_id", "hook_id", "agent_tgid", "n_args", "syscall", "can_override",
             "monitor_only", "needs_binary", "arg_reader", "arg_pos", "arg_size", "size_pos",
-            "size_size", "has_return", "ret_reader", "return_copy", "follow_fd"
+            "size_size", "has_return", "ret_reader", "return_copy", "follow_fd", "cgroup_filter"
         ]);
         let bin = btf.type_by_name::<Struct>("binary_entry").unwrap();
         assert_eq!(bin.size(), crate::sensors::process::BINARY_ENTRY_SIZE);

@@ -163,6 +163,16 @@ pub fn load_policy(
     shared: &GenericShared,
     compiled: &CompiledPolicy,
 ) -> Result<LoadedPolicy, SensorError> {
+    load_scoped_policy(shared, compiled, None)
+}
+
+/// [`load_policy`] for a pod-scoped policy: its hooks only run for tasks whose cgroup id is
+/// a key of `cgroups` (a hash map u64 -> u8 that the caller keeps up to date).
+pub fn load_scoped_policy(
+    shared: &GenericShared,
+    compiled: &CompiledPolicy,
+    cgroups: Option<&MapHandle>,
+) -> Result<LoadedPolicy, SensorError> {
     let policy_id = shared.next_policy_id.fetch_add(1, Ordering::Relaxed);
     let follow = if uses_follow_fd(&compiled.hooks) {
         let map = MapHandle::create(
@@ -184,7 +194,7 @@ pub fn load_policy(
     let mut hooks = Vec::with_capacity(compiled.hooks.len());
     for (hook_id, hook) in compiled.hooks.iter().enumerate() {
         // `?` drops `hooks`, detaching what was attached before this hook.
-        hooks.push(load_hook(shared, compiled, policy_id, hook_id as u32, hook, follow.as_ref())?);
+        hooks.push(load_hook(shared, compiled, policy_id, hook_id as u32, hook, follow.as_ref(), cgroups)?);
     }
     let info = Arc::new(PolicyInfo::new(policy_id, compiled));
     Ok(LoadedPolicy { hooks, info })
@@ -202,6 +212,7 @@ fn load_hook(
     hook_id: u32,
     hook: &CompiledHook,
     follow: Option<&MapHandle>,
+    cgroups: Option<&MapHandle>,
 ) -> Result<LoadedHook, SensorError> {
     let name = hook_name(hook);
     check_hook(hook, shared.can_override)
@@ -222,6 +233,7 @@ fn load_hook(
         has_return: u32::from(ret_program.is_some()),
         ret_reader: hook.return_arg.as_ref().and_then(|r| reader_for(r.ty)).unwrap_or(0),
         follow_fd: u32::from(follow.is_some()),
+        cgroup_filter: u32::from(cgroups.is_some()),
         ..Default::default()
     };
     let positions = attach::arg_positions(&name, hook)?;
@@ -255,6 +267,10 @@ fn load_hook(
                 None => Ok(()),
             },
             "stash" if ret_program.is_some() => map.set_max_entries(CALLS_IN_FLIGHT),
+            "policy_cgroups" => match cgroups {
+                Some(cgroups) => map.reuse_fd(cgroups.as_fd()),
+                None => Ok(()),
+            },
             n if n.starts_with("str_") || n.starts_with("addr") || n == "int_set" => {
                 map.set_max_entries(map_entries.count(n).max(1) as u32)
             }
