@@ -30,6 +30,35 @@ struct {
 	__type(value, __u8);
 } policy_cgroups SEC(".maps");
 
+/*
+ * What this hook's selectors did, per selector, for ListTracingPolicies: entry
+ * `selector * ACTION_COUNTERS + counter`, counters in the order of
+ * TracingPolicyActionCounters (agent/src/sensors/generic/mod.rs reads them).
+ */
+#define ACTION_COUNTERS 10
+#define COUNT_POST 0
+#define COUNT_SIGNAL 1
+#define COUNT_MONITOR_SIGNAL 2
+#define COUNT_OVERRIDE 3
+#define COUNT_MONITOR_OVERRIDE 4
+#define COUNT_NOPOST 9
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MAX_SELECTORS * ACTION_COUNTERS);
+	__type(key, __u32);
+	__type(value, __u64);
+} action_counts SEC(".maps");
+
+static __always_inline void count_action(__u32 selector, __u32 counter)
+{
+	__u32 key = selector * ACTION_COUNTERS + counter;
+	__u64 *n = bpf_map_lookup_elem(&action_counts, &key);
+
+	if (n)
+		*n += 1;
+}
+
 struct action_result {
 	bool post;
 	__u32 action;
@@ -90,21 +119,25 @@ static __always_inline void run_actions(struct generic_scratch *s, const struct 
 		switch (code) {
 		case ACT_NOPOST:
 			r->post = false;
+			count_action(selector, COUNT_NOPOST);
 			break;
 		case ACT_SIGKILL:
 			r->action = ACT_SIGKILL;
 			if (!cfg.monitor_only)
 				bpf_send_signal(9);
+			count_action(selector, cfg.monitor_only ? COUNT_MONITOR_SIGNAL : COUNT_SIGNAL);
 			break;
 		case ACT_SIGNAL:
 			r->action = ACT_SIGNAL;
 			if (!cfg.monitor_only)
 				bpf_send_signal(param);
+			count_action(selector, cfg.monitor_only ? COUNT_MONITOR_SIGNAL : COUNT_SIGNAL);
 			break;
 		case ACT_OVERRIDE:
 			r->action = ACT_OVERRIDE;
 			r->retval = (__s64)param;
 			r->override = !cfg.monitor_only;
+			count_action(selector, cfg.monitor_only ? COUNT_MONITOR_OVERRIDE : COUNT_OVERRIDE);
 			break;
 		case ACT_POST:
 			/* Params: rate limit in ms (0: none), scope. */
@@ -150,6 +183,7 @@ static __always_inline void post(struct generic_scratch *s, __u64 pid_tgid, __u3
 	m->args_len = args_len;
 	m->return_action = return_action;
 	m->pad = 0;
+	count_action(selector, COUNT_POST);
 	if (size <= sizeof(*m) + TETRA_GENERIC_DATA_MAX)
 		submit(m, size, TETRA_DROP_RINGBUF_GENERIC);
 }

@@ -11,11 +11,14 @@ use std::sync::Arc;
 use tetra_crds::compile::{AttachTarget, UprobeLocation};
 use tetra_crds::CompiledPolicy;
 use tetra_proto::tetragon::{
-    HookState, HookStatus, TracingPolicyMode, TracingPolicyState, TracingPolicyStatus,
+    HookState, HookStatus, TracingPolicyActionCounters, TracingPolicyMode,
+    TracingPolicySelectorActionCounters, TracingPolicyState, TracingPolicyStats,
+    TracingPolicyStatus,
 };
 
 use crate::k8s::scope::{is_scoped, PolicyScope};
-use crate::sensors::generic::{load_scoped_policy, GenericShared, LoadedPolicy, PolicyTable};
+use crate::sensors::generic::attach::program_for;
+use crate::sensors::generic::{load_scoped_policy, GenericShared, LoadedPolicy, PolicyTable, ACTION_COUNTERS};
 
 /// Why the hooks of a valid policy are not attached when the registry has no sensors.
 pub const NO_SENSORS: &str = "kernel policy sensors are not available";
@@ -345,37 +348,81 @@ impl PolicyRegistry {
 
     /// Policies of `domain` (all when empty), oldest first.
     pub fn list(&self, domain: &str) -> Vec<TracingPolicyStatus> {
-        self.entries
-            .iter()
-            .filter(|e| domain.is_empty() || e.domain == domain)
-            .map(|e| TracingPolicyStatus {
-                id: e.id,
-                name: e.name.clone(),
-                namespace: e.namespace.clone(),
-                state: e.state as i32,
-                error: e.error.clone(),
-                mode: e.mode as i32,
-                domain: e.domain.clone(),
-                hook_statuses: e
-                    .hooks
-                    .iter()
-                    .enumerate()
-                    .map(|(i, h)| HookStatus {
-                        section: h.split(':').next().unwrap_or_default().to_string(),
-                        state: HookState::StatusUnspecified as i32,
-                        hook_description: h.clone(),
-                        hook_idx: i as u32,
-                    })
-                    .collect(),
-                ..Default::default()
-            })
-            .collect()
+        self.entries.iter().filter(|e| domain.is_empty() || e.domain == domain).map(status).collect()
     }
 
     /// Number of policies per state, for `tetragon_tracingpolicy_loaded{state}`.
     pub fn count(&self, state: TracingPolicyState) -> usize {
         self.entries.iter().filter(|e| e.state == state).count()
     }
+}
+
+/// One policy as ListTracingPolicies shows it: hook states, the sensors (entry programs)
+/// it uses and, while attached, what its selectors did (from the kernel's counters).
+fn status(e: &Entry) -> TracingPolicyStatus {
+    let hook_state = if e.loaded.is_some() { HookState::StatusLoaded } else { HookState::StatusUnspecified };
+    let mut sensors: Vec<String> = Vec::new();
+    for hook in e.compiled.iter().flat_map(|c| &c.hooks) {
+        let program = program_for(&hook.attach).to_string();
+        if !sensors.contains(&program) {
+            sensors.push(program);
+        }
+    }
+    TracingPolicyStatus {
+        id: e.id,
+        name: e.name.clone(),
+        namespace: e.namespace.clone(),
+        state: e.state as i32,
+        error: e.error.clone(),
+        mode: e.mode as i32,
+        domain: e.domain.clone(),
+        sensors,
+        hook_statuses: e
+            .hooks
+            .iter()
+            .enumerate()
+            .map(|(i, h)| HookStatus {
+                section: h.split(':').next().unwrap_or_default().to_string(),
+                state: hook_state as i32,
+                hook_description: h.clone(),
+                hook_idx: i as u32,
+            })
+            .collect(),
+        stats: e.loaded.as_ref().map(|loaded| action_stats(&e.hooks, loaded)),
+        ..Default::default()
+    }
+}
+
+/// The kernel's per-selector action counts of a loaded policy, and their sum.
+fn action_stats(hooks: &[String], loaded: &LoadedPolicy) -> TracingPolicyStats {
+    let counters = |c: &[u64; ACTION_COUNTERS]| TracingPolicyActionCounters {
+        post: c[0],
+        signal: c[1],
+        monitor_signal: c[2],
+        r#override: c[3],
+        monitor_override: c[4],
+        notify_enforcer: c[5],
+        monitor_notify_enforcer: c[6],
+        set: c[7],
+        monitor_set: c[8],
+        nopost: c[9],
+    };
+    let mut total = [0u64; ACTION_COUNTERS];
+    let mut per_selector = Vec::new();
+    for (hook, selectors) in hooks.iter().zip(loaded.action_counts()) {
+        for (index, c) in selectors.iter().enumerate() {
+            if c.iter().all(|n| *n == 0) {
+                continue;
+            }
+            total.iter_mut().zip(c).for_each(|(t, n)| *t += n);
+            per_selector.push(TracingPolicySelectorActionCounters {
+                hook: hook.clone(),
+                selector_index: Some(index as u32),
+                action_counters: Some(counters(c)),
+            });
+        }
+    }
+    TracingPolicyStats { action_counters: Some(counters(&total)), selector_action_counters: per_selector }
 }
 
 #[cfg(test)]

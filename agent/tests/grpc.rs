@@ -287,6 +287,27 @@ fn unix_socket_and_the_tetra_cli() {
     let (ok, out, err) = tetra(&address, &["tracingpolicy", "enable", "grpc-opens"]);
     assert!(ok, "{out}{err}");
     assert_eq!(loaded("enabled"), 1.0);
+    // Three matching opens: the kernel's counters show three posts of selector 0.
+    for i in 0..3 {
+        let missing = format!("/nonexistent-{i}/no-such-tetra-file");
+        assert!(std::fs::File::open(&missing).is_err());
+    }
+    let (ok, out, err) = tetra(&address, &["tracingpolicy", "list", "-o", "json"]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let p = v["policies"].as_array().unwrap().iter().find(|p| p["name"] == "grpc-opens").unwrap();
+    assert_eq!(p["sensors"], serde_json::json!(["generic_tracepoint"]), "{p:#}");
+    assert_eq!(p["hook_statuses"][0]["state"], "STATUS_LOADED", "{p:#}");
+    let counters = &p["stats"]["action_counters"];
+    assert_eq!(counters["post"], "3", "{p:#}");
+    assert!(counters.get("signal").is_none(), "no signal sent: {p:#}");
+    let per_selector = &p["stats"]["selector_action_counters"];
+    assert_eq!(per_selector.as_array().map(Vec::len), Some(1), "{p:#}");
+    assert_eq!(per_selector[0]["selector_index"], 0, "{p:#}");
+    assert!(per_selector[0]["hook"].as_str().unwrap().starts_with("spec.tracepoints[0]"), "{p:#}");
+    let (ok, out, _) = tetra(&address, &["tracingpolicy", "list"]);
+    let row = out.lines().find(|l| l.contains("grpc-opens")).unwrap_or_else(|| panic!("{out}"));
+    assert!(ok && row.split_whitespace().any(|w| w == "3"), "NPOST column: {out}");
     let (ok, out, err) = tetra(&address, &["tracingpolicy", "delete", "grpc-opens"]);
     assert!(ok, "{out}{err}");
     assert_eq!(loaded("enabled"), 0.0);

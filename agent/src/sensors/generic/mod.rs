@@ -126,7 +126,7 @@ impl GenericShared {
 struct LoadedHook {
     // Field order is drop order: detach first, then free the object.
     _links: Vec<Link>,
-    _object: Object,
+    object: Object,
 }
 
 /// A policy whose hooks are all attached. Dropping it detaches and frees everything.
@@ -143,6 +143,39 @@ impl LoadedPolicy {
 
     pub fn hook_count(&self) -> usize {
         self.hooks.len()
+    }
+
+    /// What each hook's selectors did so far (the `action_counts` map of
+    /// bpf/generic.bpf.c, summed over CPUs): one row per hook, one array per selector.
+    pub fn action_counts(&self) -> Vec<[[u64; ACTION_COUNTERS]; MAX_SELECTORS]> {
+        self.hooks.iter().map(|h| h.action_counts()).collect()
+    }
+}
+
+/// Counters per selector in `action_counts`, in the order of TracingPolicyActionCounters.
+pub const ACTION_COUNTERS: usize = 10;
+/// Selectors a hook evaluates (`MAX_SELECTORS` in bpf/lib/selectors.h).
+pub const MAX_SELECTORS: usize = 5;
+
+impl LoadedHook {
+    fn action_counts(&self) -> [[u64; ACTION_COUNTERS]; MAX_SELECTORS] {
+        let mut counts = [[0u64; ACTION_COUNTERS]; MAX_SELECTORS];
+        let Some(map) = self.object.maps().find(|m| m.name() == "action_counts") else {
+            return counts;
+        };
+        for (selector, row) in counts.iter_mut().enumerate() {
+            for (counter, total) in row.iter_mut().enumerate() {
+                let key = ((selector * ACTION_COUNTERS + counter) as u32).to_ne_bytes();
+                // One u64 per CPU; a failed read leaves the counter at 0.
+                if let Ok(Some(per_cpu)) = map.lookup_percpu(&key, MapFlags::ANY) {
+                    *total = per_cpu
+                        .iter()
+                        .filter_map(|v| v.get(..8).and_then(|b| b.try_into().ok()).map(u64::from_ne_bytes))
+                        .sum();
+                }
+            }
+        }
+        counts
     }
 }
 
@@ -329,5 +362,5 @@ fn load_hook(
         links.push(attach::attach(&name, &object, ret, &hook.attach, true)?);
     }
     links.push(attach::attach(&name, &object, program, &hook.attach, false)?);
-    Ok(LoadedHook { _links: links, _object: object })
+    Ok(LoadedHook { _links: links, object })
 }
