@@ -101,11 +101,19 @@ static __always_inline void copy_fd(struct generic_scratch *s, __u32 tgid, __u32
 	bpf_map_update_elem(&fd_follow, &s->fkey, v, BPF_ANY);
 }
 
-/* Runs the matched selector's actions (the blob's action section at `off`). */
-static __always_inline void run_actions(struct generic_scratch *s, const struct blob *b,
-					__u32 off, __u32 selector, __u64 pid_tgid,
-					struct action_result *r)
+/*
+ * Runs the matched selector's actions (the blob's action section at `off`). A global
+ * function: inlined, its registers spilled into the entry program's frame, which with the
+ * selector calls went past the 512 bytes 6.1 allows a call chain. As in selectors.h, the
+ * scratch is looked up again so its parts stay valid map keys before 6.2.
+ */
+__noinline int run_actions(const struct blob *b, __u32 off, __u32 selector, __u64 pid_tgid,
+			   struct action_result *r)
 {
+	struct generic_scratch *s = scratch_value();
+
+	if (!s || !b || !r)
+		return 0;
 	__u32 count = rd32(b, off + 4);
 	__u32 p = off + 8;
 	__u32 tgid = pid_tgid >> 32;
@@ -159,6 +167,7 @@ static __always_inline void run_actions(struct generic_scratch *s, const struct 
 			break; /* user space refuses actions the kernel does not run */
 		}
 	}
+	return 0;
 }
 
 /* Sends the message built in s->msg with `args_len` bytes of arguments. */
@@ -268,7 +277,7 @@ static __always_inline int generic_event(void *ctx, const int src)
 	struct action_result r = { .post = true, .action = ACT_POST };
 
 	if (actions)
-		run_actions(s, b, actions, selector, pid_tgid, &r);
+		run_actions(b, actions, selector, pid_tgid, &r);
 	if (src == SRC_KPROBE && r.override && cfg.can_override)
 		bpf_override_return(ctx, r.retval);
 	if (cfg.has_return)
@@ -346,7 +355,7 @@ static __always_inline void generic_return(struct pt_regs *ctx)
 
 		if (!match_arg_filters(b, ret_args))
 			return;
-		run_actions(s, b, skip(b, ret_args), selector, pid_tgid, &r);
+		run_actions(b, skip(b, ret_args), selector, pid_tgid, &r);
 	}
 	if (r.post)
 		post(s, pid_tgid, selector, action, retval, r.action, n_args, out);

@@ -180,16 +180,16 @@ static __always_inline __u32 put_iovec(struct generic_scratch *s, __u32 off, con
 	__u64 total = 0;
 	__u32 len = 0;
 
-	for (__u32 i = 0; i < IOVEC_MAX; i++) {
-		struct iovec v = {};
+	struct iovec *v = (struct iovec *)s->raw;
 
+	for (__u32 i = 0; i < IOVEC_MAX; i++) {
 		if (i >= count || total >= limit)
 			break;
-		if (bpf_probe_read_user(&v, sizeof(v), iov + i * sizeof(v)) < 0) {
+		if (bpf_probe_read_user(v, sizeof(*v), iov + i * sizeof(*v)) < 0) {
 			*flags |= TETRA_ARG_READ_ERROR;
 			break;
 		}
-		__u64 n = v.iov_len;
+		__u64 n = v->iov_len;
 
 		if (n > limit - total)
 			n = limit - total;
@@ -199,7 +199,7 @@ static __always_inline __u32 put_iovec(struct generic_scratch *s, __u32 off, con
 		if (n > STR_MAX - len)
 			n = STR_MAX - len;
 		if (bpf_probe_read_user(&s->data[bound(off + len, DATA_MASK)],
-					bound(n, STR_MAX * 2 - 1), v.iov_base) < 0) {
+					bound(n, STR_MAX * 2 - 1), v->iov_base) < 0) {
 			*flags |= TETRA_ARG_READ_ERROR;
 			break;
 		}
@@ -255,17 +255,19 @@ static __always_inline __u32 put_sockaddr(struct generic_scratch *s, __u32 off, 
 	}
 	o->family = family;
 	if (family == AF_INET) {
-		struct sockaddr_in sin = {};
+		struct sockaddr_in *sin = (struct sockaddr_in *)s->raw;
 
-		read_any(&sin, sizeof(sin), ptr);
-		o->port = bpf_ntohs(sin.sin_port);
-		__builtin_memcpy(o->addr, &sin.sin_addr, 4);
+		__builtin_memset(sin, 0, sizeof(*sin));
+		read_any(sin, sizeof(*sin), ptr);
+		o->port = bpf_ntohs(sin->sin_port);
+		__builtin_memcpy(o->addr, &sin->sin_addr, 4);
 	} else if (family == AF_INET6) {
-		struct sockaddr_in6 sin6 = {};
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)s->raw;
 
-		read_any(&sin6, sizeof(sin6), ptr);
-		o->port = bpf_ntohs(sin6.sin6_port);
-		__builtin_memcpy(o->addr, &sin6.sin6_addr, 16);
+		__builtin_memset(sin6, 0, sizeof(*sin6));
+		read_any(sin6, sizeof(*sin6), ptr);
+		o->port = bpf_ntohs(sin6->sin6_port);
+		__builtin_memcpy(o->addr, &sin6->sin6_addr, 16);
 	}
 	return sizeof(*o);
 }
@@ -315,7 +317,7 @@ static __always_inline __u32 put_skb(struct generic_scratch *s, __u32 off, struc
 	o->mark = BPF_CORE_READ(skb, mark);
 	/* Raw header bytes: IPv4 ihl/version 0, protocol 9, addresses 12 and 16; IPv6
 	 * next header 6, addresses 8 and 24. */
-	__u8 *ip = s->skb_hdr;
+	__u8 *ip = s->raw;
 
 	bpf_probe_read_kernel(ip, 40, head + nh);
 	version = ip[0] >> 4;
@@ -336,9 +338,10 @@ static __always_inline __u32 put_skb(struct generic_scratch *s, __u32 off, struc
 	if (th != 0xffff && th > nh)
 		l4 = th;
 	if (l4 && (o->proto == IPPROTO_TCP_NR || o->proto == IPPROTO_UDP_NR)) {
-		__be16 ports[2] = {};
+		__be16 *ports = (__be16 *)s->raw; /* the IP header is parsed by now */
 
-		bpf_probe_read_kernel(ports, sizeof(ports), head + l4);
+		ports[0] = ports[1] = 0;
+		bpf_probe_read_kernel(ports, 4, head + l4);
 		o->sport = bpf_ntohs(ports[0]);
 		o->dport = bpf_ntohs(ports[1]);
 	}

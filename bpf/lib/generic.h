@@ -212,7 +212,9 @@ struct generic_scratch {
 	struct tetra_arg_sock btf_sock;
 	struct tetra_arg_sockaddr btf_sockaddr;
 	struct tetra_arg_cred btf_cred;
-	__u8 skb_hdr[40]; /* put_skb: the IP header */
+	/* Raw bytes a reader parses (an skb's IP header, a sockaddr, an iovec): kept here, not on
+	 * the stack, which 6.1 limits to 512 bytes for a whole call chain. */
+	__u8 raw[40];
 	struct tetra_arg_skb btf_skb;
 };
 
