@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use tetra_tests::require_vm;
-use tetra_tests::vm::{cargo_build_binary, Vm};
+use tetra_tests::vm::{cargo_build_binary, Vm, VmOutput};
 
 const SOCK: &str = r#"apiVersion: cilium.io/v1alpha1
 kind: TracingPolicy
@@ -137,25 +137,40 @@ spec:
         values: ["::1/128"]
 "#;
 
-const SCRIPT: &str = r#"
+/// The guest script: start the agent with `policies` (files under /policies), wait until
+/// it is ready, run `commands` (their output is the `connect` section), stop the agent.
+fn script(policies: &[&str], commands: &str) -> String {
+    let flags: Vec<String> = policies.iter().map(|p| format!("--tracing-policy /policies/{p}")).collect();
+    format!(
+        r#"
 ip addr add 10.1.2.3/32 dev lo
 /bin/tetrad --export-filename /tmp/events.json --enable-process-cred=false \
-    --enable-process-ns=false --tracing-policy /policies/sock.yaml \
-    --tracing-policy /policies/tcp-connections.yaml --tracing-policy /policies/cred.yaml \
-    > /tmp/tetrad.log 2>&1 &
+    --enable-process-ns=false {} > /tmp/tetrad.log 2>&1 &
 agent=$!
 i=0
 until grep -q "tetrad ready" /tmp/tetrad.log || [ $i -gt 1200 ]; do sleep 0.1; i=$((i + 1)); done
-/bin/vm_connect 10.1.2.3:7001 127.0.0.1:7001 10.1.2.3:7003 '[::1]:81' '[::1]:7001' > /tmp/connect.out 2>&1
-echo "rc=$?" >> /tmp/connect.out
-/bin/hostname tetra-cred; /bin/busybox hostname tetra-other; echo "hostname rc=$?" >> /tmp/connect.out
+{{ {commands}; }} > /tmp/connect.out 2>&1
 sleep 2
 kill -INT $agent
 wait $agent
 tetra_section agentlog cat /tmp/tetrad.log
 tetra_section connect cat /tmp/connect.out
 tetra_section events cat /tmp/events.json
-"#;
+"#,
+        flags.join(" ")
+    )
+}
+
+/// The exported events, each line parsed.
+fn exported(out: &VmOutput) -> Vec<Value> {
+    out.require_section("events")
+        .unwrap()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
 
 /// (message, daddr, dport) of each process_kprobe event of `policy`, sorted.
 fn connects(events: &[Value], policy: &str) -> Vec<(String, String, u64)> {
@@ -190,7 +205,12 @@ fn socket_operators_on_kprobes_on_debian_kernel() {
         .file_bytes(CRED, "/policies/cred.yaml", 0o644)
         .file_bytes(std::fs::read_to_string(&example).unwrap().as_str(), "/policies/tcp-connections.yaml", 0o644)
         .memory_mb(1536)
-        .script(SCRIPT)
+        .script(&script(
+            &["sock.yaml", "tcp-connections.yaml", "cred.yaml"],
+            "/bin/vm_connect 10.1.2.3:7001 127.0.0.1:7001 10.1.2.3:7003 '[::1]:81' '[::1]:7001'; \\
+             echo \"rc=$?\"; /bin/hostname tetra-cred; /bin/busybox hostname tetra-other; \\
+             echo \"hostname rc=$?\"",
+        ))
         .timeout(Duration::from_secs(420))
         .run()
         .unwrap_or_else(|e| panic!("VM run failed: {e}"));
@@ -210,12 +230,7 @@ fn socket_operators_on_kprobes_on_debian_kernel() {
          connect 10.1.2.3:7003 ConnectionRefused\nconnect [::1]:81 ConnectionRefused\n\
          connect [::1]:7001 ConnectionRefused\nrc=0\nhostname rc=0"
     );
-    let events: Vec<Value> = section("events")
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect();
+    let events = exported(&out);
     let hit = |m: &str, a: &str, p: u64| (m.to_string(), a.to_string(), p);
     assert_eq!(
         connects(&events, "vm-sock"),
@@ -273,22 +288,6 @@ fn socket_operators_on_kprobes_on_debian_kernel() {
     assert_eq!(cred["caps"]["inheritable"], Value::Null, "none: {cred}");
 }
 
-const FENTRY_SCRIPT: &str = r#"
-ip addr add 10.1.2.3/32 dev lo
-/bin/tetrad --export-filename /tmp/events.json --enable-process-cred=false \
-    --enable-process-ns=false --tracing-policy /policies/fentry.yaml > /tmp/tetrad.log 2>&1 &
-agent=$!
-i=0
-until grep -q "tetrad ready" /tmp/tetrad.log || [ $i -gt 1200 ]; do sleep 0.1; i=$((i + 1)); done
-/bin/vm_connect 10.1.2.3:7001 10.1.2.3:7003 '[::1]:81' '[::1]:7001' 127.0.0.1:7003 > /tmp/connect.out 2>&1
-echo "rc=$?" >> /tmp/connect.out
-sleep 2
-kill -INT $agent
-wait $agent
-tetra_section agentlog cat /tmp/tetrad.log
-tetra_section connect cat /tmp/connect.out
-tetra_section events cat /tmp/events.json
-"#;
 
 /// fentries (refused by the development kernel) in a boot of their own.
 #[test]
@@ -301,7 +300,10 @@ fn fentries_on_debian_kernel() {
         .binary(&connect, "/bin/vm_connect")
         .file_bytes(FENTRY, "/policies/fentry.yaml", 0o644)
         .memory_mb(1536)
-        .script(FENTRY_SCRIPT)
+        .script(&script(
+            &["fentry.yaml"],
+            "/bin/vm_connect 10.1.2.3:7001 10.1.2.3:7003 '[::1]:81' '[::1]:7001' 127.0.0.1:7003; echo \"rc=$?\"",
+        ))
         .timeout(Duration::from_secs(420))
         .run()
         .unwrap_or_else(|e| panic!("VM run failed: {e}"));
@@ -310,14 +312,7 @@ fn fentries_on_debian_kernel() {
     assert!(log.contains("tracing policy \"vm-fentry\" enabled: 2 hook(s) attached"), "agent log:\n{log}");
     assert!(log.contains("lost=0"), "agent log:\n{log}");
     assert_eq!(out.require_section("connect").unwrap().lines().last(), Some("rc=0"));
-    let events: Vec<Value> = out
-        .require_section("events")
-        .unwrap()
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect();
+    let events = exported(&out);
     // fentries: the same filtering and argument reading as kprobes.
     let fentries: Vec<(String, String, String)> = {
         let mut v: Vec<(String, String, String)> = events
