@@ -396,6 +396,13 @@ int generic_tp_btf(void *ctx)
 	return 0;
 }
 
+SEC("fentry")
+int generic_fentry(void *ctx)
+{
+	generic_event(ctx, SRC_BTF);
+	return 0;
+}
+
 SEC("uprobe")
 int generic_uprobe(struct pt_regs *ctx)
 {

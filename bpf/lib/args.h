@@ -12,6 +12,19 @@
 #define AF_INET 2
 #define AF_INET6 10
 
+/* Argument `pos` of a syscall, from the pt_regs its wrapper receives. */
+static __always_inline __u64 syscall_arg(struct pt_regs *regs, __u32 pos)
+{
+	switch (pos) {
+	case 0: return PT_REGS_PARM1_CORE_SYSCALL(regs);
+	case 1: return PT_REGS_PARM2_CORE_SYSCALL(regs);
+	case 2: return PT_REGS_PARM3_CORE_SYSCALL(regs);
+	case 3: return PT_REGS_PARM4_CORE_SYSCALL(regs);
+	case 4: return PT_REGS_PARM5_CORE_SYSCALL(regs);
+	default: return 0;
+	}
+}
+
 /* The raw 64-bit value of the argument at `pos` (a position, or a tracepoint offset). */
 static __always_inline __u64 raw_arg(void *ctx, int src, __u32 pos, __u32 size)
 {
@@ -22,6 +35,8 @@ static __always_inline __u64 raw_arg(void *ctx, int src, __u32 pos, __u32 size)
 		bpf_probe_read_kernel(&v, size & 15, (void *)ctx + pos);
 		return v;
 	}
+	if (src == SRC_BTF && cfg.syscall) /* fentry on a syscall wrapper: (pt_regs *) */
+		return syscall_arg((struct pt_regs *)((__u64 *)ctx)[0], pos);
 	if (src == SRC_BTF) {
 		__u64 *args = ctx;
 
@@ -35,18 +50,8 @@ static __always_inline __u64 raw_arg(void *ctx, int src, __u32 pos, __u32 size)
 		default: return 0;
 		}
 	}
-	if (src == SRC_KPROBE && cfg.syscall) {
-		struct pt_regs *regs = (struct pt_regs *)PT_REGS_PARM1((struct pt_regs *)ctx);
-
-		switch (pos) {
-		case 0: return PT_REGS_PARM1_CORE_SYSCALL(regs);
-		case 1: return PT_REGS_PARM2_CORE_SYSCALL(regs);
-		case 2: return PT_REGS_PARM3_CORE_SYSCALL(regs);
-		case 3: return PT_REGS_PARM4_CORE_SYSCALL(regs);
-		case 4: return PT_REGS_PARM5_CORE_SYSCALL(regs);
-		default: return 0;
-		}
-	}
+	if (src == SRC_KPROBE && cfg.syscall)
+		return syscall_arg((struct pt_regs *)PT_REGS_PARM1((struct pt_regs *)ctx), pos);
 	/* Read through CO-RE probes: a variable ctx offset is refused by the verifier. */
 	struct pt_regs *regs = ctx;
 

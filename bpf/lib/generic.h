@@ -15,7 +15,7 @@
 /* How the program finds its arguments (a compile-time constant per entry program). */
 #define SRC_KPROBE 1 /* struct pt_regs, or the syscall's inner pt_regs */
 #define SRC_TRACEPOINT 2 /* the tracepoint record, fields at byte offsets */
-#define SRC_BTF 3 /* u64 array: raw_tp, tp_btf, lsm */
+#define SRC_BTF 3 /* u64 array: raw_tp, tp_btf, lsm, fentry */
 #define SRC_UPROBE 4 /* struct pt_regs of user space */
 
 /* How an argument is read and recorded (generic_config.arg_reader). */
@@ -52,7 +52,7 @@ struct generic_config {
 	__u32 hook_id;
 	__u32 agent_tgid; /* never trace the agent itself */
 	__u32 n_args;
-	__u32 syscall; /* kprobe on a syscall wrapper: arguments are in the inner pt_regs */
+	__u32 syscall; /* kprobe/fentry on a syscall wrapper: arguments are in the inner pt_regs */
 	__u32 can_override; /* kprobe: the kernel has bpf_override_return */
 	__u32 monitor_only; /* policy-mode monitor: report, never signal or override */
 	__u32 needs_binary; /* some selector has matchBinaries */

@@ -3,12 +3,12 @@
 //! One boot: the agent runs with the repository's tcp-connections example and a policy of
 //! our own on tcp_connect, then a test program connects to five targets (refused
 //! connections still pass through tcp_connect). 10.1.2.3 is an address added to lo, so
-//! the only non-loopback destination.
+//! the only non-loopback destination. A second boot runs fentries.
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use tetra_tests::require_vm;
-use tetra_tests::vm::{cargo_build_binary, Vm};
+use tetra_tests::vm::{cargo_build_binary, Vm, VmOutput};
 
 const SOCK: &str = r#"apiVersion: cilium.io/v1alpha1
 kind: TracingPolicy
@@ -103,25 +103,74 @@ spec:
         values: ["/bin/hostname"]
 "#;
 
-const SCRIPT: &str = r#"
+/// fentries: a kernel function, and a syscall (arguments in the wrapper's pt_regs).
+const FENTRY: &str = r#"apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: vm-fentry
+spec:
+  fentries:
+  - call: tcp_connect
+    syscall: false
+    message: "fentry connect"
+    args:
+    - index: 0
+      type: sock
+    selectors:
+    - matchArgs:
+      - index: 0
+        operator: DAddr
+        values: ["10.1.2.3"]
+      - index: 0
+        operator: DPort
+        values: ["7003"]
+  - call: sys_connect
+    syscall: true
+    message: "fentry sys_connect"
+    args:
+    - index: 1
+      type: sockaddr
+    selectors:
+    - matchArgs:
+      - index: 1
+        operator: SAddr
+        values: ["::1/128"]
+"#;
+
+/// The guest script: start the agent with `policies` (files under /policies), wait until
+/// it is ready, run `commands` (their output is the `connect` section), stop the agent.
+fn script(policies: &[&str], commands: &str) -> String {
+    let flags: Vec<String> = policies.iter().map(|p| format!("--tracing-policy /policies/{p}")).collect();
+    format!(
+        r#"
 ip addr add 10.1.2.3/32 dev lo
 /bin/tetrad --export-filename /tmp/events.json --enable-process-cred=false \
-    --enable-process-ns=false --tracing-policy /policies/sock.yaml \
-    --tracing-policy /policies/tcp-connections.yaml --tracing-policy /policies/cred.yaml \
-    > /tmp/tetrad.log 2>&1 &
+    --enable-process-ns=false {} > /tmp/tetrad.log 2>&1 &
 agent=$!
 i=0
 until grep -q "tetrad ready" /tmp/tetrad.log || [ $i -gt 1200 ]; do sleep 0.1; i=$((i + 1)); done
-/bin/vm_connect 10.1.2.3:7001 127.0.0.1:7001 10.1.2.3:7003 '[::1]:81' '[::1]:7001' > /tmp/connect.out 2>&1
-echo "rc=$?" >> /tmp/connect.out
-/bin/hostname tetra-cred; /bin/busybox hostname tetra-other; echo "hostname rc=$?" >> /tmp/connect.out
+{{ {commands}; }} > /tmp/connect.out 2>&1
 sleep 2
 kill -INT $agent
 wait $agent
 tetra_section agentlog cat /tmp/tetrad.log
 tetra_section connect cat /tmp/connect.out
 tetra_section events cat /tmp/events.json
-"#;
+"#,
+        flags.join(" ")
+    )
+}
+
+/// The exported events, each line parsed.
+fn exported(out: &VmOutput) -> Vec<Value> {
+    out.require_section("events")
+        .unwrap()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
 
 /// (message, daddr, dport) of each process_kprobe event of `policy`, sorted.
 fn connects(events: &[Value], policy: &str) -> Vec<(String, String, u64)> {
@@ -156,7 +205,12 @@ fn socket_operators_on_kprobes_on_debian_kernel() {
         .file_bytes(CRED, "/policies/cred.yaml", 0o644)
         .file_bytes(std::fs::read_to_string(&example).unwrap().as_str(), "/policies/tcp-connections.yaml", 0o644)
         .memory_mb(1536)
-        .script(SCRIPT)
+        .script(&script(
+            &["sock.yaml", "tcp-connections.yaml", "cred.yaml"],
+            "/bin/vm_connect 10.1.2.3:7001 127.0.0.1:7001 10.1.2.3:7003 '[::1]:81' '[::1]:7001'; \\
+             echo \"rc=$?\"; /bin/hostname tetra-cred; /bin/busybox hostname tetra-other; \\
+             echo \"hostname rc=$?\"",
+        ))
         .timeout(Duration::from_secs(420))
         .run()
         .unwrap_or_else(|e| panic!("VM run failed: {e}"));
@@ -176,12 +230,7 @@ fn socket_operators_on_kprobes_on_debian_kernel() {
          connect 10.1.2.3:7003 ConnectionRefused\nconnect [::1]:81 ConnectionRefused\n\
          connect [::1]:7001 ConnectionRefused\nrc=0\nhostname rc=0"
     );
-    let events: Vec<Value> = section("events")
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect();
+    let events = exported(&out);
     let hit = |m: &str, a: &str, p: u64| (m.to_string(), a.to_string(), p);
     assert_eq!(
         connects(&events, "vm-sock"),
@@ -237,4 +286,60 @@ fn socket_operators_on_kprobes_on_debian_kernel() {
     assert_eq!(effective.len(), 41, "root has every capability of 6.1: {cred}");
     assert!(effective.contains(&"CAP_SYS_ADMIN"), "{cred}");
     assert_eq!(cred["caps"]["inheritable"], Value::Null, "none: {cred}");
+}
+
+
+/// fentries (refused by the development kernel) in a boot of their own.
+#[test]
+fn fentries_on_debian_kernel() {
+    require_vm!();
+    let tetrad = cargo_build_binary("tetra-agent", "tetrad").expect("build tetrad");
+    let connect = cargo_build_binary("tetra-tests", "vm_connect").expect("build vm_connect");
+    let out = Vm::new()
+        .binary(&tetrad, "/bin/tetrad")
+        .binary(&connect, "/bin/vm_connect")
+        .file_bytes(FENTRY, "/policies/fentry.yaml", 0o644)
+        .memory_mb(1536)
+        .script(&script(
+            &["fentry.yaml"],
+            "/bin/vm_connect 10.1.2.3:7001 10.1.2.3:7003 '[::1]:81' '[::1]:7001' 127.0.0.1:7003; echo \"rc=$?\"",
+        ))
+        .timeout(Duration::from_secs(420))
+        .run()
+        .unwrap_or_else(|e| panic!("VM run failed: {e}"));
+    out.ensure_success().unwrap_or_else(|e| panic!("{e}"));
+    let log = out.require_section("agentlog").unwrap();
+    assert!(log.contains("tracing policy \"vm-fentry\" enabled: 2 hook(s) attached"), "agent log:\n{log}");
+    assert!(log.contains("lost=0"), "agent log:\n{log}");
+    assert_eq!(out.require_section("connect").unwrap().lines().last(), Some("rc=0"));
+    let events = exported(&out);
+    // fentries: the same filtering and argument reading as kprobes.
+    let fentries: Vec<(String, String, String)> = {
+        let mut v: Vec<(String, String, String)> = events
+            .iter()
+            .filter_map(|e| e.get("process_kprobe"))
+            .filter(|b| b["policy_name"] == "vm-fentry")
+            .map(|b| {
+                let a = &b["args"][0];
+                let target = match (a.get("sock_arg"), a.get("sockaddr_arg")) {
+                    (Some(s), _) => format!("{}:{}", s["daddr"].as_str().unwrap_or_default(), s["dport"]),
+                    (_, Some(s)) => format!("[{}]:{}", s["addr"].as_str().unwrap_or_default(), s["port"]),
+                    _ => format!("{a}"),
+                };
+                (b["function_name"].as_str().unwrap_or_default().to_string(), b["message"].as_str().unwrap_or_default().to_string(), target)
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let f = |func: &str, m: &str, t: &str| (func.to_string(), m.to_string(), t.to_string());
+    assert_eq!(
+        fentries,
+        [
+            f("__x64_sys_connect", "fentry sys_connect", "[::1]:7001"),
+            f("__x64_sys_connect", "fentry sys_connect", "[::1]:81"),
+            f("tcp_connect", "fentry connect", "10.1.2.3:7003"),
+        ],
+        "events: {events:#?}"
+    );
 }

@@ -12,7 +12,8 @@ use super::SensorError;
 /// The entry program of generic.bpf.c for an attach kind.
 pub fn program_for(target: &AttachTarget) -> &'static str {
     match target {
-        AttachTarget::Kprobe { .. } | AttachTarget::Fentry { .. } => "generic_kprobe",
+        AttachTarget::Kprobe { .. } => "generic_kprobe",
+        AttachTarget::Fentry { .. } => "generic_fentry",
         AttachTarget::Tracepoint { raw: true, .. } => "generic_raw_tp",
         AttachTarget::Tracepoint { .. } => "generic_tracepoint",
         AttachTarget::Uprobe { .. } => "generic_uprobe",
@@ -29,10 +30,11 @@ pub fn return_program_for(target: &AttachTarget) -> Option<&'static str> {
     }
 }
 
-/// The BTF attach target set before load (LSM hooks).
+/// The BTF attach target set before load (LSM hooks, fentries).
 pub fn btf_target(target: &AttachTarget) -> Option<String> {
     match target {
         AttachTarget::Lsm { hook } => Some(hook.clone()),
+        AttachTarget::Fentry { symbol, .. } => Some(symbol.clone()),
         _ => None,
     }
 }
@@ -52,6 +54,9 @@ pub fn preflight(hook: &str, target: &AttachTarget) -> Result<(), SensorError> {
             if !kallsyms_has(symbol) {
                 return Err(SensorError::SymbolNotFound { hook: hook.into(), symbol: symbol.clone() });
             }
+        }
+        AttachTarget::Fentry { symbol, .. } if !kallsyms_has(symbol) => {
+            return Err(SensorError::SymbolNotFound { hook: hook.into(), symbol: symbol.clone() });
         }
         AttachTarget::Lsm { .. } => {
             if let Ok(active) = std::fs::read_to_string("/sys/kernel/security/lsm") {
@@ -175,7 +180,7 @@ pub fn attach(hook: &str, object: &Object, program: &str, target: &AttachTarget,
             UprobeLocation::Address(_) => unreachable!("refused by check_hook"),
         },
         AttachTarget::Lsm { .. } => prog.attach_lsm(),
-        AttachTarget::Fentry { .. } => unreachable!("refused by check_hook"),
+        AttachTarget::Fentry { .. } => prog.attach_trace(),
     };
     result.map_err(|e| SensorError::Attach { hook: hook.into(), reason: e.to_string() })
 }

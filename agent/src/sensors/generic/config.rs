@@ -160,7 +160,9 @@ pub fn check_hook(hook: &CompiledHook, can_override: bool) -> Result<(), String>
     let is_lsm = matches!(hook.attach, AttachTarget::Lsm { .. });
     let is_probe = is_kprobe || matches!(hook.attach, AttachTarget::Uprobe { .. });
     match &hook.attach {
-        AttachTarget::Fentry { .. } => return Err("fentries are not supported yet; use kprobes".into()),
+        AttachTarget::Fentry { return_probe: true, .. } => {
+            return Err("fexit (return: true on fentries) is not supported yet".into())
+        }
         AttachTarget::Uprobe { location: tetra_crds::compile::UprobeLocation::Address(_), .. } => {
             return Err("uprobe addrs are not supported yet; use symbols or offsets".into())
         }
@@ -425,6 +427,10 @@ print fmt: \"dfd: 0x%08lx\"
         assert_eq!(check_hook(&skb, false), Err("selectors[0]: matchArgs: State on an skb argument is not evaluated in the kernel (an skb has no TCP state)".into()));
         let cred = hook(&format!("{base}  kprobes:\n  - call: cap_capset\n    syscall: false\n    args: [{{index: 0, type: cred}}, {{index: 2, type: kernel_cap_t}}]\n    selectors:\n    - matchArgs: [{{index: 2, operator: Mask, values: [\"0x200000\"]}}]\n"));
         assert_eq!(check_hook(&cred, false), Ok(()));
+        let fentry = hook(&format!("{base}  fentries:\n  - call: tcp_connect\n    syscall: false\n    args: [{{index: 0, type: sock}}]\n"));
+        assert_eq!(check_hook(&fentry, false), Ok(()));
+        let fexit = hook(&format!("{base}  fentries:\n  - call: tcp_connect\n    syscall: false\n    return: true\n    returnArg: {{index: 0, type: int}}\n"));
+        assert_eq!(check_hook(&fexit, false), Err("fexit (return: true on fentries) is not supported yet".into()));
         let ovr = hook(&format!("{base}  kprobes:\n  - call: sys_openat\n    selectors:\n    - matchActions: [{{action: Override, argError: -1}}]\n"));
         assert!(check_hook(&ovr, false).unwrap_err().contains("bpf_override_return"));
         assert_eq!(check_hook(&ovr, true), Ok(()));

@@ -259,7 +259,10 @@ fn load_hook(
         hook_id,
         agent_tgid: shared.agent_tgid,
         n_args: hook.args.len() as u32,
-        syscall: u32::from(matches!(hook.attach, AttachTarget::Kprobe { syscall: true, .. })),
+        syscall: u32::from(matches!(
+            hook.attach,
+            AttachTarget::Kprobe { syscall: true, .. } | AttachTarget::Fentry { syscall: true, .. }
+        )),
         can_override: u32::from(shared.can_override),
         monitor_only: u32::from(compiled.options.monitor_only),
         needs_binary: u32::from(needs_binary(hook)),
@@ -333,7 +336,13 @@ fn load_hook(
             }
         }
     }
-    let object = attach::load_with_log(&name, open)?;
+    let object = attach::load_with_log(&name, open).map_err(|e| match (e, &hook.attach) {
+        // libbpf's hint for EPERM (ulimit -l) misleads here: the kernel has no fentry.
+        (SensorError::Verifier { hook, error, log }, AttachTarget::Fentry { .. }) if error.contains("os error 1)") => {
+            SensorError::Verifier { hook, error: format!("{error}: this kernel refuses fentry programs; use kprobes"), log }
+        }
+        (e, _) => e,
+    })?;
 
     let blob_map = object
         .maps()
