@@ -24,6 +24,16 @@ fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
+/// Kills busybox tail if the test fails before it does.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn backups(path: &Path) -> usize {
     (1..10).filter(|n| Path::new(&format!("{}.{n}", path.display())).exists()).count()
 }
@@ -51,20 +61,22 @@ fn sidecar_command_follows_rotations_into_tetra_compact() {
 
     let tetra = tetra_tests::vm::cargo_build_binary("tetra-cli", "tetra").unwrap_or_else(|e| panic!("{e}"));
     // The image's tail is busybox's (deploy/host/deps.sh --tests installs busybox-static).
-    let mut tail = Command::new("/bin/busybox")
-        .args(&command)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting busybox tail");
+    let mut tail = Killed(
+        Command::new("/bin/busybox")
+            .args(&command)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting busybox tail"),
+    );
     let mut compact = Command::new(&tetra)
         .args(["getevents", "-o", "compact"])
-        .stdin(tail.stdout.take().expect("tail stdout"))
+        .stdin(tail.0.stdout.take().expect("tail stdout"))
         .stdout(Stdio::piped())
         .spawn()
         .expect("starting tetra getevents");
     // As in a new pod, the file does not exist yet: wait until tail says so.
-    let mut stderr = BufReader::new(tail.stderr.take().expect("tail stderr"));
+    let mut stderr = BufReader::new(tail.0.stderr.take().expect("tail stderr"));
     let mut line = String::new();
     stderr.read_line(&mut line).expect("tail stderr");
     assert!(line.contains("No such file"), "{line}");
@@ -88,8 +100,7 @@ fn sidecar_command_follows_rotations_into_tetra_compact() {
     let rotations = backups(&file);
     assert!(rotations >= 3, "only {rotations} rotations");
     std::thread::sleep(Duration::from_millis(2500));
-    let _ = tail.kill();
-    let _ = tail.wait();
+    drop(tail);
     let mut out = String::new();
     compact.stdout.take().expect("stdout").read_to_string(&mut out).expect("tetra output");
     let status = compact.wait().expect("tetra exit");
