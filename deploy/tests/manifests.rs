@@ -160,7 +160,7 @@ fn agent_rbac_is_exactly_least_privilege() {
             ("cilium.io", "tracingpolicies", "*", &["get", "list", "watch"]),
             ("cilium.io", "tracingpoliciesnamespaced", "*", &["get", "list", "watch"]),
             ("events.k8s.io", "events", "*", &["create", "patch"]),
-            ("", "nodes", "*", &["get"]),
+            ("", "nodes", "*", &["get", "list", "watch"]),
         ])
     );
     let bound: BTreeSet<_> = [("ClusterRole".to_string(), AGENT.to_string())].into();
