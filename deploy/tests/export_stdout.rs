@@ -35,12 +35,15 @@ impl Drop for Killed {
 }
 
 fn backups(path: &Path) -> usize {
-    (1..10).filter(|n| Path::new(&format!("{}.{n}", path.display())).exists()).count()
+    (1..10)
+        .filter(|n| Path::new(&format!("{}.{n}", path.display())).exists())
+        .count()
 }
 
 #[test]
 fn sidecar_command_follows_rotations_into_tetra_compact() {
-    let docs = read_documents(&deploy_dir().join("manifests/tetra.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    let docs = read_documents(&deploy_dir().join("manifests/tetra.yaml"))
+        .unwrap_or_else(|e| panic!("{e}"));
     let ds = find(&docs, "DaemonSet", "tetragon").expect("DaemonSet");
     let sidecar = ds["spec"]["template"]["spec"]["containers"]
         .as_array()
@@ -48,8 +51,12 @@ fn sidecar_command_follows_rotations_into_tetra_compact() {
         .iter()
         .find(|c| c["name"] == "export-stdout")
         .expect("export-stdout container");
-    let mut command: Vec<String> =
-        sidecar["command"].as_array().expect("command").iter().map(|v| v.as_str().expect("string").to_string()).collect();
+    let mut command: Vec<String> = sidecar["command"]
+        .as_array()
+        .expect("command")
+        .iter()
+        .map(|v| v.as_str().expect("string").to_string())
+        .collect();
     let in_pod = command.last().cloned().expect("a file argument");
     assert_eq!(in_pod, "/var/run/tetragon/tetragon.log");
 
@@ -59,7 +66,8 @@ fn sidecar_command_follows_rotations_into_tetra_compact() {
     let file = dir.join("tetragon.log");
     *command.last_mut().expect("file") = file.display().to_string();
 
-    let tetra = tetra_tests::vm::cargo_build_binary("tetra-cli", "tetra").unwrap_or_else(|e| panic!("{e}"));
+    let tetra =
+        tetra_tests::vm::cargo_build_binary("tetra-cli", "tetra").unwrap_or_else(|e| panic!("{e}"));
     // The image's tail is busybox's (deploy/host/deps.sh --tests installs busybox-static).
     let mut tail = Killed(
         Command::new("/bin/busybox")
@@ -83,7 +91,11 @@ fn sidecar_command_follows_rotations_into_tetra_compact() {
 
     let events = read(&events_dir().join("all-events.jsonl"));
     let lines: Vec<&str> = events.lines().collect();
-    let policy = RotationPolicy { max_bytes: 20_000, max_backups: 9, mode: 0o600 };
+    let policy = RotationPolicy {
+        max_bytes: 20_000,
+        max_backups: 9,
+        mode: 0o600,
+    };
     let mut writer = JsonWriter::new(&file.display().to_string(), policy).expect("export file");
     // busybox polls once a second: let it see each new file (this one, then each rotation)
     // before the next rotation renames it away.
@@ -102,14 +114,24 @@ fn sidecar_command_follows_rotations_into_tetra_compact() {
     std::thread::sleep(Duration::from_millis(2500));
     drop(tail);
     let mut out = String::new();
-    compact.stdout.take().expect("stdout").read_to_string(&mut out).expect("tetra output");
+    compact
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut out)
+        .expect("tetra output");
     let status = compact.wait().expect("tetra exit");
     assert!(status.success(), "tetra getevents: {status}");
     let _ = std::fs::remove_dir_all(&dir);
 
     let golden = read(&events_dir().join("all-events.compact.txt"));
     assert_eq!(out.lines().count(), lines.len());
-    assert_eq!(out, golden, "compact output through the sidecar differs from the golden file");
+    assert_eq!(
+        out, golden,
+        "compact output through the sidecar differs from the golden file"
+    );
     // Every exported line is a JSON event.
-    assert!(lines.iter().all(|l| serde_json::from_str::<Value>(l).is_ok()));
+    assert!(lines
+        .iter()
+        .all(|l| serde_json::from_str::<Value>(l).is_ok()));
 }

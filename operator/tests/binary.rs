@@ -23,7 +23,10 @@ struct Cluster {
 }
 
 fn status(code: u16, reason: &str) -> (u16, Value) {
-    (code, json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": reason, "code": code, "message": reason}))
+    (
+        code,
+        json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": reason, "code": code, "message": reason}),
+    )
 }
 
 /// The API server's answer to one request.
@@ -32,7 +35,10 @@ fn answer(c: &mut Cluster, method: &str, path: &str, body: Value) -> (u16, Value
     let rv = c.version.to_string();
     if let Some(name) = path.strip_prefix(CRDS) {
         return match method {
-            "GET" => c.crds.get(name).map_or_else(|| status(404, "NotFound"), |v| (200, v.clone())),
+            "GET" => c
+                .crds
+                .get(name)
+                .map_or_else(|| status(404, "NotFound"), |v| (200, v.clone())),
             "PATCH" => {
                 let mut crd = body;
                 crd["metadata"]["generation"] = json!(1);
@@ -53,9 +59,15 @@ fn answer(c: &mut Cluster, method: &str, path: &str, body: Value) -> (u16, Value
             c.lease = Some(lease.clone());
             (201, lease)
         }
-        ("GET", p) if p.starts_with(LEASES) => c.lease.clone().map_or_else(|| status(404, "NotFound"), |l| (200, l)),
+        ("GET", p) if p.starts_with(LEASES) => c
+            .lease
+            .clone()
+            .map_or_else(|| status(404, "NotFound"), |l| (200, l)),
         ("PUT", p) if p.starts_with(LEASES) => {
-            let current = c.lease.as_ref().map(|l| l["metadata"]["resourceVersion"].clone());
+            let current = c
+                .lease
+                .as_ref()
+                .map(|l| l["metadata"]["resourceVersion"].clone());
             if current.as_ref() != Some(&body["metadata"]["resourceVersion"]) {
                 return status(409, "Conflict");
             }
@@ -75,7 +87,10 @@ fn serve_one(mut stream: TcpStream, cluster: Arc<Mutex<Cluster>>) {
         return;
     }
     let mut parts = line.split_whitespace();
-    let (method, target) = (parts.next().unwrap_or("").to_string(), parts.next().unwrap_or("").to_string());
+    let (method, target) = (
+        parts.next().unwrap_or("").to_string(),
+        parts.next().unwrap_or("").to_string(),
+    );
     let mut length = 0;
     loop {
         let mut h = String::new();
@@ -90,7 +105,11 @@ fn serve_one(mut stream: TcpStream, cluster: Arc<Mutex<Cluster>>) {
     }
     let mut body = vec![0; length];
     reader.read_exact(&mut body).expect("body");
-    let body: Value = if body.is_empty() { Value::Null } else { serde_json::from_slice(&body).expect("JSON body") };
+    let body: Value = if body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&body).expect("JSON body")
+    };
     let path = target.split('?').next().unwrap_or("").to_string();
     let (code, reply) = {
         let mut c = cluster.lock().expect("lock");
@@ -106,7 +125,11 @@ fn serve_one(mut stream: TcpStream, cluster: Arc<Mutex<Cluster>>) {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 /// GET `path` on `port`: (status code, body).
@@ -135,7 +158,10 @@ fn wait_for(what: &str, mut f: impl FnMut() -> bool, child: &mut Child) {
         if let Ok(Some(status)) = child.try_wait() {
             panic!("tetra-operator exited ({status}) while waiting for {what}");
         }
-        assert!(start.elapsed() < Duration::from_secs(30), "timed out waiting for {what}");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "timed out waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -165,32 +191,58 @@ fn operator_installs_crds_leads_and_releases_on_sigterm() {
     )
     .expect("kubeconfig");
     let (metrics_port, health_port) = (free_port(), free_port());
-    let mut running = Running(Command::new(env!("CARGO_BIN_EXE_tetra-operator"))
-        .arg("--kubeconfig")
-        .arg(&kubeconfig)
-        .args([
-            &format!("--metrics-bind-address=127.0.0.1:{metrics_port}"),
-            &format!("--health-probe-bind-address=127.0.0.1:{health_port}"),
-            "--leader-election-namespace=kube-system",
-            "--leader-election-lease-name=tetra-test",
-            "--leader-election-lease-duration=3s",
-            "--leader-election-renew-deadline=2s",
-            "--leader-election-retry-period=500ms",
-            "--identity=op-1",
-        ])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting tetra-operator"));
+    let mut running = Running(
+        Command::new(env!("CARGO_BIN_EXE_tetra-operator"))
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .args([
+                &format!("--metrics-bind-address=127.0.0.1:{metrics_port}"),
+                &format!("--health-probe-bind-address=127.0.0.1:{health_port}"),
+                "--leader-election-namespace=kube-system",
+                "--leader-election-lease-name=tetra-test",
+                "--leader-election-lease-duration=3s",
+                "--leader-election-renew-deadline=2s",
+                "--leader-election-retry-period=500ms",
+                "--identity=op-1",
+            ])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting tetra-operator"),
+    );
     let child = &mut running.0;
 
-    wait_for("/readyz", || http_get(health_port, "/readyz").is_some_and(|(code, _)| code == 200), child);
-    wait_for("leadership", || http_get(metrics_port, "/metrics").is_some_and(|(_, b)| b.contains("tetra_operator_leader 1\n")), child);
+    wait_for(
+        "/readyz",
+        || http_get(health_port, "/readyz").is_some_and(|(code, _)| code == 200),
+        child,
+    );
+    wait_for(
+        "leadership",
+        || {
+            http_get(metrics_port, "/metrics")
+                .is_some_and(|(_, b)| b.contains("tetra_operator_leader 1\n"))
+        },
+        child,
+    );
     let (_, metrics) = http_get(metrics_port, "/metrics").expect("metrics");
-    for crd in ["tracingpolicies.cilium.io", "tracingpoliciesnamespaced.cilium.io"] {
-        assert!(metrics.contains(&format!("tetra_operator_crd_install_result{{crd=\"{crd}\",result=\"created\"}} 1\n")), "{metrics}");
-        assert!(metrics.contains(&format!("tetra_operator_crd_established{{crd=\"{crd}\"}} 1\n")), "{metrics}");
+    for crd in [
+        "tracingpolicies.cilium.io",
+        "tracingpoliciesnamespaced.cilium.io",
+    ] {
+        assert!(
+            metrics.contains(&format!(
+                "tetra_operator_crd_install_result{{crd=\"{crd}\",result=\"created\"}} 1\n"
+            )),
+            "{metrics}"
+        );
+        assert!(
+            metrics.contains(&format!(
+                "tetra_operator_crd_established{{crd=\"{crd}\"}} 1\n"
+            )),
+            "{metrics}"
+        );
     }
     // Renewals keep the same holder; let a few pass.
     std::thread::sleep(Duration::from_millis(1200));
@@ -198,32 +250,70 @@ fn operator_installs_crds_leads_and_releases_on_sigterm() {
         let c = cluster.lock().expect("lock");
         let applies: Vec<_> = c.log.iter().filter(|l| l.starts_with("PATCH")).collect();
         assert_eq!(applies.len(), 2, "{:?}", c.log);
-        for (apply, crd) in applies.iter().zip(["tracingpolicies.cilium.io", "tracingpoliciesnamespaced.cilium.io"]) {
-            assert_eq!(**apply, format!("PATCH {CRDS}{crd}?&force=true&fieldManager=tetra-operator"));
+        for (apply, crd) in applies.iter().zip([
+            "tracingpolicies.cilium.io",
+            "tracingpoliciesnamespaced.cilium.io",
+        ]) {
+            assert_eq!(
+                **apply,
+                format!("PATCH {CRDS}{crd}?&force=true&fieldManager=tetra-operator")
+            );
         }
-        assert!(c.log.iter().filter(|l| l.starts_with("PUT")).count() >= 2, "renewals: {:?}", c.log);
-        assert_eq!(c.lease.as_ref().expect("lease")["spec"]["holderIdentity"], "op-1");
+        assert!(
+            c.log.iter().filter(|l| l.starts_with("PUT")).count() >= 2,
+            "renewals: {:?}",
+            c.log
+        );
+        assert_eq!(
+            c.lease.as_ref().expect("lease")["spec"]["holderIdentity"],
+            "op-1"
+        );
     }
 
     let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill")
+        .success());
     let start = Instant::now();
     let status = loop {
         if let Some(s) = child.try_wait().expect("wait") {
             break s;
         }
-        assert!(start.elapsed() < Duration::from_secs(10), "no exit after SIGTERM");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no exit after SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     let mut log = String::new();
-    child.stderr.take().expect("stderr").read_to_string(&mut log).expect("log");
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut log)
+        .expect("log");
     assert!(status.success(), "exit {status}; log:\n{log}");
     let c = cluster.lock().expect("lock");
     let lease = c.lease.as_ref().expect("lease");
-    assert_eq!(lease["spec"].get("holderIdentity"), None, "not released: {lease}");
+    assert_eq!(
+        lease["spec"].get("holderIdentity"),
+        None,
+        "not released: {lease}"
+    );
     assert_eq!(lease["spec"]["leaseDurationSeconds"], 1);
-    assert!(log.contains("CRD tracingpolicies.cilium.io: created"), "{log}");
-    assert!(log.contains("lease kube-system/tetra-test: op-1 is now the leader"), "{log}");
-    assert!(log.contains("lease kube-system/tetra-test: released"), "{log}");
+    assert!(
+        log.contains("CRD tracingpolicies.cilium.io: created"),
+        "{log}"
+    );
+    assert!(
+        log.contains("lease kube-system/tetra-test: op-1 is now the leader"),
+        "{log}"
+    );
+    assert!(
+        log.contains("lease kube-system/tetra-test: released"),
+        "{log}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
