@@ -134,3 +134,15 @@ fn agent_metrics_can_be_turned_off() {
     assert!(find(&docs, "ServiceMonitor", "tetragon").is_none());
     assert!(find(&docs, "ServiceMonitor", "tetragon-operator").is_some());
 }
+
+#[test]
+fn operator_crd_creation_can_be_left_to_others() {
+    let args = |docs: &[Value]| {
+        let d = find(docs, "Deployment", "tetragon-operator").expect("Deployment");
+        d["spec"]["template"]["spec"]["containers"][0]["args"].clone()
+    };
+    let default = args(&rendered("crd-default", &[]));
+    assert!(!default.to_string().contains("--skip-crd-creation"), "{default}");
+    let skipped = args(&rendered("crd-skip", &["--set", "operator.skipCRDCreation=true"]));
+    assert_eq!(skipped[2], "--skip-crd-creation", "{skipped}");
+}
