@@ -41,7 +41,8 @@ pub fn object_id(doc: &Value) -> String {
 
 /// The document of this kind and name.
 pub fn find<'a>(docs: &'a [Value], kind: &str, name: &str) -> Option<&'a Value> {
-    docs.iter().find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
+    docs.iter()
+        .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
 }
 
 /// The helm binary: `$HELM`, else `helm` on PATH, else /usr/local/bin/helm, where
@@ -51,7 +52,11 @@ pub fn helm() -> Result<PathBuf, String> {
         return Ok(PathBuf::from(h));
     }
     let on_path = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).map(|d| d.join("helm")).collect::<Vec<_>>())
+        .map(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join("helm"))
+                .collect::<Vec<_>>()
+        })
         .unwrap_or_default();
     on_path
         .into_iter()

@@ -28,14 +28,21 @@ fn helm_lint_passes_strict() {
         .args(["lint", "--strict", "--namespace", "kube-system"])
         .arg(deploy_dir().join("helm/tetra")))
     .unwrap_or_else(|e| panic!("{e}"));
-    assert!(out.contains("1 chart(s) linted, 0 chart(s) failed"), "{out}");
+    assert!(
+        out.contains("1 chart(s) linted, 0 chart(s) failed"),
+        "{out}"
+    );
 }
 
 #[test]
 fn committed_manifests_are_the_rendered_chart() {
     let dir = scratch("committed");
     render(&dir, &[]).unwrap_or_else(|e| panic!("{e}"));
-    for file in ["tetra.yaml", "cilium.io_tracingpolicies.yaml", "cilium.io_tracingpoliciesnamespaced.yaml"] {
+    for file in [
+        "tetra.yaml",
+        "cilium.io_tracingpolicies.yaml",
+        "cilium.io_tracingpoliciesnamespaced.yaml",
+    ] {
         let fresh = std::fs::read_to_string(dir.join(file)).expect("rendered file");
         let committed = std::fs::read_to_string(deploy_dir().join("manifests").join(file))
             .unwrap_or_else(|e| panic!("deploy/manifests/{file}: {e}"));
@@ -48,7 +55,11 @@ fn committed_manifests_are_the_rendered_chart() {
         .expect("deploy/manifests")
         .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
         .collect();
-    assert_eq!(listed.len(), 3, "deploy/manifests holds only rendered files: {listed:?}");
+    assert_eq!(
+        listed.len(),
+        3,
+        "deploy/manifests holds only rendered files: {listed:?}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -57,20 +68,43 @@ fn service_monitors_are_off_by_default_and_select_the_metrics_services_when_on()
     let default = rendered("sm-off", &[]);
     assert!(default.iter().all(|d| d["kind"] != "ServiceMonitor"));
 
-    let docs = rendered("sm-on", &["--set", "serviceMonitor.enabled=true", "--set", "serviceMonitor.labels.release=prom"]);
-    let monitors: Vec<_> = docs.iter().filter(|d| d["kind"] == "ServiceMonitor").collect();
+    let docs = rendered(
+        "sm-on",
+        &[
+            "--set",
+            "serviceMonitor.enabled=true",
+            "--set",
+            "serviceMonitor.labels.release=prom",
+        ],
+    );
+    let monitors: Vec<_> = docs
+        .iter()
+        .filter(|d| d["kind"] == "ServiceMonitor")
+        .collect();
     let ids: Vec<_> = monitors.iter().map(|d| object_id(d)).collect();
-    assert_eq!(ids, ["ServiceMonitor/tetragon", "ServiceMonitor/tetragon-operator"]);
+    assert_eq!(
+        ids,
+        [
+            "ServiceMonitor/tetragon",
+            "ServiceMonitor/tetragon-operator"
+        ]
+    );
     for m in monitors {
         assert_eq!(m["apiVersion"], "monitoring.coreos.com/v1");
         assert_eq!(m["metadata"]["labels"]["release"], "prom");
         let name = m["metadata"]["name"].as_str().expect("name");
         let service = find(&docs, "Service", name).unwrap_or_else(|| panic!("no Service {name}"));
         // The monitor selects the Service by its labels and scrapes its `metrics` port.
-        for (k, v) in m["spec"]["selector"]["matchLabels"].as_object().expect("matchLabels") {
+        for (k, v) in m["spec"]["selector"]["matchLabels"]
+            .as_object()
+            .expect("matchLabels")
+        {
             assert_eq!(&service["metadata"]["labels"][k], v, "{name}: label {k}");
         }
-        assert_eq!(m["spec"]["namespaceSelector"]["matchNames"], serde_json::json!(["kube-system"]));
+        assert_eq!(
+            m["spec"]["namespaceSelector"]["matchNames"],
+            serde_json::json!(["kube-system"])
+        );
         assert_eq!(m["spec"]["endpoints"][0]["port"], "metrics");
         assert_eq!(service["spec"]["ports"][0]["name"], "metrics");
         assert_eq!(m["spec"]["endpoints"][0]["path"], "/metrics");
@@ -79,14 +113,36 @@ fn service_monitors_are_off_by_default_and_select_the_metrics_services_when_on()
 
 #[test]
 fn agent_metrics_can_be_turned_off() {
-    let docs = rendered("no-metrics", &["--set", "agent.metrics.enabled=false", "--set", "serviceMonitor.enabled=true"]);
+    let docs = rendered(
+        "no-metrics",
+        &[
+            "--set",
+            "agent.metrics.enabled=false",
+            "--set",
+            "serviceMonitor.enabled=true",
+        ],
+    );
     let ds = find(&docs, "DaemonSet", "tetragon").expect("DaemonSet");
     let args = ds["spec"]["template"]["spec"]["containers"][0]["args"].to_string();
     assert!(!args.contains("--metrics-server"), "{args}");
-    assert!(ds["spec"]["template"]["spec"]["containers"][0].get("ports").is_none());
+    assert!(ds["spec"]["template"]["spec"]["containers"][0]
+        .get("ports")
+        .is_none());
     let cm = find(&docs, "ConfigMap", "tetragon-config").expect("ConfigMap");
     assert!(cm["data"].get("metrics-server").is_none());
     assert!(find(&docs, "Service", "tetragon").is_none());
     assert!(find(&docs, "ServiceMonitor", "tetragon").is_none());
     assert!(find(&docs, "ServiceMonitor", "tetragon-operator").is_some());
+}
+
+#[test]
+fn operator_crd_creation_can_be_left_to_others() {
+    let args = |docs: &[Value]| {
+        let d = find(docs, "Deployment", "tetragon-operator").expect("Deployment");
+        d["spec"]["template"]["spec"]["containers"][0]["args"].clone()
+    };
+    let default = args(&rendered("crd-default", &[]));
+    assert!(!default.to_string().contains("--skip-crd-creation"), "{default}");
+    let skipped = args(&rendered("crd-skip", &["--set", "operator.skipCRDCreation=true"]));
+    assert_eq!(skipped[2], "--skip-crd-creation", "{skipped}");
 }

@@ -28,11 +28,14 @@ fn manifests() -> Vec<Value> {
 
 fn yaml_file(rel: &str) -> Value {
     let docs = read_documents(&deploy_dir().join(rel)).unwrap_or_else(|e| panic!("{e}"));
-    docs.into_iter().next().unwrap_or_else(|| panic!("{rel} is empty"))
+    docs.into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("{rel} is empty"))
 }
 
 fn get<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
-    find(docs, kind, name).unwrap_or_else(|| panic!("no {kind}/{name} in deploy/manifests/tetra.yaml"))
+    find(docs, kind, name)
+        .unwrap_or_else(|| panic!("no {kind}/{name} in deploy/manifests/tetra.yaml"))
 }
 
 /// Parses `doc` as `T` and checks that writing it back gives the same document: a field
@@ -41,7 +44,10 @@ fn typed<T: DeserializeOwned + Serialize>(doc: &Value) -> T {
     let id = object_id(doc);
     let parsed: T = serde_json::from_value(doc.clone()).unwrap_or_else(|e| panic!("{id}: {e}"));
     let back = serde_json::to_value(&parsed).expect("serialize");
-    assert_eq!(&back, doc, "{id} does not survive a round trip through its type");
+    assert_eq!(
+        &back, doc,
+        "{id} does not survive a round trip through its type"
+    );
     parsed
 }
 
@@ -93,11 +99,17 @@ fn every_object_parses_into_its_type_with_nothing_unknown() {
 
 #[test]
 fn committed_crds_are_the_generated_ones() {
-    for file in ["cilium.io_tracingpolicies.yaml", "cilium.io_tracingpoliciesnamespaced.yaml"] {
+    for file in [
+        "cilium.io_tracingpolicies.yaml",
+        "cilium.io_tracingpoliciesnamespaced.yaml",
+    ] {
         let ours = std::fs::read_to_string(deploy_dir().join("manifests").join(file)).expect(file);
         let generated =
             std::fs::read_to_string(deploy_dir().join("../crds/yaml").join(file)).expect(file);
-        assert!(ours == generated, "deploy/manifests/{file} differs from crds/yaml/{file}");
+        assert!(
+            ours == generated,
+            "deploy/manifests/{file} differs from crds/yaml/{file}"
+        );
         let doc = yaml_file(&format!("manifests/{file}"));
         let _: CustomResourceDefinition = typed(&doc);
     }
@@ -107,12 +119,22 @@ fn committed_crds_are_the_generated_ones() {
 fn grants(rules: &Value) -> BTreeSet<(String, String, String, String)> {
     let mut out = BTreeSet::new();
     let strings = |v: &Value| -> Vec<String> {
-        v.as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect()).unwrap_or_default()
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
     };
     for rule in rules.as_array().expect("rules") {
         assert!(rule.get("nonResourceURLs").is_none(), "{rule}");
         let names = strings(&rule["resourceNames"]);
-        let names = if names.is_empty() { vec!["*".to_string()] } else { names };
+        let names = if names.is_empty() {
+            vec!["*".to_string()]
+        } else {
+            names
+        };
         for g in strings(&rule["apiGroups"]) {
             for r in strings(&rule["resources"]) {
                 for n in &names {
@@ -129,7 +151,11 @@ fn grants(rules: &Value) -> BTreeSet<(String, String, String, String)> {
 /// The grants of (apiGroup, resource, resourceName or "*", verbs) rows.
 fn set(rows: &[(&str, &str, &str, &[&str])]) -> BTreeSet<(String, String, String, String)> {
     rows.iter()
-        .flat_map(|(g, r, n, verbs)| verbs.iter().map(|v| (g.to_string(), r.to_string(), n.to_string(), v.to_string())))
+        .flat_map(|(g, r, n, verbs)| {
+            verbs
+                .iter()
+                .map(|v| (g.to_string(), r.to_string(), n.to_string(), v.to_string()))
+        })
         .collect()
 }
 
@@ -139,12 +165,17 @@ fn roles_of(docs: &[Value], sa: &str) -> BTreeSet<(String, String)> {
         .filter(|d| d["kind"] == "ClusterRoleBinding" || d["kind"] == "RoleBinding")
         .filter(|d| {
             d["subjects"].as_array().is_some_and(|s| {
-                s.iter().any(|s| s["kind"] == "ServiceAccount" && s["name"] == sa && s["namespace"] == NS)
+                s.iter().any(|s| {
+                    s["kind"] == "ServiceAccount" && s["name"] == sa && s["namespace"] == NS
+                })
             })
         })
         .map(|d| {
             let r = &d["roleRef"];
-            (r["kind"].as_str().unwrap_or("").to_string(), r["name"].as_str().unwrap_or("").to_string())
+            (
+                r["kind"].as_str().unwrap_or("").to_string(),
+                r["name"].as_str().unwrap_or("").to_string(),
+            )
         })
         .collect()
 }
@@ -157,14 +188,28 @@ fn agent_rbac_is_exactly_least_privilege() {
         grants(&role["rules"]),
         set(&[
             ("", "pods", "*", &["get", "list", "watch"]),
-            ("cilium.io", "tracingpolicies", "*", &["get", "list", "watch"]),
-            ("cilium.io", "tracingpoliciesnamespaced", "*", &["get", "list", "watch"]),
+            (
+                "cilium.io",
+                "tracingpolicies",
+                "*",
+                &["get", "list", "watch"]
+            ),
+            (
+                "cilium.io",
+                "tracingpoliciesnamespaced",
+                "*",
+                &["get", "list", "watch"]
+            ),
             ("events.k8s.io", "events", "*", &["create", "patch"]),
-            ("", "nodes", "*", &["get"]),
+            ("", "nodes", "*", &["get", "list", "watch"]),
         ])
     );
     let bound: BTreeSet<_> = [("ClusterRole".to_string(), AGENT.to_string())].into();
-    assert_eq!(roles_of(&docs, AGENT), bound, "the agent's ServiceAccount has other roles");
+    assert_eq!(
+        roles_of(&docs, AGENT),
+        bound,
+        "the agent's ServiceAccount has other roles"
+    );
     let ds = get(&docs, "DaemonSet", AGENT);
     assert_eq!(ds["spec"]["template"]["spec"]["serviceAccountName"], AGENT);
 }
@@ -172,22 +217,38 @@ fn agent_rbac_is_exactly_least_privilege() {
 #[test]
 fn operator_rbac_is_exactly_what_crd_apply_and_the_lease_need() {
     let docs = manifests();
-    let crd_names: Vec<String> = ["cilium.io_tracingpolicies.yaml", "cilium.io_tracingpoliciesnamespaced.yaml"]
-        .iter()
-        .map(|f| yaml_file(&format!("manifests/{f}"))["metadata"]["name"].as_str().expect("name").to_string())
-        .collect();
+    let crd_names: Vec<String> = [
+        "cilium.io_tracingpolicies.yaml",
+        "cilium.io_tracingpoliciesnamespaced.yaml",
+    ]
+    .iter()
+    .map(|f| {
+        yaml_file(&format!("manifests/{f}"))["metadata"]["name"]
+            .as_str()
+            .expect("name")
+            .to_string()
+    })
+    .collect();
     let (group, crds) = ("apiextensions.k8s.io", "customresourcedefinitions");
     let expected = set(&[
         (group, crds, "*", &["create"]),
         (group, crds, crd_names[0].as_str(), &["get", "patch"]),
         (group, crds, crd_names[1].as_str(), &["get", "patch"]),
     ]);
-    assert_eq!(grants(&get(&docs, "ClusterRole", OPERATOR)["rules"]), expected);
+    assert_eq!(
+        grants(&get(&docs, "ClusterRole", OPERATOR)["rules"]),
+        expected
+    );
 
     // The lease the Role names is the one the operator is told to use.
     let deploy = get(&docs, "Deployment", OPERATOR);
     let container = &deploy["spec"]["template"]["spec"]["containers"][0];
-    let args: Vec<&str> = container["args"].as_array().expect("args").iter().filter_map(Value::as_str).collect();
+    let args: Vec<&str> = container["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
     let lease = args
         .iter()
         .find_map(|a| a.strip_prefix("--leader-election-lease-name="))
@@ -205,16 +266,30 @@ fn operator_rbac_is_exactly_what_crd_apply_and_the_lease_need() {
     ]
     .into();
     assert_eq!(roles_of(&docs, OPERATOR), bound);
-    assert_eq!(deploy["spec"]["template"]["spec"]["serviceAccountName"], OPERATOR);
+    assert_eq!(
+        deploy["spec"]["template"]["spec"]["serviceAccountName"],
+        OPERATOR
+    );
     // Identity and lease namespace come from the downward API.
     let env: BTreeMap<&str, &Value> = container["env"]
         .as_array()
         .expect("env")
         .iter()
-        .map(|e| (e["name"].as_str().unwrap_or(""), &e["valueFrom"]["fieldRef"]["fieldPath"]))
+        .map(|e| {
+            (
+                e["name"].as_str().unwrap_or(""),
+                &e["valueFrom"]["fieldRef"]["fieldPath"],
+            )
+        })
         .collect();
-    assert_eq!(env.get("POD_NAME").copied(), Some(&Value::from("metadata.name")));
-    assert_eq!(env.get("POD_NAMESPACE").copied(), Some(&Value::from("metadata.namespace")));
+    assert_eq!(
+        env.get("POD_NAME").copied(),
+        Some(&Value::from("metadata.name"))
+    );
+    assert_eq!(
+        env.get("POD_NAMESPACE").copied(),
+        Some(&Value::from("metadata.namespace"))
+    );
     assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/healthz");
     assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
 }
@@ -241,7 +316,12 @@ fn agent_daemonset_mounts_the_host_paths_and_runs_export_stdout() {
         .as_array()
         .expect("volumes")
         .iter()
-        .map(|v| (v["name"].as_str().unwrap_or(""), v["hostPath"]["path"].as_str().unwrap_or("(not hostPath)")))
+        .map(|v| {
+            (
+                v["name"].as_str().unwrap_or(""),
+                v["hostPath"]["path"].as_str().unwrap_or("(not hostPath)"),
+            )
+        })
         .collect();
     // container path -> host path
     let mounts = |c: &Value| -> BTreeMap<String, String> {
@@ -251,7 +331,14 @@ fn agent_daemonset_mounts_the_host_paths_and_runs_export_stdout() {
             .iter()
             .map(|m| {
                 let name = m["name"].as_str().unwrap_or("");
-                (m["mountPath"].as_str().unwrap_or("").to_string(), host_paths.get(name).copied().unwrap_or("(no volume)").to_string())
+                (
+                    m["mountPath"].as_str().unwrap_or("").to_string(),
+                    host_paths
+                        .get(name)
+                        .copied()
+                        .unwrap_or("(no volume)")
+                        .to_string(),
+                )
             })
             .collect()
     };
@@ -267,19 +354,41 @@ fn agent_daemonset_mounts_the_host_paths_and_runs_export_stdout() {
     .map(|(c, h)| (c.to_string(), h.to_string()))
     .collect();
     assert_eq!(mounts(agent), expected);
-    let bpf = agent["volumeMounts"].as_array().expect("mounts").iter().find(|m| m["mountPath"] == "/sys/fs/bpf").expect("bpf mount");
-    assert_eq!(bpf["mountPropagation"], "Bidirectional", "pinned maps must reach the host's bpffs");
+    let bpf = agent["volumeMounts"]
+        .as_array()
+        .expect("mounts")
+        .iter()
+        .find(|m| m["mountPath"] == "/sys/fs/bpf")
+        .expect("bpf mount");
+    assert_eq!(
+        bpf["mountPropagation"], "Bidirectional",
+        "pinned maps must reach the host's bpffs"
+    );
 
-    let node_name = agent["env"].as_array().expect("env").iter().find(|e| e["name"] == "NODE_NAME").expect("NODE_NAME");
-    assert_eq!(node_name["valueFrom"]["fieldRef"]["fieldPath"], "spec.nodeName");
+    let node_name = agent["env"]
+        .as_array()
+        .expect("env")
+        .iter()
+        .find(|e| e["name"] == "NODE_NAME")
+        .expect("NODE_NAME");
+    assert_eq!(
+        node_name["valueFrom"]["fieldRef"]["fieldPath"],
+        "spec.nodeName"
+    );
 
     let flags = configmap_flags(&docs);
     let export = flags.get("export-filename").expect("export-filename flag");
     assert_eq!(export, "/var/run/tetragon/tetragon.log");
     let sidecar = container(pod, "export-stdout");
-    assert_eq!(sidecar["command"], serde_json::json!(["tail", "-n", "0", "-F", export]));
+    assert_eq!(
+        sidecar["command"],
+        serde_json::json!(["tail", "-n", "0", "-F", export])
+    );
     let sidecar_mounts = mounts(sidecar);
-    assert_eq!(sidecar_mounts.get("/var/run/tetragon").map(String::as_str), Some("/var/run/tetragon"));
+    assert_eq!(
+        sidecar_mounts.get("/var/run/tetragon").map(String::as_str),
+        Some("/var/run/tetragon")
+    );
     assert_eq!(sidecar_mounts.len(), 1);
     assert_eq!(pod["containers"].as_array().map(Vec::len), Some(2));
 }
@@ -291,7 +400,14 @@ fn configmap_flags(docs: &[Value]) -> BTreeMap<String, String> {
         .as_object()
         .expect("data")
         .iter()
-        .map(|(k, v)| (k.clone(), v.as_str().expect("ConfigMap values are strings").to_string()))
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                v.as_str()
+                    .expect("ConfigMap values are strings")
+                    .to_string(),
+            )
+        })
         .collect()
 }
 
@@ -306,15 +422,29 @@ fn agent_command_line(docs: &[Value]) -> Vec<String> {
         .expect("env")
         .iter()
         .filter(|e| e["valueFrom"]["configMapKeyRef"]["name"] == cm_name.as_str())
-        .map(|e| (e["name"].as_str().unwrap_or(""), e["valueFrom"]["configMapKeyRef"]["key"].as_str().unwrap_or("")))
+        .map(|e| {
+            (
+                e["name"].as_str().unwrap_or(""),
+                e["valueFrom"]["configMapKeyRef"]["key"]
+                    .as_str()
+                    .unwrap_or(""),
+            )
+        })
         .collect();
     let mut used = BTreeSet::new();
     let mut line = Vec::new();
-    for arg in agent["args"].as_array().expect("args").iter().map(|a| a.as_str().expect("string arg")) {
+    for arg in agent["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .map(|a| a.as_str().expect("string arg"))
+    {
         match arg.split_once("=$(") {
             Some((flag, var)) => {
                 let var = var.strip_suffix(')').unwrap_or_else(|| panic!("{arg}"));
-                let key = env.get(var).unwrap_or_else(|| panic!("{arg}: {var} is not from the ConfigMap"));
+                let key = env
+                    .get(var)
+                    .unwrap_or_else(|| panic!("{arg}: {var} is not from the ConfigMap"));
                 assert_eq!(flag, format!("--{key}"), "{arg} takes another flag's value");
                 used.insert(key.to_string());
                 line.push(format!("{flag}={}", flags[*key]));
@@ -338,10 +468,19 @@ fn images_and_flags_follow_values_yaml() {
         format!("{}:{tag}", v["repository"].as_str().expect("repository"))
     };
     let pod = &get(&docs, "DaemonSet", AGENT)["spec"]["template"]["spec"];
-    assert_eq!(container(pod, "tetragon")["image"], image(&values["agent"]["image"]));
-    assert_eq!(container(pod, "export-stdout")["image"], image(&values["exportStdout"]["image"]));
+    assert_eq!(
+        container(pod, "tetragon")["image"],
+        image(&values["agent"]["image"])
+    );
+    assert_eq!(
+        container(pod, "export-stdout")["image"],
+        image(&values["exportStdout"]["image"])
+    );
     let op = &get(&docs, "Deployment", OPERATOR)["spec"]["template"]["spec"];
-    assert_eq!(container(op, "tetra-operator")["image"], image(&values["operator"]["image"]));
+    assert_eq!(
+        container(op, "tetra-operator")["image"],
+        image(&values["operator"]["image"])
+    );
 
     let flags = configmap_flags(&docs);
     for (k, v) in values["agent"]["flags"].as_object().expect("agent.flags") {
@@ -371,7 +510,11 @@ fn export_filters_parse_with_the_agents_parser() {
 /// Runs `bin args... --help`: clap parses (and value-checks) every argument before it
 /// acts on --help, so exit 0 means the whole command line is accepted.
 fn accepts(bin: &std::path::Path, args: &[String]) -> Result<(), String> {
-    let out = Command::new(bin).args(args).arg("--help").output().map_err(|e| format!("{bin:?}: {e}"))?;
+    let out = Command::new(bin)
+        .args(args)
+        .arg("--help")
+        .output()
+        .map_err(|e| format!("{bin:?}: {e}"))?;
     if out.status.success() {
         Ok(())
     } else {
@@ -382,8 +525,10 @@ fn accepts(bin: &std::path::Path, args: &[String]) -> Result<(), String> {
 #[test]
 fn the_real_binaries_accept_the_rendered_flags() {
     let docs = manifests();
-    let tetrad = tetra_tests::vm::cargo_build_binary("tetra-agent", "tetrad").unwrap_or_else(|e| panic!("{e}"));
-    let help = tetra_deploy::run(Command::new(&tetrad).arg("--help")).unwrap_or_else(|e| panic!("{e}"));
+    let tetrad = tetra_tests::vm::cargo_build_binary("tetra-agent", "tetrad")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let help =
+        tetra_deploy::run(Command::new(&tetrad).arg("--help")).unwrap_or_else(|e| panic!("{e}"));
     let mut line = agent_command_line(&docs);
     line.retain(|arg| {
         let flag = arg.split('=').next().unwrap_or(arg);
@@ -394,12 +539,14 @@ fn the_real_binaries_accept_the_rendered_flags() {
         !pending
     });
     assert!(line.len() >= 10, "{line:?}");
-    accepts(&tetrad, &line).unwrap_or_else(|e| panic!("tetrad refuses the DaemonSet's flags {line:?}:\n{e}"));
+    accepts(&tetrad, &line)
+        .unwrap_or_else(|e| panic!("tetrad refuses the DaemonSet's flags {line:?}:\n{e}"));
     // The check can fail: an unknown flag or a bad value is refused.
     assert!(accepts(&tetrad, &["--no-such-flag=1".to_string()]).is_err());
     assert!(accepts(&tetrad, &["--export-file-perm=999".to_string()]).is_err());
 
-    let operator = tetra_tests::vm::cargo_build_binary("tetra-operator", "tetra-operator").unwrap_or_else(|e| panic!("{e}"));
+    let operator = tetra_tests::vm::cargo_build_binary("tetra-operator", "tetra-operator")
+        .unwrap_or_else(|e| panic!("{e}"));
     let op = &get(&docs, "Deployment", OPERATOR)["spec"]["template"]["spec"];
     let args: Vec<String> = container(op, "tetra-operator")["args"]
         .as_array()
@@ -408,5 +555,9 @@ fn the_real_binaries_accept_the_rendered_flags() {
         .map(|a| a.as_str().expect("string").to_string())
         .collect();
     accepts(&operator, &args).unwrap_or_else(|e| panic!("tetra-operator refuses {args:?}:\n{e}"));
-    assert!(accepts(&operator, &["--leader-election-retry-period=soon".to_string()]).is_err());
+    assert!(accepts(
+        &operator,
+        &["--leader-election-retry-period=soon".to_string()]
+    )
+    .is_err());
 }

@@ -50,7 +50,11 @@ pub enum CrdError {
     #[error("applying CRD {crd}: {}{}", api_error_text(.source), hint(.source))]
     Apply { crd: String, source: kube::Error },
     #[error("CRD {crd} is not Established after {}s; its conditions: {conditions}", .waited.as_secs())]
-    NotEstablished { crd: String, waited: Duration, conditions: String },
+    NotEstablished {
+        crd: String,
+        waited: Duration,
+        conditions: String,
+    },
 }
 
 /// What the operator's ServiceAccount lacks when the API server says 403.
@@ -75,15 +79,18 @@ pub async fn apply(
     crd: &CustomResourceDefinition,
 ) -> Result<Outcome, CrdError> {
     let name = name_of(crd)?;
-    let before = api
-        .get_opt(&name)
-        .await
-        .map_err(|source| CrdError::Read { crd: name.clone(), source })?;
+    let before = api.get_opt(&name).await.map_err(|source| CrdError::Read {
+        crd: name.clone(),
+        source,
+    })?;
     let params = PatchParams::apply(FIELD_MANAGER).force();
     let after = api
         .patch(&name, &params, &Patch::Apply(crd))
         .await
-        .map_err(|source| CrdError::Apply { crd: name.clone(), source })?;
+        .map_err(|source| CrdError::Apply {
+            crd: name.clone(),
+            source,
+        })?;
     Ok(match before {
         None => Outcome::Created,
         Some(b) if b.metadata.generation != after.metadata.generation => Outcome::Upgraded,
@@ -117,7 +124,10 @@ fn is_established(crd: &CustomResourceDefinition) -> bool {
     crd.status
         .as_ref()
         .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|c| c.iter().any(|c| c.type_ == "Established" && c.status == "True"))
+        .is_some_and(|c| {
+            c.iter()
+                .any(|c| c.type_ == "Established" && c.status == "True")
+        })
 }
 
 /// Polls CRD `name` every `poll` until it is Established or `timeout` has passed.
@@ -129,10 +139,10 @@ pub async fn wait_established(
 ) -> Result<(), CrdError> {
     let start = tokio::time::Instant::now();
     loop {
-        let crd = api
-            .get(name)
-            .await
-            .map_err(|source| CrdError::Read { crd: name.to_string(), source })?;
+        let crd = api.get(name).await.map_err(|source| CrdError::Read {
+            crd: name.to_string(),
+            source,
+        })?;
         if is_established(&crd) {
             return Ok(());
         }

@@ -27,7 +27,11 @@ struct Reply {
 }
 
 fn text(status: &'static str, body: &str) -> Reply {
-    Reply { status, content_type: "text/plain; charset=utf-8", body: format!("{body}\n") }
+    Reply {
+        status,
+        content_type: "text/plain; charset=utf-8",
+        body: format!("{body}\n"),
+    }
 }
 
 fn route(method: &str, path: &str, endpoints: Endpoints, metrics: &Metrics) -> Reply {
@@ -62,7 +66,10 @@ async fn read_request_line(stream: &mut TcpStream) -> Option<(String, String)> {
         if buf.len() >= MAX_REQUEST {
             return None;
         }
-        let n = tokio::time::timeout(READ_TIMEOUT, stream.read(&mut chunk)).await.ok()?.ok()?;
+        let n = tokio::time::timeout(READ_TIMEOUT, stream.read(&mut chunk))
+            .await
+            .ok()?
+            .ok()?;
         if n == 0 {
             return None;
         }

@@ -37,10 +37,15 @@ impl LeaseConfig {
     /// Checks the relations client-go also requires, naming the flags.
     pub fn validate(&self) -> Result<(), String> {
         if self.identity.is_empty() {
-            return Err("the leader election identity is empty (set POD_NAME or --identity)".into());
+            return Err(
+                "the leader election identity is empty (set POD_NAME or --identity)".into(),
+            );
         }
         if self.name.is_empty() || self.namespace.is_empty() {
-            return Err("--leader-election-lease-name and --leader-election-namespace must not be empty".into());
+            return Err(
+                "--leader-election-lease-name and --leader-election-namespace must not be empty"
+                    .into(),
+            );
         }
         if self.lease_duration < Duration::from_secs(1) {
             return Err(format!(
@@ -71,7 +76,11 @@ impl LeaseConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum LeaseError {
     #[error("lease {lease}: {action}: {}{}", api_error_text(.source), hint(.source))]
-    Api { lease: String, action: &'static str, source: kube::Error },
+    Api {
+        lease: String,
+        action: &'static str,
+        source: kube::Error,
+    },
     #[error("lease {lease}: no answer from the API server within {}ms", .after.as_millis())]
     TimedOut { lease: String, after: Duration },
 }
@@ -99,7 +108,11 @@ pub struct Elector {
 
 impl Elector {
     pub fn new(client: Client, cfg: LeaseConfig) -> Self {
-        Elector { api: Api::namespaced(client, &cfg.namespace), cfg, observed: None }
+        Elector {
+            api: Api::namespaced(client, &cfg.namespace),
+            cfg,
+            observed: None,
+        }
     }
 
     pub fn config(&self) -> &LeaseConfig {
@@ -108,7 +121,11 @@ impl Elector {
 
     fn error(&self, action: &'static str, source: kube::Error) -> LeaseError {
         let lease = format!("{}/{}", self.cfg.namespace, self.cfg.name);
-        LeaseError::Api { lease, action, source }
+        LeaseError::Api {
+            lease,
+            action,
+            source,
+        }
     }
 
     fn observe(&mut self, lease: &Lease, at: Instant) {
@@ -122,8 +139,11 @@ impl Elector {
     pub async fn try_acquire_or_renew(&mut self) -> Result<bool, LeaseError> {
         let now = Instant::now();
         let wall = MicroTime(k8s_openapi::jiff::Timestamp::now());
-        let current =
-            self.api.get_opt(&self.cfg.name).await.map_err(|e| self.error("reading", e))?;
+        let current = self
+            .api
+            .get_opt(&self.cfg.name)
+            .await
+            .map_err(|e| self.error("reading", e))?;
         let Some(current) = current else {
             let lease = Lease {
                 metadata: ObjectMeta {
@@ -177,12 +197,20 @@ impl Elector {
         next.spec = Some(LeaseSpec {
             holder_identity: Some(self.cfg.identity.clone()),
             lease_duration_seconds: Some(self.cfg.duration_seconds()),
-            acquire_time: if ours { spec.acquire_time.clone() } else { Some(wall.clone()) },
+            acquire_time: if ours {
+                spec.acquire_time.clone()
+            } else {
+                Some(wall.clone())
+            },
             renew_time: Some(wall),
             lease_transitions: Some(if ours { transitions } else { transitions + 1 }),
             ..spec
         });
-        match self.api.replace(&self.cfg.name, &PostParams::default(), &next).await {
+        match self
+            .api
+            .replace(&self.cfg.name, &PostParams::default(), &next)
+            .await
+        {
             Ok(updated) => {
                 self.observe(&updated, now);
                 Ok(true)
@@ -195,9 +223,14 @@ impl Elector {
 
     /// Gives the lease up if we hold it: no holder, a one-second duration.
     pub async fn release(&mut self) -> Result<(), LeaseError> {
-        let current =
-            self.api.get_opt(&self.cfg.name).await.map_err(|e| self.error("reading", e))?;
-        let Some(mut next) = current else { return Ok(()) };
+        let current = self
+            .api
+            .get_opt(&self.cfg.name)
+            .await
+            .map_err(|e| self.error("reading", e))?;
+        let Some(mut next) = current else {
+            return Ok(());
+        };
         let spec = next.spec.clone().unwrap_or_default();
         if spec.holder_identity.as_deref() != Some(self.cfg.identity.as_str()) {
             return Ok(());
@@ -229,7 +262,10 @@ pub async fn run(mut elector: Elector, metrics: Arc<Metrics>, mut shutdown: watc
         let attempt = tokio::time::timeout(cfg.renew_deadline, elector.try_acquire_or_renew())
             .await
             .unwrap_or_else(|_| {
-                Err(LeaseError::TimedOut { lease: lease.clone(), after: cfg.renew_deadline })
+                Err(LeaseError::TimedOut {
+                    lease: lease.clone(),
+                    after: cfg.renew_deadline,
+                })
             });
         match attempt {
             Ok(true) => {

@@ -99,11 +99,17 @@ async fn client(kubeconfig: Option<&PathBuf>) -> Result<Client, String> {
 }
 
 async fn bind(addr: SocketAddr, what: &str) -> Result<TcpListener, String> {
-    TcpListener::bind(addr).await.map_err(|e| format!("--{what} {addr}: {e}"))
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("--{what} {addr}: {e}"))
 }
 
 async fn run(args: Args) -> Result<(), String> {
-    let identity = args.identity.clone().filter(|s| !s.is_empty()).unwrap_or_else(hostname);
+    let identity = args
+        .identity
+        .clone()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(hostname);
     let lease_cfg = LeaseConfig {
         name: args.leader_election_lease_name.clone(),
         namespace: args.leader_election_namespace.clone(),
@@ -124,15 +130,39 @@ async fn run(args: Args) -> Result<(), String> {
     let mut servers = Vec::new();
     if args.metrics_bind_address == args.health_probe_bind_address {
         let listener = bind(args.metrics_bind_address, "metrics-bind-address").await?;
-        let all = Endpoints { metrics: true, health: true };
-        servers.push(tokio::spawn(http::serve(listener, all, metrics.clone(), stop_rx.clone())));
+        let all = Endpoints {
+            metrics: true,
+            health: true,
+        };
+        servers.push(tokio::spawn(http::serve(
+            listener,
+            all,
+            metrics.clone(),
+            stop_rx.clone(),
+        )));
     } else {
         let m = bind(args.metrics_bind_address, "metrics-bind-address").await?;
         let h = bind(args.health_probe_bind_address, "health-probe-bind-address").await?;
-        let only_metrics = Endpoints { metrics: true, health: false };
-        let only_health = Endpoints { metrics: false, health: true };
-        servers.push(tokio::spawn(http::serve(m, only_metrics, metrics.clone(), stop_rx.clone())));
-        servers.push(tokio::spawn(http::serve(h, only_health, metrics.clone(), stop_rx.clone())));
+        let only_metrics = Endpoints {
+            metrics: true,
+            health: false,
+        };
+        let only_health = Endpoints {
+            metrics: false,
+            health: true,
+        };
+        servers.push(tokio::spawn(http::serve(
+            m,
+            only_metrics,
+            metrics.clone(),
+            stop_rx.clone(),
+        )));
+        servers.push(tokio::spawn(http::serve(
+            h,
+            only_health,
+            metrics.clone(),
+            stop_rx.clone(),
+        )));
     }
 
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -161,7 +191,11 @@ async fn run(args: Args) -> Result<(), String> {
     }
 
     let election = args.leader_election.then(|| {
-        tokio::spawn(lease::run(Elector::new(client, lease_cfg), metrics.clone(), stop_rx.clone()))
+        tokio::spawn(lease::run(
+            Elector::new(client, lease_cfg),
+            metrics.clone(),
+            stop_rx.clone(),
+        ))
     });
     signals.await;
     log::info!("shutting down");
@@ -179,7 +213,11 @@ async fn run(args: Args) -> Result<(), String> {
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let args = Args::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("tetra-operator: starting the async runtime: {e}");

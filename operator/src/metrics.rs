@@ -47,7 +47,10 @@ impl Metrics {
         match crds.iter_mut().find(|c| c.name == name) {
             Some(entry) => f(entry),
             None => {
-                let mut entry = CrdEntry { name: name.to_string(), ..CrdEntry::default() };
+                let mut entry = CrdEntry {
+                    name: name.to_string(),
+                    ..CrdEntry::default()
+                };
                 f(&mut entry);
                 crds.push(entry);
             }

@@ -39,7 +39,10 @@ fn stored(body: &Value, generation: i64, established: bool) -> Value {
 fn check_apply(req: &common::Req, name: &str) -> Value {
     assert_eq!(req.method, "PATCH");
     assert_eq!(req.path, format!("{CRDS}/{name}"));
-    assert_eq!(req.query.get("fieldManager").map(String::as_str), Some("tetra-operator"));
+    assert_eq!(
+        req.query.get("fieldManager").map(String::as_str),
+        Some("tetra-operator")
+    );
     assert_eq!(req.query.get("force").map(String::as_str), Some("true"));
     assert_eq!(req.query.len(), 2, "query {:?}", req.query);
     assert_eq!(req.content_type, "application/apply-patch+yaml");
@@ -51,15 +54,16 @@ async fn fresh_cluster_gets_both_crds_created_and_waits_for_established() {
     let (client, mut api) = common::client();
     let metrics = Arc::new(Metrics::default());
     let m = metrics.clone();
-    let task = tokio::spawn(async move {
-        crds::install(client, &m, POLL, Duration::from_secs(30)).await
-    });
+    let task =
+        tokio::spawn(async move { crds::install(client, &m, POLL, Duration::from_secs(30)).await });
 
     for (name, file) in [
         (TP, "cilium.io_tracingpolicies.yaml"),
         (TPN, "cilium.io_tracingpoliciesnamespaced.yaml"),
     ] {
-        api.expect("GET", &format!("{CRDS}/{name}")).await.fail(404, "NotFound", "not found");
+        api.expect("GET", &format!("{CRDS}/{name}"))
+            .await
+            .fail(404, "NotFound", "not found");
         let req = api.next().await;
         let body = check_apply(&req, name);
         // The body is exactly our CRD: the committed YAML, with apiVersion and kind.
@@ -72,10 +76,16 @@ async fn fresh_cluster_gets_both_crds_created_and_waits_for_established() {
 
     // TracingPolicy: not Established at the first read, Established at the second.
     let tp_body = committed("cilium.io_tracingpolicies.yaml");
-    api.expect("GET", &format!("{CRDS}/{TP}")).await.reply(200, stored(&tp_body, 1, false));
-    api.expect("GET", &format!("{CRDS}/{TP}")).await.reply(200, stored(&tp_body, 1, true));
+    api.expect("GET", &format!("{CRDS}/{TP}"))
+        .await
+        .reply(200, stored(&tp_body, 1, false));
+    api.expect("GET", &format!("{CRDS}/{TP}"))
+        .await
+        .reply(200, stored(&tp_body, 1, true));
     let tpn_body = committed("cilium.io_tracingpoliciesnamespaced.yaml");
-    api.expect("GET", &format!("{CRDS}/{TPN}")).await.reply(200, stored(&tpn_body, 1, true));
+    api.expect("GET", &format!("{CRDS}/{TPN}"))
+        .await
+        .reply(200, stored(&tpn_body, 1, true));
 
     task.await.expect("install task").expect("install");
     assert!(metrics.ready());
@@ -87,7 +97,9 @@ async fn fresh_cluster_gets_both_crds_created_and_waits_for_established() {
         assert!(text.contains(&format!(
             "tetra_operator_crd_install_result{{crd=\"{name}\",result=\"upgraded\"}} 0\n"
         )));
-        assert!(text.contains(&format!("tetra_operator_crd_established{{crd=\"{name}\"}} 1\n")));
+        assert!(text.contains(&format!(
+            "tetra_operator_crd_established{{crd=\"{name}\"}} 1\n"
+        )));
     }
 }
 
@@ -106,7 +118,9 @@ async fn an_older_crd_is_upgraded_and_an_identical_one_left_unchanged() {
         let (api_client, crd) = (api_client.clone(), crd.clone());
         tokio::spawn(async move { crds::apply(&api_client, &crd).await })
     };
-    api.expect("GET", &format!("{CRDS}/{TP}")).await.reply(200, stored(&old, 3, true));
+    api.expect("GET", &format!("{CRDS}/{TP}"))
+        .await
+        .reply(200, stored(&old, 3, true));
     let req = api.next().await;
     // The upgrade sends the whole current CRD, not a diff against the old one.
     assert_eq!(check_apply(&req, TP), new_body);
@@ -114,11 +128,16 @@ async fn an_older_crd_is_upgraded_and_an_identical_one_left_unchanged() {
     assert_eq!(task.await.expect("task").expect("apply"), Outcome::Upgraded);
 
     let task = tokio::spawn(async move { crds::apply(&api_client, &crd).await });
-    api.expect("GET", &format!("{CRDS}/{TP}")).await.reply(200, stored(&new_body, 4, true));
+    api.expect("GET", &format!("{CRDS}/{TP}"))
+        .await
+        .reply(200, stored(&new_body, 4, true));
     let req = api.next().await;
     assert_eq!(check_apply(&req, TP), new_body);
     req.reply(200, stored(&new_body, 4, true));
-    assert_eq!(task.await.expect("task").expect("apply"), Outcome::Unchanged);
+    assert_eq!(
+        task.await.expect("task").expect("apply"),
+        Outcome::Unchanged
+    );
 }
 
 #[tokio::test]
@@ -126,20 +145,29 @@ async fn forbidden_apply_names_the_crd_the_api_error_and_the_missing_permission(
     let (client, mut api) = common::client();
     let metrics = Arc::new(Metrics::default());
     let m = metrics.clone();
-    let task = tokio::spawn(async move {
-        crds::install(client, &m, POLL, Duration::from_secs(30)).await
-    });
-    api.expect("GET", &format!("{CRDS}/{TP}")).await.reply(200, stored(&json!({
-        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-        "metadata": {"name": TP}, "spec": {"group": "cilium.io", "scope": "Cluster",
-        "names": {"kind": "TracingPolicy", "plural": "tracingpolicies"}, "versions": []}
-    }), 1, true));
+    let task =
+        tokio::spawn(async move { crds::install(client, &m, POLL, Duration::from_secs(30)).await });
+    api.expect("GET", &format!("{CRDS}/{TP}")).await.reply(
+        200,
+        stored(
+            &json!({
+                "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+                "metadata": {"name": TP}, "spec": {"group": "cilium.io", "scope": "Cluster",
+                "names": {"kind": "TracingPolicy", "plural": "tracingpolicies"}, "versions": []}
+            }),
+            1,
+            true,
+        ),
+    );
     let message = "customresourcedefinitions.apiextensions.k8s.io \"tracingpolicies.cilium.io\" \
                    is forbidden: User \"system:serviceaccount:kube-system:tetra-operator\" \
                    cannot patch resource \"customresourcedefinitions\" in API group \
                    \"apiextensions.k8s.io\" at the cluster scope";
     api.next().await.fail(403, "Forbidden", message);
-    let err = task.await.expect("task").expect_err("a 403 must fail the install");
+    let err = task
+        .await
+        .expect("task")
+        .expect_err("a 403 must fail the install");
     assert_eq!(
         err.to_string(),
         format!(
@@ -169,7 +197,9 @@ async fn a_crd_that_never_becomes_established_times_out_with_its_conditions() {
         "reason": "MultipleNamesNotAllowed", "message": "\"tgtp\" is already in use"});
     // Reads at 0, 0.5, 1, 1.5 and 2 seconds, then the timeout.
     for _ in 0..5 {
-        api.expect("GET", &format!("{CRDS}/{TP}")).await.reply(200, crd.clone());
+        api.expect("GET", &format!("{CRDS}/{TP}"))
+            .await
+            .reply(200, crd.clone());
     }
     let err = task.await.expect("task").expect_err("must time out");
     assert_eq!(

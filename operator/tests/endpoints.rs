@@ -39,7 +39,14 @@ fn get(path: &str) -> String {
     format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nUser-Agent: test\r\n\r\n")
 }
 
-async fn start(endpoints: Endpoints, metrics: Arc<Metrics>) -> (std::net::SocketAddr, watch::Sender<bool>, tokio::task::JoinHandle<()>) {
+async fn start(
+    endpoints: Endpoints,
+    metrics: Arc<Metrics>,
+) -> (
+    std::net::SocketAddr,
+    watch::Sender<bool>,
+    tokio::task::JoinHandle<()>,
+) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (tx, rx) = watch::channel(false);
@@ -50,9 +57,20 @@ async fn start(endpoints: Endpoints, metrics: Arc<Metrics>) -> (std::net::Socket
 #[tokio::test]
 async fn health_and_readiness_follow_the_crd_install() {
     let metrics = Arc::new(Metrics::default());
-    let (addr, stop, task) = start(Endpoints { metrics: false, health: true }, metrics.clone()).await;
+    let (addr, stop, task) = start(
+        Endpoints {
+            metrics: false,
+            health: true,
+        },
+        metrics.clone(),
+    )
+    .await;
 
-    let ok = ("HTTP/1.1 200 OK".to_string(), "text/plain; charset=utf-8".to_string(), "ok\n".to_string());
+    let ok = (
+        "HTTP/1.1 200 OK".to_string(),
+        "text/plain; charset=utf-8".to_string(),
+        "ok\n".to_string(),
+    );
     assert_eq!(call(addr, &get("/healthz")).await, ok);
     let not_ready = (
         "HTTP/1.1 503 Service Unavailable".to_string(),
@@ -63,29 +81,49 @@ async fn health_and_readiness_follow_the_crd_install() {
     metrics.set_crd_state(TP, CrdState::Applied(Outcome::Created));
     metrics.set_crd_state(TPN, CrdState::Applied(Outcome::Created));
     metrics.set_crd_established(TP);
-    assert_eq!(call(addr, &get("/readyz")).await, not_ready, "one CRD is not Established");
+    assert_eq!(
+        call(addr, &get("/readyz")).await,
+        not_ready,
+        "one CRD is not Established"
+    );
     metrics.set_crd_established(TPN);
     assert_eq!(call(addr, &get("/readyz?verbose")).await, ok);
 
     // This listener serves health only.
     let (status, _, body) = call(addr, &get("/metrics")).await;
-    assert_eq!((status.as_str(), body.as_str()), ("HTTP/1.1 404 Not Found", "not found\n"));
+    assert_eq!(
+        (status.as_str(), body.as_str()),
+        ("HTTP/1.1 404 Not Found", "not found\n")
+    );
     let (status, _, _) = call(addr, "POST /healthz HTTP/1.1\r\nContent-Length: 0\r\n\r\n").await;
     assert_eq!(status, "HTTP/1.1 405 Method Not Allowed");
     let (status, _, body) = call(addr, "HEAD /healthz HTTP/1.1\r\n\r\n").await;
     assert_eq!((status.as_str(), body.as_str()), ("HTTP/1.1 200 OK", ""));
     let (status, _, body) = call(addr, "\u{1}\u{2}garbage\r\n\r\n").await;
-    assert_eq!((status.as_str(), body.as_str()), ("HTTP/1.1 400 Bad Request", "malformed request\n"));
+    assert_eq!(
+        (status.as_str(), body.as_str()),
+        ("HTTP/1.1 400 Bad Request", "malformed request\n")
+    );
 
     stop.send(true).expect("stop");
     task.await.expect("server task");
-    assert!(TcpStream::connect(addr).await.is_err(), "still listening after shutdown");
+    assert!(
+        TcpStream::connect(addr).await.is_err(),
+        "still listening after shutdown"
+    );
 }
 
 #[tokio::test]
 async fn metrics_show_install_results_and_leader_status() {
     let metrics = Arc::new(Metrics::default());
-    let (addr, stop, task) = start(Endpoints { metrics: true, health: false }, metrics.clone()).await;
+    let (addr, stop, task) = start(
+        Endpoints {
+            metrics: true,
+            health: false,
+        },
+        metrics.clone(),
+    )
+    .await;
     metrics.set_crd_state(TP, CrdState::Applied(Outcome::Upgraded));
     metrics.set_crd_established(TP);
     metrics.set_crd_state(TPN, CrdState::Failed);
@@ -126,7 +164,10 @@ tetra_operator_lease_errors_total 1
     );
     assert_eq!(body, expected);
     let (status, _, _) = call(addr, &get("/healthz")).await;
-    assert_eq!(status, "HTTP/1.1 404 Not Found", "this listener serves metrics only");
+    assert_eq!(
+        status, "HTTP/1.1 404 Not Found",
+        "this listener serves metrics only"
+    );
     stop.send(true).expect("stop");
     task.await.expect("server task");
 }
@@ -134,7 +175,12 @@ tetra_operator_lease_errors_total 1
 #[test]
 fn the_binary_refuses_inconsistent_lease_flags_before_contacting_the_cluster() {
     let out = Command::new(env!("CARGO_BIN_EXE_tetra-operator"))
-        .args(["--leader-election-lease-duration", "10s", "--leader-election-renew-deadline", "10s"])
+        .args([
+            "--leader-election-lease-duration",
+            "10s",
+            "--leader-election-renew-deadline",
+            "10s",
+        ])
         .env("KUBECONFIG", "/nonexistent")
         .output()
         .expect("running tetra-operator");

@@ -81,7 +81,9 @@ async fn acquires_a_missing_lease_by_creating_it() {
     let (client, mut api) = common::client();
     let mut elector = Elector::new(client, config());
     let task = tokio::spawn(async move { (elector.try_acquire_or_renew().await, elector) });
-    api.expect("GET", LEASE).await.fail(404, "NotFound", "leases \"tetra-operator\" not found");
+    api.expect("GET", LEASE)
+        .await
+        .fail(404, "NotFound", "leases \"tetra-operator\" not found");
     let req = api.expect("POST", LEASES).await;
     let spec = &req.body["spec"];
     assert_eq!(req.body["metadata"]["name"], "tetra-operator");
@@ -89,7 +91,10 @@ async fn acquires_a_missing_lease_by_creating_it() {
     assert_eq!(spec["holderIdentity"], "operator-a");
     assert_eq!(spec["leaseDurationSeconds"], 15);
     assert_eq!(spec["leaseTransitions"], 0);
-    assert_eq!(micro_time(&spec["acquireTime"]), micro_time(&spec["renewTime"]));
+    assert_eq!(
+        micro_time(&spec["acquireTime"]),
+        micro_time(&spec["renewTime"])
+    );
     let body = req.body.clone();
     req.reply(201, written(&body, "1"));
     let (won, mut elector) = task.await.expect("task");
@@ -104,7 +109,10 @@ async fn acquires_a_missing_lease_by_creating_it() {
     let req = api.expect("PUT", LEASE).await;
     assert_eq!(req.body["metadata"]["resourceVersion"], "1");
     assert_eq!(req.body["spec"]["holderIdentity"], "operator-a");
-    assert_eq!(req.body["spec"]["acquireTime"], current["spec"]["acquireTime"]);
+    assert_eq!(
+        req.body["spec"]["acquireTime"],
+        current["spec"]["acquireTime"]
+    );
     assert_eq!(req.body["spec"]["leaseTransitions"], 0);
     assert_ne!(req.body["spec"]["renewTime"], current["spec"]["renewTime"]);
     let renewed = req.body.clone();
@@ -117,8 +125,14 @@ async fn losing_the_create_race_is_not_an_error() {
     let (client, mut api) = common::client();
     let mut elector = Elector::new(client, config());
     let task = tokio::spawn(async move { elector.try_acquire_or_renew().await });
-    api.expect("GET", LEASE).await.fail(404, "NotFound", "not found");
-    api.expect("POST", LEASES).await.fail(409, "AlreadyExists", "leases \"tetra-operator\" already exists");
+    api.expect("GET", LEASE)
+        .await
+        .fail(404, "NotFound", "not found");
+    api.expect("POST", LEASES).await.fail(
+        409,
+        "AlreadyExists",
+        "leases \"tetra-operator\" already exists",
+    );
     assert!(!task.await.expect("task").expect("a lost race is Ok(false)"));
 }
 
@@ -144,10 +158,16 @@ async fn takes_over_only_after_a_whole_lease_duration_without_change() {
     let task = tokio::spawn(async move { elector.try_acquire_or_renew().await });
     api.expect("GET", LEASE).await.reply(200, other.clone());
     let req = api.expect("PUT", LEASE).await;
-    assert_eq!(req.body["metadata"]["resourceVersion"], "7", "optimistic concurrency");
+    assert_eq!(
+        req.body["metadata"]["resourceVersion"], "7",
+        "optimistic concurrency"
+    );
     assert_eq!(req.body["spec"]["holderIdentity"], "operator-a");
     assert_eq!(req.body["spec"]["leaseTransitions"], 5);
-    assert_eq!(micro_time(&req.body["spec"]["acquireTime"]), micro_time(&req.body["spec"]["renewTime"]));
+    assert_eq!(
+        micro_time(&req.body["spec"]["acquireTime"]),
+        micro_time(&req.body["spec"]["renewTime"])
+    );
     let body = req.body.clone();
     req.reply(200, written(&body, "8"));
     assert!(task.await.expect("task").expect("takeover"));
@@ -160,7 +180,9 @@ async fn a_holder_that_keeps_renewing_is_never_displaced_and_a_conflict_loses() 
     // Each read shows a new resourceVersion: the holder renews.
     for rv in 10..20 {
         let task = tokio::spawn(async move { (elector.try_acquire_or_renew().await, elector) });
-        api.expect("GET", LEASE).await.reply(200, lease_object(&rv.to_string(), Some("operator-b"), 1));
+        api.expect("GET", LEASE)
+            .await
+            .reply(200, lease_object(&rv.to_string(), Some("operator-b"), 1));
         let (won, back) = task.await.expect("task");
         assert!(!won.expect("read"));
         elector = back;
@@ -168,7 +190,9 @@ async fn a_holder_that_keeps_renewing_is_never_displaced_and_a_conflict_loses() 
     }
     // A released lease (no holder) is taken at once, but another replica writes first.
     let task = tokio::spawn(async move { elector.try_acquire_or_renew().await });
-    api.expect("GET", LEASE).await.reply(200, lease_object("30", None, 2));
+    api.expect("GET", LEASE)
+        .await
+        .reply(200, lease_object("30", None, 2));
     let req = api.expect("PUT", LEASE).await;
     assert_eq!(req.body["spec"]["leaseTransitions"], 3);
     req.fail(409, "Conflict", "the object has been modified; please apply your changes to the latest version and try again");
@@ -195,17 +219,28 @@ async fn forbidden_names_the_lease_and_the_permission() {
 }
 
 /// Starts the election loop against a fresh fake API.
-fn start_election() -> (common::FakeApi, Arc<Metrics>, watch::Sender<bool>, tokio::task::JoinHandle<()>) {
+fn start_election() -> (
+    common::FakeApi,
+    Arc<Metrics>,
+    watch::Sender<bool>,
+    tokio::task::JoinHandle<()>,
+) {
     let (client, api) = common::client();
     let metrics = Arc::new(Metrics::default());
     let (stop_tx, stop_rx) = watch::channel(false);
-    let task = tokio::spawn(lease::run(Elector::new(client, config()), metrics.clone(), stop_rx));
+    let task = tokio::spawn(lease::run(
+        Elector::new(client, config()),
+        metrics.clone(),
+        stop_rx,
+    ));
     (api, metrics, stop_tx, task)
 }
 
 /// Answers the first attempt: no Lease yet, so it is created; returns what was written.
 async fn acquire_by_create(api: &mut common::FakeApi) -> Value {
-    api.expect("GET", LEASE).await.fail(404, "NotFound", "not found");
+    api.expect("GET", LEASE)
+        .await
+        .fail(404, "NotFound", "not found");
     let req = api.expect("POST", LEASES).await;
     let body = req.body.clone();
     req.reply(201, written(&body, "1"));
@@ -219,17 +254,23 @@ async fn run_loop_steps_down_on_loss_and_releases_on_shutdown() {
     let (mut api, metrics, stop_tx, task) = start_election();
     let body = acquire_by_create(&mut api).await;
     // Renew once.
-    api.expect("GET", LEASE).await.reply(200, written(&body, "1"));
+    api.expect("GET", LEASE)
+        .await
+        .reply(200, written(&body, "1"));
     let req = api.expect("PUT", LEASE).await;
     let body = req.body.clone();
     req.reply(200, written(&body, "2"));
     assert!(metrics.is_leader());
     // Another replica took it (e.g. after a long pause of ours): step down.
-    api.expect("GET", LEASE).await.reply(200, lease_object("3", Some("operator-b"), 1));
+    api.expect("GET", LEASE)
+        .await
+        .reply(200, lease_object("3", Some("operator-b"), 1));
     // The next read happens a retry period later; by then we are a follower.
     let req = api.expect("GET", LEASE).await;
     assert!(!metrics.is_leader());
-    assert!(metrics.render().contains("tetra_operator_leader_losses_total 1\n"));
+    assert!(metrics
+        .render()
+        .contains("tetra_operator_leader_losses_total 1\n"));
     // It released the lease meanwhile: we take it at once.
     req.reply(200, lease_object("4", None, 1));
     let req = api.expect("PUT", LEASE).await;
@@ -239,13 +280,17 @@ async fn run_loop_steps_down_on_loss_and_releases_on_shutdown() {
     // Wait for the next read so the loop has recorded the win, then shut down.
     let req = api.expect("GET", LEASE).await;
     assert!(metrics.is_leader());
-    assert!(metrics.render().contains("tetra_operator_leader_acquisitions_total 2\n"));
+    assert!(metrics
+        .render()
+        .contains("tetra_operator_leader_acquisitions_total 2\n"));
     stop_tx.send(true).expect("stop");
     req.reply(200, written(&body, "5"));
     let req = api.expect("PUT", LEASE).await; // the renewal in flight
     req.reply(200, written(&body, "6"));
     // Release: read, then write with no holder and a one-second duration.
-    api.expect("GET", LEASE).await.reply(200, written(&body, "6"));
+    api.expect("GET", LEASE)
+        .await
+        .reply(200, written(&body, "6"));
     let req = api.expect("PUT", LEASE).await;
     assert_eq!(req.body["metadata"]["resourceVersion"], "6");
     assert_eq!(req.body["spec"].get("holderIdentity"), None);
@@ -274,8 +319,12 @@ async fn run_loop_steps_down_after_the_renew_deadline_of_failures() {
     }
     assert_eq!(stepped_down_at, Some(Duration::from_secs(12)));
     let req = api.expect("GET", LEASE).await;
-    assert!(metrics.render().contains("tetra_operator_lease_errors_total 6\n"));
-    assert!(metrics.render().contains("tetra_operator_leader_losses_total 1\n"));
+    assert!(metrics
+        .render()
+        .contains("tetra_operator_lease_errors_total 6\n"));
+    assert!(metrics
+        .render()
+        .contains("tetra_operator_leader_losses_total 1\n"));
     stop_tx.send(true).expect("stop");
     req.fail(500, "InternalError", "etcdserver: request timed out");
     // A follower does not touch the lease on shutdown: the task ends with no more requests.

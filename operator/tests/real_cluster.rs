@@ -15,16 +15,28 @@ async fn installs_crds_and_elects_a_leader_on_a_real_cluster() {
         eprintln!("skipped: KUBECONFIG is not set, so there is no cluster to test against");
         return;
     }
-    let client = kube::Client::try_default().await.expect("a client from KUBECONFIG");
-    let metrics = Metrics::default();
-    crds::install(client.clone(), &metrics, Duration::from_millis(500), Duration::from_secs(60))
+    let client = kube::Client::try_default()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("a client from KUBECONFIG");
+    let metrics = Metrics::default();
+    crds::install(
+        client.clone(),
+        &metrics,
+        Duration::from_millis(500),
+        Duration::from_secs(60),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
     assert!(metrics.ready());
     // A second install changes nothing.
-    crds::install(client.clone(), &metrics, Duration::from_millis(500), Duration::from_secs(60))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    crds::install(
+        client.clone(),
+        &metrics,
+        Duration::from_millis(500),
+        Duration::from_secs(60),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
     assert!(metrics
         .render()
         .contains("tetra_operator_crd_install_result{crd=\"tracingpolicies.cilium.io\",result=\"unchanged\"} 1\n"));
@@ -43,11 +55,23 @@ async fn installs_crds_and_elects_a_leader_on_a_real_cluster() {
     assert!(elector.try_acquire_or_renew().await.expect("renew"));
     let mut other = Elector::new(
         client.clone(),
-        LeaseConfig { identity: "someone-else".into(), ..elector.config().clone() },
+        LeaseConfig {
+            identity: "someone-else".into(),
+            ..elector.config().clone()
+        },
     );
-    assert!(!other.try_acquire_or_renew().await.expect("a held lease is not taken"));
+    assert!(!other
+        .try_acquire_or_renew()
+        .await
+        .expect("a held lease is not taken"));
     elector.release().await.expect("release");
-    assert!(other.try_acquire_or_renew().await.expect("a released lease is taken at once"));
+    assert!(other
+        .try_acquire_or_renew()
+        .await
+        .expect("a released lease is taken at once"));
     let leases: Api<Lease> = Api::namespaced(client, "kube-system");
-    leases.delete(&name, &DeleteParams::default()).await.expect("deleting the test lease");
+    leases
+        .delete(&name, &DeleteParams::default())
+        .await
+        .expect("deleting the test lease");
 }

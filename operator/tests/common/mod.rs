@@ -69,7 +69,10 @@ impl FakeApi {
             .expect("no request reached the fake API server within 10s");
         let (request, respond) = got?;
         let (parts, body) = request.into_parts();
-        let bytes = body.collect_bytes().await.expect("reading the request body");
+        let bytes = body
+            .collect_bytes()
+            .await
+            .expect("reading the request body");
         let body = if bytes.is_empty() {
             Value::Null
         } else {
