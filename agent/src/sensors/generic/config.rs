@@ -154,6 +154,15 @@ fn is_int_reader(r: u32) -> bool {
     (reader::U64..=reader::U8).contains(&r) || r == reader::CAPS
 }
 
+/// `UntrackSock` for code 12: the KprobeAction name, in the policy's spelling.
+fn action_name(code: u32) -> String {
+    use tetra_proto::tetragon::KprobeAction;
+    match i32::try_from(code).ok().and_then(|c| KprobeAction::try_from(c).ok()) {
+        Some(a) => a.as_str_name().trim_start_matches("KPROBE_ACTION_").to_string(),
+        None => format!("code {code}"),
+    }
+}
+
 /// Why a hook cannot run on the kernel side as compiled; the message is for the user.
 pub fn check_hook(hook: &CompiledHook, can_override: bool) -> Result<(), String> {
     let is_kprobe = matches!(hook.attach, AttachTarget::Kprobe { .. });
@@ -287,7 +296,7 @@ pub fn check_hook(hook: &CompiledHook, can_override: bool) -> Result<(), String>
                         return Err(at("Override on a kprobe needs bpf_override_return (CONFIG_BPF_KPROBE_OVERRIDE), which this kernel lacks; use an lsmhooks entry".into()))
                     }
                     ACTION_OVERRIDE => return Err(at("Override works on kprobes and LSM hooks only".into())),
-                    code => return Err(at(format!("{what}: action code {code} is not supported yet"))),
+                    code => return Err(at(format!("{what}: action {} is not supported yet", action_name(code)))),
                 }
             }
         }
@@ -453,5 +462,49 @@ print fmt: \"dfd: 0x%08lx\"
         let follow = hook(&format!("{base}  kprobes:\n  - call: fd_install\n    syscall: false\n    args: [{{index: 0, type: int}}, {{index: 1, type: file}}]\n    selectors:\n    - matchPIDs: [{{operator: NotIn, followForks: true, isNamespacePID: true, values: [1]}}]\n      matchActions: [{{action: FollowFD, argFd: 0, argName: 1}}]\n"));
         assert_eq!(check_hook(&follow, false), Ok(()));
         assert!(uses_follow_fd(std::slice::from_ref(&follow)));
+    }
+}
+
+#[cfg(test)]
+mod conformance {
+    use super::check_hook;
+    use tetra_crds::conformance::corpus_files;
+
+    const BEGIN: &str = "<!-- kernel-refusals:begin -->";
+    const END: &str = "<!-- kernel-refusals:end -->";
+
+    /// The Tetragon example policies that compile but that this agent refuses at load,
+    /// each hook with its reason, as the README lists them (regenerate with
+    /// `UPDATE_CONFORMANCE=1`). Override counts as available, as on kernels with
+    /// bpf_override_return.
+    #[test]
+    fn corpus_refusals_on_the_kernel_side_are_listed() {
+        let dir = std::env::var("TETRA_CONFORMANCE_DIR").map(std::path::PathBuf::from).unwrap_or_else(|_| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/tetragon/policies")
+        });
+        let mut table = String::from("| file | hook | refused because |\n|---|---|---|\n");
+        for file in corpus_files(&dir).unwrap() {
+            let Ok(policy) = tetra_crds::check_policy_yaml(&std::fs::read_to_string(&file).unwrap()) else { continue };
+            let name = file.strip_prefix(&dir).unwrap().to_string_lossy().into_owned();
+            for h in &policy.hooks {
+                if let Err(e) = check_hook(h, true) {
+                    table.push_str(&format!("| {name} | {} | {} |\n", h.source, e.replace('|', "\\|")));
+                }
+            }
+        }
+        let readme_path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
+        let readme = std::fs::read_to_string(&readme_path).unwrap();
+        let (Some(a), Some(b)) = (readme.find(BEGIN), readme.find(END)) else {
+            panic!("README.md lacks the {BEGIN} ... {END} section");
+        };
+        let current = &readme[a + BEGIN.len()..b];
+        if current.trim() != table.trim() {
+            if std::env::var_os("UPDATE_CONFORMANCE").is_some() {
+                let updated = format!("{}{BEGIN}\n{table}{}", &readme[..a], &readme[b..]);
+                std::fs::write(&readme_path, updated).unwrap();
+            } else {
+                panic!("README.md's kernel refusal table is stale; run UPDATE_CONFORMANCE=1 cargo test -p tetra-agent --lib corpus_refusals\nwant:\n{table}");
+            }
+        }
     }
 }
