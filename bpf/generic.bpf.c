@@ -403,6 +403,16 @@ int generic_fentry(void *ctx)
 	return 0;
 }
 
+/*
+ * Override on a security_* function where the kernel has no bpf_override_return: a
+ * non-zero return is what the function returns, without running it.
+ */
+SEC("fmod_ret")
+int generic_fmod_ret(void *ctx)
+{
+	return generic_event(ctx, SRC_BTF);
+}
+
 SEC("uprobe")
 int generic_uprobe(struct pt_regs *ctx)
 {

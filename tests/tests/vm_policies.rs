@@ -122,6 +122,32 @@ spec:
         argError: -1
 "#;
 
+/// Override on a security_* kprobe of a kernel without bpf_override_return: runs as fmod_ret,
+/// so cat's open fails with EACCES before the file is opened; busybox head is not named.
+const FMOD_OVERRIDE: &str = r#"apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: vm-fmod-override
+spec:
+  kprobes:
+  - call: security_file_open
+    syscall: false
+    args:
+    - index: 0
+      type: file
+    selectors:
+    - matchBinaries:
+      - operator: In
+        values: ["/usr/bin/cat"]
+      matchArgs:
+      - index: 0
+        operator: Equal
+        values: ["/etc/tetra-fmod/key"]
+      matchActions:
+      - action: Override
+        argError: -13
+"#;
+
 /// A kretprobe on a syscall: only failed opens under /tmp/ret/, with the return value.
 const RETURN: &str = r#"apiVersion: cilium.io/v1alpha1
 kind: TracingPolicy
@@ -194,7 +220,8 @@ spec:
 "#;
 
 const SCRIPT: &str = r#"
-mkdir -p /etc/tetra-test /etc/tetra-secret /etc/tetra-kill /tmp/outside
+mkdir -p /etc/tetra-test /etc/tetra-secret /etc/tetra-kill /etc/tetra-fmod /tmp/outside
+echo FMOD-SECRET > /etc/tetra-fmod/key
 echo etc-hostname-content > /etc/tetra-test/hostname
 echo outside-content > /tmp/outside/file
 echo TOPSECRET-CONTENT > /etc/tetra-secret/key
@@ -204,7 +231,7 @@ echo kill-content > /etc/tetra-kill/file
     --tracing-policy /policies/lsm.yaml --tracing-policy /policies/kill.yaml \
     --tracing-policy /policies/openat.yaml --tracing-policy /policies/override.yaml \
     --tracing-policy /policies/return.yaml --tracing-policy /policies/copyfd.yaml \
-    > /tmp/tetrad.log 2>&1 &
+    --tracing-policy /policies/fmod.yaml > /tmp/tetrad.log 2>&1 &
 agent=$!
 i=0
 until grep -q "tetrad ready" /tmp/tetrad.log || [ $i -gt 1200 ]; do sleep 0.1; i=$((i + 1)); done
@@ -214,6 +241,8 @@ until grep -q "tetrad ready" /tmp/tetrad.log || [ $i -gt 1200 ]; do sleep 0.1; i
 /usr/bin/head /etc/tetra-secret/key > /tmp/head.out 2>&1; echo "rc=$?" >> /tmp/head.out
 /usr/bin/cat /etc/tetra-kill/file > /tmp/kill.out 2>&1; echo "rc=$?" >> /tmp/kill.out
 /usr/bin/head /etc/tetra-kill/file > /tmp/headkill.out 2>&1; echo "rc=$?" >> /tmp/headkill.out
+/usr/bin/cat /etc/tetra-fmod/key > /tmp/fmod.out 2>&1; echo "rc=$?" >> /tmp/fmod.out
+/usr/bin/head /etc/tetra-fmod/key > /tmp/fmodhead.out 2>&1; echo "rc=$?" >> /tmp/fmodhead.out
 mkdir -p /tmp/ret && echo present > /tmp/ret/present
 /usr/bin/cat /tmp/ret/present /tmp/ret/missing > /tmp/ret.out 2>&1; echo "rc=$?" >> /tmp/ret.out
 /bin/seed002_workload dup /etc/tetra-test/hostname > /tmp/dup.out 2>&1; echo "rc=$?" >> /tmp/dup.out
@@ -227,6 +256,8 @@ tetra_section deny cat /tmp/deny.out
 tetra_section head cat /tmp/head.out
 tetra_section kill cat /tmp/kill.out
 tetra_section headkill cat /tmp/headkill.out
+tetra_section fmod cat /tmp/fmod.out
+tetra_section fmodhead cat /tmp/fmodhead.out
 tetra_section ret cat /tmp/ret.out
 tetra_section dup cat /tmp/dup.out
 tetra_section events cat /tmp/events.json
@@ -257,6 +288,7 @@ fn kprobe_and_lsm_policies_on_debian_kernel() {
         .file_bytes(KPROBE_OVERRIDE, "/policies/override.yaml", 0o644)
         .file_bytes(RETURN, "/policies/return.yaml", 0o644)
         .file_bytes(COPY_FD, "/policies/copyfd.yaml", 0o644)
+        .file_bytes(FMOD_OVERRIDE, "/policies/fmod.yaml", 0o644)
         .memory_mb(1536)
         .script(SCRIPT)
         .timeout(Duration::from_secs(420))
@@ -265,7 +297,7 @@ fn kprobe_and_lsm_policies_on_debian_kernel() {
     out.ensure_success().unwrap_or_else(|e| panic!("{e}"));
     let log = out.require_section("agentlog").unwrap();
     assert!(log.contains("tetrad ready"), "agent log:\n{log}");
-    for (name, hooks) in [("vm-fd-install", 1), ("vm-lsm-deny", 1), ("vm-sigkill", 1), ("vm-openat", 1), ("vm-return", 1), ("vm-copyfd", 3)] {
+    for (name, hooks) in [("vm-fd-install", 1), ("vm-lsm-deny", 1), ("vm-sigkill", 1), ("vm-openat", 1), ("vm-return", 1), ("vm-copyfd", 3), ("vm-fmod-override", 1)] {
         assert!(log.contains(&format!("tracing policy \"{name}\" enabled: {hooks} hook(s) attached")), "{name} not loaded; agent log:\n{log}");
     }
     let refused = log
@@ -291,6 +323,18 @@ fn kprobe_and_lsm_policies_on_debian_kernel() {
     assert_eq!(section("head").trim(), "TOPSECRET-CONTENT\nrc=0", "busybox head must not be denied");
     let kill = section("kill");
     assert!(!kill.contains("kill-content") && kill.contains("rc=137"), "cat must be killed:\n{kill}");
+    // The kprobe Override on security_file_open, as fmod_ret: denied before the open.
+    let fmod = section("fmod");
+    assert!(!fmod.contains("FMOD-SECRET"), "cat read the protected file:\n{fmod}");
+    assert!(fmod.contains("Permission denied") && fmod.contains("rc=1"), "cat under fmod_ret:\n{fmod}");
+    assert_eq!(section("fmodhead").trim(), "FMOD-SECRET\nrc=0", "busybox head must not be denied");
+    let fmod_hits: Vec<&Value> =
+        bodies(&events, "process_kprobe").filter(|b| b["policy_name"] == "vm-fmod-override").collect();
+    assert_eq!(fmod_hits.len(), 1, "{fmod_hits:#?}");
+    assert_eq!(fmod_hits[0]["function_name"], "security_file_open");
+    assert_eq!(fmod_hits[0]["action"], "KPROBE_ACTION_OVERRIDE");
+    assert_eq!(fmod_hits[0]["process"]["binary"], "/usr/bin/cat");
+    assert_eq!(fmod_hits[0]["args"][0]["file_arg"]["path"], "/etc/tetra-fmod/key");
 
     // The executable the kernel sees for each process (what matchBinaries compares).
     let cat_exec = bodies(&events, "process_exec")

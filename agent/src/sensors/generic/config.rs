@@ -292,8 +292,12 @@ pub fn check_hook(hook: &CompiledHook, can_override: bool) -> Result<(), String>
                     }
                     ACTION_OVERRIDE if is_lsm => {}
                     ACTION_OVERRIDE if is_kprobe && can_override => {}
+                    ACTION_OVERRIDE if is_kprobe && fmod_ret_target(hook) && has_return(hook) => {
+                        return Err(at("Override on a security_* function of a kernel without bpf_override_return runs as fmod_ret, which cannot be combined with a return probe".into()))
+                    }
+                    ACTION_OVERRIDE if is_kprobe && fmod_ret_target(hook) => {}
                     ACTION_OVERRIDE if is_kprobe => {
-                        return Err(at("Override on a kprobe needs bpf_override_return (CONFIG_BPF_KPROBE_OVERRIDE), which this kernel lacks; use an lsmhooks entry".into()))
+                        return Err(at("Override on a kprobe needs bpf_override_return (CONFIG_BPF_KPROBE_OVERRIDE), which this kernel lacks, or a security_* function (fmod_ret); use an lsmhooks entry".into()))
                     }
                     ACTION_OVERRIDE => return Err(at("Override works on kprobes and LSM hooks only".into())),
                     code => return Err(at(format!("{what}: action {} is not supported yet", action_name(code)))),
@@ -313,6 +317,21 @@ pub fn uses_rate_limit(hook: &CompiledHook) -> bool {
 }
 
 /// Does any selector of the hook filter on the binary?
+/// A kprobe on a security_* function: the kernel lets an fmod_ret program (a BPF
+/// trampoline) return an error in its place, which is how Override runs there on kernels
+/// without bpf_override_return.
+pub fn fmod_ret_target(hook: &CompiledHook) -> bool {
+    matches!(&hook.attach, AttachTarget::Kprobe { symbol, .. } if symbol.starts_with("security_"))
+}
+
+/// Does the hook run as fmod_ret: an Override on a security_* function, and no
+/// bpf_override_return on this kernel (check_hook accepted it).
+pub fn uses_fmod_ret(hook: &CompiledHook, can_override: bool) -> bool {
+    !can_override
+        && fmod_ret_target(hook)
+        && hook.selectors.iter().any(|s| s.actions.iter().any(|a| a.code == ACTION_OVERRIDE))
+}
+
 pub fn needs_binary(hook: &CompiledHook) -> bool {
     hook.selectors.iter().any(|s| !s.binaries.is_empty())
 }
@@ -443,6 +462,11 @@ print fmt: \"dfd: 0x%08lx\"
         let ovr = hook(&format!("{base}  kprobes:\n  - call: sys_openat\n    selectors:\n    - matchActions: [{{action: Override, argError: -1}}]\n"));
         assert!(check_hook(&ovr, false).unwrap_err().contains("bpf_override_return"));
         assert_eq!(check_hook(&ovr, true), Ok(()));
+        assert!(!uses_fmod_ret(&ovr, false));
+        let fmod = hook(&format!("{base}  kprobes:\n  - call: security_file_open\n    syscall: false\n    args: [{{index: 0, type: file}}]\n    selectors:\n    - matchActions: [{{action: Override, argError: -13}}]\n"));
+        assert_eq!(check_hook(&fmod, false), Ok(()));
+        assert!(uses_fmod_ret(&fmod, false));
+        assert!(!uses_fmod_ret(&fmod, true), "bpf_override_return keeps the kprobe");
         let ret = hook(&format!("{base}  kprobes:\n  - call: sys_dup\n    return: true\n    args: [{{index: 0, type: int}}]\n    returnArg: {{index: 0, type: int}}\n    selectors:\n    - matchReturnArgs: [{{index: 0, operator: GT, values: [\"0\"]}}]\n      matchReturnActions: [{{action: UnfollowFD, argFd: 0}}]\n"));
         assert_eq!(check_hook(&ret, false), Ok(()));
         assert!(has_return(&ret));

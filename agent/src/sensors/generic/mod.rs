@@ -19,7 +19,7 @@ use tetra_crds::compile::{encoding, AttachTarget, CompiledHook, CompiledPolicy};
 use thiserror::Error;
 
 use crate::sensors::process::ProcessSensor;
-use config::{check_hook, has_return, needs_binary, reader_for, uses_follow_fd, uses_rate_limit, GenericConfig};
+use config::{check_hook, has_return, needs_binary, reader_for, uses_fmod_ret, uses_follow_fd, uses_rate_limit, GenericConfig};
 
 pub use events::{handle_generic, HookInfo, PolicyInfo, PolicyTable};
 
@@ -250,9 +250,19 @@ fn load_hook(
     let name = hook_name(hook);
     check_hook(hook, shared.can_override)
         .map_err(|reason| SensorError::Unsupported { hook: name.clone(), reason })?;
-    attach::preflight(&name, &hook.attach)?;
-    let program = attach::program_for(&hook.attach);
-    let ret_program = has_return(hook).then(|| attach::return_program_for(&hook.attach)).flatten();
+    // An Override on a security_* function without bpf_override_return runs as fmod_ret:
+    // attached like an fentry (a BPF trampoline on the same symbol and arguments), it
+    // returns the error in place of the function.
+    let fmod_ret = uses_fmod_ret(hook, shared.can_override);
+    let target = match &hook.attach {
+        AttachTarget::Kprobe { symbol, syscall, .. } if fmod_ret => {
+            AttachTarget::Fentry { symbol: symbol.clone(), syscall: *syscall, return_probe: false }
+        }
+        other => other.clone(),
+    };
+    attach::preflight(&name, &target)?;
+    let program = if fmod_ret { "generic_fmod_ret" } else { attach::program_for(&target) };
+    let ret_program = has_return(hook).then(|| attach::return_program_for(&target)).flatten();
 
     let mut cfg = GenericConfig {
         policy_id,
@@ -330,13 +340,13 @@ fn load_hook(
         let wanted = name_ok == Some(program) || (ret_program.is_some() && name_ok == ret_program);
         prog.set_autoload(wanted);
         if wanted && name_ok == Some(program) {
-            if let Some(target) = attach::btf_target(&hook.attach) {
+            if let Some(target) = attach::btf_target(&target) {
                 prog.set_attach_target(0, Some(target))
                     .map_err(setup(&name, "setting the attach target"))?;
             }
         }
     }
-    let object = attach::load_with_log(&name, open).map_err(|e| match (e, &hook.attach) {
+    let object = attach::load_with_log(&name, open).map_err(|e| match (e, &target) {
         // libbpf's hint for EPERM (ulimit -l) misleads here: the kernel has no fentry.
         (SensorError::Verifier { hook, error, log }, AttachTarget::Fentry { .. }) if error.contains("os error 1)") => {
             SensorError::Verifier { hook, error: format!("{error}: this kernel refuses fentry programs; use kprobes"), log }
@@ -368,8 +378,8 @@ fn load_hook(
     // The return program first: an entry without its return would only fill the stash.
     let mut links = Vec::with_capacity(2);
     if let Some(ret) = ret_program {
-        links.push(attach::attach(&name, &object, ret, &hook.attach, true)?);
+        links.push(attach::attach(&name, &object, ret, &target, true)?);
     }
-    links.push(attach::attach(&name, &object, program, &hook.attach, false)?);
+    links.push(attach::attach(&name, &object, program, &target, false)?);
     Ok(LoadedHook { _links: links, object })
 }
