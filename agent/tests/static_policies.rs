@@ -48,9 +48,26 @@ spec:
 ",
     )
     .unwrap();
+    // BPF LSM: this machine's kernel lists it but refuses the programs; either way the
+    // reason is named and nothing else is disturbed.
+    let lsm = dir.path().join("lsm.yaml");
+    std::fs::write(
+        &lsm,
+        "apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata: {name: lsm-open}
+spec:
+  lsmhooks:
+  - hook: file_open
+    args: [{index: 0, type: file}]
+",
+    )
+    .unwrap();
     let mut agent = Agent::start(&[
         "--tracing-policy",
         unattachable.to_str().unwrap(),
+        "--tracing-policy",
+        lsm.to_str().unwrap(),
         "--tracing-policy",
         good.to_str().unwrap(),
     ]);
@@ -81,4 +98,12 @@ spec:
         "{log}"
     );
     assert!(log.contains("tracing policy \"open-marker\" enabled: 1 hook(s) attached"), "{log}");
+    let lsm_line = log
+        .lines()
+        .find(|l| l.contains("tracing policy \"lsm-open\" not loaded: spec.lsmhooks[0] file_open"))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(
+        lsm_line.contains("this kernel refuses BPF LSM programs") || lsm_line.contains("BPF LSM is not enabled"),
+        "{lsm_line}"
+    );
 }

@@ -347,9 +347,12 @@ fn load_hook(
         }
     }
     let object = attach::load_with_log(&name, open).map_err(|e| match (e, &target) {
-        // libbpf's hint for EPERM (ulimit -l) misleads here: the kernel has no fentry.
+        // libbpf's hint for EPERM (ulimit -l) misleads here: the kernel refuses the type.
         (SensorError::Verifier { hook, error, log }, AttachTarget::Fentry { .. }) if error.contains("os error 1)") => {
             SensorError::Verifier { hook, error: format!("{error}: this kernel refuses fentry programs; use kprobes"), log }
+        }
+        (SensorError::Verifier { hook, error, log }, AttachTarget::Lsm { .. }) if error.contains("os error 1)") => {
+            SensorError::Verifier { hook, error: format!("{error}: this kernel refuses BPF LSM programs"), log }
         }
         (e, _) => e,
     })?;
