@@ -56,6 +56,12 @@ impl Agent {
         agent
     }
 
+    /// Sends `signal` to the agent (SIGSTOP/SIGCONT to hold its reader still).
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill() only sends a signal to our own child's pid.
+        unsafe { libc::kill(self.child.id() as i32, signal) };
+    }
+
     pub fn log_text(&self) -> String {
         self.log.lock().unwrap().join("\n")
     }
