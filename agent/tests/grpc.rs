@@ -24,6 +24,20 @@ fn hostname() -> String {
 }
 
 /// The `tetra` binary of this workspace, built once into the same target directory.
+/// The child's stdout, line by line, read on a thread so a test can wait with a timeout.
+fn stdout_lines(child: &mut std::process::Child) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
 fn tetra_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
@@ -190,15 +204,7 @@ fn unix_socket_and_the_tetra_cli() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let (tx, rx) = mpsc::channel();
-    let stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = stdout_lines(&mut child);
     let want = format!("🚀 process {} /bin/true {mark}", hostname());
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut lines = Vec::new();
@@ -346,15 +352,7 @@ fn getevents_reconnects_across_agent_restarts() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let (tx, rx) = mpsc::channel();
-    let stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = stdout_lines(&mut child);
     // No agent yet: tetra keeps trying instead of exiting.
     std::thread::sleep(Duration::from_millis(700));
     assert!(child.try_wait().unwrap().is_none(), "tetra exited while waiting for the agent");
