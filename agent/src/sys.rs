@@ -61,14 +61,28 @@ pub struct Probe {
     pub enabled: bool,
 }
 
+/// Does this kernel have kprobes (the kprobe PMU)?
+pub fn has_kprobes() -> bool {
+    Path::new("/sys/bus/event_source/devices/kprobe").exists()
+}
+
+/// The active LSMs (`/sys/kernel/security/lsm`, e.g. `lockdown,capability,bpf`), when the
+/// list can be read.
+pub fn active_lsms() -> Option<String> {
+    std::fs::read_to_string("/sys/kernel/security/lsm").ok().map(|l| l.trim().to_string())
+}
+
+/// Is `bpf` among the active LSMs of `list`?
+pub fn lists_bpf_lsm(list: &str) -> bool {
+    list.split(',').any(|m| m == "bpf")
+}
+
 /// Probes the kernel features policies depend on, once at start. `can_override` comes from
 /// the policy sensors, which decide Override support with the same helper probe.
 pub fn kernel_probes(can_override: bool) -> Vec<Probe> {
     use libbpf_rs::libbpf_sys::BPF_FUNC_send_signal;
     use libbpf_rs::{MapType, ProgramType};
-    let bpf_lsm_active = std::fs::read_to_string("/sys/kernel/security/lsm")
-        .map(|list| list.trim().split(',').any(|m| m == "bpf"))
-        .unwrap_or(false);
+    let bpf_lsm_active = active_lsms().is_some_and(|list| lists_bpf_lsm(&list));
     let probe = |name, enabled| Probe { name, enabled };
     vec![
         probe("HasOverrideHelper", can_override),
@@ -76,7 +90,7 @@ pub fn kernel_probes(can_override: bool) -> Vec<Probe> {
             "HasSignalHelper",
             ProgramType::Tracepoint.is_helper_supported(BPF_FUNC_send_signal).unwrap_or(false),
         ),
-        probe("HasKprobes", Path::new("/sys/bus/event_source/devices/kprobe").exists()),
+        probe("HasKprobes", has_kprobes()),
         probe("HasUprobes", Path::new("/sys/bus/event_source/devices/uprobe").exists()),
         probe(
             "HasLSMPrograms",

@@ -48,7 +48,7 @@ fn kallsyms_has(symbol: &str) -> bool {
 pub fn preflight(hook: &str, target: &AttachTarget) -> Result<(), SensorError> {
     match target {
         AttachTarget::Kprobe { symbol, .. } => {
-            if !Path::new("/sys/bus/event_source/devices/kprobe").exists() {
+            if !crate::sys::has_kprobes() {
                 return Err(SensorError::NoKprobes { hook: hook.into() });
             }
             if !kallsyms_has(symbol) {
@@ -59,9 +59,9 @@ pub fn preflight(hook: &str, target: &AttachTarget) -> Result<(), SensorError> {
             return Err(SensorError::SymbolNotFound { hook: hook.into(), symbol: symbol.clone() });
         }
         AttachTarget::Lsm { .. } => {
-            if let Ok(active) = std::fs::read_to_string("/sys/kernel/security/lsm") {
-                if !active.trim().split(',').any(|l| l == "bpf") {
-                    return Err(SensorError::NoBpfLsm { hook: hook.into(), active: active.trim().into() });
+            if let Some(active) = crate::sys::active_lsms() {
+                if !crate::sys::lists_bpf_lsm(&active) {
+                    return Err(SensorError::NoBpfLsm { hook: hook.into(), active });
                 }
             }
         }
