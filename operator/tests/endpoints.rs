@@ -107,10 +107,16 @@ async fn health_and_readiness_follow_the_crd_install() {
 
     stop.send(true).expect("stop");
     task.await.expect("server task");
-    assert!(
-        TcpStream::connect(addr).await.is_err(),
-        "still listening after shutdown"
-    );
+    // Nothing accepts any more. A connection can still form on Linux when the client's
+    // ephemeral port happens to equal the freed port (TCP simultaneous open to itself);
+    // that is no listener, and it shows as local address == peer address.
+    if let Ok(stream) = TcpStream::connect(addr).await {
+        assert_eq!(
+            stream.local_addr().expect("local"),
+            stream.peer_addr().expect("peer"),
+            "still listening after shutdown"
+        );
+    }
 }
 
 #[tokio::test]
