@@ -420,6 +420,13 @@ int generic_uprobe(struct pt_regs *ctx)
 	return 0;
 }
 
+SEC("usdt")
+int generic_usdt(struct pt_regs *ctx)
+{
+	generic_event(ctx, SRC_USDT);
+	return 0;
+}
+
 SEC("uretprobe")
 int generic_uretprobe(struct pt_regs *ctx)
 {

@@ -93,6 +93,7 @@ fn describe(target: &AttachTarget) -> String {
             UprobeLocation::Address(a) => format!("uprobe {path}@{a:#x}"),
         },
         AttachTarget::Lsm { hook } => format!("lsm {hook}"),
+        AttachTarget::Usdt { path, provider, name } => format!("usdt {path}:{provider}:{name}"),
     }
 }
 

@@ -445,3 +445,59 @@ fn char_iovec_at_entry_and_at_return() {
     assert_eq!(ret.args[0].value, ArgValue::Bytes(b"abcdefg".to_vec()));
     assert_eq!(ret.args[1].value, ArgValue::Int(7));
 }
+
+/// The USDT target: the `tetra_test:usdt3` probe point of this test binary, with a 32-bit,
+/// a 64-bit and a string operand, called by a child copy of it.
+#[inline(never)]
+fn fire_usdt(a: i32, b: i64, text: &std::ffi::CStr) {
+    probe::probe!(tetra_test, usdt3, a, b, text.as_ptr());
+}
+
+#[test]
+#[ignore = "needs root: loads BPF programs (the README test command runs it)"]
+fn usdt_policy_reads_operands_and_filters_in_the_kernel() {
+    if let Ok(arg) = std::env::var("TETRA_USDT_CALL") {
+        // Child mode: fire the probe with each value asked for.
+        for a in arg.split(',') {
+            fire_usdt(a.parse().unwrap(), -(1 << 40), c"usdt-hello");
+        }
+        return;
+    }
+    let h = Harness::new();
+    let exe = std::env::current_exe().unwrap().display().to_string();
+    let policy = |name: &str, probe: &str| {
+        format!(
+            "apiVersion: cilium.io/v1alpha1\nkind: TracingPolicy\nmetadata: {{name: {name}}}\nspec:
+  usdts:
+  - path: {exe}
+    provider: tetra_test
+    name: {probe}
+    args: [{{index: 0, type: int32}}, {{index: 1, type: int64}}, {{index: 2, type: string}}]
+    selectors:
+    - matchArgs: [{{index: 0, operator: Equal, values: [\"7\"]}}]
+"
+        )
+    };
+    let err = h.load(&policy("usdt-missing", "no_such_probe")).err().expect("no such probe");
+    assert_eq!(
+        err.to_string(),
+        format!("spec.usdts[0] {exe} tetra_test:no_such_probe: attaching failed: {exe} has no USDT probe tetra_test:no_such_probe (its .note.stapsdt lists none by that name)")
+    );
+    let _policy = h.load(&policy("usdt-target", "usdt3")).unwrap_or_else(|e| panic!("{e}"));
+    let mut child_pid = 0;
+    let recs = h.records(
+        || {
+            child_pid = run_child(
+                "usdt_policy_reads_operands_and_filters_in_the_kernel",
+                ("TETRA_USDT_CALL", "6,7,8"),
+                false,
+            );
+        },
+        |r| !r.is_empty(),
+    );
+    assert_eq!(recs.len(), 1, "only the probe hit with 7: {recs:#?}");
+    assert_eq!(recs[0].msg.pid, child_pid);
+    assert_eq!(recs[0].args[0].value, ArgValue::Int(7));
+    assert_eq!(recs[0].args[1].value, ArgValue::Int(-(1i64 << 40) as u64), "int64 operand");
+    assert_eq!(recs[0].args[2].value, ArgValue::Bytes(b"usdt-hello".to_vec()), "string operand");
+}

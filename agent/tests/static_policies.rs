@@ -107,3 +107,38 @@ spec:
         "{lsm_line}"
     );
 }
+
+/// The USDT example policy, unchanged: python3's `import__find__load__start` probe (its
+/// semaphore is raised by the attach, or CPython would skip the probe) names each module
+/// loaded, through the whole pipeline into the JSON export.
+#[test]
+#[ignore = "needs root: loads BPF programs (the README test command runs it)"]
+fn usdt_example_policy_reports_python_imports() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/tracingpolicy/usdt-python-imports.yaml");
+    let mut agent = Agent::start(&["--tracing-policy", example]);
+    // `colorsys` is pure Python and not imported at start-up.
+    let out = Command::new("/usr/bin/python3").args(["-S", "-c", "import colorsys"]).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let hit = agent.wait_for("usdt hit for colorsys", |e| {
+        let (k, body) = kind(e);
+        k == "process_usdt" && body["args"][0]["string_arg"] == "colorsys"
+    });
+    let (_, usdt) = kind(&hit);
+    assert_eq!(usdt["path"], "/usr/bin/python3");
+    assert_eq!(usdt["provider"], "python");
+    assert_eq!(usdt["name"], "import__find__load__start");
+    assert_eq!(usdt["policy_name"], "usdt-python-imports");
+    assert_eq!(usdt["message"], "python module import");
+    assert_eq!(usdt["args"][0]["label"], "module");
+    assert_eq!(usdt["process"]["arguments"], "-S -c \"import colorsys\"");
+    assert_eq!(usdt["parent"]["pid"], std::process::id());
+    let stats = agent.stop();
+    assert_eq!(stats["lost"], 0, "{stats:?}");
+    let imports: Vec<String> = agent
+        .events()
+        .iter()
+        .filter(|e| kind(e).0 == "process_usdt")
+        .map(|e| kind(e).1["args"][0]["string_arg"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(imports.iter().filter(|m| *m == "colorsys").count(), 1, "{imports:?}");
+}

@@ -9,6 +9,14 @@
 #include <bpf/bpf_endian.h>
 #include "generic.h"
 
+/*
+ * libbpf's USDT support: the maps of argument specs it fills at attach and bpf_usdt_arg().
+ * One probe rarely has more than a few call sites; the default of 256 specs would cost
+ * every hook object ~50 KiB.
+ */
+#define BPF_USDT_MAX_SPEC_CNT 32
+#include <bpf/usdt.bpf.h>
+
 #define AF_INET 2
 #define AF_INET6 10
 
@@ -34,6 +42,13 @@ static __always_inline __u64 raw_arg(void *ctx, int src, __u32 pos, __u32 size)
 		/* Offsets come from the tracepoint's format file; the record is kernel memory. */
 		bpf_probe_read_kernel(&v, size & 15, (void *)ctx + pos);
 		return v;
+	}
+	if (src == SRC_USDT) {
+		long value = 0;
+
+		/* Register, memory or constant operand, sign-extended as the note says. */
+		bpf_usdt_arg(ctx, pos, &value);
+		return value;
 	}
 	if (src == SRC_BTF && cfg.syscall) /* fentry on a syscall wrapper: (pt_regs *) */
 		return syscall_arg((struct pt_regs *)((__u64 *)ctx)[0], pos);

@@ -17,6 +17,7 @@
 #define SRC_TRACEPOINT 2 /* the tracepoint record, fields at byte offsets */
 #define SRC_BTF 3 /* u64 array: raw_tp, tp_btf, lsm, fentry */
 #define SRC_UPROBE 4 /* struct pt_regs of user space */
+#define SRC_USDT 5 /* struct pt_regs of user space; arguments located by libbpf's USDT spec */
 
 /* How an argument is read and recorded (generic_config.arg_reader). */
 #define READ_U64 1

@@ -167,8 +167,8 @@ mod tests {
 
     #[test]
     fn display_is_one_line() {
-        let e = PolicyError::unsupported(&FieldPath::root("spec").field("usdts"), "usdts");
-        assert_eq!(e.to_string(), "unsupported: usdts at spec.usdts");
+        let e = PolicyError::unsupported(&FieldPath::root("spec").field("enforcers"), "enforcers");
+        assert_eq!(e.to_string(), "unsupported: enforcers at spec.enforcers");
         let e = PolicyError::Syntax {
             line: 3,
             column: 7,

@@ -63,11 +63,12 @@ fn unsupported_messages_name_feature_and_path() {
             .map(|r| r.outcome.clone())
     };
     assert_eq!(
-        get("usdt.yaml"),
+        get("usdt-set.yaml"),
         Some(Outcome::Unsupported(vec![
-            "unsupported: usdts at spec.usdts".into()
+            "unsupported: Set action at spec.usdts[0].selectors[0].matchActions[0].action".into()
         ]))
     );
+    assert!(matches!(get("usdt.yaml"), Some(Outcome::Accepted { .. })));
     assert_eq!(
         get("list-generated-ftrace.yaml"),
         Some(Outcome::Unsupported(vec![

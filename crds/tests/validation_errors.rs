@@ -355,3 +355,15 @@ fn a_missing_required_field_does_not_hide_other_errors() {
     assert_contains(&e, "matchActions[0].action: missing");
     assert_contains(&e, "spec.kprobes[0].selectors[0].matchArgs[0].index: 3");
 }
+
+#[test]
+fn usdt_probes_name_their_binary_probe_and_user_space_operands() {
+    let e = errors("  usdts:\n  - path: /bin/x\n    provider: \"\"\n    name: p\n    args: [{index: 12, type: int}, {index: 1, type: file}]\n    selectors:\n    - matchActions: [{action: Override, argError: -1}, {action: FollowFD, argFd: 0, argName: 1}]\n");
+    assert_has(&e, "spec.usdts[0].provider: empty, but a USDT probe needs the provider of the probe");
+    assert_has(&e, "spec.usdts[0].args[0].index: 12, but a USDT probe argument index must be 0..=11");
+    assert_has(&e, "spec.usdts[0].args[1].type: file, but a USDT argument is a user-space value: an integer type, size_t, string or char_buf");
+    assert_contains(&e, "spec.usdts[0].selectors[0].matchActions[0].action: Override on a USDT probe, but a probe point is not a function");
+    assert_has(&e, "spec.usdts[0].selectors[0].matchActions[1].action: FollowFD on a USDT probe, but fd tracking needs a kernel hook");
+    let ok = "  usdts:\n  - path: /bin/x\n    provider: prov\n    name: p\n    args: [{index: 11, type: int64}, {index: 0, type: string}]\n    selectors:\n    - matchArgs: [{index: 11, operator: GT, values: [\"3\"]}]\n";
+    assert_eq!(errors(ok), Vec::<String>::new());
+}

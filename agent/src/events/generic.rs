@@ -1,5 +1,5 @@
 //! Policy hits -> `process_kprobe` / `process_tracepoint` / `process_uprobe` /
-//! `process_lsm` events, with arguments rendered as Tetragon renders each type.
+//! `process_lsm` / `process_usdt` events, with arguments rendered as Tetragon renders each type.
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use tetra_crds::types::ArgType;
@@ -19,6 +19,7 @@ pub enum HookSite {
     Tracepoint { subsys: String, event: String },
     Uprobe { path: String, symbol: String, offset: u64 },
     Lsm { function: String },
+    Usdt { path: String, provider: String, name: String },
 }
 
 /// What the event needs about one hook besides the kernel record.
@@ -279,6 +280,19 @@ impl EventBuilder {
                 process,
                 parent,
                 function_name: function.clone(),
+                policy_name: policy.to_string(),
+                message: hook.message.clone(),
+                args,
+                action,
+                tags: hook.tags.clone(),
+                ..Default::default()
+            }),
+            HookSite::Usdt { path, provider, name } => Event::ProcessUsdt(tetragon::ProcessUsdt {
+                process,
+                parent,
+                path: path.clone(),
+                provider: provider.clone(),
+                name: name.clone(),
                 policy_name: policy.to_string(),
                 message: hook.message.clone(),
                 args,

@@ -160,6 +160,25 @@ pub(super) fn hooks(spec: &TracingPolicySpec) -> Result<Vec<CompiledHook>, Vec<P
             }],
         )?;
     }
+    for (i, usdt) in spec.usdts.iter().flatten().enumerate() {
+        let parts = HookParts {
+            kind: HookKind::Usdt,
+            path: root.field("usdts").index(i),
+            args: usdt.args.as_deref().unwrap_or_default(),
+            return_arg: None,
+            selectors: usdt.selectors.as_deref().unwrap_or_default(),
+            message: usdt.message.as_ref(),
+            tags: usdt.tags.as_ref(),
+            return_arg_action: None,
+            ignore_missing: false,
+        };
+        let target = AttachTarget::Usdt {
+            path: usdt.path.clone(),
+            provider: usdt.provider.clone(),
+            name: usdt.name.clone(),
+        };
+        push(parts, vec![target])?;
+    }
     Ok(out)
 }
 

@@ -52,6 +52,12 @@ pub enum AttachTarget {
     },
     /// BPF LSM hook.
     Lsm { hook: String },
+    /// USDT probe `provider:name` of the binary at `path` (its `.note.stapsdt` entries).
+    Usdt {
+        path: String,
+        provider: String,
+        name: String,
+    },
 }
 
 /// Where in a binary a uprobe attaches.

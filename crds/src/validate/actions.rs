@@ -126,10 +126,11 @@ fn check(
             }
         }
         ActionType::FollowFd | ActionType::CopyFd | ActionType::UnfollowFd => {
-            if ctx.kind == HookKind::Uprobe {
+            if matches!(ctx.kind, HookKind::Uprobe | HookKind::Usdt) {
+                let on = if ctx.kind == HookKind::Usdt { "a USDT probe" } else { "a uprobe" };
                 errors.push(PolicyError::invalid(
                     &path.field("action"),
-                    format!("{name} on a uprobe, but fd tracking needs a kernel hook"),
+                    format!("{name} on {on}, but fd tracking needs a kernel hook"),
                 ));
                 return;
             }
@@ -171,6 +172,9 @@ fn check(
         ActionType::Override => {
             if ctx.kind == HookKind::Tracepoint {
                 errors.push(PolicyError::invalid(&path.field("action"), "Override on a tracepoint, but a tracepoint cannot change a return value (use an lsmhook or kprobe, or Sigkill)"));
+            }
+            if ctx.kind == HookKind::Usdt {
+                errors.push(PolicyError::invalid(&path.field("action"), "Override on a USDT probe, but a probe point is not a function and has no return value (use a uprobe, or Sigkill)"));
             }
             if on_return {
                 errors.push(PolicyError::invalid(&path.field("action"), "Override in matchReturnActions, but the call has already run; use matchActions"));

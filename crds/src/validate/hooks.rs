@@ -6,7 +6,7 @@ use super::selectors;
 use crate::error::{FieldPath, PolicyError};
 use crate::types::{
     ArgType, KProbeArg, KProbeSelector, KProbeSpec, LsmHookSpec, TracepointSpec, TracingPolicySpec,
-    UProbeSpec,
+    UProbeSpec, UsdtSpec,
 };
 
 /// The kinds of hooks a policy can declare.
@@ -17,6 +17,7 @@ pub enum HookKind {
     Tracepoint,
     Uprobe,
     Lsm,
+    Usdt,
 }
 
 impl HookKind {
@@ -25,6 +26,7 @@ impl HookKind {
         match self {
             HookKind::Tracepoint => "tracepoint",
             HookKind::Lsm => "LSM hook",
+            HookKind::Usdt => "USDT probe",
             _ => "call",
         }
     }
@@ -227,14 +229,30 @@ fn check_args(kind: HookKind, args: &[KProbeArg], path: &FieldPath, errors: &mut
     }
 }
 
+/// What a USDT argument can be: its note gives a value (register, memory or constant) of
+/// the traced program, so integers, or pointers to the program's strings and buffers.
+fn usdt_arg_type(ty: ArgType) -> bool {
+    ty.is_integer() || matches!(ty, ArgType::String | ArgType::CharBuf)
+}
+
 fn check_arg(kind: HookKind, a: &KProbeArg, path: &FieldPath, errors: &mut Vec<PolicyError>) {
-    if kind != HookKind::Tracepoint && a.index > MAX_ARG_INDEX {
+    let max_index = if kind == HookKind::Usdt { MAX_USDT_ARG_INDEX } else { MAX_ARG_INDEX };
+    if kind != HookKind::Tracepoint && a.index > max_index {
         errors.push(PolicyError::invalid(
             &path.field("index"),
             format!(
-                "{}, but a {} argument index must be 0..={MAX_ARG_INDEX}",
+                "{}, but a {} argument index must be 0..={max_index}",
                 a.index,
                 kind.noun()
+            ),
+        ));
+    }
+    if kind == HookKind::Usdt && !usdt_arg_type(a.ty) {
+        errors.push(PolicyError::invalid(
+            &path.field("type"),
+            format!(
+                "{}, but a USDT argument is a user-space value: an integer type, size_t, string or char_buf",
+                a.ty.name()
             ),
         ));
     }
@@ -450,6 +468,41 @@ pub(super) fn check_uprobe(
         return_arg: if ret { up.return_arg.as_ref() } else { None },
     };
     check_selectors(spec, &ctx, up.selectors.as_deref(), path, errors);
+}
+
+pub(super) fn check_usdt(
+    spec: &TracingPolicySpec,
+    usdt: &UsdtSpec,
+    path: &FieldPath,
+    errors: &mut Vec<PolicyError>,
+) {
+    for (field, value, what) in [
+        ("path", &usdt.path, "the binary path"),
+        ("provider", &usdt.provider, "the provider of the probe"),
+        ("name", &usdt.name, "the name of the probe"),
+    ] {
+        if value.trim().is_empty() {
+            errors.push(PolicyError::invalid(
+                &path.field(field),
+                format!("empty, but a USDT probe needs {what}"),
+            ));
+        }
+    }
+    if usdt.btf_path.is_some() {
+        errors.push(PolicyError::unsupported(
+            &path.field("btfPath"),
+            "btfPath (user space BTF)",
+        ));
+    }
+    check_common(usdt.message.as_deref(), usdt.tags.as_deref(), path, errors);
+    let args = usdt.args.as_deref().unwrap_or_default();
+    check_args(HookKind::Usdt, args, &path.field("args"), errors);
+    let ctx = HookCtx {
+        kind: HookKind::Usdt,
+        args,
+        return_arg: None,
+    };
+    check_selectors(spec, &ctx, usdt.selectors.as_deref(), path, errors);
 }
 
 pub(super) fn check_lsm(

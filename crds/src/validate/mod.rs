@@ -52,6 +52,8 @@ pub mod limits {
     pub const MAX_ARGS: usize = 5;
     /// Highest argument index of kprobes, fentries, LSM hooks and uprobes.
     pub const MAX_ARG_INDEX: u32 = 4;
+    /// Highest argument index of a USDT probe (libbpf reads at most 12 USDT arguments).
+    pub const MAX_USDT_ARG_INDEX: u32 = 11;
     /// Highest sizeArgIndex.
     pub const MAX_SIZE_ARG_INDEX: u32 = 15;
 }

@@ -44,9 +44,6 @@ pub(super) fn check(kind: PolicyKind, spec: &TracingPolicySpec, errors: &mut Vec
             "enforcers",
         ));
     }
-    if spec.usdts.as_ref().is_some_and(|u| !u.is_empty()) {
-        errors.push(PolicyError::unsupported(&root.field("usdts"), "usdts"));
-    }
     if let Some(macros) = &spec.selectors_macros {
         for name in macros.keys() {
             if name.is_empty() {
@@ -83,6 +80,9 @@ pub(super) fn check(kind: PolicyKind, spec: &TracingPolicySpec, errors: &mut Vec
     }
     for (i, lsm) in spec.lsmhooks.iter().flatten().enumerate() {
         hooks::check_lsm(spec, lsm, &root.field("lsmhooks").index(i), errors);
+    }
+    for (i, usdt) in spec.usdts.iter().flatten().enumerate() {
+        hooks::check_usdt(spec, usdt, &root.field("usdts").index(i), errors);
     }
 }
 

@@ -18,6 +18,7 @@ pub fn program_for(target: &AttachTarget) -> &'static str {
         AttachTarget::Tracepoint { .. } => "generic_tracepoint",
         AttachTarget::Uprobe { .. } => "generic_uprobe",
         AttachTarget::Lsm { .. } => "generic_lsm",
+        AttachTarget::Usdt { .. } => "generic_usdt",
     }
 }
 
@@ -106,9 +107,14 @@ pub fn arg_positions(hook_name: &str, hook: &CompiledHook) -> Result<Positions, 
         }
         return Ok(out);
     }
+    // A USDT note describes up to 12 operands; a call passes 6 in registers.
+    let (last, what) = match hook.attach {
+        AttachTarget::Usdt { .. } => (11, "the 12 operands libbpf reads from a USDT note"),
+        _ => (5, "the 6 register arguments"),
+    };
     for a in &hook.args {
-        if a.index > 5 {
-            return Err(SensorError::Unsupported { hook: hook_name.into(), reason: format!("argument index {} is past the 6 register arguments", a.index) });
+        if a.index > last {
+            return Err(SensorError::Unsupported { hook: hook_name.into(), reason: format!("argument index {} is past {what}", a.index) });
         }
         out.args.push((a.index, 8));
         out.sizes.push((a.size_arg_index > 0).then(|| (a.size_arg_index - 1, 8)));
@@ -180,6 +186,17 @@ pub fn attach(hook: &str, object: &Object, program: &str, target: &AttachTarget,
             UprobeLocation::Address(_) => unreachable!("refused by check_hook"),
         },
         AttachTarget::Lsm { .. } => prog.attach_lsm(),
+        AttachTarget::Usdt { path, provider, name } => prog.attach_usdt(-1, path, provider, name).map_err(|e| {
+            // libbpf answers ENOENT both for a missing file and for a binary without the probe.
+            if Path::new(path).exists() && e.kind() == libbpf_rs::ErrorKind::NotFound {
+                libbpf_rs::Error::from(std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!("{path} has no USDT probe {provider}:{name} (its .note.stapsdt lists none by that name)"),
+                ))
+            } else {
+                e
+            }
+        }),
         AttachTarget::Fentry { .. } => prog.attach_trace(),
     };
     result.map_err(|e| SensorError::Attach { hook: hook.into(), reason: e.to_string() })

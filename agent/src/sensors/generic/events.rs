@@ -34,6 +34,9 @@ fn site(target: &AttachTarget) -> HookSite {
             HookSite::Uprobe { path: path.clone(), symbol, offset }
         }
         AttachTarget::Lsm { hook } => HookSite::Lsm { function: hook.clone() },
+        AttachTarget::Usdt { path, provider, name } => {
+            HookSite::Usdt { path: path.clone(), provider: provider.clone(), name: name.clone() }
+        }
     }
 }
 

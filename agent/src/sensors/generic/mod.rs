@@ -186,6 +186,7 @@ pub fn hook_name(hook: &CompiledHook) -> String {
         AttachTarget::Tracepoint { subsystem, event, .. } => format!("{subsystem}/{event}"),
         AttachTarget::Uprobe { path, location, .. } => format!("{path} {location:?}"),
         AttachTarget::Lsm { hook } => hook.clone(),
+        AttachTarget::Usdt { path, provider, name } => format!("{path} {provider}:{name}"),
     };
     format!("{} {what}", hook.source)
 }
