@@ -11,6 +11,7 @@ use kube::Client;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use tetra_crds::compile::values::parse_duration;
 use tetra_operator::crds;
 use tetra_operator::http::{self, Endpoints};
 use tetra_operator::lease::{self, Elector, LeaseConfig};
@@ -60,20 +61,6 @@ struct Args {
     /// Identity in the Lease (default: POD_NAME, else the host name).
     #[arg(long, env = "POD_NAME")]
     identity: Option<String>,
-}
-
-/// `500ms`, `15s` or `2m`.
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let (digits, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration like 500ms, 15s or 2m"))?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(n)),
-        "s" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_secs(n.saturating_mul(60))),
-        _ => Err(format!("{s:?} is not a duration like 500ms, 15s or 2m")),
-    }
 }
 
 fn hostname() -> String {
@@ -230,25 +217,5 @@ fn main() -> ExitCode {
             eprintln!("tetra-operator: {e}");
             ExitCode::FAILURE
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("15s"), Ok(Duration::from_secs(15)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(
-            parse_duration("15"),
-            Err("\"15\" is not a duration like 500ms, 15s or 2m".to_string())
-        );
-        assert_eq!(
-            parse_duration("1h"),
-            Err("\"1h\" is not a duration like 500ms, 15s or 2m".to_string())
-        );
     }
 }

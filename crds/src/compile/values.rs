@@ -225,6 +225,28 @@ pub fn parse_rate_limit(s: &str) -> Result<u64, String> {
     }
 }
 
+/// A duration of a command-line flag: a non-negative number with unit ms, s, m or h
+/// (`500ms`, `1.5s`, `2m`). One parser for every binary of the project.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let t = text.trim();
+    let bad = || format!("{text:?} is not a duration like 500ms, 15s or 2m");
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(bad)?;
+    let (number, unit) = t.split_at(split);
+    let seconds = match unit {
+        "ms" => 0.001,
+        "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        _ => return Err(bad()),
+    };
+    match number.parse::<f64>() {
+        Ok(v) if (v * seconds).is_finite() => {
+            std::time::Duration::try_from_secs_f64(v * seconds).map_err(|_| bad())
+        }
+        _ => Err(bad()),
+    }
+}
+
 /// Value range of an integer argument type.
 pub fn int_range(ty: crate::types::ArgType) -> (i128, i128) {
     use crate::types::ArgType::*;
@@ -243,6 +265,20 @@ pub fn int_range(ty: crate::types::ArgType) -> (i128, i128) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn durations_need_a_unit() {
+        use super::parse_duration;
+        use std::time::Duration;
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("15s"), Ok(Duration::from_secs(15)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        for bad in ["15", "-1s", "s", "1d", "1e3s", ""] {
+            assert_eq!(parse_duration(bad), Err(format!("{bad:?} is not a duration like 500ms, 15s or 2m")));
+        }
+    }
+
     use super::*;
 
     #[test]
