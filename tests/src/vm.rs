@@ -1056,6 +1056,19 @@ impl VmOutput {
             .ok_or_else(|| VmError::new(format!("section {name:?} not found in the guest console")).with_console(&self.console))
     }
 
+    /// A section holding JSON lines (the agent's export): one value per non-empty line.
+    pub fn require_json_lines(&self, name: &str) -> Result<Vec<serde_json::Value>, VmError> {
+        let text = self.require_section(name)?;
+        text.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                serde_json::from_str(l)
+                    .map_err(|e| VmError::new(format!("section {name:?}: {e}: {l}")).with_console(&self.console))
+            })
+            .collect()
+    }
+
     /// Console lines the script printed (between the ready and exit markers).
     pub fn script_output(&self) -> String {
         let start = self.console.find(READY_MARKER).and_then(|i| self.console[i..].find('\n').map(|j| i + j + 1));

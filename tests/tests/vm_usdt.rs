@@ -60,11 +60,9 @@ fn usdt_policy_on_debian_kernel() {
     assert!(log.contains("tracing policy \"vm-usdt\" enabled: 1 hook(s) attached"), "agent log:\n{log}");
     assert!(log.contains("lost=0"), "agent log:\n{log}");
     let hits: Vec<Value> = out
-        .require_section("events")
-        .unwrap()
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str::<Value>(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .require_json_lines("events")
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_iter()
         .filter_map(|e| e.get("process_usdt").cloned())
         .collect();
     assert_eq!(hits.len(), 1, "only the probe hit with 2: {hits:#?}");
