@@ -64,6 +64,7 @@ struct action_result {
 	__u32 action;
 	__s64 retval;
 	bool override;
+	__u32 stack; /* STACK_KERNEL | STACK_USER */
 };
 
 /* FollowFD: remember the path recorded in `name_slot` for the fd in `fd_slot`. */
@@ -122,6 +123,7 @@ __noinline int run_actions(const struct blob *b, __u32 off, __u32 selector, __u6
 		__u32 code = rd32(b, p), n = rd32(b, p + 4);
 		__u64 param = n ? rd64(b, p + 8) : 0;
 		__u32 param2 = n > 1 ? rd32(b, p + 16) : 0;
+		__u32 param3 = n > 2 ? rd32(b, p + 24) : 0;
 
 		p += 8 + (n & 7) * 8;
 		switch (code) {
@@ -148,9 +150,10 @@ __noinline int run_actions(const struct blob *b, __u32 off, __u32 selector, __u6
 			count_action(selector, cfg.monitor_only ? COUNT_MONITOR_OVERRIDE : COUNT_OVERRIDE);
 			break;
 		case ACT_POST:
-			/* Params: rate limit in ms (0: none), scope. */
+			/* Params: rate limit in ms (0: none), scope, stack traces. */
 			if (param && n > 1 && rate_limited(selector, param2, param, pid_tgid))
 				r->post = false;
+			r->stack = param3;
 			break;
 		case ACT_FOLLOWFD:
 			follow_fd(s, tgid, param, param2);
@@ -170,13 +173,43 @@ __noinline int run_actions(const struct blob *b, __u32 off, __u32 selector, __u6
 	return 0;
 }
 
-/* Sends the message built in s->msg with `args_len` bytes of arguments. */
+/*
+ * Kernel and user stack traces after the `off` bytes of arguments, as Post asked; returns
+ * their bytes. Not inlined: its frame stays out of the entry program's.
+ */
+static __noinline __u32 record_stacks(void *ctx, struct generic_scratch *s, __u32 off,
+				      __u32 which)
+{
+	long kernel = 0, user = 0;
+
+	s->msg.kernel_stack_len = 0;
+	s->msg.user_stack_len = 0;
+	if (!cfg.stack_traces || !which || off > TETRA_GENERIC_DATA_MAX)
+		return 0;
+	if (which & STACK_KERNEL)
+		kernel = bpf_get_stack(ctx, &s->data[off & DATA_MASK], TETRA_STACK_MAX, 0);
+	if (kernel < 0 || kernel > TETRA_STACK_MAX)
+		kernel = 0;
+	if (which & STACK_USER)
+		user = bpf_get_stack(ctx, &s->data[(off + kernel) & DATA_MASK], TETRA_STACK_MAX,
+				     BPF_F_USER_STACK);
+	if (user < 0 || user > TETRA_STACK_MAX)
+		user = 0;
+	s->msg.kernel_stack_len = kernel;
+	s->msg.user_stack_len = user;
+	return kernel + user;
+}
+
+/*
+ * Sends the message built in s->msg with `args_len` bytes of arguments, then `stack_len`
+ * bytes of stack traces (record_stacks set the message's stack lengths).
+ */
 static __always_inline void post(struct generic_scratch *s, __u64 pid_tgid, __u32 selector,
 				 __u32 action, __s64 retval, __u32 return_action, __u32 n_args,
-				 __u32 args_len)
+				 __u32 args_len, __u32 stack_len)
 {
 	struct tetra_msg_generic *m = &s->msg;
-	__u32 size = sizeof(*m) + args_len;
+	__u32 size = sizeof(*m) + args_len + stack_len;
 
 	m->hdr.op = TETRA_MSG_GENERIC;
 	m->hdr.size = size;
@@ -191,9 +224,8 @@ static __always_inline void post(struct generic_scratch *s, __u64 pid_tgid, __u3
 	m->n_args = n_args;
 	m->args_len = args_len;
 	m->return_action = return_action;
-	m->pad = 0;
 	count_action(selector, COUNT_POST);
-	if (size <= sizeof(*m) + TETRA_GENERIC_DATA_MAX)
+	if (size <= sizeof(*m) + TETRA_GENERIC_DATA_MAX + 2 * TETRA_STACK_MAX)
 		submit(m, size, TETRA_DROP_RINGBUF_GENERIC);
 }
 
@@ -222,6 +254,7 @@ static __always_inline void stash_call(struct generic_scratch *s, __u64 pid_tgid
 	st->action = r->action;
 	st->post = r->post;
 	st->retval = r->retval;
+	st->stack = r->stack;
 }
 
 /*
@@ -274,7 +307,7 @@ static __always_inline int generic_event(void *ctx, const int src)
 
 	if (selector == (__u32)-1)
 		return 0;
-	struct action_result r = { .post = true, .action = ACT_POST };
+	struct action_result r = { .post = true, .action = ACT_POST, .stack = 0 };
 
 	if (actions)
 		run_actions(b, actions, selector, pid_tgid, &r);
@@ -283,7 +316,8 @@ static __always_inline int generic_event(void *ctx, const int src)
 	if (cfg.has_return)
 		stash_call(s, pid_tgid, selector, actions, &r);
 	else if (r.post)
-		post(s, pid_tgid, selector, r.action, r.retval, 0, cfg.n_args, off);
+		post(s, pid_tgid, selector, r.action, r.retval, 0, cfg.n_args, off,
+		     record_stacks(ctx, s, off, r.stack));
 	return r.override ? (int)r.retval : 0;
 }
 
@@ -347,6 +381,7 @@ static __always_inline void generic_return(struct pt_regs *ctx)
 	/* r.action: what the return actions do (Post unless they signal). */
 	struct action_result r = { .post = st->post, .action = ACT_POST };
 	__u32 selector = st->selector, actions = st->actions, action = st->action;
+	__u32 stack = st->stack;
 	__s64 retval = st->retval;
 
 	bpf_map_delete_elem(&stash, &pid_tgid);
@@ -358,7 +393,8 @@ static __always_inline void generic_return(struct pt_regs *ctx)
 		run_actions(b, skip(b, ret_args), selector, pid_tgid, &r);
 	}
 	if (r.post)
-		post(s, pid_tgid, selector, action, retval, r.action, n_args, out);
+		post(s, pid_tgid, selector, action, retval, r.action, n_args, out,
+		     record_stacks(ctx, s, out, stack));
 }
 
 SEC("kprobe")

@@ -109,7 +109,9 @@ pub struct MsgGeneric {
     pub args_len: u32,
     /// Return probes: KprobeAction code of what the return actions did; 0 otherwise.
     pub return_action: u32,
-    pub pad: u32,
+    /// Bytes of kernel and user stack return addresses after the arguments.
+    pub kernel_stack_len: u16,
+    pub user_stack_len: u16,
 }
 
 #[repr(C)]
@@ -212,6 +214,9 @@ pub struct RecordedArg {
 pub struct GenericRecord {
     pub msg: MsgGeneric,
     pub args: Vec<RecordedArg>,
+    /// Return addresses of Post's kernelStackTrace / userStackTrace, innermost first.
+    pub kernel_stack: Vec<u64>,
+    pub user_stack: Vec<u64>,
 }
 
 /// An exec message with its variable-length strings, still as raw bytes.
@@ -310,7 +315,17 @@ pub fn decode_generic(bytes: &[u8]) -> Result<GenericRecord, DecodeError> {
     if body.len() < need {
         return Err(DecodeError::Short { what: "generic arguments", len: body.len(), need });
     }
-    let mut rest = &body[..need];
+    let (mut rest, stacks) = body.split_at(need);
+    let (kernel_len, user_len) = (usize::from(msg.kernel_stack_len), usize::from(msg.user_stack_len));
+    if stacks.len() < kernel_len + user_len {
+        return Err(DecodeError::Short { what: "stack traces", len: stacks.len(), need: kernel_len + user_len });
+    }
+    // A user stack whose frame-pointer chain ends early is padded with zeros: not frames.
+    let addresses = |b: &[u8]| -> Vec<u64> {
+        b.chunks_exact(8).map(|c| u64::from_ne_bytes(c.try_into().expect("chunks of 8"))).filter(|a| *a != 0).collect()
+    };
+    let kernel_stack = addresses(&stacks[..kernel_len]);
+    let user_stack = addresses(&stacks[kernel_len..kernel_len + user_len]);
     let mut args = Vec::new();
     for _ in 0..msg.n_args.min(ARGS_MAX_SLOTS as u32 + 1) {
         let h: GenericArg = read(rest, "argument header")?;
@@ -333,7 +348,7 @@ pub fn decode_generic(bytes: &[u8]) -> Result<GenericRecord, DecodeError> {
         };
         args.push(RecordedArg { value, flags: h.flags, aux: h.aux });
     }
-    Ok(GenericRecord { msg, args })
+    Ok(GenericRecord { msg, args, kernel_stack, user_stack })
 }
 
 #[cfg(test)]
@@ -432,7 +447,8 @@ mod tests {
             ("n_args", offset_of!(MsgGeneric, n_args)),
             ("args_len", offset_of!(MsgGeneric, args_len)),
             ("return_action", offset_of!(MsgGeneric, return_action)),
-            ("pad", offset_of!(MsgGeneric, pad)),
+            ("kernel_stack_len", offset_of!(MsgGeneric, kernel_stack_len)),
+            ("user_stack_len", offset_of!(MsgGeneric, user_stack_len)),
         ]);
         check(&btf, "tetra_generic_arg", size_of::<GenericArg>(), &[
             ("len", offset_of!(GenericArg, len)),
@@ -529,6 +545,36 @@ mod tests {
         let mut short = bytes.clone();
         short.truncate(bytes.len() - 3);
         assert!(matches!(decode_generic(&short), Err(DecodeError::Short { .. })));
+    }
+
+    #[test]
+    fn decodes_stack_traces_after_the_args() {
+        let arg = GenericArg { len: 8, kind: ARG_INT, flags: 0, aux: 0 };
+        let mut body = as_bytes(&arg);
+        body.extend(7u64.to_ne_bytes());
+        let args_len = body.len() as u32;
+        for address in [0xffff_ffff_8100_0010u64, 0xffff_ffff_8100_0020, 0x7f00_0000_1000, 0] {
+            body.extend(address.to_ne_bytes());
+        }
+        let msg = MsgGeneric {
+            hdr: MsgHeader { op: MSG_GENERIC, ..Default::default() },
+            n_args: 1,
+            args_len,
+            kernel_stack_len: 16,
+            user_stack_len: 16,
+            ..Default::default()
+        };
+        let mut bytes = as_bytes(&msg);
+        bytes.extend(&body);
+        let rec = decode_generic(&bytes).unwrap();
+        assert_eq!(rec.args[0].value, ArgValue::Int(7));
+        assert_eq!(rec.kernel_stack, [0xffff_ffff_8100_0010, 0xffff_ffff_8100_0020]);
+        assert_eq!(rec.user_stack, [0x7f00_0000_1000], "the zero padding of a short user stack is dropped");
+        bytes.truncate(bytes.len() - 8);
+        assert_eq!(
+            decode_generic(&bytes).unwrap_err(),
+            DecodeError::Short { what: "stack traces", len: 24, need: 32 }
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Kernel records + process cache -> Tetragon events (`GetEventsResponse`).
 pub mod generic;
+pub mod stacks;
 
 use tetra_proto::tetragon::{self, get_events_response::Event, GetEventsResponse};
 
@@ -9,6 +10,8 @@ use crate::process::Render;
 pub struct EventBuilder {
     pub node: String,
     pub render: Render,
+    /// Names the return addresses of stack traces.
+    pub stacks: stacks::Symbolizer,
 }
 
 /// Signal names as Tetragon prints them in `process_exit.signal`.
@@ -79,6 +82,7 @@ mod tests {
         EventBuilder {
             node: "node-a".into(),
             render: Render { clock: Clock::new(), host_ns: [7; 10], with_caps: true, with_ns: true },
+            stacks: Default::default(),
         }
     }
 

@@ -310,7 +310,7 @@ fn main() -> anyhow::Result<()> {
     };
     let processor = Processor {
         cache,
-        builder: EventBuilder { node: node.clone(), render },
+        builder: EventBuilder { node: node.clone(), render, stacks: Default::default() },
         redactor: filters.redactor,
         bus: bus.clone(),
         stats: stats.clone(),

@@ -120,6 +120,7 @@ struct tetra_msg_clone {
 #define TETRA_ARGS_MAX_SLOTS 5
 #define TETRA_ARG_STR_MAX 1024 /* longest string/path value recorded */
 #define TETRA_GENERIC_DATA_MAX 6144 /* largest args_len */
+#define TETRA_STACK_MAX 1016 /* bytes of one stack trace: 127 frames, the kernel's maximum */
 
 enum tetra_arg_kind {
 	TETRA_ARG_NONE = 0,
@@ -206,7 +207,10 @@ struct tetra_msg_generic {
 	/* Sent by a return probe: KprobeAction code of what its return actions did (Post 1,
 	 * Sigkill 3, Signal 10); 0 for an event of an entry probe. */
 	__u32 return_action;
-	__u32 pad;
+	/* Post with kernelStackTrace/userStackTrace: bytes of return addresses (u64 each,
+	 * innermost first) after the arguments, the kernel stack's then the user stack's. */
+	__u16 kernel_stack_len;
+	__u16 user_stack_len;
 };
 
 _Static_assert(sizeof(struct tetra_msg_header) == 16, "header layout");

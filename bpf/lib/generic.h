@@ -75,6 +75,9 @@ struct generic_config {
 	/* The policy uses FollowFD: fd arguments resolve through fd_follow only. */
 	__u32 follow_fd;
 	__u32 cgroup_filter; /* pod-scoped policy: only tasks whose cgroup is in policy_cgroups */
+	/* Some Post of the hook asks for stack traces: without it the stack helpers are dead
+	 * code the verifier never sees. */
+	__u32 stack_traces;
 };
 
 /*
@@ -86,6 +89,10 @@ static __always_inline __u64 bound(__u64 x, __u64 mask)
 	asm volatile("%[x] &= %[m]" : [x] "+r"(x) : [m] "i"(mask));
 	return x;
 }
+
+/* Post parameter 3: which stack traces the event carries. */
+#define STACK_KERNEL 1
+#define STACK_USER 2
 
 /* The args area is addressed through this mask; the array is larger so writes stay in. */
 #define DATA_MASK 8191
@@ -178,6 +185,7 @@ struct stash {
 	__u32 action;
 	__u32 post;
 	__s64 retval;
+	__u32 stack; /* STACK_KERNEL | STACK_USER of the matched Post */
 };
 
 struct generic_scratch {

@@ -367,3 +367,13 @@ fn usdt_probes_name_their_binary_probe_and_user_space_operands() {
     let ok = "  usdts:\n  - path: /bin/x\n    provider: prov\n    name: p\n    args: [{index: 11, type: int64}, {index: 0, type: string}]\n    selectors:\n    - matchArgs: [{index: 11, operator: GT, values: [\"3\"]}]\n";
     assert_eq!(errors(ok), Vec::<String>::new());
 }
+
+#[test]
+fn stack_traces_only_where_the_event_has_them() {
+    let tp = errors("  tracepoints:\n  - subsystem: syscalls\n    event: sys_enter_openat\n    selectors:\n    - matchActions: [{action: Post, kernelStackTrace: true}]\n");
+    assert_has(&tp, "spec.tracepoints[0].selectors[0].matchActions[0].kernelStackTrace: set on a tracepoint, but only kprobes and fentries (process_kprobe events) carry stack traces");
+    let kp = selector("matchActions: [{action: Post, kernelStackTrace: true, userStackTrace: true}]");
+    assert_eq!(kp, Vec::<String>::new());
+    let other = selector("matchActions: [{action: Sigkill, userStackTrace: true}]");
+    assert_contains(&other, "userStackTrace");
+}

@@ -233,6 +233,10 @@ impl EventBuilder {
         let process = process.map(|p| self.render.process(&p.process, p.refcnt));
         let parent = parent.map(|p| self.render.process(&p.process, p.refcnt));
         let action = rec.msg.action as i32;
+        // User frames first: the process's memory map must be read while it still exists,
+        // and the first kernel trace loads kallsyms, which takes a while.
+        let user_stack_trace = self.stacks.user_frames(rec.msg.pid, &rec.user_stack);
+        let kernel_stack_trace = self.stacks.kernel_frames(&rec.kernel_stack);
         let event = match &hook.site {
             HookSite::Kprobe { function } => Event::ProcessKprobe(tetragon::ProcessKprobe {
                 process,
@@ -242,6 +246,8 @@ impl EventBuilder {
                 r#return: ret,
                 action,
                 return_action: rec.msg.return_action as i32,
+                kernel_stack_trace,
+                user_stack_trace,
                 policy_name: policy.to_string(),
                 message: hook.message.clone(),
                 tags: hook.tags.clone(),

@@ -29,7 +29,8 @@
 //!                    TrackSock=11 UntrackSock=12) | u32 n | u64 param * n
 //! ```
 //!
-//! Action parameters: Post `[rate_limit_ms, scope (0 thread, 1 process, 2 global)]`;
+//! Action parameters: Post `[rate_limit_ms, scope (0 thread, 1 process, 2 global)]`, plus
+//! `stack_traces` (bit0 kernelStackTrace, bit1 userStackTrace) when one is asked for;
 //! FollowFD/UnfollowFD/CopyFD `[fd_slot, name_slot]`; Signal `[signal]`; Sigkill `[]`;
 //! Override `[errno as i64]`; GetUrl/DnsLookup `[string_id]` (index into the hook's
 //! strings); TrackSock/UntrackSock `[sock_slot]`; NoPost `[]`.

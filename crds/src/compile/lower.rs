@@ -341,7 +341,13 @@ fn lower_action(
                 Some("global") => 2,
                 _ => 0,
             };
-            (1, vec![rate, scope])
+            let stacks = u64::from(a.kernel_stack_trace == Some(true))
+                | u64::from(a.user_stack_trace == Some(true)) << 1;
+            if stacks == 0 {
+                (1, vec![rate, scope])
+            } else {
+                (1, vec![rate, scope, stacks])
+            }
         }
         ActionType::FollowFd => (2, vec![slot(a.arg_fd)?, slot(a.arg_name)?]),
         ActionType::Sigkill => (3, vec![]),

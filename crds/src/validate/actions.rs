@@ -115,14 +115,17 @@ fn check(
             for (field, set) in [
                 ("kernelStackTrace", a.kernel_stack_trace),
                 ("userStackTrace", a.user_stack_trace),
-                ("imaHash", a.ima_hash),
             ] {
-                if set == Some(true) {
-                    errors.push(PolicyError::unsupported(
+                // Only process_kprobe events have stack trace fields.
+                if set == Some(true) && !matches!(ctx.kind, HookKind::Kprobe | HookKind::Fentry) {
+                    errors.push(PolicyError::invalid(
                         &path.field(field),
-                        format!("Post with {field}"),
+                        format!("set on a {}, but only kprobes and fentries (process_kprobe events) carry stack traces", ctx.kind.noun_kind()),
                     ));
                 }
+            }
+            if a.ima_hash == Some(true) {
+                errors.push(PolicyError::unsupported(&path.field("imaHash"), "Post with imaHash"));
             }
         }
         ActionType::FollowFd | ActionType::CopyFd | ActionType::UnfollowFd => {

@@ -21,6 +21,18 @@ pub enum HookKind {
 }
 
 impl HookKind {
+    /// The hook kind as a policy section names it.
+    pub fn noun_kind(self) -> &'static str {
+        match self {
+            HookKind::Kprobe => "kprobe",
+            HookKind::Fentry => "fentry",
+            HookKind::Tracepoint => "tracepoint",
+            HookKind::Uprobe => "uprobe",
+            HookKind::Lsm => "LSM hook",
+            HookKind::Usdt => "USDT probe",
+        }
+    }
+
     /// Human name used in messages.
     pub fn noun(self) -> &'static str {
         match self {

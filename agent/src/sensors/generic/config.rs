@@ -29,6 +29,8 @@ pub struct GenericConfig {
     pub follow_fd: u32,
     /// Pod-scoped policy: only tasks whose cgroup is in the `policy_cgroups` map.
     pub cgroup_filter: u32,
+    /// Some Post of the hook asks for kernel or user stack traces.
+    pub stack_traces: u32,
 }
 
 impl GenericConfig {
@@ -140,6 +142,13 @@ pub fn has_return(hook: &CompiledHook) -> bool {
         AttachTarget::Kprobe { return_probe: true, .. } | AttachTarget::Uprobe { return_probe: true, .. }
     );
     ret || hook.args.iter().any(|a| a.return_copy)
+}
+
+/// Does some Post of the hook ask for stack traces (its third parameter)?
+pub fn wants_stack_traces(hook: &CompiledHook) -> bool {
+    hook.selectors.iter().flat_map(|s| s.actions.iter().chain(&s.return_actions)).any(|a| {
+        a.code == ACTION_POST && a.params.get(2).is_some_and(|flags| *flags != 0)
+    })
 }
 
 /// Does any selector of the policy use FollowFD? Then every `fd` argument of the policy
@@ -418,7 +427,8 @@ print fmt: \"dfd: 0x%08lx\"
         assert_eq!(names, [
             "policy_id", "hook_id", "agent_tgid", "n_args", "syscall", "can_override",
             "monitor_only", "needs_binary", "arg_reader", "arg_pos", "arg_size", "size_pos",
-            "size_size", "has_return", "ret_reader", "return_copy", "follow_fd", "cgroup_filter"
+            "size_size", "has_return", "ret_reader", "return_copy", "follow_fd", "cgroup_filter",
+            "stack_traces"
         ]);
         let bin = btf.type_by_name::<Struct>("binary_entry").unwrap();
         assert_eq!(bin.size(), crate::sensors::process::BINARY_ENTRY_SIZE);

@@ -281,6 +281,7 @@ fn load_hook(
         ret_reader: hook.return_arg.as_ref().and_then(|r| reader_for(r.ty)).unwrap_or(0),
         follow_fd: u32::from(follow.is_some()),
         cgroup_filter: u32::from(cgroups.is_some()),
+        stack_traces: u32::from(config::wants_stack_traces(hook)),
         ..Default::default()
     };
     let positions = attach::arg_positions(&name, hook)?;
