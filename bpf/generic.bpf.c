@@ -101,6 +101,44 @@ static __always_inline void copy_fd(struct generic_scratch *s, __u32 tgid, __u32
 	bpf_map_update_elem(&fd_follow, &s->fkey, v, BPF_ANY);
 }
 
+/* TrackSock of the sock pointer `sk` for `owner` (a pid_tgid), or UntrackSock (owner 0). */
+static __always_inline void track_sock(struct generic_scratch *s, __u64 sk, __u64 owner)
+{
+	if (!sk)
+		return;
+	s->sock_key = sk;
+	s->sock_val = owner;
+	if (owner)
+		bpf_map_update_elem(&sock_owner, &s->sock_key, &s->sock_val, BPF_ANY);
+	else
+		bpf_map_delete_elem(&sock_owner, &s->sock_key);
+}
+
+/*
+ * Attributes the event to the owner of the first tracked sock among slots `first` to
+ * `end - 1` (s->owner; left 0 when none is tracked). A global function, like run_actions,
+ * so the entry program's frame does not grow.
+ */
+__noinline int find_sock_owner(__u32 first, __u32 end)
+{
+	struct generic_scratch *s = scratch_value();
+
+	if (!s)
+		return 0;
+	for (__u32 i = 0; i <= RET_SLOT; i++) {
+		if (i < first || i >= end || s->owner)
+			continue;
+		if (s->vkind[i] != TETRA_ARG_SOCK)
+			continue;
+		s->sock_key = s->ival[i];
+		__u64 *owner = bpf_map_lookup_elem(&sock_owner, &s->sock_key);
+
+		if (owner)
+			s->owner = *owner;
+	}
+	return 0;
+}
+
 /*
  * Runs the matched selector's actions (the blob's action section at `off`). A global
  * function: inlined, its registers spilled into the entry program's frame, which with the
@@ -163,6 +201,13 @@ __noinline int run_actions(const struct blob *b, __u32 off, __u32 selector, __u6
 		case ACT_COPYFD:
 			copy_fd(s, tgid, param, param2);
 			break;
+		/* The action's socket is the current process's from now on (or no one's). */
+		case ACT_TRACKSOCK:
+		case ACT_UNTRACKSOCK:
+			if (s->vkind[param & SLOT_MASK] == TETRA_ARG_SOCK)
+				track_sock(s, s->ival[param & SLOT_MASK],
+					   code == ACT_TRACKSOCK ? pid_tgid : 0);
+			break;
 		default:
 			break; /* user space refuses actions the kernel does not run */
 		}
@@ -178,6 +223,8 @@ static __always_inline void post(struct generic_scratch *s, __u64 pid_tgid, __u3
 	struct tetra_msg_generic *m = &s->msg;
 	__u32 size = sizeof(*m) + args_len;
 
+	if (s->owner)
+		pid_tgid = s->owner;
 	m->hdr.op = TETRA_MSG_GENERIC;
 	m->hdr.size = size;
 	m->hdr.ktime = bpf_ktime_get_ns();
@@ -222,6 +269,7 @@ static __always_inline void stash_call(struct generic_scratch *s, __u64 pid_tgid
 	st->action = r->action;
 	st->post = r->post;
 	st->retval = r->retval;
+	st->owner = s->owner;
 }
 
 /*
@@ -250,6 +298,7 @@ static __always_inline int generic_event(void *ctx, const int src)
 	__u32 off = 0;
 
 	s->unfollowed = 0;
+	s->owner = 0;
 	/* Unrolled: each slot's reader is a load-time constant the verifier prunes on. */
 	s->aoff[0] = 0;
 	if (cfg.n_args > 0)
@@ -274,6 +323,8 @@ static __always_inline int generic_event(void *ctx, const int src)
 
 	if (selector == (__u32)-1)
 		return 0;
+	if (cfg.sock_track)
+		find_sock_owner(0, cfg.n_args);
 	struct action_result r = { .post = true, .action = ACT_POST };
 
 	if (actions)
@@ -340,10 +391,22 @@ static __always_inline void generic_return(struct pt_regs *ctx)
 		out = restore_arg(s, st, 3, ret, out);
 	if (cfg.n_args > 4)
 		out = restore_arg(s, st, 4, ret, out);
+	s->owner = st->owner;
 	if (cfg.ret_reader) {
 		out = record_value(s, RET_SLOT, cfg.ret_reader, ret, 0, false, 0, out);
 		n_args++;
 	}
+	/*
+	 * returnArgAction: the returned socket is new, so it belongs to the process the call
+	 * is attributed to (an accepted connection made in softirq from a tracked listener is
+	 * the listener's owner's). Any other returned sock may be tracked already.
+	 */
+	if (cfg.ret_sock_action == ACT_TRACKSOCK)
+		track_sock(s, ret, s->owner ? s->owner : pid_tgid);
+	else if (cfg.ret_sock_action == ACT_UNTRACKSOCK)
+		track_sock(s, ret, 0);
+	else if (cfg.sock_track && cfg.ret_reader == READ_SOCK)
+		find_sock_owner(RET_SLOT, RET_SLOT + 1);
 	/* r.action: what the return actions do (Post unless they signal). */
 	struct action_result r = { .post = st->post, .action = ACT_POST };
 	__u32 selector = st->selector, actions = st->actions, action = st->action;

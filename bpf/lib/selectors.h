@@ -58,6 +58,8 @@
 #define ACT_COPYFD 6
 #define ACT_NOPOST 9
 #define ACT_SIGNAL 10
+#define ACT_TRACKSOCK 11
+#define ACT_UNTRACKSOCK 12
 
 static __always_inline __u32 rd32(const struct blob *b, __u32 off)
 {

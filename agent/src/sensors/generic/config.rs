@@ -29,6 +29,11 @@ pub struct GenericConfig {
     pub follow_fd: u32,
     /// Pod-scoped policy: only tasks whose cgroup is in the `policy_cgroups` map.
     pub cgroup_filter: u32,
+    /// The policy tracks sockets (TrackSock/UntrackSock): a tracked sock argument
+    /// attributes the event to the socket's owner.
+    pub sock_track: u32,
+    /// returnArgAction: ACTION_TRACKSOCK or ACTION_UNTRACKSOCK on the returned sock, or 0.
+    pub ret_sock_action: u32,
 }
 
 impl GenericConfig {
@@ -129,6 +134,8 @@ pub const ACTION_OVERRIDE: u32 = 5;
 pub const ACTION_COPYFD: u32 = 6;
 pub const ACTION_NOPOST: u32 = 9;
 pub const ACTION_SIGNAL: u32 = 10;
+pub const ACTION_TRACKSOCK: u32 = 11;
+pub const ACTION_UNTRACKSOCK: u32 = 12;
 
 /// Longest exact string the kernel compares (`TETRA_ARG_STR_MAX`).
 pub const MAX_EXACT_STRING: u32 = 1024;
@@ -142,12 +149,24 @@ pub fn has_return(hook: &CompiledHook) -> bool {
     ret || hook.args.iter().any(|a| a.return_copy)
 }
 
+/// Does any selector of the policy run one of `codes`?
+fn uses_action(hooks: &[CompiledHook], codes: &[u32]) -> bool {
+    hooks.iter().flat_map(|h| &h.selectors).any(|s| {
+        s.actions.iter().chain(&s.return_actions).any(|a| codes.contains(&a.code))
+    })
+}
+
 /// Does any selector of the policy use FollowFD? Then every `fd` argument of the policy
 /// resolves through the followed fds only.
 pub fn uses_follow_fd(hooks: &[CompiledHook]) -> bool {
-    hooks.iter().flat_map(|h| &h.selectors).any(|s| {
-        s.actions.iter().chain(&s.return_actions).any(|a| a.code == ACTION_FOLLOWFD)
-    })
+    uses_action(hooks, &[ACTION_FOLLOWFD])
+}
+
+/// Does the policy track sockets (TrackSock/UntrackSock as an action or a
+/// returnArgAction)? Then its hooks share a socket -> owner map, and an event with a
+/// tracked sock argument belongs to the socket's owner.
+pub fn uses_sock_track(hooks: &[CompiledHook]) -> bool {
+    hooks.iter().any(|h| h.return_arg_action.is_some()) || uses_action(hooks, &[ACTION_TRACKSOCK, ACTION_UNTRACKSOCK])
 }
 
 fn is_int_reader(r: u32) -> bool {
@@ -204,8 +223,11 @@ pub fn check_hook(hook: &CompiledHook, can_override: bool) -> Result<(), String>
             .ok_or_else(|| format!("returnArg of type {} is not supported yet", ret.ty.name()))?;
         readers.push(r);
     }
-    if hook.return_arg_action.is_some() {
-        return Err("returnArgAction (TrackSock/UntrackSock) is not supported yet".into());
+    match (hook.return_arg_action, readers.get(5)) {
+        (None, _) | (Some(ACTION_TRACKSOCK | ACTION_UNTRACKSOCK), Some(&reader::SOCK)) => {}
+        (Some(code), _) => {
+            return Err(format!("returnArgAction {} needs a returnArg of type sock", action_name(code)))
+        }
     }
     for (i, m) in hook.maps.iter().enumerate() {
         if let ValueMap::Strings { bucket, .. } = m {
@@ -287,6 +309,10 @@ pub fn check_hook(hook: &CompiledHook, can_override: bool) -> Result<(), String>
                         return Err(at(format!("{what}: CopyFD argName {} (the new fd) is not an integer or fd argument of the hook", a.params.get(1).copied().unwrap_or(0))));
                     }
                     ACTION_FOLLOWFD | ACTION_UNFOLLOWFD | ACTION_COPYFD => {}
+                    ACTION_TRACKSOCK | ACTION_UNTRACKSOCK if slot(0) != reader::SOCK => {
+                        return Err(at(format!("{what}: {} argSock is not a sock argument of the hook", action_name(a.code))));
+                    }
+                    ACTION_TRACKSOCK | ACTION_UNTRACKSOCK => {}
                     ACTION_OVERRIDE if what == "matchReturnActions" => {
                         return Err(at("Override in matchReturnActions: the call has already happened".into()))
                     }
@@ -418,7 +444,8 @@ print fmt: \"dfd: 0x%08lx\"
         assert_eq!(names, [
             "policy_id", "hook_id", "agent_tgid", "n_args", "syscall", "can_override",
             "monitor_only", "needs_binary", "arg_reader", "arg_pos", "arg_size", "size_pos",
-            "size_size", "has_return", "ret_reader", "return_copy", "follow_fd", "cgroup_filter"
+            "size_size", "has_return", "ret_reader", "return_copy", "follow_fd", "cgroup_filter",
+            "sock_track", "ret_sock_action"
         ]);
         let bin = btf.type_by_name::<Struct>("binary_entry").unwrap();
         assert_eq!(bin.size(), crate::sensors::process::BINARY_ENTRY_SIZE);
@@ -486,6 +513,14 @@ print fmt: \"dfd: 0x%08lx\"
         let follow = hook(&format!("{base}  kprobes:\n  - call: fd_install\n    syscall: false\n    args: [{{index: 0, type: int}}, {{index: 1, type: file}}]\n    selectors:\n    - matchPIDs: [{{operator: NotIn, followForks: true, isNamespacePID: true, values: [1]}}]\n      matchActions: [{{action: FollowFD, argFd: 0, argName: 1}}]\n"));
         assert_eq!(check_hook(&follow, false), Ok(()));
         assert!(uses_follow_fd(std::slice::from_ref(&follow)));
+        assert!(!uses_sock_track(std::slice::from_ref(&follow)));
+        let track = hook(&format!("{base}  kprobes:\n  - call: sk_alloc\n    syscall: false\n    return: true\n    args: [{{index: 1, type: int}}]\n    returnArg: {{index: 0, type: sock}}\n    returnArgAction: TrackSock\n"));
+        assert_eq!(check_hook(&track, false), Ok(()));
+        assert_eq!(track.return_arg_action, Some(ACTION_TRACKSOCK));
+        assert!(uses_sock_track(std::slice::from_ref(&track)));
+        let untrack = hook(&format!("{base}  kprobes:\n  - call: __sk_free\n    syscall: false\n    args: [{{index: 0, type: sock}}]\n    selectors:\n    - matchActions: [{{action: UntrackSock, argSock: 0}}]\n"));
+        assert_eq!(check_hook(&untrack, false), Ok(()));
+        assert!(uses_sock_track(std::slice::from_ref(&untrack)));
     }
 }
 

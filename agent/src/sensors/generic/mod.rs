@@ -19,7 +19,7 @@ use tetra_crds::compile::{encoding, AttachTarget, CompiledHook, CompiledPolicy};
 use thiserror::Error;
 
 use crate::sensors::process::ProcessSensor;
-use config::{check_hook, has_return, needs_binary, reader_for, uses_fmod_ret, uses_follow_fd, uses_rate_limit, GenericConfig};
+use config::{check_hook, has_return, needs_binary, reader_for, uses_fmod_ret, uses_follow_fd, uses_rate_limit, uses_sock_track, GenericConfig};
 
 pub use events::{handle_generic, HookInfo, PolicyInfo, PolicyTable};
 
@@ -33,6 +33,9 @@ pub const FD_KEY_SIZE: u32 = 8;
 pub const FD_VALUE_SIZE: u32 = 1032;
 /// Followed fds one policy remembers; the map is an LRU, so the oldest are forgotten.
 const FOLLOWED_FDS: u32 = 8192;
+/// Tracked sockets one policy remembers (TrackSock); an LRU, so sockets never untracked
+/// are forgotten oldest first.
+const TRACKED_SOCKETS: u32 = 16384;
 /// Calls of one return-probe hook in flight at once (threads inside the function); the
 /// map is an LRU, so a call that never returns is evicted rather than kept forever.
 const CALLS_IN_FLIGHT: u32 = 1024;
@@ -207,27 +210,28 @@ pub fn load_scoped_policy(
     cgroups: Option<&MapHandle>,
 ) -> Result<LoadedPolicy, SensorError> {
     let policy_id = shared.next_policy_id.fetch_add(1, Ordering::Relaxed);
-    let follow = if uses_follow_fd(&compiled.hooks) {
-        let map = MapHandle::create(
-            MapType::LruHash,
-            Some(format!("tetra_fd_p{policy_id}")),
-            FD_KEY_SIZE,
-            FD_VALUE_SIZE,
-            FOLLOWED_FDS,
-            &libbpf_rs::libbpf_sys::bpf_map_create_opts {
-                sz: std::mem::size_of::<libbpf_rs::libbpf_sys::bpf_map_create_opts>() as _,
-                ..Default::default()
-            },
-        )
-        .map_err(|e| SensorError::Shared(format!("creating the followed-fd map of policy {}: {e}", compiled.name)))?;
-        Some(map)
-    } else {
-        None
+    // Maps the hooks of one policy share (LRU hashes, created only when used).
+    let policy_map = |used: bool, what: &str, name: String, key: u32, value: u32, entries: u32| {
+        if !used {
+            return Ok(None);
+        }
+        let opts = libbpf_rs::libbpf_sys::bpf_map_create_opts {
+            sz: std::mem::size_of::<libbpf_rs::libbpf_sys::bpf_map_create_opts>() as _,
+            ..Default::default()
+        };
+        MapHandle::create(MapType::LruHash, Some(name), key, value, entries, &opts)
+            .map(Some)
+            .map_err(|e| SensorError::Shared(format!("creating the {what} map of policy {}: {e}", compiled.name)))
+    };
+    let shared_maps = PolicyMaps {
+        follow: policy_map(uses_follow_fd(&compiled.hooks), "followed-fd", format!("tetra_fd_p{policy_id}"), FD_KEY_SIZE, FD_VALUE_SIZE, FOLLOWED_FDS)?,
+        sock_owner: policy_map(uses_sock_track(&compiled.hooks), "tracked-socket", format!("tetra_sk_p{policy_id}"), 8, 8, TRACKED_SOCKETS)?,
+        cgroups,
     };
     let mut hooks = Vec::with_capacity(compiled.hooks.len());
     for (hook_id, hook) in compiled.hooks.iter().enumerate() {
         // `?` drops `hooks`, detaching what was attached before this hook.
-        hooks.push(load_hook(shared, compiled, policy_id, hook_id as u32, hook, follow.as_ref(), cgroups)?);
+        hooks.push(load_hook(shared, compiled, policy_id, hook_id as u32, hook, &shared_maps)?);
     }
     let info = Arc::new(PolicyInfo::new(policy_id, compiled));
     Ok(LoadedPolicy { hooks, info })
@@ -238,15 +242,25 @@ fn setup(hook: &str, what: &str) -> impl Fn(libbpf_rs::Error) -> SensorError {
     move |e| SensorError::Setup { hook: hook.clone(), what: what.clone(), error: e.to_string() }
 }
 
+/// Maps shared by every hook of one policy.
+struct PolicyMaps<'a> {
+    /// FollowFD: (process, fd) -> path.
+    follow: Option<MapHandle>,
+    /// TrackSock: socket -> owning process.
+    sock_owner: Option<MapHandle>,
+    /// Pod scope: the cgroups the policy applies to.
+    cgroups: Option<&'a MapHandle>,
+}
+
 fn load_hook(
     shared: &GenericShared,
     compiled: &CompiledPolicy,
     policy_id: u32,
     hook_id: u32,
     hook: &CompiledHook,
-    follow: Option<&MapHandle>,
-    cgroups: Option<&MapHandle>,
+    policy_maps: &PolicyMaps,
 ) -> Result<LoadedHook, SensorError> {
+    let (follow, cgroups) = (policy_maps.follow.as_ref(), policy_maps.cgroups);
     let name = hook_name(hook);
     check_hook(hook, shared.can_override)
         .map_err(|reason| SensorError::Unsupported { hook: name.clone(), reason })?;
@@ -280,6 +294,8 @@ fn load_hook(
         ret_reader: hook.return_arg.as_ref().and_then(|r| reader_for(r.ty)).unwrap_or(0),
         follow_fd: u32::from(follow.is_some()),
         cgroup_filter: u32::from(cgroups.is_some()),
+        sock_track: u32::from(policy_maps.sock_owner.is_some()),
+        ret_sock_action: hook.return_arg_action.unwrap_or(0),
         ..Default::default()
     };
     let positions = attach::arg_positions(&name, hook)?;
@@ -309,6 +325,10 @@ fn load_hook(
             // Keys of (selector, scope, arguments): a small map when no Post has a rateLimit.
             "rate_limit" => map.set_max_entries(if uses_rate_limit(hook) { RATE_LIMIT_ENTRIES } else { 1 }),
             "fd_follow" => match follow {
+                Some(m) => map.reuse_fd(m.as_fd()),
+                None => Ok(()),
+            },
+            "sock_owner" => match &policy_maps.sock_owner {
                 Some(m) => map.reuse_fd(m.as_fd()),
                 None => Ok(()),
             },
