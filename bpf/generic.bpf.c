@@ -201,6 +201,11 @@ __noinline int run_actions(const struct blob *b, __u32 off, __u32 selector, __u6
 		case ACT_COPYFD:
 			copy_fd(s, tgid, param, param2);
 			break;
+		/* Run by user space when the event arrives; the event says which. */
+		case ACT_GETURL:
+		case ACT_DNSLOOKUP:
+			r->action = code;
+			break;
 		/* The action's socket is the current process's from now on (or no one's). */
 		case ACT_TRACKSOCK:
 		case ACT_UNTRACKSOCK:

@@ -119,6 +119,10 @@ struct Args {
     /// without pod information (counted).
     #[arg(long, default_value_t = 5)]
     pod_wait_seconds: u64,
+    /// DNS server (IP:PORT) that DnsLookup policy actions query (default: the first
+    /// nameserver of /etc/resolv.conf, port 53).
+    #[arg(long)]
+    dns_lookup_server: Option<std::net::SocketAddr>,
 }
 
 /// The export filters, each flag's errors named after the flag.
@@ -321,6 +325,10 @@ fn main() -> anyhow::Result<()> {
             enricher.hold_for = Duration::from_secs(args.pod_wait_seconds);
             enricher
         }),
+        user_actions: Some(
+            tetra_agent::user_actions::UserActions::start(args.dns_lookup_server, stats.clone())
+                .context("starting the GetUrl/DnsLookup workers")?,
+        ),
     };
     log::info!("tetrad ready on node {node}");
     let result = pipeline::run(&sensor, processor, args.event_queue_size, &stop);

@@ -89,6 +89,16 @@ impl Metrics {
         for (cause, n) in &lost {
             t.sample("tetragon_events_lost_total", &[("cause", cause)], *n);
         }
+        t.family(
+            "tetragon_user_actions_total",
+            "counter",
+            "GetUrl/DnsLookup requests of policy actions, by result (skipped: the request queue was full).",
+        );
+        for (i, action) in crate::user_actions::KINDS.iter().enumerate() {
+            for (result, c) in [("done", &s.user_actions_done[i]), ("failed", &s.user_actions_failed[i]), ("skipped", &s.user_actions_skipped[i])] {
+                t.sample("tetragon_user_actions_total", &[("action", action), ("result", result)], v(c));
+            }
+        }
         t.single(
             "tetragon_observer_ringbuf_events_received_total",
             "counter",

@@ -34,6 +34,11 @@ pub struct Stats {
     pub pod_held: AtomicU64,
     /// Events of a container whose pod stayed unknown (hold timed out or full): sent bare.
     pub pod_unenriched: AtomicU64,
+    /// GetUrl and DnsLookup requests (user_actions::KINDS order): answered, failed
+    /// (error or timeout), skipped (the request queue was full).
+    pub user_actions_done: [AtomicU64; 2],
+    pub user_actions_failed: [AtomicU64; 2],
+    pub user_actions_skipped: [AtomicU64; 2],
 }
 
 impl Stats {
@@ -76,6 +81,16 @@ impl fmt::Display for Stats {
             v(&self.grpc_client_drops),
             v(&self.grpc_clients_total),
         )?;
-        write!(f, " pod_held={} pod_unenriched={}", v(&self.pod_held), v(&self.pod_unenriched))
+        write!(f, " pod_held={} pod_unenriched={}", v(&self.pod_held), v(&self.pod_unenriched))?;
+        for (i, kind) in crate::user_actions::KINDS.iter().enumerate() {
+            write!(
+                f,
+                " {kind}_done={} {kind}_failed={} {kind}_skipped={}",
+                v(&self.user_actions_done[i]),
+                v(&self.user_actions_failed[i]),
+                v(&self.user_actions_skipped[i]),
+            )?;
+        }
+        Ok(())
     }
 }

@@ -56,6 +56,8 @@
 #define ACT_UNFOLLOWFD 4
 #define ACT_OVERRIDE 5
 #define ACT_COPYFD 6
+#define ACT_GETURL 7
+#define ACT_DNSLOOKUP 8
 #define ACT_NOPOST 9
 #define ACT_SIGNAL 10
 #define ACT_TRACKSOCK 11

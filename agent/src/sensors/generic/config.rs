@@ -132,6 +132,8 @@ pub const ACTION_SIGKILL: u32 = 3;
 pub const ACTION_UNFOLLOWFD: u32 = 4;
 pub const ACTION_OVERRIDE: u32 = 5;
 pub const ACTION_COPYFD: u32 = 6;
+pub const ACTION_GETURL: u32 = 7;
+pub const ACTION_DNSLOOKUP: u32 = 8;
 pub const ACTION_NOPOST: u32 = 9;
 pub const ACTION_SIGNAL: u32 = 10;
 pub const ACTION_TRACKSOCK: u32 = 11;
@@ -313,6 +315,22 @@ pub fn check_hook(hook: &CompiledHook, can_override: bool) -> Result<(), String>
                         return Err(at(format!("{what}: {} argSock is not a sock argument of the hook", action_name(a.code))));
                     }
                     ACTION_TRACKSOCK | ACTION_UNTRACKSOCK => {}
+                    ACTION_GETURL | ACTION_DNSLOOKUP if what == "matchReturnActions" => {
+                        return Err(at(format!("{what}: action {} is not supported yet (only in matchActions)", action_name(a.code))));
+                    }
+                    // The agent makes the request when the hit's event arrives.
+                    ACTION_GETURL | ACTION_DNSLOOKUP if actions.iter().any(|b| b.code == ACTION_NOPOST) => {
+                        return Err(at(format!("{what}: {} with NoPost: the agent acts on the posted event", action_name(a.code))));
+                    }
+                    ACTION_GETURL | ACTION_DNSLOOKUP => {
+                        let text = a.params.first().and_then(|i| hook.strings.get(*i as usize)).map(String::as_str).unwrap_or("");
+                        let valid = if a.code == ACTION_GETURL {
+                            crate::user_actions::parse_url(text).map(|_| ())
+                        } else {
+                            crate::user_actions::dns_query(text, 0).map(|_| ())
+                        };
+                        valid.map_err(|e| at(format!("{what}: {e}")))?;
+                    }
                     ACTION_OVERRIDE if what == "matchReturnActions" => {
                         return Err(at("Override in matchReturnActions: the call has already happened".into()))
                     }
@@ -521,6 +539,11 @@ print fmt: \"dfd: 0x%08lx\"
         let untrack = hook(&format!("{base}  kprobes:\n  - call: __sk_free\n    syscall: false\n    args: [{{index: 0, type: sock}}]\n    selectors:\n    - matchActions: [{{action: UntrackSock, argSock: 0}}]\n"));
         assert_eq!(check_hook(&untrack, false), Ok(()));
         assert!(uses_sock_track(std::slice::from_ref(&untrack)));
+        let get = |actions: &str| hook(&format!("{base}  kprobes:\n  - call: fd_install\n    syscall: false\n    args: [{{index: 0, type: int}}]\n    selectors:\n    - matchActions: {actions}\n"));
+        assert_eq!(check_hook(&get("[{action: GetUrl, argUrl: 'http://ebpf.io'}, {action: DnsLookup, argFqdn: ebpf.io}]"), false), Ok(()));
+        assert_eq!(check_hook(&get("[{action: GetUrl, argUrl: 'https://ebpf.io'}]"), false).unwrap_err(), "selectors[0]: matchActions: argUrl \"https://ebpf.io\": only http:// URLs are fetched");
+        assert!(check_hook(&get("[{action: DnsLookup, argFqdn: 'a..b'}]"), false).unwrap_err().contains("argFqdn \"a..b\""));
+        assert_eq!(check_hook(&get("[{action: GetUrl, argUrl: 'http://x'}, {action: NoPost}]"), false).unwrap_err(), "selectors[0]: matchActions: GETURL with NoPost: the agent acts on the posted event");
     }
 }
 
