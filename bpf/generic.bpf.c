@@ -372,8 +372,11 @@ static __always_inline __u32 restore_arg(struct generic_scratch *s, struct stash
 	return out + sizeof(h) + len;
 }
 
-/* The body of every return program: completes the call its entry program stashed. */
-static __always_inline void generic_return(struct pt_regs *ctx)
+/*
+ * The body of every return program: completes the call its entry program stashed, `ret`
+ * being what the function returned.
+ */
+static __always_inline void generic_return(__s64 ret)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 zero = 0;
@@ -383,7 +386,6 @@ static __always_inline void generic_return(struct pt_regs *ctx)
 
 	if (!s || !b || !st)
 		return;
-	__s64 ret = PT_REGS_RC_CORE(ctx);
 	__u32 out = 0, n_args = cfg.n_args;
 
 	if (cfg.n_args > 0)
@@ -439,7 +441,7 @@ int generic_kprobe(struct pt_regs *ctx)
 SEC("kretprobe")
 int generic_kretprobe(struct pt_regs *ctx)
 {
-	generic_return(ctx);
+	generic_return(PT_REGS_RC_CORE(ctx));
 	return 0;
 }
 
@@ -471,6 +473,17 @@ int generic_fentry(void *ctx)
 	return 0;
 }
 
+/* The return program of an fentry hook with `return: true` (or a returnCopy argument). */
+SEC("fexit")
+int generic_fexit(void *ctx)
+{
+	__u64 ret = 0;
+
+	bpf_get_func_ret(ctx, &ret);
+	generic_return((__s64)ret);
+	return 0;
+}
+
 /*
  * Override on a security_* function where the kernel has no bpf_override_return: a
  * non-zero return is what the function returns, without running it.
@@ -491,7 +504,7 @@ int generic_uprobe(struct pt_regs *ctx)
 SEC("uretprobe")
 int generic_uretprobe(struct pt_regs *ctx)
 {
-	generic_return(ctx);
+	generic_return(PT_REGS_RC_CORE(ctx));
 	return 0;
 }
 

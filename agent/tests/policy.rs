@@ -242,6 +242,28 @@ spec:
     assert!(text.starts_with("spec.tracepoints[1] syscalls/sys_enter_no_such_call"), "{text}");
 }
 
+/// This host's kernel refuses fentry/fexit programs: an fexit hook (`return: true` on an
+/// fentry) fails to load, saying so and naming the hook.
+#[test]
+#[ignore = "needs root: loads BPF programs (the README test command runs it)"]
+fn fexit_is_refused_by_this_kernel_with_the_reason() {
+    let h = Harness::new();
+    let yaml = "apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata: {name: fexit}
+spec:
+  fentries:
+  - call: do_unlinkat
+    syscall: false
+    return: true
+    args: [{index: 1, type: filename}]
+    returnArg: {index: 0, type: int}
+";
+    let text = h.load(yaml).err().expect("this kernel refuses fexit").to_string();
+    assert!(text.starts_with("spec.fentries[0] do_unlinkat: loading failed"), "{text}");
+    assert!(text.contains("this kernel refuses fentry/fexit programs; use kprobes"), "{text}");
+}
+
 /// The return-probe target: writes `text` into `buf` when `n` leaves room, returns the
 /// bytes written (or -1), like read(2) fills a buffer.
 #[no_mangle]

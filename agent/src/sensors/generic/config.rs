@@ -146,7 +146,9 @@ pub const MAX_EXACT_STRING: u32 = 1024;
 pub fn has_return(hook: &CompiledHook) -> bool {
     let ret = matches!(
         hook.attach,
-        AttachTarget::Kprobe { return_probe: true, .. } | AttachTarget::Uprobe { return_probe: true, .. }
+        AttachTarget::Kprobe { return_probe: true, .. }
+            | AttachTarget::Uprobe { return_probe: true, .. }
+            | AttachTarget::Fentry { return_probe: true, .. }
     );
     ret || hook.args.iter().any(|a| a.return_copy)
 }
@@ -188,11 +190,8 @@ fn action_name(code: u32) -> String {
 pub fn check_hook(hook: &CompiledHook, can_override: bool) -> Result<(), String> {
     let is_kprobe = matches!(hook.attach, AttachTarget::Kprobe { .. });
     let is_lsm = matches!(hook.attach, AttachTarget::Lsm { .. });
-    let is_probe = is_kprobe || matches!(hook.attach, AttachTarget::Uprobe { .. });
+    let is_probe = is_kprobe || matches!(hook.attach, AttachTarget::Uprobe { .. } | AttachTarget::Fentry { .. });
     match &hook.attach {
-        AttachTarget::Fentry { return_probe: true, .. } => {
-            return Err("fexit (return: true on fentries) is not supported yet".into())
-        }
         AttachTarget::Uprobe { location: tetra_crds::compile::UprobeLocation::Address(_), .. } => {
             return Err("uprobe addrs are not supported yet; use symbols or offsets".into())
         }
@@ -206,7 +205,7 @@ pub fn check_hook(hook: &CompiledHook, can_override: bool) -> Result<(), String>
     for (i, a) in hook.args.iter().enumerate() {
         let r = reader_for(a.ty).ok_or_else(|| format!("argument type {} is not supported yet", a.ty.name()))?;
         if a.return_copy && !is_probe {
-            return Err(format!("args[{i}]: returnCopy needs a return probe, which only kprobes and uprobes have"));
+            return Err(format!("args[{i}]: returnCopy needs a return probe, which only kprobes, fentries and uprobes have"));
         }
         if r == reader::IOVEC && a.size_arg_index == 0 {
             return Err(format!("args[{i}]: char_iovec needs sizeArgIndex (the argument holding the iovec count)"));
@@ -503,7 +502,8 @@ print fmt: \"dfd: 0x%08lx\"
         let fentry = hook(&format!("{base}  fentries:\n  - call: tcp_connect\n    syscall: false\n    args: [{{index: 0, type: sock}}]\n"));
         assert_eq!(check_hook(&fentry, false), Ok(()));
         let fexit = hook(&format!("{base}  fentries:\n  - call: tcp_connect\n    syscall: false\n    return: true\n    returnArg: {{index: 0, type: int}}\n"));
-        assert_eq!(check_hook(&fexit, false), Err("fexit (return: true on fentries) is not supported yet".into()));
+        assert_eq!(check_hook(&fexit, false), Ok(()));
+        assert!(has_return(&fexit));
         let ovr = hook(&format!("{base}  kprobes:\n  - call: sys_openat\n    selectors:\n    - matchActions: [{{action: Override, argError: -1}}]\n"));
         assert!(check_hook(&ovr, false).unwrap_err().contains("bpf_override_return"));
         assert_eq!(check_hook(&ovr, true), Ok(()));
@@ -521,7 +521,7 @@ print fmt: \"dfd: 0x%08lx\"
         assert_eq!(check_hook(&read, false), Ok(()));
         assert!(has_return(&read));
         let copy_tp = hook(&format!("{base}  tracepoints:\n  - subsystem: syscalls\n    event: sys_enter_read\n    args: [{{index: 6, type: char_buf, returnCopy: true}}]\n"));
-        assert_eq!(check_hook(&copy_tp, false).unwrap_err(), "args[0]: returnCopy needs a return probe, which only kprobes and uprobes have");
+        assert_eq!(check_hook(&copy_tp, false).unwrap_err(), "args[0]: returnCopy needs a return probe, which only kprobes, fentries and uprobes have");
         let iov = hook(&format!("{base}  kprobes:\n  - call: sys_readv\n    args: [{{index: 0, type: fd}}, {{index: 1, type: char_iovec, sizeArgIndex: 3, returnCopy: true}}]\n"));
         assert_eq!(check_hook(&iov, false), Ok(()));
         let iov = hook(&format!("{base}  kprobes:\n  - call: sys_writev\n    args: [{{index: 1, type: char_iovec}}]\n"));

@@ -359,7 +359,7 @@ fn load_hook(
         let name_ok = prog.name().to_str();
         let wanted = name_ok == Some(program) || (ret_program.is_some() && name_ok == ret_program);
         prog.set_autoload(wanted);
-        if wanted && name_ok == Some(program) {
+        if wanted {
             if let Some(target) = attach::btf_target(&target) {
                 prog.set_attach_target(0, Some(target))
                     .map_err(setup(&name, "setting the attach target"))?;
@@ -369,7 +369,7 @@ fn load_hook(
     let object = attach::load_with_log(&name, open).map_err(|e| match (e, &target) {
         // libbpf's hint for EPERM (ulimit -l) misleads here: the kernel refuses the type.
         (SensorError::Verifier { hook, error, log }, AttachTarget::Fentry { .. }) if error.contains("os error 1)") => {
-            SensorError::Verifier { hook, error: format!("{error}: this kernel refuses fentry programs; use kprobes"), log }
+            SensorError::Verifier { hook, error: format!("{error}: this kernel refuses fentry/fexit programs; use kprobes"), log }
         }
         (SensorError::Verifier { hook, error, log }, AttachTarget::Lsm { .. }) if error.contains("os error 1)") => {
             SensorError::Verifier { hook, error: format!("{error}: this kernel refuses BPF LSM programs"), log }
