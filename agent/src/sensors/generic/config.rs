@@ -261,6 +261,12 @@ pub fn check_hook(hook: &CompiledHook, can_override: bool) -> Result<(), String>
         if s.capabilities.iter().any(|c| c.flags != 0) {
             return Err(at("matchCapabilities isNamespaceCapability is not supported yet".into()));
         }
+        if s.namespace_changes.len() > 5 || s.capability_changes.len() > 5 {
+            return Err(at("more than 5 matchNamespaceChanges or matchCapabilityChanges filters are not evaluated in the kernel".into()));
+        }
+        if s.capability_changes.iter().any(|c| c.flags != 0) {
+            return Err(at("matchCapabilityChanges isNamespaceCapability is not supported yet".into()));
+        }
         if s.pids.len() > 5 || s.pids.iter().any(|p| p.pids.len() > 16) {
             return Err(at("matchPIDs with more than 5 filters or more than 16 values is not supported".into()));
         }
@@ -487,6 +493,10 @@ print fmt: \"dfd: 0x%08lx\"
         assert_eq!(check_hook(&ns, false), Ok(()));
         let ns_cap = hook(&format!("{base}  kprobes:\n  - call: fd_install\n    syscall: false\n    selectors:\n    - matchCapabilities: [{{operator: In, isNamespaceCapability: true, values: [CAP_SYS_ADMIN]}}]\n"));
         assert_eq!(check_hook(&ns_cap, false), Err("selectors[0]: matchCapabilities isNamespaceCapability is not supported yet".into()));
+        let changes = hook(&format!("{base}  kprobes:\n  - call: fd_install\n    syscall: false\n    selectors:\n    - matchNamespaceChanges: [{{operator: In, values: [Mnt, Net]}}]\n      matchCapabilityChanges: [{{type: Effective, operator: NotIn, values: [CAP_SYS_ADMIN]}}]\n"));
+        assert_eq!(check_hook(&changes, false), Ok(()));
+        let ns_cap_change = hook(&format!("{base}  kprobes:\n  - call: fd_install\n    syscall: false\n    selectors:\n    - matchCapabilityChanges: [{{operator: In, isNamespaceCapability: true, values: [CAP_SYS_ADMIN]}}]\n"));
+        assert_eq!(check_hook(&ns_cap_change, false), Err("selectors[0]: matchCapabilityChanges isNamespaceCapability is not supported yet".into()));
         let tcp = tetra_crds::check_policy_yaml(&std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/tracingpolicy/tcp-connections.yaml")).unwrap()).unwrap();
         for h in &tcp.hooks {
             assert_eq!(check_hook(h, false), Ok(()), "{}", h.source);

@@ -66,6 +66,7 @@ pub struct GenericShared {
     events: OwnedFd,
     drops: OwnedFd,
     binaries: OwnedFd,
+    exec_states: OwnedFd,
     agent_tgid: u32,
     can_override: bool,
     /// Inode of each host namespace (encoding.rs order), for `host_ns` in matchNamespaces.
@@ -111,6 +112,7 @@ impl GenericShared {
             events: dup(process.events_map(), "events map")?,
             drops: dup(process.drops_map(), "drops map")?,
             binaries: dup(process.binaries_map(), "binaries map")?,
+            exec_states: dup(process.exec_states_map(), "exec states map")?,
             agent_tgid: std::process::id(),
             can_override,
             host_ns: host_namespaces(),
@@ -322,6 +324,7 @@ fn load_hook(
             "events" => map.reuse_fd(shared.events.as_fd()),
             "drops" => map.reuse_fd(shared.drops.as_fd()),
             "binaries" => map.reuse_fd(shared.binaries.as_fd()),
+            "exec_states" => map.reuse_fd(shared.exec_states.as_fd()),
             // Keys of (selector, scope, arguments): a small map when no Post has a rateLimit.
             "rate_limit" => map.set_max_entries(if uses_rate_limit(hook) { RATE_LIMIT_ENTRIES } else { 1 }),
             "fd_follow" => match follow {
