@@ -35,13 +35,14 @@ struct {
  * `selector * ACTION_COUNTERS + counter`, counters in the order of
  * TracingPolicyActionCounters (agent/src/sensors/generic/mod.rs reads them).
  */
-#define ACTION_COUNTERS 10
+#define ACTION_COUNTERS 11
 #define COUNT_POST 0
 #define COUNT_SIGNAL 1
 #define COUNT_MONITOR_SIGNAL 2
 #define COUNT_OVERRIDE 3
 #define COUNT_MONITOR_OVERRIDE 4
 #define COUNT_NOPOST 9
+#define COUNT_RATE_LIMITED 10 /* not in TracingPolicyActionCounters: agent stats and metrics */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -187,8 +188,10 @@ __noinline int run_actions(const struct blob *b, __u32 off, __u32 selector, __u6
 			break;
 		case ACT_POST:
 			/* Params: rate limit in ms (0: none), scope. */
-			if (param && n > 1 && rate_limited(selector, param2, param, pid_tgid))
+			if (param && n > 1 && rate_limited(selector, param2, param, pid_tgid)) {
 				r->post = false;
+				count_action(selector, COUNT_RATE_LIMITED);
+			}
 			break;
 		case ACT_FOLLOWFD:
 			follow_fd(s, tgid, param, param2);

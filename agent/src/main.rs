@@ -344,6 +344,8 @@ fn main() -> anyhow::Result<()> {
         rt.block_on(server.stop());
     }
     let _ = std::fs::remove_file(&info_file);
+    let rate_limited = policies.lock().unwrap_or_else(|e| e.into_inner()).rate_limited();
+    stats.rate_limited.store(rate_limited.iter().map(|(_, n)| n).sum(), std::sync::atomic::Ordering::Relaxed);
     log::info!("final stats: {stats}");
     result
 }

@@ -208,6 +208,14 @@ impl Metrics {
             );
         }
 
+        t.family(
+            "tetragon_policy_events_rate_limited_total",
+            "counter",
+            "Events of a loaded policy that its Post rateLimit suppressed in the kernel.",
+        );
+        for (policy, n) in self.policies.lock().unwrap_or_else(|e| e.into_inner()).rate_limited() {
+            t.sample("tetragon_policy_events_rate_limited_total", &[("policy", &policy)], n);
+        }
         t.family("tetragon_tracingpolicy_loaded", "gauge", "Tracing policies by state.");
         {
             let policies = self.policies.lock().unwrap_or_else(|e| e.into_inner());

@@ -39,6 +39,9 @@ pub struct Stats {
     pub user_actions_done: [AtomicU64; 2],
     pub user_actions_failed: [AtomicU64; 2],
     pub user_actions_skipped: [AtomicU64; 2],
+    /// Events Post's rateLimit suppressed in the kernel, all loaded policies (read from
+    /// the policies' counters when the agent stops).
+    pub rate_limited: AtomicU64,
 }
 
 impl Stats {
@@ -82,6 +85,7 @@ impl fmt::Display for Stats {
             v(&self.grpc_clients_total),
         )?;
         write!(f, " pod_held={} pod_unenriched={}", v(&self.pod_held), v(&self.pod_unenriched))?;
+        write!(f, " rate_limited={}", v(&self.rate_limited))?;
         for (i, kind) in crate::user_actions::KINDS.iter().enumerate() {
             write!(
                 f,

@@ -155,10 +155,18 @@ impl LoadedPolicy {
     pub fn action_counts(&self) -> Vec<[[u64; ACTION_COUNTERS]; MAX_SELECTORS]> {
         self.hooks.iter().map(|h| h.action_counts()).collect()
     }
+
+    /// Events of this policy that Post's rateLimit suppressed, all hooks and selectors.
+    pub fn rate_limited(&self) -> u64 {
+        self.action_counts().iter().flatten().map(|c| c[COUNT_RATE_LIMITED]).sum()
+    }
 }
 
-/// Counters per selector in `action_counts`, in the order of TracingPolicyActionCounters.
-pub const ACTION_COUNTERS: usize = 10;
+/// Counters per selector in `action_counts`, in the order of TracingPolicyActionCounters,
+/// then the events Post's rateLimit suppressed.
+pub const ACTION_COUNTERS: usize = 11;
+/// Index of the rateLimit counter in a selector's `action_counts`.
+pub const COUNT_RATE_LIMITED: usize = 10;
 /// Selectors a hook evaluates (`MAX_SELECTORS` in bpf/lib/selectors.h).
 pub const MAX_SELECTORS: usize = 5;
 
