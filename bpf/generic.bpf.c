@@ -35,13 +35,14 @@ struct {
  * `selector * ACTION_COUNTERS + counter`, counters in the order of
  * TracingPolicyActionCounters (agent/src/sensors/generic/mod.rs reads them).
  */
-#define ACTION_COUNTERS 10
+#define ACTION_COUNTERS 11
 #define COUNT_POST 0
 #define COUNT_SIGNAL 1
 #define COUNT_MONITOR_SIGNAL 2
 #define COUNT_OVERRIDE 3
 #define COUNT_MONITOR_OVERRIDE 4
 #define COUNT_NOPOST 9
+#define COUNT_RATE_LIMITED 10 /* not in TracingPolicyActionCounters: agent stats and metrics */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -102,6 +103,44 @@ static __always_inline void copy_fd(struct generic_scratch *s, __u32 tgid, __u32
 	bpf_map_update_elem(&fd_follow, &s->fkey, v, BPF_ANY);
 }
 
+/* TrackSock of the sock pointer `sk` for `owner` (a pid_tgid), or UntrackSock (owner 0). */
+static __always_inline void track_sock(struct generic_scratch *s, __u64 sk, __u64 owner)
+{
+	if (!sk)
+		return;
+	s->sock_key = sk;
+	s->sock_val = owner;
+	if (owner)
+		bpf_map_update_elem(&sock_owner, &s->sock_key, &s->sock_val, BPF_ANY);
+	else
+		bpf_map_delete_elem(&sock_owner, &s->sock_key);
+}
+
+/*
+ * Attributes the event to the owner of the first tracked sock among slots `first` to
+ * `end - 1` (s->owner; left 0 when none is tracked). A global function, like run_actions,
+ * so the entry program's frame does not grow.
+ */
+__noinline int find_sock_owner(__u32 first, __u32 end)
+{
+	struct generic_scratch *s = scratch_value();
+
+	if (!s)
+		return 0;
+	for (__u32 i = 0; i <= RET_SLOT; i++) {
+		if (i < first || i >= end || s->owner)
+			continue;
+		if (s->vkind[i] != TETRA_ARG_SOCK)
+			continue;
+		s->sock_key = s->ival[i];
+		__u64 *owner = bpf_map_lookup_elem(&sock_owner, &s->sock_key);
+
+		if (owner)
+			s->owner = *owner;
+	}
+	return 0;
+}
+
 /*
  * Runs the matched selector's actions (the blob's action section at `off`). A global
  * function: inlined, its registers spilled into the entry program's frame, which with the
@@ -151,8 +190,10 @@ __noinline int run_actions(const struct blob *b, __u32 off, __u32 selector, __u6
 			break;
 		case ACT_POST:
 			/* Params: rate limit in ms (0: none), scope, stack traces. */
-			if (param && n > 1 && rate_limited(selector, param2, param, pid_tgid))
+			if (param && n > 1 && rate_limited(selector, param2, param, pid_tgid)) {
 				r->post = false;
+				count_action(selector, COUNT_RATE_LIMITED);
+			}
 			r->stack = param3;
 			break;
 		case ACT_FOLLOWFD:
@@ -165,6 +206,18 @@ __noinline int run_actions(const struct blob *b, __u32 off, __u32 selector, __u6
 			break;
 		case ACT_COPYFD:
 			copy_fd(s, tgid, param, param2);
+			break;
+		/* Run by user space when the event arrives; the event says which. */
+		case ACT_GETURL:
+		case ACT_DNSLOOKUP:
+			r->action = code;
+			break;
+		/* The action's socket is the current process's from now on (or no one's). */
+		case ACT_TRACKSOCK:
+		case ACT_UNTRACKSOCK:
+			if (s->vkind[param & SLOT_MASK] == TETRA_ARG_SOCK)
+				track_sock(s, s->ival[param & SLOT_MASK],
+					   code == ACT_TRACKSOCK ? pid_tgid : 0);
 			break;
 		default:
 			break; /* user space refuses actions the kernel does not run */
@@ -211,6 +264,8 @@ static __always_inline void post(struct generic_scratch *s, __u64 pid_tgid, __u3
 	struct tetra_msg_generic *m = &s->msg;
 	__u32 size = sizeof(*m) + args_len + stack_len;
 
+	if (s->owner)
+		pid_tgid = s->owner;
 	m->hdr.op = TETRA_MSG_GENERIC;
 	m->hdr.size = size;
 	m->hdr.ktime = bpf_ktime_get_ns();
@@ -255,6 +310,7 @@ static __always_inline void stash_call(struct generic_scratch *s, __u64 pid_tgid
 	st->post = r->post;
 	st->retval = r->retval;
 	st->stack = r->stack;
+	st->owner = s->owner;
 }
 
 /*
@@ -283,6 +339,7 @@ static __always_inline int generic_event(void *ctx, const int src)
 	__u32 off = 0;
 
 	s->unfollowed = 0;
+	s->owner = 0;
 	/* Unrolled: each slot's reader is a load-time constant the verifier prunes on. */
 	s->aoff[0] = 0;
 	if (cfg.n_args > 0)
@@ -307,6 +364,8 @@ static __always_inline int generic_event(void *ctx, const int src)
 
 	if (selector == (__u32)-1)
 		return 0;
+	if (cfg.sock_track)
+		find_sock_owner(0, cfg.n_args);
 	struct action_result r = { .post = true, .action = ACT_POST, .stack = 0 };
 
 	if (actions)
@@ -350,8 +409,11 @@ static __always_inline __u32 restore_arg(struct generic_scratch *s, struct stash
 	return out + sizeof(h) + len;
 }
 
-/* The body of every return program: completes the call its entry program stashed. */
-static __always_inline void generic_return(struct pt_regs *ctx)
+/*
+ * The body of every return program: completes the call its entry program stashed, `ret`
+ * being what the function returned (`ctx` is the program's, for stack traces).
+ */
+static __always_inline void generic_return(void *ctx, __s64 ret)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 zero = 0;
@@ -361,7 +423,6 @@ static __always_inline void generic_return(struct pt_regs *ctx)
 
 	if (!s || !b || !st)
 		return;
-	__s64 ret = PT_REGS_RC_CORE(ctx);
 	__u32 out = 0, n_args = cfg.n_args;
 
 	if (cfg.n_args > 0)
@@ -374,10 +435,22 @@ static __always_inline void generic_return(struct pt_regs *ctx)
 		out = restore_arg(s, st, 3, ret, out);
 	if (cfg.n_args > 4)
 		out = restore_arg(s, st, 4, ret, out);
+	s->owner = st->owner;
 	if (cfg.ret_reader) {
 		out = record_value(s, RET_SLOT, cfg.ret_reader, ret, 0, false, 0, out);
 		n_args++;
 	}
+	/*
+	 * returnArgAction: the returned socket is new, so it belongs to the process the call
+	 * is attributed to (an accepted connection made in softirq from a tracked listener is
+	 * the listener's owner's). Any other returned sock may be tracked already.
+	 */
+	if (cfg.ret_sock_action == ACT_TRACKSOCK)
+		track_sock(s, ret, s->owner ? s->owner : pid_tgid);
+	else if (cfg.ret_sock_action == ACT_UNTRACKSOCK)
+		track_sock(s, ret, 0);
+	else if (cfg.sock_track && cfg.ret_reader == READ_SOCK)
+		find_sock_owner(RET_SLOT, RET_SLOT + 1);
 	/* r.action: what the return actions do (Post unless they signal). */
 	struct action_result r = { .post = st->post, .action = ACT_POST };
 	__u32 selector = st->selector, actions = st->actions, action = st->action;
@@ -407,7 +480,7 @@ int generic_kprobe(struct pt_regs *ctx)
 SEC("kretprobe")
 int generic_kretprobe(struct pt_regs *ctx)
 {
-	generic_return(ctx);
+	generic_return(ctx, PT_REGS_RC_CORE(ctx));
 	return 0;
 }
 
@@ -439,6 +512,17 @@ int generic_fentry(void *ctx)
 	return 0;
 }
 
+/* The return program of an fentry hook with `return: true` (or a returnCopy argument). */
+SEC("fexit")
+int generic_fexit(void *ctx)
+{
+	__u64 ret = 0;
+
+	bpf_get_func_ret(ctx, &ret);
+	generic_return(ctx, (__s64)ret);
+	return 0;
+}
+
 /*
  * Override on a security_* function where the kernel has no bpf_override_return: a
  * non-zero return is what the function returns, without running it.
@@ -466,7 +550,7 @@ int generic_usdt(struct pt_regs *ctx)
 SEC("uretprobe")
 int generic_uretprobe(struct pt_regs *ctx)
 {
-	generic_return(ctx);
+	generic_return(ctx, PT_REGS_RC_CORE(ctx));
 	return 0;
 }
 

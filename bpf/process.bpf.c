@@ -15,6 +15,7 @@ struct exec_scratch {
 	char data[TETRA_FILENAME_MAX + TETRA_ARGS_MAX + TETRA_CWD_MAX];
 	struct path_buf cwd;
 	struct binary_entry bin;
+	struct exec_state state;
 };
 
 struct {
@@ -110,6 +111,13 @@ int BPF_PROG(tetra_exec, struct task_struct *task, pid_t old_pid, struct linux_b
 	m->cgroup_id = bpf_get_current_cgroup_id();
 	read_creds(task, m);
 	read_namespaces(task, m->ns_inum);
+	__builtin_memcpy(s->state.ns, m->ns_inum, sizeof(s->state.ns));
+	s->state.caps[0] = m->cap_effective;
+	s->state.caps[1] = m->cap_inheritable;
+	s->state.caps[2] = m->cap_permitted;
+	__u32 tgid = pid_tgid >> 32;
+
+	bpf_map_update_elem(&exec_states, &tgid, &s->state, BPF_ANY);
 
 	/* The path as given to execve; user space makes a relative one absolute. */
 	const char *filename = BPF_CORE_READ(bprm, filename);
@@ -192,6 +200,11 @@ int BPF_PROG(tetra_fork, struct task_struct *parent, struct task_struct *child)
 
 	if (bin)
 		bpf_map_update_elem(&binaries, &pid, bin, BPF_ANY);
+	/* ... and keeps its exec-time namespaces and capabilities. */
+	struct exec_state *state = bpf_map_lookup_elem(&exec_states, &m.ppid);
+
+	if (state)
+		bpf_map_update_elem(&exec_states, &pid, state, BPF_ANY);
 
 	submit(&m, sizeof(m), TETRA_DROP_RINGBUF_CLONE);
 	return 0;
@@ -211,6 +224,7 @@ int BPF_PROG(tetra_exit, struct task_struct *task)
 	};
 
 	bpf_map_delete_elem(&binaries, &m.pid);
+	bpf_map_delete_elem(&exec_states, &m.pid);
 
 	submit(&m, sizeof(m), TETRA_DROP_RINGBUF_EXIT);
 	return 0;

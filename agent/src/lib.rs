@@ -13,6 +13,7 @@ pub mod process;
 pub mod sensors;
 pub mod stats;
 pub mod sys;
+pub mod user_actions;
 
 /// The agent's version, as GetVersion and `tetragon_build_info` report it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -119,6 +119,10 @@ struct Args {
     /// without pod information (counted).
     #[arg(long, default_value_t = 5)]
     pod_wait_seconds: u64,
+    /// DNS server (IP:PORT) that DnsLookup policy actions query (default: the first
+    /// nameserver of /etc/resolv.conf, port 53).
+    #[arg(long)]
+    dns_lookup_server: Option<std::net::SocketAddr>,
 }
 
 /// The export filters, each flag's errors named after the flag.
@@ -321,6 +325,10 @@ fn main() -> anyhow::Result<()> {
             enricher.hold_for = Duration::from_secs(args.pod_wait_seconds);
             enricher
         }),
+        user_actions: Some(
+            tetra_agent::user_actions::UserActions::start(args.dns_lookup_server, stats.clone())
+                .context("starting the GetUrl/DnsLookup workers")?,
+        ),
     };
     log::info!("tetrad ready on node {node}");
     let result = pipeline::run(&sensor, processor, args.event_queue_size, &stop);
@@ -336,6 +344,8 @@ fn main() -> anyhow::Result<()> {
         rt.block_on(server.stop());
     }
     let _ = std::fs::remove_file(&info_file);
+    let rate_limited = policies.lock().unwrap_or_else(|e| e.into_inner()).rate_limited();
+    stats.rate_limited.store(rate_limited.iter().map(|(_, n)| n).sum(), std::sync::atomic::Ordering::Relaxed);
     log::info!("final stats: {stats}");
     result
 }

@@ -89,6 +89,16 @@ impl Metrics {
         for (cause, n) in &lost {
             t.sample("tetragon_events_lost_total", &[("cause", cause)], *n);
         }
+        t.family(
+            "tetragon_user_actions_total",
+            "counter",
+            "GetUrl/DnsLookup requests of policy actions, by result (skipped: the request queue was full).",
+        );
+        for (i, action) in crate::user_actions::KINDS.iter().enumerate() {
+            for (result, c) in [("done", &s.user_actions_done[i]), ("failed", &s.user_actions_failed[i]), ("skipped", &s.user_actions_skipped[i])] {
+                t.sample("tetragon_user_actions_total", &[("action", action), ("result", result)], v(c));
+            }
+        }
         t.single(
             "tetragon_observer_ringbuf_events_received_total",
             "counter",
@@ -198,6 +208,14 @@ impl Metrics {
             );
         }
 
+        t.family(
+            "tetragon_policy_events_rate_limited_total",
+            "counter",
+            "Events of a loaded policy that its Post rateLimit suppressed in the kernel.",
+        );
+        for (policy, n) in self.policies.lock().unwrap_or_else(|e| e.into_inner()).rate_limited() {
+            t.sample("tetragon_policy_events_rate_limited_total", &[("policy", &policy)], n);
+        }
         t.family("tetragon_tracingpolicy_loaded", "gauge", "Tracing policies by state.");
         {
             let policies = self.policies.lock().unwrap_or_else(|e| e.into_inner());

@@ -25,6 +25,7 @@ use crate::process::Process;
 use crate::sensors::generic::{handle_generic, PolicyTable};
 use crate::sensors::process::ProcessSensor;
 use crate::stats::Stats;
+use crate::user_actions::UserActions;
 
 pub struct Processor {
     pub cache: ProcessCache,
@@ -37,6 +38,8 @@ pub struct Processor {
     pub policies: Arc<PolicyTable>,
     /// Pod enrichment (`--enable-k8s-api`).
     pub k8s: Option<Enricher>,
+    /// Runs the GetUrl/DnsLookup actions of policy hits, off this thread.
+    pub user_actions: Option<UserActions>,
 }
 
 fn subject(s: &Snapshot) -> Option<Subject> {
@@ -98,6 +101,9 @@ impl Processor {
                 if let Some(event) =
                     handle_generic(&self.policies, &self.cache, &self.builder, &rec)
                 {
+                    if let Some(actions) = &self.user_actions {
+                        self.policies.requests(&rec).into_iter().for_each(|r| actions.submit(r));
+                    }
                     let process = self.cache.get_pid(rec.msg.pid);
                     let parent =
                         process.as_ref().and_then(|p| self.cache.get(&p.process.parent_exec_id));

@@ -356,6 +356,11 @@ impl PolicyRegistry {
     pub fn count(&self, state: TracingPolicyState) -> usize {
         self.entries.iter().filter(|e| e.state == state).count()
     }
+
+    /// Per loaded policy (by name): events its Post rateLimit suppressed so far.
+    pub fn rate_limited(&self) -> Vec<(String, u64)> {
+        self.entries.iter().filter_map(|e| Some((e.name.clone(), e.loaded.as_ref()?.rate_limited()))).collect()
+    }
 }
 
 /// One policy as ListTracingPolicies shows it: hook states, the sensors (entry programs)

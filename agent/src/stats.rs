@@ -34,6 +34,14 @@ pub struct Stats {
     pub pod_held: AtomicU64,
     /// Events of a container whose pod stayed unknown (hold timed out or full): sent bare.
     pub pod_unenriched: AtomicU64,
+    /// GetUrl and DnsLookup requests (user_actions::KINDS order): answered, failed
+    /// (error or timeout), skipped (the request queue was full).
+    pub user_actions_done: [AtomicU64; 2],
+    pub user_actions_failed: [AtomicU64; 2],
+    pub user_actions_skipped: [AtomicU64; 2],
+    /// Events Post's rateLimit suppressed in the kernel, all loaded policies (read from
+    /// the policies' counters when the agent stops).
+    pub rate_limited: AtomicU64,
 }
 
 impl Stats {
@@ -76,6 +84,17 @@ impl fmt::Display for Stats {
             v(&self.grpc_client_drops),
             v(&self.grpc_clients_total),
         )?;
-        write!(f, " pod_held={} pod_unenriched={}", v(&self.pod_held), v(&self.pod_unenriched))
+        write!(f, " pod_held={} pod_unenriched={}", v(&self.pod_held), v(&self.pod_unenriched))?;
+        write!(f, " rate_limited={}", v(&self.rate_limited))?;
+        for (i, kind) in crate::user_actions::KINDS.iter().enumerate() {
+            write!(
+                f,
+                " {kind}_done={} {kind}_failed={} {kind}_skipped={}",
+                v(&self.user_actions_done[i]),
+                v(&self.user_actions_failed[i]),
+                v(&self.user_actions_skipped[i]),
+            )?;
+        }
+        Ok(())
     }
 }

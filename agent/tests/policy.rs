@@ -242,6 +242,129 @@ spec:
     assert!(text.starts_with("spec.tracepoints[1] syscalls/sys_enter_no_such_call"), "{text}");
 }
 
+/// Child mode of the change-selector test: TETRA_CHANGE_CHILD=`what:path` changes what
+/// this thread has since exec ("uts": a new UTS namespace; "caps": CAP_SYS_PTRACE out of
+/// the effective set; "none": nothing), then opens `path-ns` and `path-caps` twice each.
+fn change_child() -> bool {
+    let Ok(spec) = std::env::var("TETRA_CHANGE_CHILD") else { return false };
+    let (what, path) = spec.split_once(':').unwrap();
+    match what {
+        // SAFETY: unshare of this thread's UTS namespace; we are root.
+        "uts" => assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWUTS) }, 0, "{}", std::io::Error::last_os_error()),
+        "caps" => {
+            #[repr(C)]
+            struct Header {
+                version: u32,
+                pid: i32,
+            }
+            #[repr(C)]
+            #[derive(Clone, Copy, Default)]
+            struct Data {
+                effective: u32,
+                permitted: u32,
+                inheritable: u32,
+            }
+            let mut header = Header { version: 0x2008_0522, pid: 0 };
+            let mut data = [Data::default(); 2];
+            // SAFETY: capget/capset (version 3) with a header and two data words.
+            unsafe {
+                assert_eq!(libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()), 0);
+                data[0].effective &= !(1 << 19); // CAP_SYS_PTRACE
+                assert_eq!(libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()), 0);
+            }
+        }
+        _ => {}
+    }
+    for _ in 0..2 {
+        for suffix in ["ns", "caps"] {
+            std::fs::File::open(format!("{path}-{suffix}")).unwrap();
+        }
+    }
+    true
+}
+
+/// matchNamespaceChanges / matchCapabilityChanges: a process whose namespace or
+/// capabilities changed since its exec matches, once (the match records the new values);
+/// a process that changed nothing never does.
+#[test]
+#[ignore = "needs root: loads BPF programs (the README test command runs it)"]
+fn namespace_and_capability_changes_since_exec() {
+    if change_child() {
+        return;
+    }
+    let h = Harness::new();
+    let base = marker("changes");
+    let base = base.to_str().unwrap();
+    for suffix in ["ns", "caps"] {
+        std::fs::write(format!("{base}-{suffix}"), "x").unwrap();
+    }
+    let yaml = format!(
+        "apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata: {{name: changes}}
+spec:
+  tracepoints:
+  - subsystem: syscalls
+    event: sys_enter_openat
+    args: [{{index: 6, type: string}}]
+    selectors:
+    - matchArgs: [{{index: 0, operator: Equal, values: [\"{base}-ns\"]}}]
+      matchNamespaceChanges: [{{operator: In, values: [Uts]}}]
+    - matchArgs: [{{index: 0, operator: Equal, values: [\"{base}-caps\"]}}]
+      matchCapabilityChanges: [{{type: Effective, operator: In, values: [CAP_SYS_PTRACE]}}]
+"
+    );
+    let _policy = h.load(&yaml).unwrap_or_else(|e| panic!("{e}"));
+    let test = "namespace_and_capability_changes_since_exec";
+    let mut pids = Vec::new();
+    let recs = h.records(
+        || {
+            for what in ["none", "uts", "caps"] {
+                pids.push(run_child(test, ("TETRA_CHANGE_CHILD", &format!("{what}:{base}")), false));
+            }
+        },
+        |r| r.len() >= 2,
+    );
+    let got: Vec<(u32, u32, String)> = recs
+        .iter()
+        .filter(|r| path_arg(r, 0).starts_with(base))
+        .map(|r| (r.msg.pid, r.msg.selector, path_arg(r, 0)))
+        .collect();
+    assert_eq!(
+        got,
+        [(pids[1], 0, format!("{base}-ns")), (pids[2], 1, format!("{base}-caps"))],
+        "none {}, uts {}, caps {}: {recs:#?}",
+        pids[0],
+        pids[1],
+        pids[2]
+    );
+    for suffix in ["ns", "caps"] {
+        let _ = std::fs::remove_file(format!("{base}-{suffix}"));
+    }
+}
+
+/// This host's kernel refuses fentry/fexit programs: an fexit hook (`return: true` on an
+/// fentry) fails to load, saying so and naming the hook.
+#[test]
+#[ignore = "needs root: loads BPF programs (the README test command runs it)"]
+fn fexit_is_refused_by_this_kernel_with_the_reason() {
+    let h = Harness::new();
+    let yaml = "apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata: {name: fexit}
+spec:
+  fentries:
+  - call: do_unlinkat
+    syscall: false
+    return: true
+    args: [{index: 1, type: filename}]
+    returnArg: {index: 0, type: int}
+";
+    let text = h.load(yaml).err().expect("this kernel refuses fexit").to_string();
+    assert!(text.starts_with("spec.fentries[0] do_unlinkat: loading failed"), "{text}");
+    assert!(text.contains("this kernel refuses fentry/fexit programs; use kprobes"), "{text}");
+}
+
 /// The return-probe target: writes `text` into `buf` when `n` leaves room, returns the
 /// bytes written (or -1), like read(2) fills a buffer.
 #[no_mangle]

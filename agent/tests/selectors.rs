@@ -37,16 +37,18 @@ fn wait_count(agent: &Agent, name: &str, n: usize) {
     }
 }
 
-/// Stops the agent and returns its tracepoint events of policy `name` (none may be lost).
-fn hits_after_stop(agent: &mut Agent, name: &str) -> Vec<Value> {
+/// Stops the agent and returns its final counters and its tracepoint events of policy
+/// `name` (none may be lost).
+fn hits_after_stop(agent: &mut Agent, name: &str) -> (std::collections::HashMap<String, u64>, Vec<Value>) {
     let stats = agent.stop();
     assert_eq!(stats["lost"], 0, "{stats:?}");
-    agent
+    let hits = agent
         .events()
         .iter()
         .filter(|e| kind(e).0 == "process_tracepoint" && kind(e).1["policy_name"] == name)
         .map(|e| kind(e).1.clone())
-        .collect()
+        .collect();
+    (stats, hits)
 }
 
 /// A file named by a fresh marker, under a temporary directory.
@@ -116,7 +118,7 @@ spec:
     connect(SocketAddr::from((Ipv6Addr::LOCALHOST, port))); // selector 1
     connect(SocketAddr::from((Ipv6Addr::LOCALHOST, other))); // other port
     wait_count(&agent, "connect-port", 2);
-    let mut hits = hits_after_stop(&mut agent, "connect-port");
+    let (_, mut hits) = hits_after_stop(&mut agent, "connect-port");
     hits.sort_by_key(|h| h["args"][1]["sockaddr_arg"]["family"].as_str().unwrap().to_string());
     let got: Vec<&Value> = hits.iter().map(|h| &h["args"][1]["sockaddr_arg"]).collect();
     assert_eq!(
@@ -178,7 +180,7 @@ spec:
     run("/usr/bin/unshare", &["--uts", "/bin/cat", f]); // neither
     run("/usr/bin/unshare", &["--mount", "/bin/cat", f]); // neither
     wait_count(&agent, "ns-marker", 3);
-    let hits = hits_after_stop(&mut agent, "ns-marker");
+    let (_, hits) = hits_after_stop(&mut agent, "ns-marker");
     assert_eq!(
         messages(&hits),
         [
@@ -231,7 +233,7 @@ spec:
     // Without CAP_CHOWN either: neither hook.
     run("/usr/bin/setpriv", &["--bounding-set=-sys_admin,-bpf,-chown", "/bin/cat", f]);
     wait_count(&agent, "caps-marker", 2);
-    let hits = hits_after_stop(&mut agent, "caps-marker");
+    let (_, hits) = hits_after_stop(&mut agent, "caps-marker");
     assert_eq!(
         messages(&hits),
         [("admin".to_string(), f.to_string()), ("no admin".to_string(), f.to_string())],
@@ -283,7 +285,9 @@ spec:
     run("/bin/dash", &["-c", &three]);
     run("/bin/dash", &["-c", &three]);
     wait_count(&agent, "rate-marker", 4);
-    let hits = hits_after_stop(&mut agent, "rate-marker");
+    let (stats, hits) = hits_after_stop(&mut agent, "rate-marker");
+    // Suppressed in the kernel and counted: two cats of a, two opens of a per shell.
+    assert_eq!(stats["rate_limited"], 6, "{stats:?}");
     let got: Vec<(String, String, String)> = {
         let mut g: Vec<_> = hits
             .iter()
@@ -359,7 +363,7 @@ spec:
     // (not cat, under dir, sh and children). Then a child exec's /bin/cat (sh and children).
     run(sh, &["-c", &format!("(read x < {f}); /bin/cat {f}; true")]);
     wait_count(&agent, "bin-marker", 7);
-    let hits = hits_after_stop(&mut agent, "bin-marker");
+    let (_, hits) = hits_after_stop(&mut agent, "bin-marker");
     let mut got: Vec<(String, String)> = hits
         .iter()
         .map(|h| (h["message"].as_str().unwrap().to_string(), h["process"]["binary"].as_str().unwrap().to_string()))
@@ -417,7 +421,7 @@ spec:
         let _ = v6.send_to(b"tetra", (Ipv6Addr::LOCALHOST, p)); // other address family
     }
     wait_count(&agent, "skb-port", 1);
-    let hits = hits_after_stop(&mut agent, "skb-port");
+    let (_, hits) = hits_after_stop(&mut agent, "skb-port");
     assert_eq!(hits.len(), 1, "{hits:#?}");
     let skb = &hits[0]["args"][0]["skb_arg"];
     // On lo the packet has its Ethernet header: 14 + 20 (IP) + 8 (UDP) + 5 bytes.

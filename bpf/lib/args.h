@@ -461,6 +461,7 @@ static __always_inline __u32 record_value(struct generic_scratch *s, int i, __u3
 	}
 	case READ_SOCK:
 		kind = TETRA_ARG_SOCK;
+		s->ival[i & SLOT_MASK] = raw; /* the socket's identity for TrackSock */
 		len = put_sock(s, voff, (struct sock *)raw);
 		break;
 	case READ_SOCKADDR:

@@ -46,6 +46,29 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } binaries SEC(".maps");
 
+/*
+ * What each process had at exec, for matchNamespaceChanges/matchCapabilityChanges: its
+ * namespaces (encoding.rs numbering, Uts 0 .. User 9) and capability sets. Written by the
+ * lifecycle programs at exec, copied to a forked child, deleted at exit; a policy program
+ * whose change selector matches records the current values (the change is reported once).
+ * Shared by fd like binaries; processes older than the agent have no entry and never match.
+ */
+struct exec_state {
+	__u32 ns[TETRA_NS_COUNT];
+	__u32 pad[2];
+	/* effective, inheritable, permitted (the selectors' set numbers); [3] unused, so a
+	 * 2-bit set number stays inside */
+	__u64 caps[4];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 32768);
+	__type(key, __u32);
+	__type(value, struct exec_state);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} exec_states SEC(".maps");
+
 static __always_inline void count_drop(__u32 cause)
 {
 	__u64 *n = bpf_map_lookup_elem(&drops, &cause);

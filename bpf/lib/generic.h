@@ -78,6 +78,12 @@ struct generic_config {
 	/* Some Post of the hook asks for stack traces: without it the stack helpers are dead
 	 * code the verifier never sees. */
 	__u32 stack_traces;
+	/* Added by socket tracking (TrackSock/UntrackSock): */
+	/* The policy tracks sockets: a sock argument found in sock_owner attributes the event
+	 * to the socket's owner instead of the current task. */
+	__u32 sock_track;
+	/* returnArgAction on the returned sock: ACT_TRACKSOCK, ACT_UNTRACKSOCK, or 0. */
+	__u32 ret_sock_action;
 };
 
 /*
@@ -186,6 +192,7 @@ struct stash {
 	__u32 post;
 	__s64 retval;
 	__u32 stack; /* STACK_KERNEL | STACK_USER of the matched Post */
+	__u64 owner; /* the entry's attribution (generic_scratch.owner) */
 };
 
 struct generic_scratch {
@@ -225,6 +232,12 @@ struct generic_scratch {
 	 * the stack, which 6.1 limits to 512 bytes for a whole call chain. */
 	__u8 raw[40];
 	struct tetra_arg_skb btf_skb;
+	/* pid_tgid the event is attributed to: the owner of a tracked sock argument, 0 for
+	 * the current task. */
+	__u64 owner;
+	/* A sock_owner entry being written (keys and values live in a map value). */
+	__u64 sock_key;
+	__u64 sock_val;
 };
 
 struct {
@@ -326,6 +339,19 @@ struct {
 	__type(key, struct fd_key);
 	__type(value, struct fd_value);
 } fd_follow SEC(".maps");
+
+/*
+ * TrackSock: struct sock address -> pid_tgid of the process owning the socket. Events
+ * whose sock argument is tracked are that process's, whatever task the kernel runs them
+ * in (softirq, a kernel thread, another process holding the fd). Shared by the hooks of
+ * one policy like fd_follow; an LRU, so sockets never untracked cannot fill it.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1);
+	__type(key, __u64);
+	__type(value, __u64);
+} sock_owner SEC(".maps");
 
 const volatile struct generic_config cfg = {};
 

@@ -56,8 +56,12 @@
 #define ACT_UNFOLLOWFD 4
 #define ACT_OVERRIDE 5
 #define ACT_COPYFD 6
+#define ACT_GETURL 7
+#define ACT_DNSLOOKUP 8
 #define ACT_NOPOST 9
 #define ACT_SIGNAL 10
+#define ACT_TRACKSOCK 11
+#define ACT_UNTRACKSOCK 12
 
 static __always_inline __u32 rd32(const struct blob *b, __u32 off)
 {
@@ -612,6 +616,80 @@ static __always_inline bool match_arg_filters(const struct blob *b, __u32 off)
 	return true;
 }
 
+/* The current task's capability set `set` (0 effective, 1 inheritable, 2 permitted). */
+static __always_inline __u64 current_caps(__u32 set)
+{
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	const struct cred *c = BPF_CORE_READ(t, cred);
+	const void *src = set == 0 ? (const void *)&c->cap_effective
+			  : set == 1 ? (const void *)&c->cap_inheritable
+				     : (const void *)&c->cap_permitted;
+	__u64 caps = 0;
+
+	bpf_probe_read_kernel(&caps, sizeof(caps), src);
+	return caps;
+}
+
+/*
+ * matchNamespaceChanges and matchCapabilityChanges, the two sections after the return
+ * actions (`off`: the actions section). Each filter must hold against what the process
+ * had at exec (exec_states): namespaces In, one of the listed kinds differs; NotIn, one of
+ * the others does; capabilities In, a listed capability of the set differs; NotIn, only
+ * others do. A match records the current values, so a change matches once. A process
+ * without an exec record (older than the agent) never matches.
+ */
+__noinline int match_changes(const struct blob *b, __u32 off)
+{
+	if (!b)
+		return 0;
+	off = skip(b, skip(b, skip(b, off))); /* actions, return args, return actions */
+	__u32 caps_off = skip(b, off);
+	__u32 n_ns = rd32(b, off + 4), n_caps = rd32(b, caps_off + 4);
+
+	if (!n_ns && !n_caps)
+		return 1;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct exec_state *st = bpf_map_lookup_elem(&exec_states, &tgid);
+
+	if (!st)
+		return 0;
+	__u32 p = off + 8;
+
+	for (__u32 f = 0; f < MAX_FILTERS; f++) {
+		if (f >= n_ns)
+			break;
+		__u32 op = rd32(b, p), mask = rd32(b, p + 4);
+		bool changed = false;
+
+		p += 8;
+		if (op == 2)
+			mask = ~mask;
+		for (__u32 i = 0; i < TETRA_NS_COUNT; i++) {
+			if ((mask & (1 << i)) && st->ns[i] && st->ns[i] != current_ns_inum(i))
+				changed = true;
+		}
+		if (!changed)
+			return 0;
+	}
+	p = caps_off + 8;
+	for (__u32 f = 0; f < MAX_FILTERS; f++) {
+		if (f >= n_caps)
+			break;
+		__u32 set = rd32(b, p) & 3, op = rd32(b, p + 4); /* user space sends 0..2 */
+		__u64 mask = rd64(b, p + 12), was = st->caps[set], now = current_caps(set);
+
+		p += 20;
+		if (op == 2 ? (was & mask) != (now & mask) || was == now : (was & mask) == (now & mask))
+			return 0;
+	}
+	/* Matched: what the process has now is what later calls compare with. */
+	for (__u32 i = 0; i < TETRA_NS_COUNT; i++)
+		st->ns[i] = current_ns_inum(i);
+	for (__u32 set = 0; set < 3; set++)
+		st->caps[set] = current_caps(set);
+	return 1;
+}
+
 /* The selector at `off`: 1 when every filter matches (s->actions is then set), else 0. */
 __noinline int eval_selector(struct generic_scratch *s, const struct blob *b, __u32 off)
 {
@@ -632,7 +710,10 @@ __noinline int eval_selector(struct generic_scratch *s, const struct blob *b, __
 	off = skip(b, off);
 	if (!match_arg_filters(b, off))
 		return 0;
-	s->actions = skip(b, off) & BLOB_MASK;
+	off = skip(b, off);
+	if (!match_changes(b, off))
+		return 0;
+	s->actions = off & BLOB_MASK;
 	return 1;
 }
 

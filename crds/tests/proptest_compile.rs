@@ -92,6 +92,7 @@ fn selector() -> impl Strategy<Value = SelectorConfig> {
                 actions,
                 return_args,
                 return_actions,
+                ..Default::default()
             },
         )
 }

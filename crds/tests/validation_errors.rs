@@ -218,6 +218,20 @@ fn operator_type_rules() {
 }
 
 #[test]
+fn change_selectors() {
+    assert_has(
+        &selector("matchNamespaceChanges: [{operator: In, values: [Mnt, Nets]}]"),
+        "spec.kprobes[0].selectors[0].matchNamespaceChanges[0].values[1]: \"Nets\", but a namespace is one of Uts, Ipc, Mnt, Pid, PidForChildren, Net, Time, TimeForChildren, Cgroup, User",
+    );
+    assert_has(
+        &selector("matchNamespaceChanges: [{operator: In, values: []}]"),
+        "spec.kprobes[0].selectors[0].matchNamespaceChanges[0].values: empty, but a matchNamespaceChanges filter needs at least one namespace",
+    );
+    assert_contains(&selector("matchCapabilityChanges: [{operator: In, values: [CAP_NOPE]}]"), "matchCapabilityChanges[0].values[0]");
+    assert!(selector("matchCapabilityChanges: [{type: Effective, operator: NotIn, values: [CAP_SYS_ADMIN]}]").is_empty());
+}
+
+#[test]
 fn return_rules() {
     assert_has(
         &errors("  kprobes:\n  - call: fn_x\n    syscall: false\n    return: true\n"),

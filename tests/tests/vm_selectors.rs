@@ -137,6 +137,34 @@ spec:
         values: ["::1/128"]
 "#;
 
+/// fexit: an fentry with `return: true`, its return value filtered by matchReturnArgs.
+const FEXIT: &str = r#"apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: vm-fexit
+spec:
+  fentries:
+  - call: do_unlinkat
+    syscall: false
+    return: true
+    message: "fexit unlinkat"
+    args:
+    - index: 1
+      type: filename
+    returnArg:
+      index: 0
+      type: int
+    selectors:
+    - matchArgs:
+      - index: 1
+        operator: Prefix
+        values: ["/tmp/tetra-fexit-"]
+      matchReturnArgs:
+      - index: 0
+        operator: NotEqual
+        values: ["0"]
+"#;
+
 /// The guest script: start the agent with `policies` (files under /policies), wait until
 /// it is ready, run `commands` (their output is the `connect` section), stop the agent.
 fn script(policies: &[&str], commands: &str) -> String {
@@ -299,10 +327,12 @@ fn fentries_on_debian_kernel() {
         .binary(&tetrad, "/bin/tetrad")
         .binary(&connect, "/bin/vm_connect")
         .file_bytes(FENTRY, "/policies/fentry.yaml", 0o644)
+        .file_bytes(FEXIT, "/policies/fexit.yaml", 0o644)
         .memory_mb(1536)
         .script(&script(
-            &["fentry.yaml"],
-            "/bin/vm_connect 10.1.2.3:7001 10.1.2.3:7003 '[::1]:81' '[::1]:7001' 127.0.0.1:7003; echo \"rc=$?\"",
+            &["fentry.yaml", "fexit.yaml"],
+            "touch /tmp/tetra-fexit-there; unlink /tmp/tetra-fexit-there; unlink /tmp/tetra-fexit-missing; \
+             /bin/vm_connect 10.1.2.3:7001 10.1.2.3:7003 '[::1]:81' '[::1]:7001' 127.0.0.1:7003; echo \"rc=$?\"",
         ))
         .timeout(Duration::from_secs(420))
         .run()
@@ -310,6 +340,7 @@ fn fentries_on_debian_kernel() {
     out.ensure_success().unwrap_or_else(|e| panic!("{e}"));
     let log = out.require_section("agentlog").unwrap();
     assert!(log.contains("tracing policy \"vm-fentry\" enabled: 2 hook(s) attached"), "agent log:\n{log}");
+    assert!(log.contains("tracing policy \"vm-fexit\" enabled: 1 hook(s) attached"), "agent log:\n{log}");
     assert!(log.contains("lost=0"), "agent log:\n{log}");
     assert_eq!(out.require_section("connect").unwrap().lines().last(), Some("rc=0"));
     let events = exported(&out);
@@ -342,4 +373,16 @@ fn fentries_on_debian_kernel() {
         ],
         "events: {events:#?}"
     );
+    // fexit: of the two unlinks, only the failed one (ENOENT) passes matchReturnArgs; the
+    // event has the argument read at entry and the return value.
+    let fexits: Vec<&Value> = events.iter().filter_map(|e| e.get("process_kprobe")).filter(|b| b["policy_name"] == "vm-fexit").collect();
+    assert_eq!(fexits.len(), 1, "events: {fexits:#?}");
+    let hit = fexits[0];
+    assert_eq!(hit["function_name"], "do_unlinkat");
+    assert_eq!(hit["message"], "fexit unlinkat");
+    assert_eq!(hit["args"], json!([{"string_arg": "/tmp/tetra-fexit-missing"}]), "{hit:#}");
+    assert_eq!(hit["return"], json!({"int_arg": -2}), "{hit:#}");
+    assert_eq!(hit["return_action"], "KPROBE_ACTION_POST", "{hit:#}");
+    // busybox's shell runs the unlink applet in a fork of itself.
+    assert_eq!(hit["process"]["binary"], "/bin/busybox", "{hit:#}");
 }

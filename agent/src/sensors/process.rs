@@ -52,6 +52,12 @@ impl ProcessSensor {
         &self.skel.maps.binaries
     }
 
+    /// What each process had at exec (`exec_states` in bpf/lib/common.h), shared with the
+    /// policy programs for matchNamespaceChanges/matchCapabilityChanges.
+    pub fn exec_states_map(&self) -> &libbpf_rs::Map<'static> {
+        &self.skel.maps.exec_states
+    }
+
     /// Records the executables of processes that were running before the sensor, unless
     /// the kernel already recorded a newer exec. Returns how many could not be stored.
     pub fn seed_binaries<'a>(&self, processes: impl IntoIterator<Item = (u32, &'a str)>) -> usize {

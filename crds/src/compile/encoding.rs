@@ -11,6 +11,7 @@
 //!              | section pids | section namespaces | section capabilities
 //!              | section binaries | section args | section actions
 //!              | section return_args | section return_actions
+//!              | section namespace_changes | section capability_changes
 //! section   := u32 body_len (bytes after this word) | u32 count | entry * count
 //!
 //! pids entry      := u32 op (1 In, 2 NotIn) | u32 flags (bit0 isNamespacePID, bit1 followForks)
@@ -21,6 +22,8 @@
 //!                    | u32 flags (bit0 isNamespaceCapability) | u64 mask (bit N = capability N)
 //! binary entry    := u32 op (1 In 2 NotIn 3 Prefix 4 NotPrefix 5 Postfix 6 NotPostfix)
 //!                    | u32 flags (bit0 followChildren) | u32 n | u32 map_id * n
+//! ns change entry := u32 op | u32 mask (bit N = namespace N, numbered as above)
+//! capability change entry := as a capability entry (mask: the capabilities that matter)
 //! arg entry       := u32 slot (position in the hook's args; 5 = return value) | u32 op
 //!                    | u32 type_code | u32 kind (0 none, 1 inline u64s, 2 map ids) | u32 n
 //!                    | (u64 value * n  if kind 1) | (u32 map_id * n  if kind 2)
@@ -69,6 +72,13 @@ pub struct CapabilityFilter {
     pub flags: u32,
     pub mask: u64,
 }
+/// A matchNamespaceChanges filter: In, a listed namespace changed since exec (or since
+/// the last match); NotIn, an unlisted one did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NamespaceChangeFilter {
+    pub op: u32,
+    pub mask: u32,
+}
 /// A binary filter.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BinaryFilter {
@@ -114,6 +124,9 @@ pub struct SelectorConfig {
     pub actions: Vec<ActionConfig>,
     pub return_args: Vec<ArgFilter>,
     pub return_actions: Vec<ActionConfig>,
+    /// Added for matchNamespaceChanges / matchCapabilityChanges (last in the selector).
+    pub namespace_changes: Vec<NamespaceChangeFilter>,
+    pub capability_changes: Vec<CapabilityFilter>,
 }
 
 /// Why a blob could not be decoded.
@@ -185,6 +198,22 @@ fn write_args(w: &mut Writer, f: &ArgFilter) {
     }
 }
 
+fn write_capability(w: &mut Writer, f: &CapabilityFilter) {
+    w.u32(f.set);
+    w.u32(f.op);
+    w.u32(f.flags);
+    w.u64(f.mask);
+}
+
+fn read_capability(r: &mut Reader<'_>) -> Result<CapabilityFilter, DecodeError> {
+    Ok(CapabilityFilter {
+        set: r.u32()?,
+        op: r.u32()?,
+        flags: r.u32()?,
+        mask: r.u64()?,
+    })
+}
+
 fn write_action(w: &mut Writer, a: &ActionConfig) {
     w.u32(a.code);
     w.len(a.params.len());
@@ -210,12 +239,7 @@ pub fn encode(selectors: &[SelectorConfig]) -> Vec<u8> {
                 w.len(f.inodes.len());
                 f.inodes.iter().for_each(|p| w.u32(*p));
             });
-            w.section(&s.capabilities, |w, f| {
-                w.u32(f.set);
-                w.u32(f.op);
-                w.u32(f.flags);
-                w.u64(f.mask);
-            });
+            w.section(&s.capabilities, write_capability);
             w.section(&s.binaries, |w, f| {
                 w.u32(f.op);
                 w.u32(f.flags);
@@ -226,6 +250,11 @@ pub fn encode(selectors: &[SelectorConfig]) -> Vec<u8> {
             w.section(&s.actions, write_action);
             w.section(&s.return_args, write_args);
             w.section(&s.return_actions, write_action);
+            w.section(&s.namespace_changes, |w, f| {
+                w.u32(f.op);
+                w.u32(f.mask);
+            });
+            w.section(&s.capability_changes, write_capability);
         });
     }
     w.0
@@ -337,14 +366,7 @@ pub fn decode(blob: &[u8]) -> Result<Vec<SelectorConfig>, DecodeError> {
                     inodes: r.many(n, Reader::u32)?,
                 })
             })?,
-            capabilities: r.section(|r| {
-                Ok(CapabilityFilter {
-                    set: r.u32()?,
-                    op: r.u32()?,
-                    flags: r.u32()?,
-                    mask: r.u64()?,
-                })
-            })?,
+            capabilities: r.section(read_capability)?,
             binaries: r.section(|r| {
                 let (op, flags, n) = (r.u32()?, r.u32()?, r.u32()?);
                 Ok(BinaryFilter {
@@ -357,6 +379,8 @@ pub fn decode(blob: &[u8]) -> Result<Vec<SelectorConfig>, DecodeError> {
             actions: r.section(read_action)?,
             return_args: r.section(read_arg)?,
             return_actions: r.section(read_action)?,
+            namespace_changes: r.section(|r| Ok(NamespaceChangeFilter { op: r.u32()?, mask: r.u32()? }))?,
+            capability_changes: r.section(read_capability)?,
         };
         if r.pos - at != len as usize {
             return Err(DecodeError::Length {

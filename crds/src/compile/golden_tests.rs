@@ -20,10 +20,11 @@ fn le(words: &[u32]) -> Vec<u8> {
 }
 
 /// A one-selector blob whose sections are empty except section `which` (0 pids .. 7
-/// return_actions) holding the given entries (each entry's exact words).
+/// return_actions, 8 namespace_changes, 9 capability_changes) holding the given entries
+/// (each entry's exact words).
 fn blob(which: usize, entries: &[&[u32]]) -> Vec<u8> {
     let mut sel = Vec::new();
-    for s in 0..8 {
+    for s in 0..10 {
         let body: Vec<u32> = if s == which {
             std::iter::once(entries.len() as u32)
                 .chain(entries.iter().flat_map(|e| e.iter().copied()))
@@ -50,10 +51,11 @@ fn empty_selector_frame_is_exact() {
     );
     #[rustfmt::skip]
     let expected = le(&[
-        1, 1, 84,           // version, one selector of 84 bytes
+        1, 1, 100,          // version, one selector of 100 bytes
         20, 1, 1, 0, 1, 1,  // pids: 20 bytes, 1 entry: In, no flags, 1 pid: 1
         4, 0, 4, 0, 4, 0,   // namespaces, capabilities, binaries: empty
         4, 0, 4, 0, 4, 0, 4, 0, // args, actions, return args, return actions: empty
+        4, 0, 4, 0,         // namespace changes, capability changes: empty
     ]);
     assert_eq!(h.selector_blob, expected);
 }
@@ -315,6 +317,11 @@ fn namespaces_capabilities_binaries_encode_exactly() {
         "matchPIDs: [{operator: NotIn, isNamespacePID: true, followForks: true, values: [1, 2]}]",
     );
     assert_eq!(h.selector_blob, blob(0, &[&[2, 3, 2, 1, 2]]));
+    let h = hook("[{index: 0, type: int}]", "matchNamespaceChanges: [{operator: NotIn, values: [Mnt, user]}]");
+    assert_eq!(h.selector_blob, blob(8, &[&[2, (1 << 2) | (1 << 9)]]));
+    let h = hook("[{index: 0, type: int}]", "matchCapabilityChanges: [{type: Effective, operator: In, values: [CAP_SYS_PTRACE]}]");
+    assert_eq!(h.selector_blob, blob(9, &[&[0, 1, 0, 1 << 19, 0]]));
+    assert_eq!(decode(&h.selector_blob).unwrap()[0].capability_changes[0].mask, 1 << 19);
 }
 
 #[test]

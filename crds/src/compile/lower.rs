@@ -2,7 +2,7 @@
 
 use super::encoding::*;
 use super::filters::{classify, lower_values, Lowered, OpClass};
-use super::values::{parse_capability, parse_rate_limit};
+use super::values::{namespace_index, parse_capability, parse_rate_limit};
 use super::{
     op_code, syscall_symbol, type_code, AttachTarget, CompiledArg, CompiledHook, UprobeLocation,
     ValueMap,
@@ -376,6 +376,20 @@ fn binary_op(op: BinaryOperator) -> (u32, OpClass) {
     }
 }
 
+/// A matchCapabilities / matchCapabilityChanges filter.
+fn capability_filter(f: &CapabilitiesSelector) -> Result<CapabilityFilter, String> {
+    let mut mask = 0u64;
+    for v in &f.values {
+        mask |= 1u64 << parse_capability(v)?;
+    }
+    Ok(CapabilityFilter {
+        set: f.ty.unwrap_or_default() as u32,
+        op: set_op(f.operator),
+        flags: u32::from(f.is_namespace_capability == Some(true)),
+        mask,
+    })
+}
+
 fn lower_selector(
     spec: &TracingPolicySpec,
     ctx: &HookCtx<'_>,
@@ -412,17 +426,17 @@ fn lower_selector(
         });
     }
     for f in sel.match_capabilities.iter().flatten() {
-        let mut mask = 0u64;
+        out.capabilities.push(capability_filter(f)?);
+    }
+    for f in sel.match_namespace_changes.iter().flatten() {
+        let mut mask = 0u32;
         for v in &f.values {
-            mask |= 1u64 << parse_capability(v)?;
+            mask |= 1 << namespace_index(v)?;
         }
-        let set = f.ty.unwrap_or_default() as u32;
-        out.capabilities.push(CapabilityFilter {
-            set,
-            op: set_op(f.operator),
-            flags: u32::from(f.is_namespace_capability == Some(true)),
-            mask,
-        });
+        out.namespace_changes.push(NamespaceChangeFilter { op: set_op(f.operator), mask });
+    }
+    for f in sel.match_capability_changes.iter().flatten() {
+        out.capability_changes.push(capability_filter(f)?);
     }
     for f in sel.match_binaries.iter().flatten() {
         let (op, class) = binary_op(f.operator);

@@ -263,6 +263,17 @@ pub fn int_range(ty: crate::types::ArgType) -> (i128, i128) {
     }
 }
 
+/// The encoding's number of a namespace named as matchNamespaceChanges names it (`Mnt`).
+pub fn namespace_index(name: &str) -> Result<u32, String> {
+    const NAMES: [&str; 10] =
+        ["Uts", "Ipc", "Mnt", "Pid", "PidForChildren", "Net", "Time", "TimeForChildren", "Cgroup", "User"];
+    NAMES
+        .iter()
+        .position(|n| n.eq_ignore_ascii_case(name.trim()))
+        .map(|i| i as u32)
+        .ok_or_else(|| format!("{name:?}, but a namespace is one of {}", NAMES.join(", ")))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -318,3 +329,4 @@ mod tests {
         assert!(parse_rate_limit("25h").is_err());
     }
 }
+

@@ -236,31 +236,33 @@ pub(super) fn check(
         ));
     }
     check_namespaces(&sel, path, &at, errors);
-    for (i, c) in sel.match_capabilities.iter().flatten().enumerate() {
-        let p = at("matchCapabilities", i).field("values");
-        if c.values.is_empty() {
-            errors.push(PolicyError::invalid(
-                &p,
-                "empty, but a matchCapabilities filter needs at least one CAP_* name",
-            ));
-        }
-        for (j, v) in c.values.iter().enumerate() {
-            if let Err(m) = crate::compile::values::parse_capability(v) {
-                errors.push(PolicyError::invalid(&p.index(j), m));
+    for field in ["matchCapabilities", "matchCapabilityChanges"] {
+        let filters = if field == "matchCapabilities" { &sel.match_capabilities } else { &sel.match_capability_changes };
+        for (i, c) in filters.iter().flatten().enumerate() {
+            let p = at(field, i).field("values");
+            if c.values.is_empty() {
+                errors.push(PolicyError::invalid(
+                    &p,
+                    format!("empty, but a {field} filter needs at least one CAP_* name"),
+                ));
+            }
+            for (j, v) in c.values.iter().enumerate() {
+                if let Err(m) = crate::compile::values::parse_capability(v) {
+                    errors.push(PolicyError::invalid(&p.index(j), m));
+                }
             }
         }
     }
-    if non_empty(&sel.match_namespace_changes) {
-        errors.push(PolicyError::unsupported(
-            &path.field("matchNamespaceChanges"),
-            "matchNamespaceChanges",
-        ));
-    }
-    if non_empty(&sel.match_capability_changes) {
-        errors.push(PolicyError::unsupported(
-            &path.field("matchCapabilityChanges"),
-            "matchCapabilityChanges",
-        ));
+    for (i, f) in sel.match_namespace_changes.iter().flatten().enumerate() {
+        let p = at("matchNamespaceChanges", i).field("values");
+        if f.values.is_empty() {
+            errors.push(PolicyError::invalid(&p, "empty, but a matchNamespaceChanges filter needs at least one namespace"));
+        }
+        for (j, v) in f.values.iter().enumerate() {
+            if let Err(m) = crate::compile::values::namespace_index(v) {
+                errors.push(PolicyError::invalid(&p.index(j), m));
+            }
+        }
     }
     if sel.match_workloads.is_some() {
         errors.push(PolicyError::unsupported(

@@ -27,11 +27,12 @@ pub fn return_program_for(target: &AttachTarget) -> Option<&'static str> {
     match target {
         AttachTarget::Kprobe { .. } => Some("generic_kretprobe"),
         AttachTarget::Uprobe { .. } => Some("generic_uretprobe"),
+        AttachTarget::Fentry { .. } => Some("generic_fexit"),
         _ => None,
     }
 }
 
-/// The BTF attach target set before load (LSM hooks, fentries).
+/// The BTF attach target set before load (LSM hooks, fentries and their fexit).
 pub fn btf_target(target: &AttachTarget) -> Option<String> {
     match target {
         AttachTarget::Lsm { hook } => Some(hook.clone()),

@@ -31,6 +31,11 @@ pub struct GenericConfig {
     pub cgroup_filter: u32,
     /// Some Post of the hook asks for kernel or user stack traces.
     pub stack_traces: u32,
+    /// The policy tracks sockets (TrackSock/UntrackSock): a tracked sock argument
+    /// attributes the event to the socket's owner.
+    pub sock_track: u32,
+    /// returnArgAction: ACTION_TRACKSOCK or ACTION_UNTRACKSOCK on the returned sock, or 0.
+    pub ret_sock_action: u32,
 }
 
 impl GenericConfig {
@@ -129,8 +134,12 @@ pub const ACTION_SIGKILL: u32 = 3;
 pub const ACTION_UNFOLLOWFD: u32 = 4;
 pub const ACTION_OVERRIDE: u32 = 5;
 pub const ACTION_COPYFD: u32 = 6;
+pub const ACTION_GETURL: u32 = 7;
+pub const ACTION_DNSLOOKUP: u32 = 8;
 pub const ACTION_NOPOST: u32 = 9;
 pub const ACTION_SIGNAL: u32 = 10;
+pub const ACTION_TRACKSOCK: u32 = 11;
+pub const ACTION_UNTRACKSOCK: u32 = 12;
 
 /// Longest exact string the kernel compares (`TETRA_ARG_STR_MAX`).
 pub const MAX_EXACT_STRING: u32 = 1024;
@@ -139,7 +148,9 @@ pub const MAX_EXACT_STRING: u32 = 1024;
 pub fn has_return(hook: &CompiledHook) -> bool {
     let ret = matches!(
         hook.attach,
-        AttachTarget::Kprobe { return_probe: true, .. } | AttachTarget::Uprobe { return_probe: true, .. }
+        AttachTarget::Kprobe { return_probe: true, .. }
+            | AttachTarget::Uprobe { return_probe: true, .. }
+            | AttachTarget::Fentry { return_probe: true, .. }
     );
     ret || hook.args.iter().any(|a| a.return_copy)
 }
@@ -151,12 +162,24 @@ pub fn wants_stack_traces(hook: &CompiledHook) -> bool {
     })
 }
 
+/// Does any selector of the policy run one of `codes`?
+fn uses_action(hooks: &[CompiledHook], codes: &[u32]) -> bool {
+    hooks.iter().flat_map(|h| &h.selectors).any(|s| {
+        s.actions.iter().chain(&s.return_actions).any(|a| codes.contains(&a.code))
+    })
+}
+
 /// Does any selector of the policy use FollowFD? Then every `fd` argument of the policy
 /// resolves through the followed fds only.
 pub fn uses_follow_fd(hooks: &[CompiledHook]) -> bool {
-    hooks.iter().flat_map(|h| &h.selectors).any(|s| {
-        s.actions.iter().chain(&s.return_actions).any(|a| a.code == ACTION_FOLLOWFD)
-    })
+    uses_action(hooks, &[ACTION_FOLLOWFD])
+}
+
+/// Does the policy track sockets (TrackSock/UntrackSock as an action or a
+/// returnArgAction)? Then its hooks share a socket -> owner map, and an event with a
+/// tracked sock argument belongs to the socket's owner.
+pub fn uses_sock_track(hooks: &[CompiledHook]) -> bool {
+    hooks.iter().any(|h| h.return_arg_action.is_some()) || uses_action(hooks, &[ACTION_TRACKSOCK, ACTION_UNTRACKSOCK])
 }
 
 fn is_int_reader(r: u32) -> bool {
@@ -176,11 +199,8 @@ fn action_name(code: u32) -> String {
 pub fn check_hook(hook: &CompiledHook, can_override: bool) -> Result<(), String> {
     let is_kprobe = matches!(hook.attach, AttachTarget::Kprobe { .. });
     let is_lsm = matches!(hook.attach, AttachTarget::Lsm { .. });
-    let is_probe = is_kprobe || matches!(hook.attach, AttachTarget::Uprobe { .. });
+    let is_probe = is_kprobe || matches!(hook.attach, AttachTarget::Uprobe { .. } | AttachTarget::Fentry { .. });
     match &hook.attach {
-        AttachTarget::Fentry { return_probe: true, .. } => {
-            return Err("fexit (return: true on fentries) is not supported yet".into())
-        }
         AttachTarget::Uprobe { location: tetra_crds::compile::UprobeLocation::Address(_), .. } => {
             return Err("uprobe addrs are not supported yet; use symbols or offsets".into())
         }
@@ -194,7 +214,7 @@ pub fn check_hook(hook: &CompiledHook, can_override: bool) -> Result<(), String>
     for (i, a) in hook.args.iter().enumerate() {
         let r = reader_for(a.ty).ok_or_else(|| format!("argument type {} is not supported yet", a.ty.name()))?;
         if a.return_copy && !is_probe {
-            return Err(format!("args[{i}]: returnCopy needs a return probe, which only kprobes and uprobes have"));
+            return Err(format!("args[{i}]: returnCopy needs a return probe, which only kprobes, fentries and uprobes have"));
         }
         if r == reader::IOVEC && a.size_arg_index == 0 {
             return Err(format!("args[{i}]: char_iovec needs sizeArgIndex (the argument holding the iovec count)"));
@@ -213,8 +233,11 @@ pub fn check_hook(hook: &CompiledHook, can_override: bool) -> Result<(), String>
             .ok_or_else(|| format!("returnArg of type {} is not supported yet", ret.ty.name()))?;
         readers.push(r);
     }
-    if hook.return_arg_action.is_some() {
-        return Err("returnArgAction (TrackSock/UntrackSock) is not supported yet".into());
+    match (hook.return_arg_action, readers.get(5)) {
+        (None, _) | (Some(ACTION_TRACKSOCK | ACTION_UNTRACKSOCK), Some(&reader::SOCK)) => {}
+        (Some(code), _) => {
+            return Err(format!("returnArgAction {} needs a returnArg of type sock", action_name(code)))
+        }
     }
     for (i, m) in hook.maps.iter().enumerate() {
         if let ValueMap::Strings { bucket, .. } = m {
@@ -246,6 +269,12 @@ pub fn check_hook(hook: &CompiledHook, can_override: bool) -> Result<(), String>
         }
         if s.capabilities.iter().any(|c| c.flags != 0) {
             return Err(at("matchCapabilities isNamespaceCapability is not supported yet".into()));
+        }
+        if s.namespace_changes.len() > 5 || s.capability_changes.len() > 5 {
+            return Err(at("more than 5 matchNamespaceChanges or matchCapabilityChanges filters are not evaluated in the kernel".into()));
+        }
+        if s.capability_changes.iter().any(|c| c.flags != 0) {
+            return Err(at("matchCapabilityChanges isNamespaceCapability is not supported yet".into()));
         }
         if s.pids.len() > 5 || s.pids.iter().any(|p| p.pids.len() > 16) {
             return Err(at("matchPIDs with more than 5 filters or more than 16 values is not supported".into()));
@@ -296,6 +325,26 @@ pub fn check_hook(hook: &CompiledHook, can_override: bool) -> Result<(), String>
                         return Err(at(format!("{what}: CopyFD argName {} (the new fd) is not an integer or fd argument of the hook", a.params.get(1).copied().unwrap_or(0))));
                     }
                     ACTION_FOLLOWFD | ACTION_UNFOLLOWFD | ACTION_COPYFD => {}
+                    ACTION_TRACKSOCK | ACTION_UNTRACKSOCK if slot(0) != reader::SOCK => {
+                        return Err(at(format!("{what}: {} argSock is not a sock argument of the hook", action_name(a.code))));
+                    }
+                    ACTION_TRACKSOCK | ACTION_UNTRACKSOCK => {}
+                    ACTION_GETURL | ACTION_DNSLOOKUP if what == "matchReturnActions" => {
+                        return Err(at(format!("{what}: action {} is not supported yet (only in matchActions)", action_name(a.code))));
+                    }
+                    // The agent makes the request when the hit's event arrives.
+                    ACTION_GETURL | ACTION_DNSLOOKUP if actions.iter().any(|b| b.code == ACTION_NOPOST) => {
+                        return Err(at(format!("{what}: {} with NoPost: the agent acts on the posted event", action_name(a.code))));
+                    }
+                    ACTION_GETURL | ACTION_DNSLOOKUP => {
+                        let text = a.params.first().and_then(|i| hook.strings.get(*i as usize)).map(String::as_str).unwrap_or("");
+                        let valid = if a.code == ACTION_GETURL {
+                            crate::user_actions::parse_url(text).map(|_| ())
+                        } else {
+                            crate::user_actions::dns_query(text, 0).map(|_| ())
+                        };
+                        valid.map_err(|e| at(format!("{what}: {e}")))?;
+                    }
                     ACTION_OVERRIDE if what == "matchReturnActions" => {
                         return Err(at("Override in matchReturnActions: the call has already happened".into()))
                     }
@@ -428,7 +477,8 @@ print fmt: \"dfd: 0x%08lx\"
             "policy_id", "hook_id", "agent_tgid", "n_args", "syscall", "can_override",
             "monitor_only", "needs_binary", "arg_reader", "arg_pos", "arg_size", "size_pos",
             "size_size", "has_return", "ret_reader", "return_copy", "follow_fd", "cgroup_filter",
-            "stack_traces"
+            "stack_traces",
+            "sock_track", "ret_sock_action"
         ]);
         let bin = btf.type_by_name::<Struct>("binary_entry").unwrap();
         assert_eq!(bin.size(), crate::sensors::process::BINARY_ENTRY_SIZE);
@@ -453,6 +503,10 @@ print fmt: \"dfd: 0x%08lx\"
         assert_eq!(check_hook(&ns, false), Ok(()));
         let ns_cap = hook(&format!("{base}  kprobes:\n  - call: fd_install\n    syscall: false\n    selectors:\n    - matchCapabilities: [{{operator: In, isNamespaceCapability: true, values: [CAP_SYS_ADMIN]}}]\n"));
         assert_eq!(check_hook(&ns_cap, false), Err("selectors[0]: matchCapabilities isNamespaceCapability is not supported yet".into()));
+        let changes = hook(&format!("{base}  kprobes:\n  - call: fd_install\n    syscall: false\n    selectors:\n    - matchNamespaceChanges: [{{operator: In, values: [Mnt, Net]}}]\n      matchCapabilityChanges: [{{type: Effective, operator: NotIn, values: [CAP_SYS_ADMIN]}}]\n"));
+        assert_eq!(check_hook(&changes, false), Ok(()));
+        let ns_cap_change = hook(&format!("{base}  kprobes:\n  - call: fd_install\n    syscall: false\n    selectors:\n    - matchCapabilityChanges: [{{operator: In, isNamespaceCapability: true, values: [CAP_SYS_ADMIN]}}]\n"));
+        assert_eq!(check_hook(&ns_cap_change, false), Err("selectors[0]: matchCapabilityChanges isNamespaceCapability is not supported yet".into()));
         let tcp = tetra_crds::check_policy_yaml(&std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/tracingpolicy/tcp-connections.yaml")).unwrap()).unwrap();
         for h in &tcp.hooks {
             assert_eq!(check_hook(h, false), Ok(()), "{}", h.source);
@@ -468,7 +522,8 @@ print fmt: \"dfd: 0x%08lx\"
         let fentry = hook(&format!("{base}  fentries:\n  - call: tcp_connect\n    syscall: false\n    args: [{{index: 0, type: sock}}]\n"));
         assert_eq!(check_hook(&fentry, false), Ok(()));
         let fexit = hook(&format!("{base}  fentries:\n  - call: tcp_connect\n    syscall: false\n    return: true\n    returnArg: {{index: 0, type: int}}\n"));
-        assert_eq!(check_hook(&fexit, false), Err("fexit (return: true on fentries) is not supported yet".into()));
+        assert_eq!(check_hook(&fexit, false), Ok(()));
+        assert!(has_return(&fexit));
         let ovr = hook(&format!("{base}  kprobes:\n  - call: sys_openat\n    selectors:\n    - matchActions: [{{action: Override, argError: -1}}]\n"));
         assert!(check_hook(&ovr, false).unwrap_err().contains("bpf_override_return"));
         assert_eq!(check_hook(&ovr, true), Ok(()));
@@ -486,7 +541,7 @@ print fmt: \"dfd: 0x%08lx\"
         assert_eq!(check_hook(&read, false), Ok(()));
         assert!(has_return(&read));
         let copy_tp = hook(&format!("{base}  tracepoints:\n  - subsystem: syscalls\n    event: sys_enter_read\n    args: [{{index: 6, type: char_buf, returnCopy: true}}]\n"));
-        assert_eq!(check_hook(&copy_tp, false).unwrap_err(), "args[0]: returnCopy needs a return probe, which only kprobes and uprobes have");
+        assert_eq!(check_hook(&copy_tp, false).unwrap_err(), "args[0]: returnCopy needs a return probe, which only kprobes, fentries and uprobes have");
         let iov = hook(&format!("{base}  kprobes:\n  - call: sys_readv\n    args: [{{index: 0, type: fd}}, {{index: 1, type: char_iovec, sizeArgIndex: 3, returnCopy: true}}]\n"));
         assert_eq!(check_hook(&iov, false), Ok(()));
         let iov = hook(&format!("{base}  kprobes:\n  - call: sys_writev\n    args: [{{index: 1, type: char_iovec}}]\n"));
@@ -496,6 +551,19 @@ print fmt: \"dfd: 0x%08lx\"
         let follow = hook(&format!("{base}  kprobes:\n  - call: fd_install\n    syscall: false\n    args: [{{index: 0, type: int}}, {{index: 1, type: file}}]\n    selectors:\n    - matchPIDs: [{{operator: NotIn, followForks: true, isNamespacePID: true, values: [1]}}]\n      matchActions: [{{action: FollowFD, argFd: 0, argName: 1}}]\n"));
         assert_eq!(check_hook(&follow, false), Ok(()));
         assert!(uses_follow_fd(std::slice::from_ref(&follow)));
+        assert!(!uses_sock_track(std::slice::from_ref(&follow)));
+        let track = hook(&format!("{base}  kprobes:\n  - call: sk_alloc\n    syscall: false\n    return: true\n    args: [{{index: 1, type: int}}]\n    returnArg: {{index: 0, type: sock}}\n    returnArgAction: TrackSock\n"));
+        assert_eq!(check_hook(&track, false), Ok(()));
+        assert_eq!(track.return_arg_action, Some(ACTION_TRACKSOCK));
+        assert!(uses_sock_track(std::slice::from_ref(&track)));
+        let untrack = hook(&format!("{base}  kprobes:\n  - call: __sk_free\n    syscall: false\n    args: [{{index: 0, type: sock}}]\n    selectors:\n    - matchActions: [{{action: UntrackSock, argSock: 0}}]\n"));
+        assert_eq!(check_hook(&untrack, false), Ok(()));
+        assert!(uses_sock_track(std::slice::from_ref(&untrack)));
+        let get = |actions: &str| hook(&format!("{base}  kprobes:\n  - call: fd_install\n    syscall: false\n    args: [{{index: 0, type: int}}]\n    selectors:\n    - matchActions: {actions}\n"));
+        assert_eq!(check_hook(&get("[{action: GetUrl, argUrl: 'http://ebpf.io'}, {action: DnsLookup, argFqdn: ebpf.io}]"), false), Ok(()));
+        assert_eq!(check_hook(&get("[{action: GetUrl, argUrl: 'https://ebpf.io'}]"), false).unwrap_err(), "selectors[0]: matchActions: argUrl \"https://ebpf.io\": only http:// URLs are fetched");
+        assert!(check_hook(&get("[{action: DnsLookup, argFqdn: 'a..b'}]"), false).unwrap_err().contains("argFqdn \"a..b\""));
+        assert_eq!(check_hook(&get("[{action: GetUrl, argUrl: 'http://x'}, {action: NoPost}]"), false).unwrap_err(), "selectors[0]: matchActions: GETURL with NoPost: the agent acts on the posted event");
     }
 }
 

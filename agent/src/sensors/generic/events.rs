@@ -9,6 +9,7 @@ use crate::abi::GenericRecord;
 pub use crate::events::generic::{HookInfo, HookSite};
 use crate::events::EventBuilder;
 use crate::process::cache::ProcessCache;
+use crate::user_actions::Request;
 
 /// What events need to know about a loaded policy, by the hook ids the kernel reports.
 #[derive(Debug)]
@@ -16,6 +17,8 @@ pub struct PolicyInfo {
     pub id: u32,
     pub name: String,
     pub hooks: Vec<HookInfo>,
+    /// Per hook, per selector: the GetUrl/DnsLookup requests of its matchActions.
+    pub requests: Vec<Vec<Vec<Request>>>,
 }
 
 fn site(target: &AttachTarget) -> HookSite {
@@ -53,7 +56,29 @@ impl PolicyInfo {
                 tags: h.tags.clone(),
             })
             .collect();
-        PolicyInfo { id, name: compiled.name.clone(), hooks }
+        let requests = compiled
+            .hooks
+            .iter()
+            .map(|h| {
+                let string = |a: &tetra_crds::compile::encoding::ActionConfig| {
+                    a.params.first().and_then(|i| h.strings.get(*i as usize)).cloned().unwrap_or_default()
+                };
+                h.selectors
+                    .iter()
+                    .map(|s| {
+                        s.actions
+                            .iter()
+                            .filter_map(|a| match a.code {
+                                super::config::ACTION_GETURL => Some(Request::GetUrl(string(a))),
+                                super::config::ACTION_DNSLOOKUP => Some(Request::DnsLookup(string(a))),
+                                _ => None,
+                            })
+                            .collect()
+                    })
+                    .collect()
+            })
+            .collect();
+        PolicyInfo { id, name: compiled.name.clone(), hooks, requests }
     }
 }
 
@@ -74,6 +99,14 @@ impl PolicyTable {
 
     pub fn get(&self, id: u32) -> Option<Arc<PolicyInfo>> {
         self.by_id.read().unwrap_or_else(|e| e.into_inner()).get(&id).cloned()
+    }
+
+    /// What the agent must fetch or resolve for this hit: the GetUrl/DnsLookup actions of
+    /// the selector that matched (none when the policy is gone).
+    pub fn requests(&self, rec: &GenericRecord) -> Vec<Request> {
+        self.get(rec.msg.policy_id)
+            .and_then(|p| p.requests.get(rec.msg.hook_id as usize)?.get(rec.msg.selector as usize).cloned())
+            .unwrap_or_default()
     }
 }
 

@@ -19,7 +19,7 @@ use tetra_crds::compile::{encoding, AttachTarget, CompiledHook, CompiledPolicy};
 use thiserror::Error;
 
 use crate::sensors::process::ProcessSensor;
-use config::{check_hook, has_return, needs_binary, reader_for, uses_fmod_ret, uses_follow_fd, uses_rate_limit, GenericConfig};
+use config::{check_hook, has_return, needs_binary, reader_for, uses_fmod_ret, uses_follow_fd, uses_rate_limit, uses_sock_track, GenericConfig};
 
 pub use events::{handle_generic, HookInfo, PolicyInfo, PolicyTable};
 
@@ -33,6 +33,9 @@ pub const FD_KEY_SIZE: u32 = 8;
 pub const FD_VALUE_SIZE: u32 = 1032;
 /// Followed fds one policy remembers; the map is an LRU, so the oldest are forgotten.
 const FOLLOWED_FDS: u32 = 8192;
+/// Tracked sockets one policy remembers (TrackSock); an LRU, so sockets never untracked
+/// are forgotten oldest first.
+const TRACKED_SOCKETS: u32 = 16384;
 /// Calls of one return-probe hook in flight at once (threads inside the function); the
 /// map is an LRU, so a call that never returns is evicted rather than kept forever.
 const CALLS_IN_FLIGHT: u32 = 1024;
@@ -63,6 +66,7 @@ pub struct GenericShared {
     events: OwnedFd,
     drops: OwnedFd,
     binaries: OwnedFd,
+    exec_states: OwnedFd,
     agent_tgid: u32,
     can_override: bool,
     /// Inode of each host namespace (encoding.rs order), for `host_ns` in matchNamespaces.
@@ -108,6 +112,7 @@ impl GenericShared {
             events: dup(process.events_map(), "events map")?,
             drops: dup(process.drops_map(), "drops map")?,
             binaries: dup(process.binaries_map(), "binaries map")?,
+            exec_states: dup(process.exec_states_map(), "exec states map")?,
             agent_tgid: std::process::id(),
             can_override,
             host_ns: host_namespaces(),
@@ -150,10 +155,18 @@ impl LoadedPolicy {
     pub fn action_counts(&self) -> Vec<[[u64; ACTION_COUNTERS]; MAX_SELECTORS]> {
         self.hooks.iter().map(|h| h.action_counts()).collect()
     }
+
+    /// Events of this policy that Post's rateLimit suppressed, all hooks and selectors.
+    pub fn rate_limited(&self) -> u64 {
+        self.action_counts().iter().flatten().map(|c| c[COUNT_RATE_LIMITED]).sum()
+    }
 }
 
-/// Counters per selector in `action_counts`, in the order of TracingPolicyActionCounters.
-pub const ACTION_COUNTERS: usize = 10;
+/// Counters per selector in `action_counts`, in the order of TracingPolicyActionCounters,
+/// then the events Post's rateLimit suppressed.
+pub const ACTION_COUNTERS: usize = 11;
+/// Index of the rateLimit counter in a selector's `action_counts`.
+pub const COUNT_RATE_LIMITED: usize = 10;
 /// Selectors a hook evaluates (`MAX_SELECTORS` in bpf/lib/selectors.h).
 pub const MAX_SELECTORS: usize = 5;
 
@@ -208,27 +221,28 @@ pub fn load_scoped_policy(
     cgroups: Option<&MapHandle>,
 ) -> Result<LoadedPolicy, SensorError> {
     let policy_id = shared.next_policy_id.fetch_add(1, Ordering::Relaxed);
-    let follow = if uses_follow_fd(&compiled.hooks) {
-        let map = MapHandle::create(
-            MapType::LruHash,
-            Some(format!("tetra_fd_p{policy_id}")),
-            FD_KEY_SIZE,
-            FD_VALUE_SIZE,
-            FOLLOWED_FDS,
-            &libbpf_rs::libbpf_sys::bpf_map_create_opts {
-                sz: std::mem::size_of::<libbpf_rs::libbpf_sys::bpf_map_create_opts>() as _,
-                ..Default::default()
-            },
-        )
-        .map_err(|e| SensorError::Shared(format!("creating the followed-fd map of policy {}: {e}", compiled.name)))?;
-        Some(map)
-    } else {
-        None
+    // Maps the hooks of one policy share (LRU hashes, created only when used).
+    let policy_map = |used: bool, what: &str, name: String, key: u32, value: u32, entries: u32| {
+        if !used {
+            return Ok(None);
+        }
+        let opts = libbpf_rs::libbpf_sys::bpf_map_create_opts {
+            sz: std::mem::size_of::<libbpf_rs::libbpf_sys::bpf_map_create_opts>() as _,
+            ..Default::default()
+        };
+        MapHandle::create(MapType::LruHash, Some(name), key, value, entries, &opts)
+            .map(Some)
+            .map_err(|e| SensorError::Shared(format!("creating the {what} map of policy {}: {e}", compiled.name)))
+    };
+    let shared_maps = PolicyMaps {
+        follow: policy_map(uses_follow_fd(&compiled.hooks), "followed-fd", format!("tetra_fd_p{policy_id}"), FD_KEY_SIZE, FD_VALUE_SIZE, FOLLOWED_FDS)?,
+        sock_owner: policy_map(uses_sock_track(&compiled.hooks), "tracked-socket", format!("tetra_sk_p{policy_id}"), 8, 8, TRACKED_SOCKETS)?,
+        cgroups,
     };
     let mut hooks = Vec::with_capacity(compiled.hooks.len());
     for (hook_id, hook) in compiled.hooks.iter().enumerate() {
         // `?` drops `hooks`, detaching what was attached before this hook.
-        hooks.push(load_hook(shared, compiled, policy_id, hook_id as u32, hook, follow.as_ref(), cgroups)?);
+        hooks.push(load_hook(shared, compiled, policy_id, hook_id as u32, hook, &shared_maps)?);
     }
     let info = Arc::new(PolicyInfo::new(policy_id, compiled));
     Ok(LoadedPolicy { hooks, info })
@@ -239,15 +253,25 @@ fn setup(hook: &str, what: &str) -> impl Fn(libbpf_rs::Error) -> SensorError {
     move |e| SensorError::Setup { hook: hook.clone(), what: what.clone(), error: e.to_string() }
 }
 
+/// Maps shared by every hook of one policy.
+struct PolicyMaps<'a> {
+    /// FollowFD: (process, fd) -> path.
+    follow: Option<MapHandle>,
+    /// TrackSock: socket -> owning process.
+    sock_owner: Option<MapHandle>,
+    /// Pod scope: the cgroups the policy applies to.
+    cgroups: Option<&'a MapHandle>,
+}
+
 fn load_hook(
     shared: &GenericShared,
     compiled: &CompiledPolicy,
     policy_id: u32,
     hook_id: u32,
     hook: &CompiledHook,
-    follow: Option<&MapHandle>,
-    cgroups: Option<&MapHandle>,
+    policy_maps: &PolicyMaps,
 ) -> Result<LoadedHook, SensorError> {
+    let (follow, cgroups) = (policy_maps.follow.as_ref(), policy_maps.cgroups);
     let name = hook_name(hook);
     check_hook(hook, shared.can_override)
         .map_err(|reason| SensorError::Unsupported { hook: name.clone(), reason })?;
@@ -282,6 +306,8 @@ fn load_hook(
         follow_fd: u32::from(follow.is_some()),
         cgroup_filter: u32::from(cgroups.is_some()),
         stack_traces: u32::from(config::wants_stack_traces(hook)),
+        sock_track: u32::from(policy_maps.sock_owner.is_some()),
+        ret_sock_action: hook.return_arg_action.unwrap_or(0),
         ..Default::default()
     };
     let positions = attach::arg_positions(&name, hook)?;
@@ -308,9 +334,14 @@ fn load_hook(
             "events" => map.reuse_fd(shared.events.as_fd()),
             "drops" => map.reuse_fd(shared.drops.as_fd()),
             "binaries" => map.reuse_fd(shared.binaries.as_fd()),
+            "exec_states" => map.reuse_fd(shared.exec_states.as_fd()),
             // Keys of (selector, scope, arguments): a small map when no Post has a rateLimit.
             "rate_limit" => map.set_max_entries(if uses_rate_limit(hook) { RATE_LIMIT_ENTRIES } else { 1 }),
             "fd_follow" => match follow {
+                Some(m) => map.reuse_fd(m.as_fd()),
+                None => Ok(()),
+            },
+            "sock_owner" => match &policy_maps.sock_owner {
                 Some(m) => map.reuse_fd(m.as_fd()),
                 None => Ok(()),
             },
@@ -341,7 +372,7 @@ fn load_hook(
         let name_ok = prog.name().to_str();
         let wanted = name_ok == Some(program) || (ret_program.is_some() && name_ok == ret_program);
         prog.set_autoload(wanted);
-        if wanted && name_ok == Some(program) {
+        if wanted {
             if let Some(target) = attach::btf_target(&target) {
                 prog.set_attach_target(0, Some(target))
                     .map_err(setup(&name, "setting the attach target"))?;
@@ -351,7 +382,7 @@ fn load_hook(
     let object = attach::load_with_log(&name, open).map_err(|e| match (e, &target) {
         // libbpf's hint for EPERM (ulimit -l) misleads here: the kernel refuses the type.
         (SensorError::Verifier { hook, error, log }, AttachTarget::Fentry { .. }) if error.contains("os error 1)") => {
-            SensorError::Verifier { hook, error: format!("{error}: this kernel refuses fentry programs; use kprobes"), log }
+            SensorError::Verifier { hook, error: format!("{error}: this kernel refuses fentry/fexit programs; use kprobes"), log }
         }
         (SensorError::Verifier { hook, error, log }, AttachTarget::Lsm { .. }) if error.contains("os error 1)") => {
             SensorError::Verifier { hook, error: format!("{error}: this kernel refuses BPF LSM programs"), log }
