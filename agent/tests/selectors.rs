@@ -430,3 +430,34 @@ spec:
     assert_eq!(hits[0]["event"], "net_dev_queue");
     assert_eq!(hits[0]["process"]["pid"], std::process::id());
 }
+
+/// A net_device argument (its name, matched with Equal) after a nop argument, which is not
+/// read and not shown, on the BTF tracepoint of every transmit.
+#[test]
+#[ignore = "needs root: loads BPF programs (the README test command runs it)"]
+fn net_device_and_nop_arguments_of_a_raw_tracepoint() {
+    use std::net::UdpSocket;
+    let yaml = "apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata: {name: netdev-lo}
+spec:
+  tracepoints:
+  - subsystem: net
+    event: net_dev_start_xmit
+    raw: true
+    args: [{index: 0, type: nop}, {index: 1, type: net_device}]
+    selectors:
+    - matchArgs: [{index: 1, operator: Equal, values: [lo]}]
+      matchPIDs: [{operator: In, values: [PID]}]
+"
+    .replace("PID", &std::process::id().to_string());
+    let (mut agent, _d) = agent_with("netdev-lo", &yaml);
+    let rx = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let tx = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    tx.send_to(b"tetra", rx.local_addr().unwrap()).unwrap();
+    wait_count(&agent, "netdev-lo", 1);
+    let hits = hits_after_stop(&mut agent, "netdev-lo");
+    assert_eq!(hits.len(), 1, "{hits:#?}");
+    assert_eq!(hits[0]["args"], serde_json::json!([{"net_dev_arg": {"name": "lo"}}]));
+    assert_eq!(hits[0]["event"], "net_dev_start_xmit");
+}

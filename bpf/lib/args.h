@@ -395,9 +395,9 @@ __noinline int put_object(__u32 reader, __u64 raw, __u32 off)
 	__u32 zero = 0;
 	struct generic_scratch *s = bpf_map_lookup_elem(&generic_heap, &zero);
 
-	if (!s || !raw || off > DATA_MASK)
+	if (!s || !raw)
 		return 0;
-	void *dst = &s->data[off & DATA_MASK];
+	void *dst = &s->data[bound(off, DATA_MASK)];
 
 	switch (reader) {
 	case READ_BPF_ATTR: {
@@ -458,6 +458,9 @@ __noinline int put_object(__u32 reader, __u64 raw, __u32 off)
 		struct load_info___tetra *info = (struct load_info___tetra *)raw;
 		__u32 sig = TETRA_MODULE_SIG_UNKNOWN;
 
+		/* Without the type (no CONFIG_MODULES) the reads below would not relocate. */
+		if (!bpf_core_type_exists(struct load_info___tetra))
+			return 0;
 		if (bpf_core_field_exists(struct load_info___sig, sig_ok))
 			sig = BPF_CORE_READ((struct load_info___sig *)info, sig_ok);
 		return put_module(dst, BPF_CORE_READ(info, mod), BPF_CORE_READ(info, name), sig);
