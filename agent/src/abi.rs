@@ -87,6 +87,14 @@ pub const ARG_SOCK: u8 = 4;
 pub const ARG_SOCKADDR: u8 = 5;
 pub const ARG_CRED: u8 = 6;
 pub const ARG_SKB: u8 = 7;
+pub const ARG_BPF_ATTR: u8 = 8;
+pub const ARG_PERF_EVENT: u8 = 9;
+pub const ARG_BPF_MAP: u8 = 10;
+pub const ARG_USER_NS: u8 = 11;
+pub const ARG_MODULE: u8 = 12;
+
+/// `tetra_arg_module.sig_ok` of a kernel without CONFIG_MODULE_SIG.
+pub const MODULE_SIG_UNKNOWN: u32 = 2;
 
 /// `tetra_generic_arg.flags`
 pub const ARG_TRUNCATED: u8 = 1 << 0;
@@ -188,6 +196,71 @@ pub struct ArgSkb {
     pub daddr: [u8; 16],
 }
 
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ArgBpfAttr {
+    pub prog_type: u32,
+    pub insn_cnt: u32,
+    pub prog_name: [u8; 16],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ArgPerfEvent {
+    pub config: u64,
+    pub probe_offset: u64,
+    pub ty: u32,
+    pub pad: u32,
+    pub kprobe_func: [u8; 128],
+}
+
+impl Default for ArgPerfEvent {
+    fn default() -> Self {
+        Self { config: 0, probe_offset: 0, ty: 0, pad: 0, kprobe_func: [0; 128] }
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ArgBpfMap {
+    pub map_type: u32,
+    pub key_size: u32,
+    pub value_size: u32,
+    pub max_entries: u32,
+    pub name: [u8; 16],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ArgUserNs {
+    pub level: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub inum: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ArgModule {
+    pub taints: u64,
+    /// 0, 1, or [`MODULE_SIG_UNKNOWN`].
+    pub sig_ok: u32,
+    pub pad: u32,
+    pub name: [u8; 56],
+}
+
+impl Default for ArgModule {
+    fn default() -> Self {
+        Self { taints: 0, sig_ok: 0, pad: 0, name: [0; 56] }
+    }
+}
+
+/// The text of a fixed-size kernel name: up to its first NUL.
+pub fn c_name(bytes: &[u8]) -> String {
+    let end = bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len());
+    String::from_utf8_lossy(&bytes[..end]).into_owned()
+}
+
 /// One recorded argument of a generic message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ArgValue {
@@ -200,6 +273,11 @@ pub enum ArgValue {
     Sockaddr(ArgSockaddr),
     Cred(ArgCred),
     Skb(ArgSkb),
+    BpfAttr(ArgBpfAttr),
+    PerfEvent(Box<ArgPerfEvent>),
+    BpfMap(ArgBpfMap),
+    UserNs(ArgUserNs),
+    Module(ArgModule),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -259,6 +337,11 @@ impl Pod for ArgSock {}
 impl Pod for ArgSockaddr {}
 impl Pod for ArgCred {}
 impl Pod for ArgSkb {}
+impl Pod for ArgBpfAttr {}
+impl Pod for ArgPerfEvent {}
+impl Pod for ArgBpfMap {}
+impl Pod for ArgUserNs {}
+impl Pod for ArgModule {}
 
 fn read<T: Pod>(bytes: &[u8], what: &'static str) -> Result<T, DecodeError> {
     let need = std::mem::size_of::<T>();
@@ -344,6 +427,11 @@ pub fn decode_generic(bytes: &[u8]) -> Result<GenericRecord, DecodeError> {
             ARG_SOCKADDR => ArgValue::Sockaddr(read(v, "sockaddr argument")?),
             ARG_CRED => ArgValue::Cred(read(v, "cred argument")?),
             ARG_SKB => ArgValue::Skb(read(v, "skb argument")?),
+            ARG_BPF_ATTR => ArgValue::BpfAttr(read(v, "bpf_attr argument")?),
+            ARG_PERF_EVENT => ArgValue::PerfEvent(Box::new(read(v, "perf_event argument")?)),
+            ARG_BPF_MAP => ArgValue::BpfMap(read(v, "bpf_map argument")?),
+            ARG_USER_NS => ArgValue::UserNs(read(v, "user_namespace argument")?),
+            ARG_MODULE => ArgValue::Module(read(v, "module argument")?),
             _ => ArgValue::None,
         };
         args.push(RecordedArg { value, flags: h.flags, aux: h.aux });
@@ -508,6 +596,37 @@ mod tests {
             ("saddr", offset_of!(ArgSkb, saddr)),
             ("daddr", offset_of!(ArgSkb, daddr)),
         ]);
+        check(&btf, "tetra_arg_bpf_attr", size_of::<ArgBpfAttr>(), &[
+            ("prog_type", offset_of!(ArgBpfAttr, prog_type)),
+            ("insn_cnt", offset_of!(ArgBpfAttr, insn_cnt)),
+            ("prog_name", offset_of!(ArgBpfAttr, prog_name)),
+        ]);
+        check(&btf, "tetra_arg_perf_event", size_of::<ArgPerfEvent>(), &[
+            ("config", offset_of!(ArgPerfEvent, config)),
+            ("probe_offset", offset_of!(ArgPerfEvent, probe_offset)),
+            ("type", offset_of!(ArgPerfEvent, ty)),
+            ("pad", offset_of!(ArgPerfEvent, pad)),
+            ("kprobe_func", offset_of!(ArgPerfEvent, kprobe_func)),
+        ]);
+        check(&btf, "tetra_arg_bpf_map", size_of::<ArgBpfMap>(), &[
+            ("map_type", offset_of!(ArgBpfMap, map_type)),
+            ("key_size", offset_of!(ArgBpfMap, key_size)),
+            ("value_size", offset_of!(ArgBpfMap, value_size)),
+            ("max_entries", offset_of!(ArgBpfMap, max_entries)),
+            ("name", offset_of!(ArgBpfMap, name)),
+        ]);
+        check(&btf, "tetra_arg_user_ns", size_of::<ArgUserNs>(), &[
+            ("level", offset_of!(ArgUserNs, level)),
+            ("uid", offset_of!(ArgUserNs, uid)),
+            ("gid", offset_of!(ArgUserNs, gid)),
+            ("inum", offset_of!(ArgUserNs, inum)),
+        ]);
+        check(&btf, "tetra_arg_module", size_of::<ArgModule>(), &[
+            ("taints", offset_of!(ArgModule, taints)),
+            ("sig_ok", offset_of!(ArgModule, sig_ok)),
+            ("pad", offset_of!(ArgModule, pad)),
+            ("name", offset_of!(ArgModule, name)),
+        ]);
     }
 
     #[test]
@@ -575,6 +694,55 @@ mod tests {
             decode_generic(&bytes).unwrap_err(),
             DecodeError::Short { what: "stack traces", len: 24, need: 32 }
         );
+    }
+
+    #[test]
+    fn decodes_kernel_object_args() {
+        let attr = ArgBpfAttr { prog_type: 2, insn_cnt: 2, prog_name: *b"tetra_probe\0\0\0\0\0" };
+        let map = ArgBpfMap { map_type: 1, key_size: 4, value_size: 8, max_entries: 16, name: [0; 16] };
+        let ns = ArgUserNs { level: 1, uid: 1000, gid: 100, inum: 7 };
+        let mut perf = ArgPerfEvent { config: 3, probe_offset: 8, ty: 6, ..Default::default() };
+        perf.kprobe_func[..4].copy_from_slice(b"vfs_");
+        let mut module = ArgModule { taints: 4096, sig_ok: MODULE_SIG_UNKNOWN, ..Default::default() };
+        module.name[..3].copy_from_slice(b"ext");
+        let mut args = Vec::new();
+        let parts: [(u8, Vec<u8>); 6] = [
+            (ARG_BPF_ATTR, as_bytes(&attr)),
+            (ARG_PERF_EVENT, as_bytes(&perf)),
+            (ARG_BPF_MAP, as_bytes(&map)),
+            (ARG_USER_NS, as_bytes(&ns)),
+            (ARG_MODULE, as_bytes(&module)),
+            (ARG_NONE, Vec::new()),
+        ];
+        for (kind, v) in &parts {
+            args.extend(as_bytes(&GenericArg { len: v.len() as u16, kind: *kind, flags: 0, aux: 0 }));
+            args.extend(v);
+        }
+        let msg = MsgGeneric {
+            hdr: MsgHeader { op: MSG_GENERIC, ..Default::default() },
+            n_args: 6,
+            args_len: args.len() as u32,
+            ..Default::default()
+        };
+        let mut bytes = as_bytes(&msg);
+        bytes.extend(&args);
+        let rec = decode_generic(&bytes).unwrap();
+        let values: Vec<ArgValue> = rec.args.into_iter().map(|a| a.value).collect();
+        assert_eq!(values, [
+            ArgValue::BpfAttr(attr),
+            ArgValue::PerfEvent(Box::new(perf)),
+            ArgValue::BpfMap(map),
+            ArgValue::UserNs(ns),
+            ArgValue::Module(module),
+            ArgValue::None,
+        ]);
+        assert_eq!(c_name(&attr.prog_name), "tetra_probe");
+        assert_eq!(c_name(b"exactly16bytes!!"), "exactly16bytes!!");
+        // A struct value shorter than its kind says is an error.
+        let mut short = as_bytes(&MsgGeneric { n_args: 1, args_len: 12, ..msg });
+        short.extend(as_bytes(&GenericArg { len: 4, kind: ARG_BPF_MAP, flags: 0, aux: 0 }));
+        short.extend([0u8; 4]);
+        assert_eq!(decode_generic(&short).unwrap_err(), DecodeError::Short { what: "bpf_map argument", len: 4, need: 32 });
     }
 
     #[test]

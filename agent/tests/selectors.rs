@@ -434,3 +434,69 @@ spec:
     assert_eq!(hits[0]["event"], "net_dev_queue");
     assert_eq!(hits[0]["process"]["pid"], std::process::id());
 }
+
+/// A net_device argument (its name, matched with Equal) after a nop argument, which is not
+/// read and not shown, on the BTF tracepoint of every transmit.
+#[test]
+#[ignore = "needs root: loads BPF programs (the README test command runs it)"]
+fn net_device_and_nop_arguments_of_a_raw_tracepoint() {
+    use std::net::UdpSocket;
+    let yaml = "apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata: {name: netdev-lo}
+spec:
+  tracepoints:
+  - subsystem: net
+    event: net_dev_start_xmit
+    raw: true
+    args: [{index: 0, type: nop}, {index: 1, type: net_device}]
+    selectors:
+    - matchArgs: [{index: 1, operator: Equal, values: [lo]}]
+      matchPIDs: [{operator: In, values: [@TEST_PID@]}]
+"
+    .replace("@TEST_PID@", &std::process::id().to_string());
+    let (mut agent, _d) = agent_with("netdev-lo", &yaml);
+    let rx = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let tx = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    tx.send_to(b"tetra", rx.local_addr().unwrap()).unwrap();
+    wait_count(&agent, "netdev-lo", 1);
+    let hits = hits_after_stop(&mut agent, "netdev-lo");
+    assert_eq!(hits.len(), 1, "{hits:#?}");
+    assert_eq!(hits[0]["args"], serde_json::json!([{"net_dev_arg": {"name": "lo"}}]));
+    assert_eq!(hits[0]["event"], "net_dev_start_xmit");
+}
+
+/// matchCapabilities with isNamespaceCapability holds only outside the host's user
+/// namespace: root's head here has CAP_CHOWN too but is not reported; cat as root of a new
+/// user namespace is.
+#[test]
+#[ignore = "needs root: loads BPF programs (the README test command runs it)"]
+fn namespace_capability_only_outside_the_host_user_namespace() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = marker_file(dir.path(), "nscap");
+    let name = file.file_name().unwrap().to_str().unwrap();
+    let yaml = format!(
+        "apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata: {{name: ns-cap}}
+spec:
+  tracepoints:
+  - subsystem: syscalls
+    event: sys_enter_openat
+    args: [{{index: 6, type: string}}]
+    selectors:
+    - matchArgs: [{{index: 0, operator: Postfix, values: [\"{name}\"]}}]
+      matchCapabilities:
+      - {{type: Effective, operator: In, isNamespaceCapability: true, values: [CAP_CHOWN]}}
+"
+    );
+    let (mut agent, _d) = agent_with("ns-cap", &yaml);
+    let path = file.to_str().unwrap();
+    run("/usr/bin/head", &[path]);
+    run("/usr/bin/unshare", &["--user", "--map-root-user", "/bin/cat", path]);
+    wait_count(&agent, "ns-cap", 1);
+    let hits = hits_after_stop(&mut agent, "ns-cap");
+    assert_eq!(hits.len(), 1, "{hits:#?}");
+    assert_eq!(hits[0]["args"], serde_json::json!([{"string_arg": path}]));
+    assert_eq!(hits[0]["process"]["binary"], "/bin/cat");
+}

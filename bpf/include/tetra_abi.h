@@ -115,7 +115,14 @@ struct tetra_msg_clone {
  *   TETRA_ARG_SOCKADDR struct tetra_arg_sockaddr
  *   TETRA_ARG_CRED     struct tetra_arg_cred
  *   TETRA_ARG_SKB      struct tetra_arg_skb
- *   TETRA_ARG_NONE     no value (len 0): the argument could not be read (flags say why)
+ *   TETRA_ARG_BPF_ATTR struct tetra_arg_bpf_attr
+ *   TETRA_ARG_PERF_EVENT struct tetra_arg_perf_event
+ *   TETRA_ARG_BPF_MAP  struct tetra_arg_bpf_map
+ *   TETRA_ARG_USER_NS  struct tetra_arg_user_ns
+ *   TETRA_ARG_MODULE   struct tetra_arg_module
+ *   TETRA_ARG_NONE     no value (len 0): the argument could not be read (flags say why),
+ *                      or it is not read at all (a nop argument, flags 0)
+ * The fixed-size names below are NUL-terminated unless they fill their array.
  */
 #define TETRA_ARGS_MAX_SLOTS 5
 #define TETRA_ARG_STR_MAX 1024 /* longest string/path value recorded */
@@ -131,6 +138,11 @@ enum tetra_arg_kind {
 	TETRA_ARG_SOCKADDR = 5,
 	TETRA_ARG_CRED = 6,
 	TETRA_ARG_SKB = 7,
+	TETRA_ARG_BPF_ATTR = 8,
+	TETRA_ARG_PERF_EVENT = 9,
+	TETRA_ARG_BPF_MAP = 10,
+	TETRA_ARG_USER_NS = 11,
+	TETRA_ARG_MODULE = 12,
 };
 
 /* tetra_generic_arg.flags */
@@ -193,6 +205,47 @@ struct tetra_arg_skb {
 	__u8 daddr[16];
 };
 
+/* union bpf_attr of BPF_PROG_LOAD: the program being loaded. */
+struct tetra_arg_bpf_attr {
+	__u32 prog_type;
+	__u32 insn_cnt;
+	char prog_name[16];
+};
+
+/* struct perf_event: its attr; kprobe_func is the function of a kprobe PMU event. */
+struct tetra_arg_perf_event {
+	__u64 config;
+	__u64 probe_offset;
+	__u32 type;
+	__u32 pad;
+	char kprobe_func[128];
+};
+
+struct tetra_arg_bpf_map {
+	__u32 map_type;
+	__u32 key_size;
+	__u32 value_size;
+	__u32 max_entries;
+	char name[16];
+};
+
+struct tetra_arg_user_ns {
+	__u32 level; /* 0: the initial user namespace */
+	__u32 uid; /* owner */
+	__u32 gid;
+	__u32 inum;
+};
+
+#define TETRA_MODULE_SIG_UNKNOWN 2 /* tetra_arg_module.sig_ok: no CONFIG_MODULE_SIG */
+
+/* struct module: name, taint bits (1 << TAINT_*), and whether its signature checked. */
+struct tetra_arg_module {
+	__u64 taints;
+	__u32 sig_ok; /* 0, 1, or TETRA_MODULE_SIG_UNKNOWN */
+	__u32 pad;
+	char name[56];
+};
+
 struct tetra_msg_generic {
 	struct tetra_msg_header hdr;
 	__u32 pid;
@@ -223,6 +276,11 @@ _Static_assert(sizeof(struct tetra_arg_sock) == 64, "sock layout");
 _Static_assert(sizeof(struct tetra_arg_sockaddr) == 24, "sockaddr layout");
 _Static_assert(sizeof(struct tetra_arg_cred) == 80, "cred layout");
 _Static_assert(sizeof(struct tetra_arg_skb) == 56, "skb layout");
+_Static_assert(sizeof(struct tetra_arg_bpf_attr) == 24, "bpf_attr layout");
+_Static_assert(sizeof(struct tetra_arg_perf_event) == 152, "perf_event layout");
+_Static_assert(sizeof(struct tetra_arg_bpf_map) == 32, "bpf_map layout");
+_Static_assert(sizeof(struct tetra_arg_user_ns) == 16, "user_ns layout");
+_Static_assert(sizeof(struct tetra_arg_module) == 72, "module layout");
 /* The exec strings are placed with a 13-bit mask (process.bpf.c). */
 _Static_assert(TETRA_FILENAME_MAX + TETRA_ARGS_MAX + TETRA_CWD_MAX <= 8192, "exec strings");
 

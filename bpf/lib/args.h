@@ -368,6 +368,135 @@ static __always_inline __u32 put_skb(struct generic_scratch *s, __u32 off, struc
 	return sizeof(*o);
 }
 
+/* Members this vmlinux.h lacks: they exist only with CONFIG_MODULE_SIG, and struct
+ * load_info is private to kernel/module. CO-RE matches them by name in the kernel's BTF. */
+struct module___sig {
+	bool sig_ok;
+} __attribute__((preserve_access_index));
+
+struct load_info___tetra {
+	const char *name;
+	struct module *mod;
+} __attribute__((preserve_access_index));
+
+struct load_info___sig {
+	bool sig_ok;
+} __attribute__((preserve_access_index));
+
+static __always_inline void read_name(char *dst, __u32 size, const void *src)
+{
+	if (bpf_probe_read_kernel_str(dst, size, src) < 0)
+		dst[0] = 0;
+}
+
+static __always_inline __u32 put_module(struct tetra_arg_module *o, struct module *mod,
+					const char *name, __u32 sig_ok)
+{
+	__builtin_memset(o, 0, sizeof(*o));
+	read_name(o->name, sizeof(o->name), name);
+	o->taints = BPF_CORE_READ(mod, taints);
+	o->sig_ok = sig_ok;
+	return sizeof(*o);
+}
+
+/*
+ * A kernel object recorded as a struct of its own (bpf_attr, perf_event, bpf_map,
+ * user_namespace, module, load_info) at `off` of the scratch data; returns its length. A
+ * global function: inlined into every argument slot, these reads would grow the entry
+ * program's frame, which 6.1 limits with the rest of the call chain to 512 bytes.
+ */
+__noinline int put_object(__u32 reader, __u64 raw, __u32 off)
+{
+	__u32 zero = 0;
+	struct generic_scratch *s = bpf_map_lookup_elem(&generic_heap, &zero);
+
+	if (!s || !raw)
+		return 0;
+	void *dst = &s->data[bound(off, DATA_MASK)];
+
+	switch (reader) {
+	case READ_BPF_ATTR: {
+		struct tetra_arg_bpf_attr *o = dst;
+		union bpf_attr *a = (union bpf_attr *)raw;
+
+		__builtin_memset(o, 0, sizeof(*o));
+		o->prog_type = BPF_CORE_READ(a, prog_type);
+		o->insn_cnt = BPF_CORE_READ(a, insn_cnt);
+		bpf_probe_read_kernel(o->prog_name, sizeof(o->prog_name), &a->prog_name);
+		return sizeof(*o);
+	}
+	case READ_PERF_EVENT: {
+		struct tetra_arg_perf_event *o = dst;
+		struct perf_event *e = (struct perf_event *)raw;
+		const char *func = (const char *)BPF_CORE_READ(e, attr.kprobe_func);
+
+		__builtin_memset(o, 0, sizeof(*o));
+		o->type = BPF_CORE_READ(e, attr.type);
+		o->config = BPF_CORE_READ(e, attr.config);
+		o->probe_offset = BPF_CORE_READ(e, attr.probe_offset);
+		/* The attr is the caller's copy; kprobe_func still points into its memory. */
+		if (func && bpf_probe_read_user_str(o->kprobe_func, sizeof(o->kprobe_func), func) < 0)
+			read_name(o->kprobe_func, sizeof(o->kprobe_func), func);
+		return sizeof(*o);
+	}
+	case READ_BPF_MAP: {
+		struct tetra_arg_bpf_map *o = dst;
+		struct bpf_map *m = (struct bpf_map *)raw;
+
+		__builtin_memset(o, 0, sizeof(*o));
+		o->map_type = BPF_CORE_READ(m, map_type);
+		o->key_size = BPF_CORE_READ(m, key_size);
+		o->value_size = BPF_CORE_READ(m, value_size);
+		o->max_entries = BPF_CORE_READ(m, max_entries);
+		bpf_probe_read_kernel(o->name, sizeof(o->name), &m->name);
+		return sizeof(*o);
+	}
+	case READ_USER_NS: {
+		struct tetra_arg_user_ns *o = dst;
+		struct user_namespace *ns = (struct user_namespace *)raw;
+
+		o->level = BPF_CORE_READ(ns, level);
+		o->uid = BPF_CORE_READ(ns, owner.val);
+		o->gid = BPF_CORE_READ(ns, group.val);
+		o->inum = BPF_CORE_READ(ns, ns.inum);
+		return sizeof(*o);
+	}
+	case READ_MODULE: {
+		struct module *mod = (struct module *)raw;
+		__u32 sig = TETRA_MODULE_SIG_UNKNOWN;
+
+		if (bpf_core_field_exists(struct module___sig, sig_ok))
+			sig = BPF_CORE_READ((struct module___sig *)mod, sig_ok);
+		return put_module(dst, mod, mod->name, sig);
+	}
+	case READ_LOAD_INFO: {
+		struct load_info___tetra *info = (struct load_info___tetra *)raw;
+		__u32 sig = TETRA_MODULE_SIG_UNKNOWN;
+
+		/* Without the type (no CONFIG_MODULES) the reads below would not relocate. */
+		if (!bpf_core_type_exists(struct load_info___tetra))
+			return 0;
+		if (bpf_core_field_exists(struct load_info___sig, sig_ok))
+			sig = BPF_CORE_READ((struct load_info___sig *)info, sig_ok);
+		return put_module(dst, BPF_CORE_READ(info, mod), BPF_CORE_READ(info, name), sig);
+	}
+	default:
+		return 0;
+	}
+}
+
+/* The argument kind of each reader put_object handles. */
+static __always_inline __u8 object_kind(__u32 reader)
+{
+	switch (reader) {
+	case READ_BPF_ATTR: return TETRA_ARG_BPF_ATTR;
+	case READ_PERF_EVENT: return TETRA_ARG_PERF_EVENT;
+	case READ_BPF_MAP: return TETRA_ARG_BPF_MAP;
+	case READ_USER_NS: return TETRA_ARG_USER_NS;
+	default: return TETRA_ARG_MODULE;
+	}
+}
+
 /*
  * The path of a followed fd (FollowFD) at `off`; marks the call unfollowed when the
  * process has not opened the fd under a FollowFD selector.
@@ -486,6 +615,32 @@ static __always_inline __u32 record_value(struct generic_scratch *s, int i, __u3
 	case READ_SKB:
 		kind = TETRA_ARG_SKB;
 		len = put_skb(s, voff, (struct sk_buff *)raw);
+		break;
+	case READ_NOP:
+		kind = TETRA_ARG_NONE;
+		break;
+	case READ_DENTRY: {
+		struct dentry *d = (struct dentry *)raw;
+
+		kind = TETRA_ARG_PATH;
+		aux = BPF_CORE_READ(d, d_inode, i_mode);
+		len = put_path(s, voff, d, NULL, &flags);
+		break;
+	}
+	case READ_KIOCB:
+		kind = TETRA_ARG_PATH;
+		len = put_file(s, voff, BPF_CORE_READ((struct kiocb *)raw, ki_filp), &flags, &aux);
+		break;
+	case READ_NET_DEVICE:
+		len = put_string(s, voff, ((struct net_device *)raw)->name, true, &flags);
+		break;
+	case READ_BPF_ATTR: case READ_PERF_EVENT: case READ_BPF_MAP: case READ_USER_NS:
+	case READ_MODULE: case READ_LOAD_INFO:
+		kind = object_kind(reader);
+		/* A global function's result has no known bound; the structs are < 256 bytes. */
+		len = bound(put_object(reader, raw, voff), 255);
+		if (!len)
+			flags |= TETRA_ARG_READ_ERROR;
 		break;
 	default:
 		kind = TETRA_ARG_NONE;

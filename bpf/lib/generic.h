@@ -40,6 +40,16 @@
 #define READ_CAPS 18 /* kernel_cap_t *: its 64 bits, an integer */
 #define READ_SKB 19 /* struct sk_buff * */
 #define READ_IOVEC 20 /* struct iovec[count]: the buffers' bytes one after the other */
+#define READ_NOP 21 /* not read, recorded as an empty TETRA_ARG_NONE */
+#define READ_DENTRY 22 /* struct dentry *: its path up to its filesystem's root */
+#define READ_KIOCB 23 /* struct kiocb * -> ki_filp's path */
+#define READ_NET_DEVICE 24 /* struct net_device * -> its name */
+#define READ_BPF_ATTR 25 /* union bpf_attr * of BPF_PROG_LOAD */
+#define READ_PERF_EVENT 26 /* struct perf_event * */
+#define READ_BPF_MAP 27 /* struct bpf_map * */
+#define READ_USER_NS 28 /* struct user_namespace * */
+#define READ_MODULE 29 /* struct module * */
+#define READ_LOAD_INFO 30 /* struct load_info * (a module being loaded) */
 
 #define MAX_SLOTS TETRA_ARGS_MAX_SLOTS
 #define STR_MAX TETRA_ARG_STR_MAX
@@ -238,6 +248,11 @@ struct generic_scratch {
 	/* A sock_owner entry being written (keys and values live in a map value). */
 	__u64 sock_key;
 	__u64 sock_val;
+	struct tetra_arg_bpf_attr btf_bpf_attr;
+	struct tetra_arg_perf_event btf_perf_event;
+	struct tetra_arg_bpf_map btf_bpf_map;
+	struct tetra_arg_user_ns btf_user_ns;
+	struct tetra_arg_module btf_module;
 };
 
 struct {

@@ -52,6 +52,11 @@ static long walk_step(__u64 index, void *data)
 	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
 	struct dentry *mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
 
+	/* A dentry alone (no mount, as a dentry argument) ends at its filesystem's root. */
+	if (!vfsmnt && dentry == parent) {
+		w->done = true;
+		return 1;
+	}
 	if (dentry == mnt_root || dentry == parent) {
 		struct mount *mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
 

@@ -508,6 +508,9 @@ __noinline int match_namespaces(const struct blob *b, __u32 off)
  * The capabilities section at `off`: In holds when the current task has at least one of
  * the listed capabilities in the set (0 effective, 1 inheritable, 2 permitted), NotIn when
  * it has none. kernel_cap_t is one u64 (6.3+) or two u32 words (before): the same 8 bytes.
+ * A filter with isNamespaceCapability (flags bit 0) holds only for a task outside the
+ * host's user namespace, as in Tetragon; the host's is the initial one, the only one of
+ * level 0.
  */
 __noinline int match_capabilities(const struct blob *b, __u32 off)
 {
@@ -521,8 +524,11 @@ __noinline int match_capabilities(const struct blob *b, __u32 off)
 	for (__u32 f = 0; f < MAX_FILTERS; f++) {
 		if (f >= count)
 			break;
-		__u32 set = rd32(b, p), op = rd32(b, p + 4);
+		__u32 set = rd32(b, p), op = rd32(b, p + 4), flags = rd32(b, p + 8);
 		__u64 mask = rd64(b, p + 12), caps = 0;
+
+		if ((flags & 1) && BPF_CORE_READ(c, user_ns, level) == 0)
+			return 0;
 		const void *src = set == 0 ? (const void *)&c->cap_effective
 				  : set == 1 ? (const void *)&c->cap_inheritable
 					     : (const void *)&c->cap_permitted;

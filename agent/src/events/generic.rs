@@ -6,7 +6,8 @@ use tetra_crds::types::ArgType;
 use tetra_proto::tetragon::{self, get_events_response::Event, kprobe_argument::Arg, GetEventsResponse};
 
 use crate::abi::{
-    ArgCred, ArgSkb, ArgSock, ArgSockaddr, ArgValue, GenericRecord, RecordedArg, ARG_READ_ERROR, ARG_TRUNCATED,
+    c_name, ArgCred, ArgModule, ArgPerfEvent, ArgSkb, ArgSock, ArgSockaddr, ArgValue, GenericRecord, RecordedArg,
+    ARG_READ_ERROR, ARG_TRUNCATED, MODULE_SIG_UNKNOWN,
 };
 use crate::process::cap_list;
 use crate::events::EventBuilder;
@@ -158,6 +159,65 @@ fn cred(c: &ArgCred) -> tetragon::ProcessCredentials {
     }
 }
 
+/// `enum bpf_prog_type` names, by value (include/uapi/linux/bpf.h).
+const PROG_TYPES: [&str; 33] = [
+    "UNSPEC", "SOCKET_FILTER", "KPROBE", "SCHED_CLS", "SCHED_ACT", "TRACEPOINT", "XDP", "PERF_EVENT",
+    "CGROUP_SKB", "CGROUP_SOCK", "LWT_IN", "LWT_OUT", "LWT_XMIT", "SOCK_OPS", "SK_SKB", "CGROUP_DEVICE",
+    "SK_MSG", "RAW_TRACEPOINT", "CGROUP_SOCK_ADDR", "LWT_SEG6LOCAL", "LIRC_MODE2", "SK_REUSEPORT",
+    "FLOW_DISSECTOR", "CGROUP_SYSCTL", "RAW_TRACEPOINT_WRITABLE", "CGROUP_SOCKOPT", "TRACING", "STRUCT_OPS",
+    "EXT", "LSM", "SK_LOOKUP", "SYSCALL", "NETFILTER",
+];
+
+/// `enum bpf_map_type` names, by value.
+const MAP_TYPES: [&str; 34] = [
+    "UNSPEC", "HASH", "ARRAY", "PROG_ARRAY", "PERF_EVENT_ARRAY", "PERCPU_HASH", "PERCPU_ARRAY", "STACK_TRACE",
+    "CGROUP_ARRAY", "LRU_HASH", "LRU_PERCPU_HASH", "LPM_TRIE", "ARRAY_OF_MAPS", "HASH_OF_MAPS", "DEVMAP",
+    "SOCKMAP", "CPUMAP", "XSKMAP", "SOCKHASH", "CGROUP_STORAGE", "REUSEPORT_SOCKARRAY",
+    "PERCPU_CGROUP_STORAGE", "QUEUE", "STACK", "SK_STORAGE", "DEVMAP_HASH", "STRUCT_OPS", "RINGBUF",
+    "INODE_STORAGE", "TASK_STORAGE", "BLOOM_FILTER", "USER_RINGBUF", "CGRP_STORAGE", "ARENA",
+];
+
+/// Perf event types as Tetragon names them: the uapi enum, whose end marker PERF_TYPE_MAX
+/// (6) is named too although dynamic PMUs such as kprobe take that number; else decimal.
+const PERF_TYPES: [&str; 7] = [
+    "PERF_TYPE_HARDWARE", "PERF_TYPE_SOFTWARE", "PERF_TYPE_TRACEPOINT", "PERF_TYPE_HW_CACHE", "PERF_TYPE_RAW",
+    "PERF_TYPE_BREAKPOINT", "PERF_TYPE_MAX",
+];
+
+/// `BPF_PROG_TYPE_KPROBE` for 2: a kernel enum value by its name, or the number.
+fn enum_name(names: &[&str], prefix: &str, v: u32) -> String {
+    names.get(v as usize).map_or_else(|| v.to_string(), |n| format!("{prefix}{n}"))
+}
+
+fn perf_event(e: &ArgPerfEvent) -> tetragon::KprobePerfEvent {
+    tetragon::KprobePerfEvent {
+        kprobe_func: c_name(&e.kprobe_func),
+        r#type: enum_name(&PERF_TYPES, "", e.ty),
+        config: e.config,
+        probe_offset: e.probe_offset,
+    }
+}
+
+/// The module taint bits TaintedBitsType names, in its order; other bits are not listed.
+fn module(m: &ArgModule) -> tetragon::KernelModule {
+    use tetragon::TaintedBitsType as T;
+    const MODULE_TAINTS: [T; 8] = [
+        T::TaintProprietaryModule,
+        T::TaintForcedModule,
+        T::TaintForcedUnloadModule,
+        T::TaintStagedModule,
+        T::TaintOutOfTreeModule,
+        T::TaintUnsignedModule,
+        T::TaintKernelLivePatchModule,
+        T::TaintTestModule,
+    ];
+    tetragon::KernelModule {
+        name: c_name(&m.name),
+        signature_ok: (m.sig_ok != MODULE_SIG_UNKNOWN).then_some(m.sig_ok != 0),
+        tainted: MODULE_TAINTS.iter().filter(|t| m.taints & (**t as u64) != 0).map(|t| *t as i32).collect(),
+    }
+}
+
 /// Renders one recorded argument of declared type `ty`.
 pub fn render_arg(ty: ArgType, label: Option<&str>, rec: &RecordedArg) -> tetragon::KprobeArgument {
     use ArgType::*;
@@ -179,8 +239,9 @@ pub fn render_arg(ty: ArgType, label: Option<&str>, rec: &RecordedArg) -> tetrag
             Arg::TruncatedBytesArg(tetragon::KprobeTruncatedBytes { bytes_arg: b.clone(), orig_size: u64::from(rec.aux) })
         }
         (ArgValue::Bytes(b), CharBuf | CharIovec) => Arg::BytesArg(b.clone()),
+        (ArgValue::Bytes(b), NetDevice) => Arg::NetDevArg(tetragon::KprobeNetDev { name: text(b) }),
         (ArgValue::Bytes(b), _) => Arg::StringArg(text(b)),
-        (ArgValue::Path(p), Path) => Arg::PathArg(tetragon::KprobePath {
+        (ArgValue::Path(p), Path | Dentry) => Arg::PathArg(tetragon::KprobePath {
             path: text(p),
             permission: permission(rec.aux),
             ..Default::default()
@@ -199,6 +260,26 @@ pub fn render_arg(ty: ArgType, label: Option<&str>, rec: &RecordedArg) -> tetrag
         (ArgValue::Sockaddr(s), _) => Arg::SockaddrArg(sockaddr(s)),
         (ArgValue::Cred(c), _) => Arg::ProcessCredentialsArg(cred(c)),
         (ArgValue::Skb(s), _) => Arg::SkbArg(skb(s)),
+        (ArgValue::BpfAttr(a), _) => Arg::BpfAttrArg(tetragon::KprobeBpfAttr {
+            prog_type: enum_name(&PROG_TYPES, "BPF_PROG_TYPE_", a.prog_type),
+            insn_cnt: a.insn_cnt,
+            prog_name: c_name(&a.prog_name),
+        }),
+        (ArgValue::PerfEvent(e), _) => Arg::PerfEventArg(perf_event(e)),
+        (ArgValue::BpfMap(m), _) => Arg::BpfMapArg(tetragon::KprobeBpfMap {
+            map_type: enum_name(&MAP_TYPES, "BPF_MAP_TYPE_", m.map_type),
+            key_size: m.key_size,
+            value_size: m.value_size,
+            max_entries: m.max_entries,
+            map_name: c_name(&m.name),
+        }),
+        (ArgValue::UserNs(n), _) => Arg::UserNsArg(tetragon::UserNamespace {
+            level: Some(n.level as i32),
+            uid: Some(n.uid),
+            gid: Some(n.gid),
+            ns: Some(tetragon::Namespace { inum: n.inum, is_host: n.level == 0 }),
+        }),
+        (ArgValue::Module(m), _) => Arg::ModuleArg(module(m)),
         (ArgValue::None, _) => Arg::ErrorArg(tetragon::KprobeError {
             message: if rec.flags & ARG_READ_ERROR != 0 {
                 format!("could not read the {} argument", ty.name())
@@ -224,6 +305,8 @@ impl EventBuilder {
             .args
             .iter()
             .zip(&hook.args)
+            // A nop argument is a placeholder for the argument positions: never shown.
+            .filter(|(_, (ty, _))| *ty != ArgType::Nop)
             .map(|(r, (ty, label))| render_arg(*ty, label.as_deref(), r))
             .collect();
         let ret = match (&hook.ret, rec.args.get(hook.args.len())) {
@@ -339,6 +422,80 @@ mod tests {
         let rec = RecordedArg { value: ArgValue::Sockaddr(sa), flags: 0, aux: 0 };
         let Some(Arg::SockaddrArg(s)) = render_arg(ArgType::Sockaddr, None, &rec).arg else { panic!() };
         assert_eq!((s.family.as_str(), s.addr.as_str(), s.port), ("AF_INET", "1.2.3.4", 443));
+    }
+
+    fn name<const N: usize>(s: &str) -> [u8; N] {
+        let mut out = [0; N];
+        out[..s.len()].copy_from_slice(s.as_bytes());
+        out
+    }
+
+    /// The JSON of one rendered argument inside a process_kprobe event.
+    fn arg_json(ty: ArgType, value: ArgValue) -> String {
+        let arg = render_arg(ty, None, &RecordedArg { value, flags: 0, aux: 0o120777 });
+        let event = GetEventsResponse {
+            event: Some(Event::ProcessKprobe(tetragon::ProcessKprobe { args: vec![arg], ..Default::default() })),
+            ..Default::default()
+        };
+        let line = tetra_proto::json::to_line(&event);
+        let start = line.find("\"args\":[").expect("args in the line") + 8;
+        let end = line[start..].find("}]").expect("end of args") + start + 1;
+        line[start..end].to_string()
+    }
+
+    #[test]
+    fn kernel_objects_render_like_tetragon() {
+        use crate::abi::{ArgBpfAttr, ArgBpfMap, ArgUserNs};
+        let attr = ArgBpfAttr { prog_type: 2, insn_cnt: 2, prog_name: name("tetra_probe") };
+        assert_eq!(
+            arg_json(ArgType::BpfAttr, ArgValue::BpfAttr(attr)),
+            r#"{"bpf_attr_arg":{"ProgType":"BPF_PROG_TYPE_KPROBE","InsnCnt":2,"ProgName":"tetra_probe"}}"#
+        );
+        let unknown = ArgBpfAttr { prog_type: 99, ..attr };
+        assert!(arg_json(ArgType::BpfAttr, ArgValue::BpfAttr(unknown)).contains(r#""ProgType":"99""#));
+        let map = ArgBpfMap { map_type: 1, key_size: 4, value_size: 8, max_entries: 16, name: name("tetra_map") };
+        assert_eq!(
+            arg_json(ArgType::BpfMap, ArgValue::BpfMap(map)),
+            r#"{"bpf_map_arg":{"MapType":"BPF_MAP_TYPE_HASH","KeySize":4,"ValueSize":8,"MaxEntries":16,"MapName":"tetra_map"}}"#
+        );
+        let perf = ArgPerfEvent { config: 0, probe_offset: 0, ty: 6, pad: 0, kprobe_func: name("do_sys_openat2") };
+        assert_eq!(
+            arg_json(ArgType::PerfEvent, ArgValue::PerfEvent(Box::new(perf))),
+            r#"{"perf_event_arg":{"KprobeFunc":"do_sys_openat2","Type":"PERF_TYPE_MAX"}}"#
+        );
+        let sw = ArgPerfEvent { config: 1, ty: 1, kprobe_func: [0; 128], ..perf };
+        assert_eq!(
+            arg_json(ArgType::PerfEvent, ArgValue::PerfEvent(Box::new(sw))),
+            r#"{"perf_event_arg":{"Type":"PERF_TYPE_SOFTWARE","Config":"1"}}"#
+        );
+        let ns = ArgUserNs { level: 1, uid: 1000, gid: 1000, inum: 4026532001 };
+        assert_eq!(
+            arg_json(ArgType::UserNamespace, ArgValue::UserNs(ns)),
+            r#"{"user_ns_arg":{"level":1,"uid":1000,"gid":1000,"ns":{"inum":4026532001}}}"#
+        );
+        let host = ArgUserNs { level: 0, uid: 0, gid: 0, inum: 4026531837 };
+        assert_eq!(
+            arg_json(ArgType::UserNamespace, ArgValue::UserNs(host)),
+            r#"{"user_ns_arg":{"level":0,"uid":0,"gid":0,"ns":{"inum":4026531837,"is_host":true}}}"#
+        );
+        // Out-of-tree (4096) and unsigned (8192) modules, plus bit 9 (TAINT_WARN, not a
+        // module taint), which is not listed.
+        let m = ArgModule { taints: 4096 | 8192 | 512, sig_ok: 0, pad: 0, name: name("tetra_mod") };
+        assert_eq!(
+            arg_json(ArgType::Module, ArgValue::Module(m)),
+            r#"{"module_arg":{"name":"tetra_mod","signature_ok":false,"tainted":["TAINT_OUT_OF_TREE_MODULE","TAINT_UNSIGNED_MODULE"]}}"#
+        );
+        let unknown_sig = ArgModule { taints: 0, sig_ok: MODULE_SIG_UNKNOWN, ..m };
+        assert_eq!(arg_json(ArgType::LoadInfo, ArgValue::Module(unknown_sig)), r#"{"module_arg":{"name":"tetra_mod"}}"#);
+        assert_eq!(arg_json(ArgType::NetDevice, ArgValue::Bytes(b"lo".to_vec())), r#"{"net_dev_arg":{"name":"lo"}}"#);
+        assert_eq!(
+            arg_json(ArgType::Dentry, ArgValue::Path(b"/tmp/link".to_vec())),
+            r#"{"path_arg":{"path":"/tmp/link","permission":"lrwxrwxrwx"}}"#
+        );
+        assert_eq!(
+            arg_json(ArgType::Kiocb, ArgValue::Path(b"/dev/ttyS0".to_vec())),
+            r#"{"file_arg":{"path":"/dev/ttyS0","permission":"lrwxrwxrwx"}}"#
+        );
     }
 
     #[test]

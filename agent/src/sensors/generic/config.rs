@@ -69,6 +69,16 @@ pub mod reader {
     pub const CAPS: u32 = 18;
     pub const SKB: u32 = 19;
     pub const IOVEC: u32 = 20;
+    pub const NOP: u32 = 21;
+    pub const DENTRY: u32 = 22;
+    pub const KIOCB: u32 = 23;
+    pub const NET_DEVICE: u32 = 24;
+    pub const BPF_ATTR: u32 = 25;
+    pub const PERF_EVENT: u32 = 26;
+    pub const BPF_MAP: u32 = 27;
+    pub const USER_NS: u32 = 28;
+    pub const MODULE: u32 = 29;
+    pub const LOAD_INFO: u32 = 30;
 }
 
 /// How the kernel reads an argument of type `ty`, or `None` when it cannot yet.
@@ -95,11 +105,21 @@ pub fn reader_for(ty: ArgType) -> Option<u32> {
         KernelCapT | CapInheritable | CapPermitted | CapEffective => reader::CAPS,
         Skb => reader::SKB,
         CharIovec => reader::IOVEC,
+        Nop => reader::NOP,
+        Dentry => reader::DENTRY,
+        Kiocb => reader::KIOCB,
+        NetDevice => reader::NET_DEVICE,
+        BpfAttr => reader::BPF_ATTR,
+        PerfEvent => reader::PERF_EVENT,
+        BpfMap => reader::BPF_MAP,
+        UserNamespace => reader::USER_NS,
+        Module => reader::MODULE,
+        LoadInfo => reader::LOAD_INFO,
         _ => return None,
     })
 }
 
-const BYTES_READERS: [u32; 7] = [
+const BYTES_READERS: [u32; 10] = [
     reader::STRING,
     reader::CHAR_BUF,
     reader::FD,
@@ -107,7 +127,11 @@ const BYTES_READERS: [u32; 7] = [
     reader::PATH,
     reader::FILENAME,
     reader::BINPRM,
+    reader::DENTRY,
+    reader::KIOCB,
+    reader::NET_DEVICE,
 ];
+
 
 /// Operator codes the kernel evaluates (crds `op_code`).
 mod op {
@@ -267,8 +291,8 @@ pub fn check_hook(hook: &CompiledHook, can_override: bool) -> Result<(), String>
         if s.capabilities.len() > 5 {
             return Err(at("more than 5 matchCapabilities filters are not evaluated in the kernel".into()));
         }
-        if s.capabilities.iter().any(|c| c.flags != 0) {
-            return Err(at("matchCapabilities isNamespaceCapability is not supported yet".into()));
+        if let Some(c) = s.capabilities.iter().find(|c| c.flags & !1 != 0) {
+            return Err(at(format!("matchCapabilities flags {:#x} are not evaluated in the kernel", c.flags)));
         }
         if s.namespace_changes.len() > 5 || s.capability_changes.len() > 5 {
             return Err(at("more than 5 matchNamespaceChanges or matchCapabilityChanges filters are not evaluated in the kernel".into()));
@@ -502,7 +526,19 @@ print fmt: \"dfd: 0x%08lx\"
         let ns = hook(&format!("{base}  kprobes:\n  - call: fd_install\n    syscall: false\n    selectors:\n    - matchNamespaces: [{{namespace: Pid, operator: In, values: [host_ns]}}]\n      matchCapabilities: [{{type: Permitted, operator: NotIn, values: [CAP_SYS_ADMIN]}}]\n"));
         assert_eq!(check_hook(&ns, false), Ok(()));
         let ns_cap = hook(&format!("{base}  kprobes:\n  - call: fd_install\n    syscall: false\n    selectors:\n    - matchCapabilities: [{{operator: In, isNamespaceCapability: true, values: [CAP_SYS_ADMIN]}}]\n"));
-        assert_eq!(check_hook(&ns_cap, false), Err("selectors[0]: matchCapabilities isNamespaceCapability is not supported yet".into()));
+        assert_eq!(check_hook(&ns_cap, false), Ok(()));
+        // Filters on the kernel-object types are refused when the policy is validated.
+        for ty in ["bpf_attr", "perf_event", "bpf_map", "user_namespace", "module", "load_info", "nop"] {
+            let yaml = format!("{base}  kprobes:\n  - call: bpf_check\n    syscall: false\n    args: [{{index: 1, type: {ty}}}]\n    selectors:\n    - matchArgs: [{{index: 1, operator: Equal, values: [\"1\"]}}]\n");
+            let err = format!("{:?}", tetra_crds::check_policy_yaml(&yaml).unwrap_err());
+            assert!(err.contains(&format!(" {ty} argument (allowed: ")), "{err}");
+            let plain = hook(&yaml.replace("    selectors:\n    - matchArgs: [{index: 1, operator: Equal, values: [\"1\"]}]\n", ""));
+            assert_eq!(check_hook(&plain, false), Ok(()), "{ty}");
+        }
+        let netdev = hook(&format!("{base}  kprobes:\n  - call: dev_hard_start_xmit\n    syscall: false\n    args: [{{index: 1, type: net_device}}]\n    selectors:\n    - matchArgs: [{{index: 1, operator: Equal, values: [lo]}}]\n"));
+        assert_eq!(check_hook(&netdev, false), Ok(()));
+        let dentry = hook(&format!("{base}  kprobes:\n  - call: security_inode_follow_link\n    syscall: false\n    args: [{{index: 0, type: dentry}}]\n    selectors:\n    - matchArgs: [{{index: 0, operator: Prefix, values: [/tmp/]}}]\n"));
+        assert_eq!(check_hook(&dentry, false), Ok(()));
         let changes = hook(&format!("{base}  kprobes:\n  - call: fd_install\n    syscall: false\n    selectors:\n    - matchNamespaceChanges: [{{operator: In, values: [Mnt, Net]}}]\n      matchCapabilityChanges: [{{type: Effective, operator: NotIn, values: [CAP_SYS_ADMIN]}}]\n"));
         assert_eq!(check_hook(&changes, false), Ok(()));
         let ns_cap_change = hook(&format!("{base}  kprobes:\n  - call: fd_install\n    syscall: false\n    selectors:\n    - matchCapabilityChanges: [{{operator: In, isNamespaceCapability: true, values: [CAP_SYS_ADMIN]}}]\n"));

@@ -136,7 +136,9 @@ struct LoadedHook {
 
 /// A policy whose hooks are all attached. Dropping it detaches and frees everything.
 pub struct LoadedPolicy {
-    hooks: Vec<LoadedHook>,
+    /// By hook id; `None` for a hook whose function this kernel lacks and whose policy
+    /// says to ignore that (`ignore: {callNotFound: true}`).
+    hooks: Vec<Option<LoadedHook>>,
     info: Arc<PolicyInfo>,
 }
 
@@ -147,13 +149,16 @@ impl LoadedPolicy {
     }
 
     pub fn hook_count(&self) -> usize {
-        self.hooks.len()
+        self.hooks.iter().flatten().count()
     }
 
     /// What each hook's selectors did so far (the `action_counts` map of
     /// bpf/generic.bpf.c, summed over CPUs): one row per hook, one array per selector.
     pub fn action_counts(&self) -> Vec<[[u64; ACTION_COUNTERS]; MAX_SELECTORS]> {
-        self.hooks.iter().map(|h| h.action_counts()).collect()
+        self.hooks
+            .iter()
+            .map(|h| h.as_ref().map_or([[0; ACTION_COUNTERS]; MAX_SELECTORS], LoadedHook::action_counts))
+            .collect()
     }
 
     /// Events of this policy that Post's rateLimit suppressed, all hooks and selectors.
@@ -242,7 +247,14 @@ pub fn load_scoped_policy(
     let mut hooks = Vec::with_capacity(compiled.hooks.len());
     for (hook_id, hook) in compiled.hooks.iter().enumerate() {
         // `?` drops `hooks`, detaching what was attached before this hook.
-        hooks.push(load_hook(shared, compiled, policy_id, hook_id as u32, hook, &shared_maps)?);
+        match load_hook(shared, compiled, policy_id, hook_id as u32, hook, &shared_maps) {
+            Ok(h) => hooks.push(Some(h)),
+            Err(e @ SensorError::SymbolNotFound { .. }) if hook.ignore_missing => {
+                log::warn!("policy {}: {e}; ignored (callNotFound)", compiled.name);
+                hooks.push(None);
+            }
+            Err(e) => return Err(e),
+        }
     }
     let info = Arc::new(PolicyInfo::new(policy_id, compiled));
     Ok(LoadedPolicy { hooks, info })
