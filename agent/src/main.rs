@@ -321,6 +321,7 @@ fn main() -> anyhow::Result<()> {
             enricher.hold_for = Duration::from_secs(args.pod_wait_seconds);
             enricher
         }),
+        data: Default::default(),
     };
     log::info!("tetrad ready on node {node}");
     let result = pipeline::run(&sensor, processor, args.event_queue_size, &stop);

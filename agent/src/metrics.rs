@@ -108,6 +108,15 @@ impl Metrics {
             v(&s.export_rate_limited),
         );
 
+        t.family(
+            "tetragon_data_events_total",
+            "counter",
+            "maxData messages received and discarded, and arguments exported incomplete.",
+        );
+        t.sample("tetragon_data_events_total", &[("event", "received")], v(&s.data_messages));
+        t.sample("tetragon_data_events_total", &[("event", "discarded")], v(&s.data_discarded));
+        t.sample("tetragon_data_events_total", &[("event", "incomplete")], v(&s.data_incomplete));
+
         t.single(
             "tetragon_process_cache_size",
             "gauge",

@@ -20,6 +20,7 @@ use crate::abi::{self, Record};
 use crate::bus::Bus;
 use crate::events::EventBuilder;
 use crate::k8s::enrich::{Enricher, Subject};
+use crate::maxdata::Reassembly;
 use crate::process::cache::{ProcessCache, Snapshot};
 use crate::process::Process;
 use crate::sensors::generic::{handle_generic, PolicyTable};
@@ -37,6 +38,8 @@ pub struct Processor {
     pub policies: Arc<PolicyTable>,
     /// Pod enrichment (`--enable-k8s-api`).
     pub k8s: Option<Enricher>,
+    /// maxData arguments waiting for their data messages' events.
+    pub data: Reassembly,
 }
 
 fn subject(s: &Snapshot) -> Option<Subject> {
@@ -93,7 +96,9 @@ impl Processor {
                     self.export(event, [subject(&process), parent.as_ref().and_then(subject)]);
                 }
             }
-            Record::Generic(rec) => {
+            Record::Data(d) => self.data.add(d, Instant::now(), &self.stats),
+            Record::Generic(mut rec) => {
+                self.data.complete(&mut rec, &self.stats);
                 // None: the policy was unloaded while its hit was still in the ring buffer.
                 if let Some(event) =
                     handle_generic(&self.policies, &self.cache, &self.builder, &rec)
@@ -125,6 +130,7 @@ impl Processor {
             }
             if last_release.elapsed() >= tick {
                 self.release_held(false);
+                self.data.expire(Instant::now(), &self.stats);
                 last_release = Instant::now();
             }
         }

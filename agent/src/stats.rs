@@ -34,6 +34,12 @@ pub struct Stats {
     pub pod_held: AtomicU64,
     /// Events of a container whose pod stayed unknown (hold timed out or full): sent bare.
     pub pod_unenriched: AtomicU64,
+    /// maxData: data messages received, those thrown away (their event never came in
+    /// time, the pending cap, or not placeable after a gap), and arguments exported
+    /// with fewer bytes than the kernel meant to send (marked truncated).
+    pub data_messages: AtomicU64,
+    pub data_discarded: AtomicU64,
+    pub data_incomplete: AtomicU64,
 }
 
 impl Stats {
@@ -76,6 +82,13 @@ impl fmt::Display for Stats {
             v(&self.grpc_client_drops),
             v(&self.grpc_clients_total),
         )?;
-        write!(f, " pod_held={} pod_unenriched={}", v(&self.pod_held), v(&self.pod_unenriched))
+        write!(f, " pod_held={} pod_unenriched={}", v(&self.pod_held), v(&self.pod_unenriched))?;
+        write!(
+            f,
+            " data_messages={} data_discarded={} data_incomplete={}",
+            v(&self.data_messages),
+            v(&self.data_discarded),
+            v(&self.data_incomplete)
+        )
     }
 }

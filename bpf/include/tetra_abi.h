@@ -15,6 +15,7 @@
 #define TETRA_MSG_EXIT 2
 #define TETRA_MSG_CLONE 3
 #define TETRA_MSG_GENERIC 4
+#define TETRA_MSG_DATA 5
 
 /* Bounds of the variable part of an exec message. */
 #define TETRA_FILENAME_MAX 1024
@@ -49,6 +50,7 @@ enum tetra_drop {
 	TETRA_DROP_RINGBUF_EXIT,
 	TETRA_DROP_RINGBUF_CLONE,
 	TETRA_DROP_RINGBUF_GENERIC,
+	TETRA_DROP_RINGBUF_DATA, /* a maxData chunk (struct tetra_msg_data) */
 	TETRA_DROP_COUNT,
 };
 
@@ -116,6 +118,9 @@ struct tetra_msg_clone {
  *   TETRA_ARG_CRED     struct tetra_arg_cred
  *   TETRA_ARG_SKB      struct tetra_arg_skb
  *   TETRA_ARG_NONE     no value (len 0): the argument could not be read (flags say why)
+ *   TETRA_ARG_DATA     a maxData char_buf: struct tetra_arg_data, then its first bytes
+ *                      (at most TETRA_ARG_STR_MAX); the rest came before the event in
+ *                      struct tetra_msg_data messages
  */
 #define TETRA_ARGS_MAX_SLOTS 5
 #define TETRA_ARG_STR_MAX 1024 /* longest string/path value recorded */
@@ -130,6 +135,7 @@ enum tetra_arg_kind {
 	TETRA_ARG_SOCKADDR = 5,
 	TETRA_ARG_CRED = 6,
 	TETRA_ARG_SKB = 7,
+	TETRA_ARG_DATA = 13,
 };
 
 /* tetra_generic_arg.flags */
@@ -192,6 +198,30 @@ struct tetra_arg_skb {
 	__u8 daddr[16];
 };
 
+/*
+ * maxData: a char_buf is recorded up to TETRA_DATA_MAX bytes. The event carries the first
+ * TETRA_ARG_STR_MAX inline (the selectors see those); the bytes after them go to the ring
+ * buffer just before the event, in messages of at most TETRA_DATA_CHUNK bytes, in order.
+ * The messages of one argument share `id` and the thread id of the event.
+ */
+#define TETRA_DATA_MAX 327360
+#define TETRA_DATA_CHUNK 32736
+
+struct tetra_arg_data {
+	__u64 id; /* of the data messages that carry the bytes after the inline ones */
+	__u64 size; /* the buffer's real size (the size argument, or the return value) */
+	__u32 sent; /* bytes put in data messages; inline + sent < min(size, DATA_MAX): incomplete */
+	__s32 error; /* 0, or what stopped the sending: a read error, or -EAGAIN (ring buffer full) */
+};
+
+/* Followed by hdr.size - sizeof(struct tetra_msg_data) bytes of the buffer. */
+struct tetra_msg_data {
+	struct tetra_msg_header hdr;
+	__u32 tid; /* thread of the event, as tetra_msg_generic.tid */
+	__u32 offset; /* of the first byte in the whole buffer (the inline bytes come first) */
+	__u64 id; /* tetra_arg_data.id */
+};
+
 struct tetra_msg_generic {
 	struct tetra_msg_header hdr;
 	__u32 pid;
@@ -219,6 +249,11 @@ _Static_assert(sizeof(struct tetra_arg_sock) == 64, "sock layout");
 _Static_assert(sizeof(struct tetra_arg_sockaddr) == 24, "sockaddr layout");
 _Static_assert(sizeof(struct tetra_arg_cred) == 80, "cred layout");
 _Static_assert(sizeof(struct tetra_arg_skb) == 56, "skb layout");
+_Static_assert(sizeof(struct tetra_arg_data) == 24, "data arg layout");
+_Static_assert(sizeof(struct tetra_msg_data) == 32, "data layout");
+/* A data message is built in one per-CPU map value, which may not pass 32 KiB. */
+_Static_assert(sizeof(struct tetra_msg_data) + TETRA_DATA_CHUNK == 32768, "data chunk");
+_Static_assert(TETRA_DATA_MAX == 10 * TETRA_DATA_CHUNK, "data chunks");
 /* The exec strings are placed with a 13-bit mask (process.bpf.c). */
 _Static_assert(TETRA_FILENAME_MAX + TETRA_ARGS_MAX + TETRA_CWD_MAX <= 8192, "exec strings");
 

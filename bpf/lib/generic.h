@@ -74,6 +74,8 @@ struct generic_config {
 	/* The policy uses FollowFD: fd arguments resolve through fd_follow only. */
 	__u32 follow_fd;
 	__u32 cgroup_filter; /* pod-scoped policy: only tasks whose cgroup is in policy_cgroups */
+	/* Bit i: argument i is a maxData char_buf (TETRA_ARG_DATA, bytes in data messages). */
+	__u32 max_data;
 };
 
 /*
@@ -85,6 +87,10 @@ static __always_inline __u64 bound(__u64 x, __u64 mask)
 	asm volatile("%[x] &= %[m]" : [x] "+r"(x) : [m] "i"(mask));
 	return x;
 }
+
+/* Most bytes one recorded argument takes in the message (a maxData char_buf's). */
+#define ARG_RECORD_MAX \
+	(sizeof(struct tetra_generic_arg) + sizeof(struct tetra_arg_data) + STR_MAX)
 
 /* The args area is addressed through this mask; the array is larger so writes stay in. */
 #define DATA_MASK 8191
@@ -216,6 +222,7 @@ struct generic_scratch {
 	 * the stack, which 6.1 limits to 512 bytes for a whole call chain. */
 	__u8 raw[40];
 	struct tetra_arg_skb btf_skb;
+	struct tetra_arg_data btf_data;
 };
 
 struct {
@@ -224,6 +231,22 @@ struct {
 	__type(key, __u32);
 	__type(value, struct generic_scratch);
 } generic_heap SEC(".maps");
+
+/*
+ * One data message of a maxData argument is built here. User space creates the map once
+ * and every policy object shares it by fd (a per-CPU value is limited to 32 KiB).
+ */
+struct max_data_buf {
+	struct tetra_msg_data msg;
+	__u8 bytes[TETRA_DATA_CHUNK];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct max_data_buf);
+} data_heap SEC(".maps");
 
 /* The hook's selector blob (crds/src/compile/encoding.rs), written after load. */
 struct blob {

@@ -198,6 +198,10 @@ pub fn render_arg(ty: ArgType, label: Option<&str>, rec: &RecordedArg) -> tetrag
         (ArgValue::Sockaddr(s), _) => Arg::SockaddrArg(sockaddr(s)),
         (ArgValue::Cred(c), _) => Arg::ProcessCredentialsArg(cred(c)),
         (ArgValue::Skb(s), _) => Arg::SkbArg(skb(s)),
+        // Not joined with its data messages (crate::maxdata does that): the first bytes.
+        (ArgValue::Data(d, inline), _) => {
+            Arg::TruncatedBytesArg(tetragon::KprobeTruncatedBytes { bytes_arg: inline.clone(), orig_size: d.size })
+        }
         (ArgValue::None, _) => Arg::ErrorArg(tetragon::KprobeError {
             message: if rec.flags & ARG_READ_ERROR != 0 {
                 format!("could not read the {} argument", ty.name())
