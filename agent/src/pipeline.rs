@@ -96,7 +96,10 @@ impl Processor {
                     self.export(event, [subject(&process), parent.as_ref().and_then(subject)]);
                 }
             }
-            Record::Data(d) => self.data.add(d, Instant::now(), &self.stats),
+            Record::Data(d) => {
+                self.stats.data_queued_bytes.fetch_sub(d.bytes.len() as u64, Relaxed);
+                self.data.add(d, Instant::now(), &self.stats);
+            }
             Record::Generic(mut rec) => {
                 self.data.complete(&mut rec, &self.stats);
                 // None: the policy was unloaded while its hit was still in the ring buffer.
@@ -159,6 +162,9 @@ pub fn run(
             reader_stats.ringbuf_received.fetch_add(1, Relaxed);
             match abi::decode(data) {
                 Ok(record) => {
+                    if let Record::Data(d) = &record {
+                        wait_for_data_room(&reader_stats, d.bytes.len() as u64);
+                    }
                     if tx.send(record).is_err() {
                         // The event thread is gone: nothing will take this record.
                         reader_stats.queue_full.fetch_add(1, Relaxed);
@@ -198,6 +204,21 @@ pub fn run(
     drop(ring); // drops the queue sender: the worker drains and ends
     worker.join().map_err(|_| anyhow::anyhow!("the event thread panicked"))?;
     Ok(())
+}
+
+/// Most bytes of maxData messages in the queue: the queue bounds records, not bytes, and
+/// a data message holds up to 32 KiB.
+const QUEUED_DATA_MAX: u64 = 64 << 20;
+
+/// Waits (at most a second, so a stuck event thread cannot hang the reader) until the
+/// queue has room for `len` more data bytes; meanwhile the backlog stays in the kernel's
+/// ring buffer, as when the queue is full.
+fn wait_for_data_room(stats: &Stats, len: u64) {
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while stats.data_queued_bytes.load(Relaxed) + len > QUEUED_DATA_MAX && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(1));
+    }
+    stats.data_queued_bytes.fetch_add(len, Relaxed);
 }
 
 fn update_kernel_drops(sensor: &ProcessSensor, stats: &Stats) {

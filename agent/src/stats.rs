@@ -40,6 +40,8 @@ pub struct Stats {
     pub data_messages: AtomicU64,
     pub data_discarded: AtomicU64,
     pub data_incomplete: AtomicU64,
+    /// Bytes of data messages between the reader and the event thread (a gauge).
+    pub data_queued_bytes: AtomicU64,
 }
 
 impl Stats {

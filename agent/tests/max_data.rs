@@ -7,6 +7,7 @@ mod common;
 use base64::Engine;
 use common::{kind, Agent};
 use serde_json::Value;
+use tetra_tests::pattern;
 
 /// Entry-probe target: a buffer and its size, as write(2) takes them.
 #[no_mangle]
@@ -31,19 +32,6 @@ pub extern "C" fn tetra_maxdata_fill(buf: *mut u8, src: *const u8, n: u64) -> i6
     // SAFETY: the caller passes a buffer and a source of at least `n` bytes each.
     unsafe { std::ptr::copy_nonoverlapping(src, buf, n as usize) };
     std::hint::black_box(n as i64)
-}
-
-/// `n` bytes of a non-repeating pseudo-random sequence (xorshift), different per seed.
-fn pattern(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
 }
 
 fn policy(dir: &std::path::Path) -> std::path::PathBuf {
