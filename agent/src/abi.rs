@@ -606,6 +606,39 @@ mod tests {
     }
 
     #[test]
+    fn decodes_data_messages_and_data_args() {
+        let msg = MsgData {
+            hdr: MsgHeader { op: MSG_DATA, size: 32 + 5, ..Default::default() },
+            tid: 11,
+            offset: 1024,
+            id: 77,
+        };
+        let mut bytes = as_bytes(&msg);
+        bytes.extend_from_slice(b"hello");
+        let Record::Data(d) = decode(&bytes).unwrap() else { panic!("not data") };
+        assert_eq!(d, DataRecord { tid: 11, id: 77, offset: 1024, bytes: b"hello".to_vec() });
+        // A size past the record is an error.
+        bytes.truncate(34);
+        assert_eq!(decode(&bytes).unwrap_err(), DecodeError::Short { what: "data bytes", len: 34, need: 37 });
+
+        let desc = ArgData { id: 77, size: 70_000, sent: 68_976, error: 0 };
+        let mut v = as_bytes(&desc);
+        v.extend_from_slice(b"inline");
+        let mut args = as_bytes(&GenericArg { len: v.len() as u16, kind: ARG_DATA, flags: 0, aux: 0 });
+        args.extend(&v);
+        let msg = MsgGeneric {
+            hdr: MsgHeader { op: MSG_GENERIC, ..Default::default() },
+            n_args: 1,
+            args_len: args.len() as u32,
+            ..Default::default()
+        };
+        let mut bytes = as_bytes(&msg);
+        bytes.extend(&args);
+        let rec = decode_generic(&bytes).unwrap();
+        assert_eq!(rec.args[0].value, ArgValue::Data(desc, b"inline".to_vec()));
+    }
+
+    #[test]
     fn decodes_exec_strings_by_their_lengths() {
         let msg = MsgExec {
             hdr: MsgHeader { op: MSG_EXEC, ..Default::default() },
