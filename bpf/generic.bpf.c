@@ -253,6 +253,74 @@ static __noinline __u32 record_stacks(void *ctx, struct generic_scratch *s, __u3
 	return kernel + user;
 }
 
+/* Data messages per maxData argument: enough for TETRA_DATA_MAX after the inline bytes. */
+#define DATA_CHUNKS (TETRA_DATA_MAX / TETRA_DATA_CHUNK)
+
+/*
+ * maxData: sends the bytes of the buffer at `ptr` that follow the inline ones of the
+ * TETRA_ARG_DATA argument whose header is at s->data[head], and fills in its descriptor.
+ * Called right before the event is posted, so the data messages precede it in the ring
+ * buffer. The first failure (unreadable memory, ring buffer full) ends the sending; the
+ * descriptor says how far it got. A global function: it runs up to DATA_CHUNKS helper
+ * rounds, which the verifier then checks once, outside the entry program's frame.
+ */
+__noinline int send_data(__u64 ptr, __u32 head)
+{
+	struct generic_scratch *s = scratch_value();
+	__u32 zero = 0;
+	struct max_data_buf *c = bpf_map_lookup_elem(&data_heap, &zero);
+
+	if (!s || !c)
+		return 0;
+	struct tetra_generic_arg *h = (struct tetra_generic_arg *)&s->data[head & DATA_MASK];
+	struct tetra_arg_data *d = (struct tetra_arg_data *)&s->data[(head + sizeof(*h)) & DATA_MASK];
+
+	if (h->kind != TETRA_ARG_DATA || h->len < sizeof(*d))
+		return 0;
+	__u64 total = d->size < TETRA_DATA_MAX ? d->size : TETRA_DATA_MAX;
+	__u64 pos = h->len - sizeof(*d); /* the inline bytes */
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	long err = 0;
+
+	d->id = bpf_ktime_get_ns();
+	c->msg.hdr.op = TETRA_MSG_DATA;
+	c->msg.hdr.pad[0] = c->msg.hdr.pad[1] = c->msg.hdr.pad[2] = 0;
+	c->msg.hdr.ktime = d->id;
+	c->msg.tid = (__u32)pid_tgid;
+	c->msg.id = d->id;
+	for (int i = 0; i < DATA_CHUNKS; i++) {
+		if (pos >= total)
+			break;
+		__u64 n = total - pos;
+
+		if (n > TETRA_DATA_CHUNK)
+			n = TETRA_DATA_CHUNK;
+		err = read_any(c->bytes, n, (const void *)(ptr + pos));
+		if (err < 0)
+			break;
+		c->msg.hdr.size = sizeof(c->msg) + n;
+		c->msg.offset = pos;
+		err = bpf_ringbuf_output(&events, c, sizeof(c->msg) + n, 0);
+		if (err < 0) {
+			count_drop(TETRA_DROP_RINGBUF_DATA);
+			break;
+		}
+		pos += n;
+	}
+	d->sent = pos - (h->len - sizeof(*d));
+	d->error = err;
+	return 0;
+}
+
+/* Sends the data of every maxData argument: buffer at s->rptr[i], header at s->aoff[i]. */
+static __always_inline void send_max_data(struct generic_scratch *s)
+{
+	for (int i = 0; i < MAX_SLOTS; i++) {
+		if (cfg.max_data & (1 << i))
+			send_data(s->rptr[i], s->aoff[i]);
+	}
+}
+
 /*
  * Sends the message built in s->msg with `args_len` bytes of arguments, then `stack_len`
  * bytes of stack traces (record_stacks set the message's stack lengths).
@@ -374,9 +442,11 @@ static __always_inline int generic_event(void *ctx, const int src)
 		bpf_override_return(ctx, r.retval);
 	if (cfg.has_return)
 		stash_call(s, pid_tgid, selector, actions, &r);
-	else if (r.post)
+	else if (r.post) {
+		send_max_data(s);
 		post(s, pid_tgid, selector, r.action, r.retval, 0, cfg.n_args, off,
 		     record_stacks(ctx, s, off, r.stack));
+	}
 	return r.override ? (int)r.retval : 0;
 }
 
@@ -393,7 +463,7 @@ static __always_inline __u32 restore_arg(struct generic_scratch *s, struct stash
 		return record_value(s, i, READ_IOVEC, st->rptr[i], st->rsize[i], true, got, out);
 	if (cfg.return_copy & (1 << i))
 		return record_value(s, i, READ_CHAR_BUF, st->rptr[i], got, true, 0, out);
-	if (out > TETRA_GENERIC_DATA_MAX - sizeof(struct tetra_generic_arg) - STR_MAX)
+	if (out > TETRA_GENERIC_DATA_MAX - ARG_RECORD_MAX)
 		return out;
 	/* The source is in the stash at an offset the entry program computed: read it with a
 	 * probe, which only the destination's bounds concern. */
@@ -402,7 +472,7 @@ static __always_inline __u32 restore_arg(struct generic_scratch *s, struct stash
 
 	if (bpf_probe_read_kernel(&h, sizeof(h), from) < 0)
 		return out;
-	__u32 len = h.len > STR_MAX ? STR_MAX : h.len;
+	__u32 len = h.len > ARG_RECORD_MAX - sizeof(h) ? ARG_RECORD_MAX - sizeof(h) : h.len;
 
 	bpf_probe_read_kernel(&s->data[out & DATA_MASK],
 			      (sizeof(h) + len) & (STR_MAX * 2 - 1), from);
@@ -425,14 +495,20 @@ static __always_inline void generic_return(void *ctx, __s64 ret)
 		return;
 	__u32 out = 0, n_args = cfg.n_args;
 
+	/* s->aoff: where each argument lands in this message, for send_max_data. */
+	s->aoff[0] = out;
 	if (cfg.n_args > 0)
 		out = restore_arg(s, st, 0, ret, out);
+	s->aoff[1] = out;
 	if (cfg.n_args > 1)
 		out = restore_arg(s, st, 1, ret, out);
+	s->aoff[2] = out;
 	if (cfg.n_args > 2)
 		out = restore_arg(s, st, 2, ret, out);
+	s->aoff[3] = out;
 	if (cfg.n_args > 3)
 		out = restore_arg(s, st, 3, ret, out);
+	s->aoff[4] = out;
 	if (cfg.n_args > 4)
 		out = restore_arg(s, st, 4, ret, out);
 	s->owner = st->owner;
@@ -451,6 +527,8 @@ static __always_inline void generic_return(void *ctx, __s64 ret)
 		track_sock(s, ret, 0);
 	else if (cfg.sock_track && cfg.ret_reader == READ_SOCK)
 		find_sock_owner(RET_SLOT, RET_SLOT + 1);
+	for (int i = 0; i < MAX_SLOTS; i++) /* the stash entry goes before the event is sent */
+		s->rptr[i] = st->rptr[i];
 	/* r.action: what the return actions do (Post unless they signal). */
 	struct action_result r = { .post = st->post, .action = ACT_POST };
 	__u32 selector = st->selector, actions = st->actions, action = st->action;
@@ -465,9 +543,11 @@ static __always_inline void generic_return(void *ctx, __s64 ret)
 			return;
 		run_actions(b, skip(b, ret_args), selector, pid_tgid, &r);
 	}
-	if (r.post)
+	if (r.post) {
+		send_max_data(s);
 		post(s, pid_tgid, selector, action, retval, r.action, n_args, out,
 		     record_stacks(ctx, s, out, stack));
+	}
 }
 
 SEC("kprobe")

@@ -9,6 +9,7 @@ pub const MSG_EXEC: u8 = 1;
 pub const MSG_EXIT: u8 = 2;
 pub const MSG_CLONE: u8 = 3;
 pub const MSG_GENERIC: u8 = 4;
+pub const MSG_DATA: u8 = 5;
 
 pub const EXEC_TRUNC_FILENAME: u32 = 1 << 0;
 pub const EXEC_TRUNC_ARGS: u32 = 1 << 1;
@@ -20,8 +21,8 @@ pub const EXEC_ERROR_CWD: u32 = 1 << 4;
 pub const NS_COUNT: usize = 10;
 
 /// `enum tetra_drop`: why the kernel side could not deliver an event.
-pub const DROP_CAUSES: [&str; 4] =
-    ["ringbuf_exec", "ringbuf_exit", "ringbuf_clone", "ringbuf_generic"];
+pub const DROP_CAUSES: [&str; 5] =
+    ["ringbuf_exec", "ringbuf_exit", "ringbuf_clone", "ringbuf_generic", "ringbuf_data"];
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
@@ -95,6 +96,10 @@ pub const ARG_MODULE: u8 = 12;
 
 /// `tetra_arg_module.sig_ok` of a kernel without CONFIG_MODULE_SIG.
 pub const MODULE_SIG_UNKNOWN: u32 = 2;
+pub const ARG_DATA: u8 = 13;
+
+/// `TETRA_DATA_MAX`: most bytes a maxData char_buf records.
+pub const DATA_MAX: u64 = 327_360;
 
 /// `tetra_generic_arg.flags`
 pub const ARG_TRUNCATED: u8 = 1 << 0;
@@ -261,6 +266,39 @@ pub fn c_name(bytes: &[u8]) -> String {
     String::from_utf8_lossy(&bytes[..end]).into_owned()
 }
 
+/// A maxData char_buf (`struct tetra_arg_data`): the bytes after the inline ones came in
+/// data messages with this `id`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ArgData {
+    pub id: u64,
+    /// The buffer's real size.
+    pub size: u64,
+    /// Bytes the kernel put in data messages.
+    pub sent: u32,
+    /// 0, or the error that stopped the sending (a read fault, -EAGAIN: ring buffer full).
+    pub error: i32,
+}
+
+/// Header of `TETRA_MSG_DATA`: bytes of a maxData argument, `offset` in the whole buffer.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MsgData {
+    pub hdr: MsgHeader,
+    pub tid: u32,
+    pub offset: u32,
+    pub id: u64,
+}
+
+/// A decoded data message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DataRecord {
+    pub tid: u32,
+    pub id: u64,
+    pub offset: u32,
+    pub bytes: Vec<u8>,
+}
+
 /// One recorded argument of a generic message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ArgValue {
@@ -278,6 +316,9 @@ pub enum ArgValue {
     BpfMap(ArgBpfMap),
     UserNs(ArgUserNs),
     Module(ArgModule),
+    /// A maxData char_buf as the event carries it: the descriptor and the inline bytes.
+    /// The reassembly (`crate::maxdata`) turns it into `Bytes` with the data messages.
+    Data(ArgData, Vec<u8>),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -314,6 +355,7 @@ pub enum Record {
     Exit(MsgExit),
     Clone(MsgClone),
     Generic(GenericRecord),
+    Data(DataRecord),
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -342,6 +384,8 @@ impl Pod for ArgPerfEvent {}
 impl Pod for ArgBpfMap {}
 impl Pod for ArgUserNs {}
 impl Pod for ArgModule {}
+impl Pod for ArgData {}
+impl Pod for MsgData {}
 
 fn read<T: Pod>(bytes: &[u8], what: &'static str) -> Result<T, DecodeError> {
     let need = std::mem::size_of::<T>();
@@ -383,6 +427,20 @@ pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
         MSG_EXIT => Ok(Record::Exit(read(bytes, "exit message")?)),
         MSG_CLONE => Ok(Record::Clone(read(bytes, "clone message")?)),
         MSG_GENERIC => Ok(Record::Generic(decode_generic(bytes)?)),
+        MSG_DATA => {
+            let msg: MsgData = read(bytes, "data message")?;
+            let end = msg.hdr.size as usize;
+            let start = std::mem::size_of::<MsgData>();
+            if end < start || bytes.len() < end {
+                return Err(DecodeError::Short { what: "data bytes", len: bytes.len(), need: end.max(start) });
+            }
+            Ok(Record::Data(DataRecord {
+                tid: msg.tid,
+                id: msg.id,
+                offset: msg.offset,
+                bytes: bytes[start..end].to_vec(),
+            }))
+        }
         op => Err(DecodeError::UnknownOp(op)),
     }
 }
@@ -432,6 +490,10 @@ pub fn decode_generic(bytes: &[u8]) -> Result<GenericRecord, DecodeError> {
             ARG_BPF_MAP => ArgValue::BpfMap(read(v, "bpf_map argument")?),
             ARG_USER_NS => ArgValue::UserNs(read(v, "user_namespace argument")?),
             ARG_MODULE => ArgValue::Module(read(v, "module argument")?),
+            ARG_DATA => {
+                let d: ArgData = read(v, "data argument")?;
+                ArgValue::Data(d, v[std::mem::size_of::<ArgData>()..].to_vec())
+            }
             _ => ArgValue::None,
         };
         args.push(RecordedArg { value, flags: h.flags, aux: h.aux });
@@ -583,6 +645,18 @@ mod tests {
             ("cap_permitted", offset_of!(ArgCred, cap_permitted)),
             ("cap_effective", offset_of!(ArgCred, cap_effective)),
             ("cap_inheritable", offset_of!(ArgCred, cap_inheritable)),
+        ]);
+        check(&btf, "tetra_arg_data", size_of::<ArgData>(), &[
+            ("id", offset_of!(ArgData, id)),
+            ("size", offset_of!(ArgData, size)),
+            ("sent", offset_of!(ArgData, sent)),
+            ("error", offset_of!(ArgData, error)),
+        ]);
+        check(&btf, "tetra_msg_data", size_of::<MsgData>(), &[
+            ("hdr", offset_of!(MsgData, hdr)),
+            ("tid", offset_of!(MsgData, tid)),
+            ("offset", offset_of!(MsgData, offset)),
+            ("id", offset_of!(MsgData, id)),
         ]);
         check(&btf, "tetra_arg_skb", size_of::<ArgSkb>(), &[
             ("hash", offset_of!(ArgSkb, hash)),
@@ -743,6 +817,39 @@ mod tests {
         short.extend(as_bytes(&GenericArg { len: 4, kind: ARG_BPF_MAP, flags: 0, aux: 0 }));
         short.extend([0u8; 4]);
         assert_eq!(decode_generic(&short).unwrap_err(), DecodeError::Short { what: "bpf_map argument", len: 4, need: 32 });
+    }
+
+    #[test]
+    fn decodes_data_messages_and_data_args() {
+        let msg = MsgData {
+            hdr: MsgHeader { op: MSG_DATA, size: 32 + 5, ..Default::default() },
+            tid: 11,
+            offset: 1024,
+            id: 77,
+        };
+        let mut bytes = as_bytes(&msg);
+        bytes.extend_from_slice(b"hello");
+        let Record::Data(d) = decode(&bytes).unwrap() else { panic!("not data") };
+        assert_eq!(d, DataRecord { tid: 11, id: 77, offset: 1024, bytes: b"hello".to_vec() });
+        // A size past the record is an error.
+        bytes.truncate(34);
+        assert_eq!(decode(&bytes).unwrap_err(), DecodeError::Short { what: "data bytes", len: 34, need: 37 });
+
+        let desc = ArgData { id: 77, size: 70_000, sent: 68_976, error: 0 };
+        let mut v = as_bytes(&desc);
+        v.extend_from_slice(b"inline");
+        let mut args = as_bytes(&GenericArg { len: v.len() as u16, kind: ARG_DATA, flags: 0, aux: 0 });
+        args.extend(&v);
+        let msg = MsgGeneric {
+            hdr: MsgHeader { op: MSG_GENERIC, ..Default::default() },
+            n_args: 1,
+            args_len: args.len() as u32,
+            ..Default::default()
+        };
+        let mut bytes = as_bytes(&msg);
+        bytes.extend(&args);
+        let rec = decode_generic(&bytes).unwrap();
+        assert_eq!(rec.args[0].value, ArgValue::Data(desc, b"inline".to_vec()));
     }
 
     #[test]

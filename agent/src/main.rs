@@ -329,6 +329,7 @@ fn main() -> anyhow::Result<()> {
             tetra_agent::user_actions::UserActions::start(args.dns_lookup_server, stats.clone())
                 .context("starting the GetUrl/DnsLookup workers")?,
         ),
+        data: Default::default(),
     };
     log::info!("tetrad ready on node {node}");
     let result = pipeline::run(&sensor, processor, args.event_queue_size, &stop);

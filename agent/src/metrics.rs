@@ -118,6 +118,15 @@ impl Metrics {
             v(&s.export_rate_limited),
         );
 
+        t.family(
+            "tetragon_data_events_total",
+            "counter",
+            "maxData messages received and discarded, and arguments exported incomplete.",
+        );
+        t.sample("tetragon_data_events_total", &[("event", "received")], v(&s.data_messages));
+        t.sample("tetragon_data_events_total", &[("event", "discarded")], v(&s.data_discarded));
+        t.sample("tetragon_data_events_total", &[("event", "incomplete")], v(&s.data_incomplete));
+
         t.single(
             "tetragon_process_cache_size",
             "gauge",
@@ -296,6 +305,9 @@ mod tests {
         let stats = Arc::new(Stats::default());
         stats.exec_events.store(5, Relaxed);
         stats.export_rate_limited.store(2, Relaxed);
+        stats.kernel_drops[4].store(6, Relaxed);
+        stats.data_discarded.store(3, Relaxed);
+        stats.data_incomplete.store(1, Relaxed);
         let m = Metrics {
             bus: Bus::new(stats.clone()),
             stats,
@@ -310,6 +322,9 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("tetragon_tracingpolicy_loaded{state=\"load_error\"} 0\n"), "{text}");
+        assert!(text.contains("tetragon_events_lost_total{cause=\"ringbuf_data\"} 6\n"), "{text}");
+        assert!(text.contains("tetragon_data_events_total{event=\"discarded\"} 3\n"), "{text}");
+        assert!(text.contains("tetragon_data_events_total{event=\"incomplete\"} 1\n"), "{text}");
         // Every sample belongs to a family declared just before it.
         let mut family = String::new();
         for line in text.lines() {

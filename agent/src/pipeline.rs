@@ -20,6 +20,7 @@ use crate::abi::{self, Record};
 use crate::bus::Bus;
 use crate::events::EventBuilder;
 use crate::k8s::enrich::{Enricher, Subject};
+use crate::maxdata::Reassembly;
 use crate::process::cache::{ProcessCache, Snapshot};
 use crate::process::Process;
 use crate::sensors::generic::{handle_generic, PolicyTable};
@@ -40,6 +41,8 @@ pub struct Processor {
     pub k8s: Option<Enricher>,
     /// Runs the GetUrl/DnsLookup actions of policy hits, off this thread.
     pub user_actions: Option<UserActions>,
+    /// maxData arguments waiting for their data messages' events.
+    pub data: Reassembly,
 }
 
 fn subject(s: &Snapshot) -> Option<Subject> {
@@ -96,7 +99,12 @@ impl Processor {
                     self.export(event, [subject(&process), parent.as_ref().and_then(subject)]);
                 }
             }
-            Record::Generic(rec) => {
+            Record::Data(d) => {
+                self.stats.data_queued_bytes.fetch_sub(d.bytes.len() as u64, Relaxed);
+                self.data.add(d, Instant::now(), &self.stats);
+            }
+            Record::Generic(mut rec) => {
+                self.data.complete(&mut rec, &self.stats);
                 // None: the policy was unloaded while its hit was still in the ring buffer.
                 if let Some(event) =
                     handle_generic(&self.policies, &self.cache, &self.builder, &rec)
@@ -131,6 +139,7 @@ impl Processor {
             }
             if last_release.elapsed() >= tick {
                 self.release_held(false);
+                self.data.expire(Instant::now(), &self.stats);
                 last_release = Instant::now();
             }
         }
@@ -159,6 +168,9 @@ pub fn run(
             reader_stats.ringbuf_received.fetch_add(1, Relaxed);
             match abi::decode(data) {
                 Ok(record) => {
+                    if let Record::Data(d) = &record {
+                        wait_for_data_room(&reader_stats, d.bytes.len() as u64);
+                    }
                     if tx.send(record).is_err() {
                         // The event thread is gone: nothing will take this record.
                         reader_stats.queue_full.fetch_add(1, Relaxed);
@@ -198,6 +210,21 @@ pub fn run(
     drop(ring); // drops the queue sender: the worker drains and ends
     worker.join().map_err(|_| anyhow::anyhow!("the event thread panicked"))?;
     Ok(())
+}
+
+/// Most bytes of maxData messages in the queue: the queue bounds records, not bytes, and
+/// a data message holds up to 32 KiB.
+const QUEUED_DATA_MAX: u64 = 64 << 20;
+
+/// Waits (at most a second, so a stuck event thread cannot hang the reader) until the
+/// queue has room for `len` more data bytes; meanwhile the backlog stays in the kernel's
+/// ring buffer, as when the queue is full.
+fn wait_for_data_room(stats: &Stats, len: u64) {
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while stats.data_queued_bytes.load(Relaxed) + len > QUEUED_DATA_MAX && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(1));
+    }
+    stats.data_queued_bytes.fetch_add(len, Relaxed);
 }
 
 fn update_kernel_drops(sensor: &ProcessSensor, stats: &Stats) {

@@ -42,6 +42,14 @@ pub struct Stats {
     /// Events Post's rateLimit suppressed in the kernel, all loaded policies (read from
     /// the policies' counters when the agent stops).
     pub rate_limited: AtomicU64,
+    /// maxData: data messages received, those thrown away (their event never came in
+    /// time, the pending cap, or not placeable after a gap), and arguments exported
+    /// with fewer bytes than the kernel meant to send (marked truncated).
+    pub data_messages: AtomicU64,
+    pub data_discarded: AtomicU64,
+    pub data_incomplete: AtomicU64,
+    /// Bytes of data messages between the reader and the event thread (a gauge).
+    pub data_queued_bytes: AtomicU64,
 }
 
 impl Stats {
@@ -95,6 +103,12 @@ impl fmt::Display for Stats {
                 v(&self.user_actions_skipped[i]),
             )?;
         }
-        Ok(())
+        write!(
+            f,
+            " data_messages={} data_discarded={} data_incomplete={}",
+            v(&self.data_messages),
+            v(&self.data_discarded),
+            v(&self.data_incomplete)
+        )
     }
 }

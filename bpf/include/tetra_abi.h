@@ -15,6 +15,7 @@
 #define TETRA_MSG_EXIT 2
 #define TETRA_MSG_CLONE 3
 #define TETRA_MSG_GENERIC 4
+#define TETRA_MSG_DATA 5
 
 /* Bounds of the variable part of an exec message. */
 #define TETRA_FILENAME_MAX 1024
@@ -49,6 +50,7 @@ enum tetra_drop {
 	TETRA_DROP_RINGBUF_EXIT,
 	TETRA_DROP_RINGBUF_CLONE,
 	TETRA_DROP_RINGBUF_GENERIC,
+	TETRA_DROP_RINGBUF_DATA, /* a maxData chunk (struct tetra_msg_data) */
 	TETRA_DROP_COUNT,
 };
 
@@ -120,6 +122,9 @@ struct tetra_msg_clone {
  *   TETRA_ARG_BPF_MAP  struct tetra_arg_bpf_map
  *   TETRA_ARG_USER_NS  struct tetra_arg_user_ns
  *   TETRA_ARG_MODULE   struct tetra_arg_module
+ *   TETRA_ARG_DATA     a maxData char_buf: struct tetra_arg_data, then its first bytes
+ *                      (at most TETRA_ARG_STR_MAX); the rest came before the event in
+ *                      struct tetra_msg_data messages
  *   TETRA_ARG_NONE     no value (len 0): the argument could not be read (flags say why),
  *                      or it is not read at all (a nop argument, flags 0)
  * The fixed-size names below are NUL-terminated unless they fill their array.
@@ -143,6 +148,7 @@ enum tetra_arg_kind {
 	TETRA_ARG_BPF_MAP = 10,
 	TETRA_ARG_USER_NS = 11,
 	TETRA_ARG_MODULE = 12,
+	TETRA_ARG_DATA = 13,
 };
 
 /* tetra_generic_arg.flags */
@@ -246,6 +252,30 @@ struct tetra_arg_module {
 	char name[56];
 };
 
+/*
+ * maxData: a char_buf is recorded up to TETRA_DATA_MAX bytes. The event carries the first
+ * TETRA_ARG_STR_MAX inline (the selectors see those); the bytes after them go to the ring
+ * buffer just before the event, in messages of at most TETRA_DATA_CHUNK bytes, in order.
+ * The messages of one argument share `id` and the thread id of the event.
+ */
+#define TETRA_DATA_MAX 327360
+#define TETRA_DATA_CHUNK 32736
+
+struct tetra_arg_data {
+	__u64 id; /* of the data messages that carry the bytes after the inline ones */
+	__u64 size; /* the buffer's real size (the size argument, or the return value) */
+	__u32 sent; /* bytes put in data messages; inline + sent < min(size, DATA_MAX): incomplete */
+	__s32 error; /* 0, or what stopped the sending: a read error, or -EAGAIN (ring buffer full) */
+};
+
+/* Followed by hdr.size - sizeof(struct tetra_msg_data) bytes of the buffer. */
+struct tetra_msg_data {
+	struct tetra_msg_header hdr;
+	__u32 tid; /* thread of the event, as tetra_msg_generic.tid */
+	__u32 offset; /* of the first byte in the whole buffer (the inline bytes come first) */
+	__u64 id; /* tetra_arg_data.id */
+};
+
 struct tetra_msg_generic {
 	struct tetra_msg_header hdr;
 	__u32 pid;
@@ -281,6 +311,11 @@ _Static_assert(sizeof(struct tetra_arg_perf_event) == 152, "perf_event layout");
 _Static_assert(sizeof(struct tetra_arg_bpf_map) == 32, "bpf_map layout");
 _Static_assert(sizeof(struct tetra_arg_user_ns) == 16, "user_ns layout");
 _Static_assert(sizeof(struct tetra_arg_module) == 72, "module layout");
+_Static_assert(sizeof(struct tetra_arg_data) == 24, "data arg layout");
+_Static_assert(sizeof(struct tetra_msg_data) == 32, "data layout");
+/* A data message is built in one per-CPU map value, which may not pass 32 KiB. */
+_Static_assert(sizeof(struct tetra_msg_data) + TETRA_DATA_CHUNK == 32768, "data chunk");
+_Static_assert(TETRA_DATA_MAX == 10 * TETRA_DATA_CHUNK, "data chunks");
 /* The exec strings are placed with a 13-bit mask (process.bpf.c). */
 _Static_assert(TETRA_FILENAME_MAX + TETRA_ARGS_MAX + TETRA_CWD_MAX <= 8192, "exec strings");
 

@@ -187,6 +187,26 @@ static __always_inline __u32 put_bytes(struct generic_scratch *s, __u32 off, con
 	return len;
 }
 
+/*
+ * A maxData char_buf: its descriptor, then its first STR_MAX bytes inline; send_data()
+ * fills in the descriptor when it sends the rest, right before the event.
+ */
+static __always_inline __u32 put_data(struct generic_scratch *s, __u32 off, const void *ptr,
+				      __u64 size, __u8 *flags)
+{
+	struct tetra_arg_data *d = (struct tetra_arg_data *)&s->data[off & DATA_MASK];
+	__u32 orig, len = put_bytes(s, off + sizeof(*d), ptr, size, flags, &orig);
+
+	d->id = 0;
+	d->size = size;
+	d->sent = 0;
+	d->error = 0;
+	if (*flags & TETRA_ARG_READ_ERROR)
+		return 0;
+	*flags &= ~TETRA_ARG_TRUNCATED; /* not cut: the rest follows in data messages */
+	return sizeof(*d) + len;
+}
+
 /* Most iovec entries of a char_iovec read. */
 #define IOVEC_MAX 8
 
@@ -537,8 +557,8 @@ static __always_inline __u32 record_value(struct generic_scratch *s, int i, __u3
 	__u32 len = 0, aux = 0;
 	__u8 kind = TETRA_ARG_BYTES, flags = 0;
 
-	if (off > TETRA_GENERIC_DATA_MAX - sizeof(struct tetra_generic_arg) - STR_MAX)
-		return off; /* cannot happen with 6 * (8 + STR_MAX) < DATA_MAX; keeps bounds */
+	if (off > TETRA_GENERIC_DATA_MAX - ARG_RECORD_MAX)
+		return off; /* cannot happen with 5 * ARG_RECORD_MAX + 16 < DATA_MAX; keeps bounds */
 	switch (reader) {
 	case READ_U64: case READ_S32: case READ_U32: case READ_S16: case READ_U16:
 	case READ_S8: case READ_U8:
@@ -555,7 +575,10 @@ static __always_inline __u32 record_value(struct generic_scratch *s, int i, __u3
 		len = put_string(s, voff, BPF_CORE_READ((struct filename *)raw, name), true, &flags);
 		break;
 	case READ_CHAR_BUF:
-		if (!sized)
+		if (sized && (cfg.max_data & (1 << i))) {
+			kind = TETRA_ARG_DATA;
+			len = put_data(s, voff, (const void *)raw, size, &flags);
+		} else if (!sized)
 			len = put_string(s, voff, (const void *)raw, false, &flags);
 		else
 			len = put_bytes(s, voff, (const void *)raw, size, &flags, &aux);
@@ -659,6 +682,11 @@ static __always_inline __u32 record_value(struct generic_scratch *s, int i, __u3
 	s->vlen[i & SLOT_MASK] = len;
 	s->vkind[i & SLOT_MASK] = kind;
 	s->vaux[i & SLOT_MASK] = aux;
+	if (kind == TETRA_ARG_DATA) { /* selectors see the inline bytes */
+		s->voff[i & SLOT_MASK] = voff + sizeof(struct tetra_arg_data);
+		s->vlen[i & SLOT_MASK] = len - sizeof(struct tetra_arg_data);
+		s->vkind[i & SLOT_MASK] = TETRA_ARG_BYTES;
+	}
 	return voff + len;
 }
 
@@ -670,12 +698,11 @@ static __always_inline __u32 record_arg(void *ctx, int src, struct generic_scrat
 	__u32 sp = cfg.size_pos[i];
 	__u64 size = sp ? raw_arg(ctx, src, sp - 1, cfg.size_size[i]) : 0;
 
-	if (cfg.return_copy & (1 << i)) {
-		/* Read at return: an empty placeholder now, the address and size for later. */
-		s->rptr[i] = raw;
-		s->rsize[i] = size;
-		return record_value(s, i, READ_CHAR_BUF, raw, 0, true, 0, off);
-	}
+	/* Read at return, or sent before the event (maxData): the address and size for later. */
+	s->rptr[i] = raw;
+	s->rsize[i] = size;
+	if (cfg.return_copy & (1 << i))
+		return record_value(s, i, READ_CHAR_BUF, raw, 0, true, 0, off); /* a placeholder */
 	return record_value(s, i, cfg.arg_reader[i], raw, size, sp != 0, (__u64)-1, off);
 }
 

@@ -94,6 +94,8 @@ struct generic_config {
 	__u32 sock_track;
 	/* returnArgAction on the returned sock: ACT_TRACKSOCK, ACT_UNTRACKSOCK, or 0. */
 	__u32 ret_sock_action;
+	/* Bit i: argument i is a maxData char_buf (TETRA_ARG_DATA, bytes in data messages). */
+	__u32 max_data;
 };
 
 /*
@@ -109,6 +111,9 @@ static __always_inline __u64 bound(__u64 x, __u64 mask)
 /* Post parameter 3: which stack traces the event carries. */
 #define STACK_KERNEL 1
 #define STACK_USER 2
+/* Most bytes one recorded argument takes in the message (a maxData char_buf's). */
+#define ARG_RECORD_MAX \
+	(sizeof(struct tetra_generic_arg) + sizeof(struct tetra_arg_data) + STR_MAX)
 
 /* The args area is addressed through this mask; the array is larger so writes stay in. */
 #define DATA_MASK 8191
@@ -253,6 +258,7 @@ struct generic_scratch {
 	struct tetra_arg_bpf_map btf_bpf_map;
 	struct tetra_arg_user_ns btf_user_ns;
 	struct tetra_arg_module btf_module;
+	struct tetra_arg_data btf_data;
 };
 
 struct {
@@ -261,6 +267,22 @@ struct {
 	__type(key, __u32);
 	__type(value, struct generic_scratch);
 } generic_heap SEC(".maps");
+
+/*
+ * One data message of a maxData argument is built here. User space creates the map once
+ * and every policy object shares it by fd (a per-CPU value is limited to 32 KiB).
+ */
+struct max_data_buf {
+	struct tetra_msg_data msg;
+	__u8 bytes[TETRA_DATA_CHUNK];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct max_data_buf);
+} data_heap SEC(".maps");
 
 /* The hook's selector blob (crds/src/compile/encoding.rs), written after load. */
 struct blob {

@@ -1056,10 +1056,10 @@ impl VmOutput {
             .ok_or_else(|| VmError::new(format!("section {name:?} not found in the guest console")).with_console(&self.console))
     }
 
-    /// A section holding JSON lines (the agent's export): one value per non-empty line.
-    pub fn require_json_lines(&self, name: &str) -> Result<Vec<serde_json::Value>, VmError> {
-        let text = self.require_section(name)?;
-        text.lines()
+    /// A section of JSON lines (an export file the script printed), each line parsed.
+    pub fn json_section(&self, name: &str) -> Result<Vec<serde_json::Value>, VmError> {
+        self.require_section(name)?
+            .lines()
             .map(str::trim)
             .filter(|l| !l.is_empty())
             .map(|l| {

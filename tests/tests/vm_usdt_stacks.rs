@@ -83,7 +83,7 @@ fn usdt_and_stack_traces_on_debian_kernel() {
         assert!(log.contains(&format!("tracing policy \"{name}\" enabled: 1 hook(s) attached")), "agent log:\n{log}");
     }
     assert!(log.contains("lost=0"), "agent log:\n{log}");
-    let events = out.require_json_lines("events").unwrap_or_else(|e| panic!("{e}"));
+    let events = out.json_section("events").unwrap_or_else(|e| panic!("{e}"));
     let hits: Vec<&Value> = events.iter().filter_map(|e| e.get("process_usdt")).collect();
     assert_eq!(hits.len(), 1, "only the probe hit with 2: {hits:#?}");
     let hit = &hits[0];

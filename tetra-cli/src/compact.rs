@@ -485,6 +485,21 @@ mod tests {
         assert_eq!(k("sys_clock_settime", ""), "⏰ clock_settime default/xwing /usr/bin/curl");
     }
 
+    /// maxData buffers (up to 327,360 bytes) are never printed: one short line per event.
+    #[test]
+    fn large_bytes_args_stay_off_the_line() {
+        // base64 of 327,360 newlines (three per "CgoK").
+        let b64 = "CgoK".repeat(327_360 / 3);
+        let write = fmt(&format!(
+            r#"{{"process_kprobe":{{"process":{{"binary":"/bin/w"}},"function_name":"__x64_sys_write","args":[{{"file_arg":{{"path":"/dev/null"}}}},{{"truncated_bytes_arg":{{"bytes_arg":"{b64}","orig_size":"400000"}}}},{{"size_arg":"400000"}}]}},"node_name":"n"}}"#
+        ));
+        assert_eq!(write, "📝 write   n /bin/w /dev/null 400000 bytes");
+        let uprobe = fmt(&format!(
+            r#"{{"process_uprobe":{{"process":{{"binary":"/x"}},"path":"/x","symbol":"sink","args":[{{"bytes_arg":"{b64}"}}]}},"node_name":"n"}}"#
+        ));
+        assert_eq!(uprobe, "🕵️ uprobe  n /x /x sink");
+    }
+
     #[test]
     fn other_event_kinds() {
         assert_eq!(fmt(r#"{"process_exit":{"process":{"binary":"/bin/cat","arguments":"/etc/shadow"},"signal":"SIGKILL"},"node_name":"n"}"#), "💥 exit    n /bin/cat /etc/shadow SIGKILL");

@@ -280,6 +280,10 @@ pub fn render_arg(ty: ArgType, label: Option<&str>, rec: &RecordedArg) -> tetrag
             ns: Some(tetragon::Namespace { inum: n.inum, is_host: n.level == 0 }),
         }),
         (ArgValue::Module(m), _) => Arg::ModuleArg(module(m)),
+        // Not joined with its data messages (crate::maxdata does that): the first bytes.
+        (ArgValue::Data(d, inline), _) => {
+            Arg::TruncatedBytesArg(tetragon::KprobeTruncatedBytes { bytes_arg: inline.clone(), orig_size: d.size })
+        }
         (ArgValue::None, _) => Arg::ErrorArg(tetragon::KprobeError {
             message: if rec.flags & ARG_READ_ERROR != 0 {
                 format!("could not read the {} argument", ty.name())

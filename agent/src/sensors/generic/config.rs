@@ -36,6 +36,8 @@ pub struct GenericConfig {
     pub sock_track: u32,
     /// returnArgAction: ACTION_TRACKSOCK or ACTION_UNTRACKSOCK on the returned sock, or 0.
     pub ret_sock_action: u32,
+    /// Bit i: argument i is a maxData char_buf, its bytes sent in data messages.
+    pub max_data: u32,
 }
 
 impl GenericConfig {
@@ -243,8 +245,11 @@ pub fn check_hook(hook: &CompiledHook, can_override: bool) -> Result<(), String>
         if r == reader::IOVEC && a.size_arg_index == 0 {
             return Err(format!("args[{i}]: char_iovec needs sizeArgIndex (the argument holding the iovec count)"));
         }
-        if a.max_data {
-            return Err(format!("args[{i}]: maxData is not supported yet (char_buf values are cut at {MAX_EXACT_STRING} bytes)"));
+        if a.max_data && r != reader::CHAR_BUF {
+            return Err(format!("args[{i}]: maxData on {} is not supported yet (only on char_buf)", a.ty.name()));
+        }
+        if a.max_data && a.size_arg_index == 0 && !a.return_copy {
+            return Err(format!("args[{i}]: maxData needs sizeArgIndex or returnCopy (the buffer's size)"));
         }
         readers.push(r);
     }
@@ -502,7 +507,8 @@ print fmt: \"dfd: 0x%08lx\"
             "monitor_only", "needs_binary", "arg_reader", "arg_pos", "arg_size", "size_pos",
             "size_size", "has_return", "ret_reader", "return_copy", "follow_fd", "cgroup_filter",
             "stack_traces",
-            "sock_track", "ret_sock_action"
+            "sock_track", "ret_sock_action",
+            "max_data"
         ]);
         let bin = btf.type_by_name::<Struct>("binary_entry").unwrap();
         assert_eq!(bin.size(), crate::sensors::process::BINARY_ENTRY_SIZE);
@@ -510,6 +516,8 @@ print fmt: \"dfd: 0x%08lx\"
         assert_eq!(key.size(), super::super::FD_KEY_SIZE as usize);
         let value = btf.type_by_name::<Struct>("fd_value").unwrap();
         assert_eq!(value.size(), super::super::FD_VALUE_SIZE as usize);
+        let chunk = btf.type_by_name::<Struct>("max_data_buf").unwrap();
+        assert_eq!(chunk.size(), super::super::DATA_CHUNK_SIZE as usize);
     }
 
     fn hook(yaml: &str) -> CompiledHook {
@@ -583,7 +591,13 @@ print fmt: \"dfd: 0x%08lx\"
         let iov = hook(&format!("{base}  kprobes:\n  - call: sys_writev\n    args: [{{index: 1, type: char_iovec}}]\n"));
         assert_eq!(check_hook(&iov, false).unwrap_err(), "args[0]: char_iovec needs sizeArgIndex (the argument holding the iovec count)");
         let max = hook(&format!("{base}  kprobes:\n  - call: sys_write\n    args: [{{index: 1, type: char_buf, sizeArgIndex: 3, maxData: true}}, {{index: 2, type: size_t}}]\n"));
-        assert!(check_hook(&max, false).unwrap_err().contains("maxData is not supported yet"));
+        assert_eq!(check_hook(&max, false), Ok(()));
+        let max_read = hook(&format!("{base}  kprobes:\n  - call: sys_read\n    args: [{{index: 1, type: char_buf, returnCopy: true, maxData: true}}]\n"));
+        assert_eq!(check_hook(&max_read, false), Ok(()));
+        let max_unsized = hook(&format!("{base}  kprobes:\n  - call: sys_write\n    args: [{{index: 1, type: char_buf, maxData: true}}]\n"));
+        assert_eq!(check_hook(&max_unsized, false).unwrap_err(), "args[0]: maxData needs sizeArgIndex or returnCopy (the buffer's size)");
+        let max_iov = hook(&format!("{base}  kprobes:\n  - call: sys_writev\n    args: [{{index: 1, type: char_iovec, sizeArgIndex: 3, maxData: true}}]\n"));
+        assert_eq!(check_hook(&max_iov, false).unwrap_err(), "args[0]: maxData on char_iovec is not supported yet (only on char_buf)");
         let follow = hook(&format!("{base}  kprobes:\n  - call: fd_install\n    syscall: false\n    args: [{{index: 0, type: int}}, {{index: 1, type: file}}]\n    selectors:\n    - matchPIDs: [{{operator: NotIn, followForks: true, isNamespacePID: true, values: [1]}}]\n      matchActions: [{{action: FollowFD, argFd: 0, argName: 1}}]\n"));
         assert_eq!(check_hook(&follow, false), Ok(()));
         assert!(uses_follow_fd(std::slice::from_ref(&follow)));

@@ -36,6 +36,8 @@ const FOLLOWED_FDS: u32 = 8192;
 /// Tracked sockets one policy remembers (TrackSock); an LRU, so sockets never untracked
 /// are forgotten oldest first.
 const TRACKED_SOCKETS: u32 = 16384;
+/// `sizeof(struct max_data_buf)`: one maxData message (checked against BTF in a test).
+pub const DATA_CHUNK_SIZE: u32 = 32768;
 /// Calls of one return-probe hook in flight at once (threads inside the function); the
 /// map is an LRU, so a call that never returns is evicted rather than kept forever.
 const CALLS_IN_FLIGHT: u32 = 1024;
@@ -67,6 +69,8 @@ pub struct GenericShared {
     drops: OwnedFd,
     binaries: OwnedFd,
     exec_states: OwnedFd,
+    /// Where maxData messages are built (`data_heap`): 32 KiB per CPU, one for all hooks.
+    data_heap: MapHandle,
     agent_tgid: u32,
     can_override: bool,
     /// Inode of each host namespace (encoding.rs order), for `host_ns` in matchNamespaces.
@@ -113,6 +117,18 @@ impl GenericShared {
             drops: dup(process.drops_map(), "drops map")?,
             binaries: dup(process.binaries_map(), "binaries map")?,
             exec_states: dup(process.exec_states_map(), "exec states map")?,
+            data_heap: MapHandle::create(
+                MapType::PercpuArray,
+                Some("tetra_data_heap"),
+                4,
+                DATA_CHUNK_SIZE,
+                1,
+                &libbpf_rs::libbpf_sys::bpf_map_create_opts {
+                    sz: std::mem::size_of::<libbpf_rs::libbpf_sys::bpf_map_create_opts>() as _,
+                    ..Default::default()
+                },
+            )
+            .map_err(|e| SensorError::Shared(format!("creating the maxData map: {e}")))?,
             agent_tgid: std::process::id(),
             can_override,
             host_ns: host_namespaces(),
@@ -332,6 +348,9 @@ fn load_hook(
         if a.return_copy {
             cfg.return_copy |= 1 << i;
         }
+        if a.max_data {
+            cfg.max_data |= 1 << i;
+        }
     }
 
     let mut open = ObjectBuilder::default()
@@ -347,6 +366,7 @@ fn load_hook(
             "drops" => map.reuse_fd(shared.drops.as_fd()),
             "binaries" => map.reuse_fd(shared.binaries.as_fd()),
             "exec_states" => map.reuse_fd(shared.exec_states.as_fd()),
+            "data_heap" => map.reuse_fd(shared.data_heap.as_fd()),
             // Keys of (selector, scope, arguments): a small map when no Post has a rateLimit.
             "rate_limit" => map.set_max_entries(if uses_rate_limit(hook) { RATE_LIMIT_ENTRIES } else { 1 }),
             "fd_follow" => match follow {
