@@ -460,7 +460,7 @@ spec:
     let tx = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
     tx.send_to(b"tetra", rx.local_addr().unwrap()).unwrap();
     wait_count(&agent, "netdev-lo", 1);
-    let hits = hits_after_stop(&mut agent, "netdev-lo");
+    let (_, hits) = hits_after_stop(&mut agent, "netdev-lo");
     assert_eq!(hits.len(), 1, "{hits:#?}");
     assert_eq!(hits[0]["args"], serde_json::json!([{"net_dev_arg": {"name": "lo"}}]));
     assert_eq!(hits[0]["event"], "net_dev_start_xmit");
@@ -495,7 +495,7 @@ spec:
     run("/usr/bin/head", &[path]);
     run("/usr/bin/unshare", &["--user", "--map-root-user", "/bin/cat", path]);
     wait_count(&agent, "ns-cap", 1);
-    let hits = hits_after_stop(&mut agent, "ns-cap");
+    let (_, hits) = hits_after_stop(&mut agent, "ns-cap");
     assert_eq!(hits.len(), 1, "{hits:#?}");
     assert_eq!(hits[0]["args"], serde_json::json!([{"string_arg": path}]));
     assert_eq!(hits[0]["process"]["binary"], "/bin/cat");

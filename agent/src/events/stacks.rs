@@ -191,7 +191,7 @@ mod tests {
     #[test]
     fn this_process_names_its_own_function() {
         // A user frame of this very test: the address of a function of the test binary.
-        let address = this_process_names_its_own_function as usize as u64 + 4;
+        let address = this_process_names_its_own_function as *const () as u64 + 4;
         let frames = Symbolizer::default().user_frames(std::process::id(), &[address, 8]);
         assert!(frames[0].symbol.contains("this_process_names_its_own_function"), "{:?}", frames[0]);
         assert_eq!(frames[0].module, std::env::current_exe().unwrap().display().to_string());
