@@ -1069,6 +1069,16 @@ impl VmOutput {
             .collect()
     }
 
+    /// The number a guest program printed as a `key=N` line in section `name` (its pids,
+    /// ports, exit code), or an error quoting the section.
+    pub fn section_value(&self, name: &str, key: &str) -> Result<u64, VmError> {
+        let text = self.require_section(name)?;
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")))
+            .and_then(|v| v.trim().parse().ok())
+            .ok_or_else(|| VmError::new(format!("no {key}=N line in section {name:?}:\n{text}")))
+    }
+
     /// Console lines the script printed (between the ready and exit markers).
     pub fn script_output(&self) -> String {
         let start = self.console.find(READY_MARKER).and_then(|i| self.console[i..].find('\n').map(|j| i + j + 1));

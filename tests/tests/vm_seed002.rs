@@ -79,17 +79,10 @@ fn seed002_file_and_tcp_policies_on_debian_kernel() {
         assert!(log.contains(&format!("tracing policy \"{name}\" enabled: {hooks} hook(s) attached")), "{name} not loaded; agent log:\n{log}");
     }
     assert!(log.contains("lost=0"), "agent log:\n{log}");
-    let workload = section("workload");
     let value = |key: &str| -> u32 {
-        workload
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("{key}=")))
-            .unwrap_or_else(|| panic!("no {key}= in the workload output:\n{workload}"))
-            .trim()
-            .parse()
-            .unwrap()
+        out.section_value("workload", key).unwrap_or_else(|e| panic!("{e}")).try_into().unwrap()
     };
-    assert_eq!(value("rc"), 0, "{workload}");
+    assert_eq!(value("rc"), 0, "{}", section("workload"));
     let (worker, nsinit, listen, connect) = (value("worker"), value("nsinit"), value("listen"), value("connect"));
 
     // The worker's events in JSON: the grep in the guest kept exactly its own.

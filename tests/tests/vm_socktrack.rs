@@ -75,17 +75,8 @@ fn tracked_sockets_attribute_events_to_their_owner_on_debian_kernel() {
         assert!(log.contains(&format!("tracing policy \"{name}\" enabled: {hooks} hook(s) attached")), "{name} not loaded; agent log:\n{log}");
     }
     assert!(log.contains("lost=0"), "agent log:\n{log}");
-    let workload = section("workload");
-    let value = |key: &str| -> u64 {
-        workload
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("{key}=")))
-            .unwrap_or_else(|| panic!("no {key}= in the workload output:\n{workload}"))
-            .trim()
-            .parse()
-            .unwrap()
-    };
-    assert_eq!(value("rc"), 0, "{workload}");
+    let value = |key: &str| out.section_value("workload", key).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(value("rc"), 0, "{}", section("workload"));
     let (owner, listener, client) = (value("owner"), value("listener"), value("client"));
     let (port, client_port) = (value("port"), value("client_port"));
 
