@@ -1056,6 +1056,16 @@ impl VmOutput {
             .ok_or_else(|| VmError::new(format!("section {name:?} not found in the guest console")).with_console(&self.console))
     }
 
+    /// The JSON lines of a section (an exported events file), parsed; blank lines skipped.
+    pub fn json_lines(&self, name: &str) -> Result<Vec<serde_json::Value>, VmError> {
+        self.require_section(name)?
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_str(l).map_err(|e| VmError::new(format!("section {name:?}: {e}: {l}"))))
+            .collect()
+    }
+
     /// Console lines the script printed (between the ready and exit markers).
     pub fn script_output(&self) -> String {
         let start = self.console.find(READY_MARKER).and_then(|i| self.console[i..].find('\n').map(|j| i + j + 1));
