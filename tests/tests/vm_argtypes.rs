@@ -157,12 +157,7 @@ fn kernel_object_argument_types_on_debian_kernel() {
     }
     assert!(log.contains("lost=0"), "agent log:\n{log}");
     let section = |name: &str| out.require_section(name).unwrap();
-    let events: Vec<Value> = section("events")
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect();
+    let events = out.json_section("events").unwrap_or_else(|e| panic!("{e}"));
     let from_workload = |b: &&Value| b["process"]["binary"] == "/bin/vm_argtypes";
 
     // bpf.yaml: the program, the map and both perf events of the workload, field by field.
