@@ -91,8 +91,8 @@ tetra_section events cat /tmp/events.json
 
 fn corpus_dir() -> PathBuf {
     std::env::var("TETRA_CONFORMANCE_DIR").map(PathBuf::from).unwrap_or_else(|_| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/tetragon/policies")
-    })
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/tetragon")
+    }).join("policies")
 }
 
 fn kprobes<'a>(events: &'a [Value], policy: &'a str) -> impl Iterator<Item = &'a Value> + 'a {

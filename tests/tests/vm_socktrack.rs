@@ -21,8 +21,9 @@ const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/socktrack"
 /// Tetragon's example policies, as the conformance test reads them.
 fn corpus_dir() -> PathBuf {
     std::env::var("TETRA_CONFORMANCE_DIR").map(PathBuf::from).unwrap_or_else(|_| {
-        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/conformance/tetragon/policies"))
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/conformance/tetragon"))
     })
+    .join("policies")
 }
 
 const SCRIPT: &str = r#"

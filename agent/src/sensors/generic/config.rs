@@ -632,8 +632,8 @@ mod conformance {
     #[test]
     fn corpus_refusals_on_the_kernel_side_are_listed() {
         let dir = std::env::var("TETRA_CONFORMANCE_DIR").map(std::path::PathBuf::from).unwrap_or_else(|_| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/tetragon/policies")
-        });
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/tetragon")
+        }).join("policies");
         let mut table = String::from("| file | hook | refused because |\n|---|---|---|\n");
         for file in corpus_files(&dir).unwrap() {
             let Ok(policy) = tetra_crds::check_policy_yaml(&std::fs::read_to_string(&file).unwrap()) else { continue };
