@@ -606,6 +606,11 @@ fn usdt_policy_reads_operands_and_filters_in_the_kernel() {
         err.to_string(),
         format!("spec.usdts[0] {exe} tetra_test:no_such_probe: attaching failed: {exe} has no USDT probe tetra_test:no_such_probe (its .note.stapsdt lists none by that name)")
     );
+    let gone = policy("usdt-gone", "usdt3").replace(&format!("path: {exe}"), "path: /nonexistent/tetra-bin");
+    assert_eq!(
+        h.load(&gone).err().expect("no such binary").to_string(),
+        "spec.usdts[0] /nonexistent/tetra-bin tetra_test:usdt3: attaching failed: /nonexistent/tetra-bin does not exist"
+    );
     let _policy = h.load(&policy("usdt-target", "usdt3")).unwrap_or_else(|e| panic!("{e}"));
     let mut child_pid = 0;
     let recs = h.records(

@@ -475,6 +475,8 @@ fn example_policies_on_debian_kernel() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/tracingpolicy");
     let out = Vm::new()
         .binary(&tetrad, "/bin/tetrad")
+        // The USDT example's binary: its probes are only attached here, not fired.
+        .binary("/usr/bin/python3", "/usr/bin/python3")
         .dir(&root, "/policies")
         .memory_mb(1536)
         .script(EXAMPLES_SCRIPT)

@@ -57,6 +57,10 @@ pub fn preflight(hook: &str, target: &AttachTarget) -> Result<(), SensorError> {
                 return Err(SensorError::SymbolNotFound { hook: hook.into(), symbol: symbol.clone() });
             }
         }
+        // libbpf says only "failed to attach" (ENOENT) for a binary that is not there.
+        AttachTarget::Uprobe { path, .. } | AttachTarget::Usdt { path, .. } if !Path::new(path).exists() => {
+            return Err(SensorError::Attach { hook: hook.into(), reason: format!("{path} does not exist") });
+        }
         AttachTarget::Fentry { symbol, .. } if !kallsyms_has(symbol) => {
             return Err(SensorError::SymbolNotFound { hook: hook.into(), symbol: symbol.clone() });
         }
