@@ -322,15 +322,18 @@ static __always_inline void send_max_data(struct generic_scratch *s)
 }
 
 /*
- * Sends the message built in s->msg with `args_len` bytes of arguments, then `stack_len`
- * bytes of stack traces (record_stacks set the message's stack lengths).
+ * Sends the message built in s->msg with `args_len` bytes of arguments: first the data
+ * messages of its maxData arguments, then the event with the stack traces Post asked for
+ * (`stacks`) after the arguments.
  */
-static __always_inline void post(struct generic_scratch *s, __u64 pid_tgid, __u32 selector,
-				 __u32 action, __s64 retval, __u32 return_action, __u32 n_args,
-				 __u32 args_len, __u32 stack_len)
+static __always_inline void post(void *ctx, struct generic_scratch *s, __u64 pid_tgid,
+				 __u32 selector, __u32 action, __s64 retval, __u32 return_action,
+				 __u32 n_args, __u32 args_len, __u32 stacks)
 {
 	struct tetra_msg_generic *m = &s->msg;
-	__u32 size = sizeof(*m) + args_len + stack_len;
+
+	send_max_data(s);
+	__u32 size = sizeof(*m) + args_len + record_stacks(ctx, s, args_len, stacks);
 
 	if (s->owner)
 		pid_tgid = s->owner;
@@ -434,7 +437,7 @@ static __always_inline int generic_event(void *ctx, const int src)
 		return 0;
 	if (cfg.sock_track)
 		find_sock_owner(0, cfg.n_args);
-	struct action_result r = { .post = true, .action = ACT_POST, .stack = 0 };
+	struct action_result r = { .post = true, .action = ACT_POST };
 
 	if (actions)
 		run_actions(b, actions, selector, pid_tgid, &r);
@@ -442,11 +445,8 @@ static __always_inline int generic_event(void *ctx, const int src)
 		bpf_override_return(ctx, r.retval);
 	if (cfg.has_return)
 		stash_call(s, pid_tgid, selector, actions, &r);
-	else if (r.post) {
-		send_max_data(s);
-		post(s, pid_tgid, selector, r.action, r.retval, 0, cfg.n_args, off,
-		     record_stacks(ctx, s, off, r.stack));
-	}
+	else if (r.post)
+		post(ctx, s, pid_tgid, selector, r.action, r.retval, 0, cfg.n_args, off, r.stack);
 	return r.override ? (int)r.retval : 0;
 }
 
@@ -543,11 +543,8 @@ static __always_inline void generic_return(void *ctx, __s64 ret)
 			return;
 		run_actions(b, skip(b, ret_args), selector, pid_tgid, &r);
 	}
-	if (r.post) {
-		send_max_data(s);
-		post(s, pid_tgid, selector, action, retval, r.action, n_args, out,
-		     record_stacks(ctx, s, out, stack));
-	}
+	if (r.post)
+		post(ctx, s, pid_tgid, selector, action, retval, r.action, n_args, out, stack);
 }
 
 SEC("kprobe")

@@ -427,8 +427,7 @@ static __always_inline __u32 put_module(struct tetra_arg_module *o, struct modul
  */
 __noinline int put_object(__u32 reader, __u64 raw, __u32 off)
 {
-	__u32 zero = 0;
-	struct generic_scratch *s = bpf_map_lookup_elem(&generic_heap, &zero);
+	struct generic_scratch *s = scratch_value();
 
 	if (!s || !raw)
 		return 0;

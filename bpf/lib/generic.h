@@ -269,6 +269,18 @@ struct {
 } generic_heap SEC(".maps");
 
 /*
+ * The scratch map's value for this CPU. Global functions receive `s` as plain memory, and
+ * kernels before 6.2 accept map keys only on the stack or in map values: code that passes
+ * parts of the scratch as a map key looks the scratch up again (the same per-CPU value).
+ */
+static __always_inline struct generic_scratch *scratch_value(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&generic_heap, &zero);
+}
+
+/*
  * One data message of a maxData argument is built here. User space creates the map once
  * and every policy object shares it by fd (a per-CPU value is limited to 32 KiB).
  */

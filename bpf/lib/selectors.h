@@ -144,18 +144,6 @@ static __always_inline bool int_in_map(struct generic_scratch *s, __u64 v, __u32
 }
 
 /*
- * The scratch map's value for this CPU. Global functions receive `s` as plain memory, and
- * kernels before 6.2 accept map keys only on the stack or in map values: code that passes
- * parts of the scratch as a map key looks the scratch up again (the same per-CPU value).
- */
-static __always_inline struct generic_scratch *scratch_value(void)
-{
-	__u32 zero = 0;
-
-	return bpf_map_lookup_elem(&generic_heap, &zero);
-}
-
-/*
  * The evaluation is split into global functions: the verifier checks each once, on its
  * own, instead of once per path through the selectors (which exceeds its budget).
  *
