@@ -108,6 +108,19 @@ pub struct CompiledHook {
     pub ignore_missing: bool,
 }
 
+impl CompiledHook {
+    /// Every action of the hook's selectors, matchActions and matchReturnActions.
+    pub fn actions(&self) -> impl Iterator<Item = &encoding::ActionConfig> {
+        self.selectors.iter().flat_map(|s| s.actions.iter().chain(&s.return_actions))
+    }
+
+    /// The string a GetUrl/DnsLookup action names by id (its first parameter).
+    pub fn action_string(&self, action: &encoding::ActionConfig) -> Option<&str> {
+        let id = usize::try_from(*action.params.first()?).ok()?;
+        self.strings.get(id).map(String::as_str)
+    }
+}
+
 /// Override implementation requested by `override-method`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OverrideMethod {

@@ -183,16 +183,12 @@ pub fn has_return(hook: &CompiledHook) -> bool {
 
 /// Does some Post of the hook ask for stack traces (its third parameter)?
 pub fn wants_stack_traces(hook: &CompiledHook) -> bool {
-    hook.selectors.iter().flat_map(|s| s.actions.iter().chain(&s.return_actions)).any(|a| {
-        a.code == ACTION_POST && a.params.get(2).is_some_and(|flags| *flags != 0)
-    })
+    hook.actions().any(|a| a.code == ACTION_POST && a.params.get(2).is_some_and(|flags| *flags != 0))
 }
 
 /// Does any selector of the policy run one of `codes`?
 fn uses_action(hooks: &[CompiledHook], codes: &[u32]) -> bool {
-    hooks.iter().flat_map(|h| &h.selectors).any(|s| {
-        s.actions.iter().chain(&s.return_actions).any(|a| codes.contains(&a.code))
-    })
+    hooks.iter().flat_map(CompiledHook::actions).any(|a| codes.contains(&a.code))
 }
 
 /// Does any selector of the policy use FollowFD? Then every `fd` argument of the policy
@@ -366,7 +362,7 @@ pub fn check_hook(hook: &CompiledHook, can_override: bool) -> Result<(), String>
                         return Err(at(format!("{what}: {} with NoPost: the agent acts on the posted event", action_name(a.code))));
                     }
                     ACTION_GETURL | ACTION_DNSLOOKUP => {
-                        let text = a.params.first().and_then(|i| hook.strings.get(*i as usize)).map(String::as_str).unwrap_or("");
+                        let text = hook.action_string(a).unwrap_or("");
                         let valid = if a.code == ACTION_GETURL {
                             crate::user_actions::parse_url(text).map(|_| ())
                         } else {

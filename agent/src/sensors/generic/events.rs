@@ -60,9 +60,7 @@ impl PolicyInfo {
             .hooks
             .iter()
             .map(|h| {
-                let string = |a: &tetra_crds::compile::encoding::ActionConfig| {
-                    a.params.first().and_then(|i| h.strings.get(*i as usize)).cloned().unwrap_or_default()
-                };
+                let string = |a| h.action_string(a).unwrap_or_default().to_string();
                 h.selectors
                     .iter()
                     .map(|s| {
