@@ -48,14 +48,7 @@ fn lifecycle_events_on_debian_kernel() {
     let log = out.require_section("agentlog").unwrap();
     assert!(log.contains("tetrad ready"), "agent log:\n{log}");
     assert!(log.contains("lost=0"), "agent log:\n{log}");
-    let events: Vec<Value> = out
-        .require_section("events")
-        .unwrap()
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect();
+    let events: Vec<Value> = out.json_section("events").unwrap_or_else(|e| panic!("{e}"));
 
     let sh = find(&events, "process_exec", |p| {
         p["arguments"] == "-c \"cd /tmp && /bin/echo \"a b\" c; exit 3\""

@@ -307,12 +307,7 @@ fn kprobe_and_lsm_policies_on_debian_kernel() {
     assert!(refused.contains("bpf_override_return"), "{refused}");
     assert!(log.contains("lost=0"), "agent log:\n{log}");
     let section = |name: &str| out.require_section(name).unwrap();
-    let events: Vec<Value> = section("events")
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect();
+    let events: Vec<Value> = out.json_section("events").unwrap_or_else(|e| panic!("{e}"));
 
     // The shell's view of each command.
     assert_eq!(section("etc").trim(), "etc-hostname-content\nrc=0");
@@ -522,12 +517,7 @@ fn example_policies_on_debian_kernel() {
     assert!(!write.contains("survived") && write.contains("rc=137"), "{write}");
     let read = section("read");
     assert!(read.starts_with("protected\n") && read.trim_end().ends_with("rc=0"), "reads of the protected file are allowed:\n{read}");
-    let events: Vec<Value> = section("events")
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect();
+    let events: Vec<Value> = out.json_section("events").unwrap_or_else(|e| panic!("{e}"));
     let lsm = bodies(&events, "process_lsm")
         .find(|b| b["policy_name"] == "lsm-deny-open")
         .unwrap_or_else(|| panic!("no lsm-deny-open event; events: {events:#?}"));

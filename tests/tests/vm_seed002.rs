@@ -48,14 +48,6 @@ fn squeeze(line: &str) -> String {
     line.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-fn json_lines(text: &str) -> Vec<Value> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
-}
-
 #[test]
 fn seed002_file_and_tcp_policies_on_debian_kernel() {
     require_vm!();
@@ -86,7 +78,7 @@ fn seed002_file_and_tcp_policies_on_debian_kernel() {
     let (worker, nsinit, listen, connect) = (value("worker"), value("nsinit"), value("listen"), value("connect"));
 
     // The worker's events in JSON: the grep in the guest kept exactly its own.
-    let events = json_lines(&section("worker"));
+    let events = out.json_section("worker").unwrap_or_else(|e| panic!("{e}"));
     let bodies: Vec<(&str, &Value)> = events
         .iter()
         .map(|e| {

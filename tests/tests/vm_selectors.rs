@@ -191,13 +191,7 @@ tetra_section events cat /tmp/events.json
 
 /// The exported events, each line parsed.
 fn exported(out: &VmOutput) -> Vec<Value> {
-    out.require_section("events")
-        .unwrap()
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
+    out.json_section("events").unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// (message, daddr, dport) of each process_kprobe event of `policy`, sorted.

@@ -81,10 +81,11 @@ fn tracked_sockets_attribute_events_to_their_owner_on_debian_kernel() {
     let (owner, listener, client) = (value("owner"), value("listener"), value("client"));
     let (port, client_port) = (value("port"), value("client_port"));
 
-    let events: Vec<Value> = section("kprobes")
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str::<Value>(l).unwrap_or_else(|e| panic!("{e}: {l}"))["process_kprobe"].clone())
+    let events: Vec<Value> = out
+        .json_section("kprobes")
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_iter()
+        .map(|e| e["process_kprobe"].clone())
         .collect();
     let dump = || events.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n");
     let ours = [owner, listener, client];
