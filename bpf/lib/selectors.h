@@ -492,6 +492,20 @@ __noinline int match_namespaces(const struct blob *b, __u32 off)
 	return 1;
 }
 
+/* The current task's capability set `set` (0 effective, 1 inheritable, 2 permitted). */
+static __always_inline __u64 current_caps(__u32 set)
+{
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	const struct cred *c = BPF_CORE_READ(t, cred);
+	const void *src = set == 0 ? (const void *)&c->cap_effective
+			  : set == 1 ? (const void *)&c->cap_inheritable
+				     : (const void *)&c->cap_permitted;
+	__u64 caps = 0;
+
+	bpf_probe_read_kernel(&caps, sizeof(caps), src);
+	return caps;
+}
+
 /*
  * The capabilities section at `off`: In holds when the current task has at least one of
  * the listed capabilities in the set (0 effective, 1 inheritable, 2 permitted), NotIn when
@@ -513,17 +527,12 @@ __noinline int match_capabilities(const struct blob *b, __u32 off)
 		if (f >= count)
 			break;
 		__u32 set = rd32(b, p), op = rd32(b, p + 4), flags = rd32(b, p + 8);
-		__u64 mask = rd64(b, p + 12), caps = 0;
+		__u64 mask = rd64(b, p + 12);
 
 		if ((flags & 1) && BPF_CORE_READ(c, user_ns, level) == 0)
 			return 0;
-		const void *src = set == 0 ? (const void *)&c->cap_effective
-				  : set == 1 ? (const void *)&c->cap_inheritable
-					     : (const void *)&c->cap_permitted;
-
-		bpf_probe_read_kernel(&caps, sizeof(caps), src);
 		p += 20;
-		if ((op == 2) == ((caps & mask) != 0))
+		if ((op == 2) == ((current_caps(set) & mask) != 0))
 			return 0;
 	}
 	return 1;
@@ -608,20 +617,6 @@ static __always_inline bool match_arg_filters(const struct blob *b, __u32 off)
 		f = next;
 	}
 	return true;
-}
-
-/* The current task's capability set `set` (0 effective, 1 inheritable, 2 permitted). */
-static __always_inline __u64 current_caps(__u32 set)
-{
-	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
-	const struct cred *c = BPF_CORE_READ(t, cred);
-	const void *src = set == 0 ? (const void *)&c->cap_effective
-			  : set == 1 ? (const void *)&c->cap_inheritable
-				     : (const void *)&c->cap_permitted;
-	__u64 caps = 0;
-
-	bpf_probe_read_kernel(&caps, sizeof(caps), src);
-	return caps;
 }
 
 /*
