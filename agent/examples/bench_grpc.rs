@@ -25,9 +25,8 @@ use tetra_proto::tetragon::get_events_response::Event;
 use tetra_proto::tetragon::{GetEventsRequest, GetEventsResponse, Process, ProcessExec};
 
 fn sample_event() -> GetEventsResponse {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/conformance/tetragon/events/all-events.jsonl");
-    let from_file = std::fs::read_to_string(path).ok().and_then(|text| {
+    let path = tetra_corpus::dir(tetra_corpus::Part::Events).map(|d| d.join("all-events.jsonl"));
+    let from_file = path.and_then(|p| std::fs::read_to_string(p).ok()).and_then(|text| {
         text.lines()
             .find(|l| l.contains("\"process_exec\""))
             .and_then(|l| tetra_proto::json::from_line(l).ok())

@@ -6,9 +6,10 @@ fn main() {
     let dir = std::env::args()
         .nth(1)
         .map(PathBuf::from)
+        .or_else(|| tetra_corpus::dir(tetra_corpus::Part::Policies))
         .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../shared/conformance/tetragon/policies")
+            eprintln!("no corpus: pass its policies folder, or set TETRA_CONFORMANCE_DIR");
+            std::process::exit(1);
         });
     match tetra_crds::conformance::evaluate_dir(&dir) {
         Ok(rows) => print!("{}", tetra_crds::conformance::markdown_table(&rows)),

@@ -11,7 +11,7 @@
 
 use serde_json::{json, Value};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tetra_crds::{check_policy_yaml, compile::decode};
 
@@ -286,14 +286,11 @@ fn byte_mutate(text: &str, rng: &mut Rng) -> String {
 }
 
 fn seeds() -> Vec<(String, Value)> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let dirs = [
-        root.join("../../shared/conformance/tetragon/policies"),
-        root.join("../examples/tracingpolicy"),
-    ];
+    let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/tracingpolicy");
+    let dirs = tetra_corpus::dir(tetra_corpus::Part::Policies).into_iter().chain([examples]);
     let mut out = Vec::new();
-    for d in dirs.iter().filter(|d| d.is_dir()) {
-        for f in tetra_crds::conformance::corpus_files(Path::new(d)).unwrap_or_default() {
+    for d in dirs.filter(|d| d.is_dir()) {
+        for f in tetra_crds::conformance::corpus_files(&d).unwrap_or_default() {
             let text = std::fs::read_to_string(&f).unwrap_or_default();
             if let Ok(v) = tetra_crds::validate::parse_yaml(&text) {
                 out.push((text, v));

@@ -2,15 +2,12 @@
 //! against ours: whatever upstream accepts, our schema must accept too.
 
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use tetra_corpus::Part;
 use tetra_crds::{conformance::corpus_files, crd, validate::parse_yaml};
 
-fn shared() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/tetragon")
-}
-
-fn upstream_schema(file: &str) -> Value {
-    let text = std::fs::read_to_string(shared().join("crds").join(file)).expect("upstream CRD");
+fn upstream_schema(crds: &Path, file: &str) -> Value {
+    let text = std::fs::read_to_string(crds.join(file)).expect("upstream CRD");
     let crd = parse_yaml(&text).expect("upstream CRD parses");
     crd.pointer("/spec/versions/0/schema/openAPIV3Schema")
         .cloned()
@@ -23,11 +20,14 @@ fn validator(schema: &Value) -> jsonschema::Validator {
 
 #[test]
 fn what_upstream_accepts_we_accept() {
-    let up_tp = validator(&upstream_schema("cilium.io_tracingpolicies.yaml"));
-    let up_ns = validator(&upstream_schema("cilium.io_tracingpoliciesnamespaced.yaml"));
+    const TEST: &str = "what_upstream_accepts_we_accept";
+    let Some(crds) = tetra_corpus::dir_for(TEST, Part::Crds) else { return };
+    let Some(policies) = tetra_corpus::dir_for(TEST, Part::Policies) else { return };
+    let up_tp = validator(&upstream_schema(&crds, "cilium.io_tracingpolicies.yaml"));
+    let up_ns = validator(&upstream_schema(&crds, "cilium.io_tracingpoliciesnamespaced.yaml"));
     let our_tp = validator(&crd::open_api_schema(&crd::tracing_policy_crd()));
     let our_ns = validator(&crd::open_api_schema(&crd::tracing_policy_namespaced_crd()));
-    let files = corpus_files(&shared().join("policies")).expect("corpus");
+    let files = corpus_files(&policies).expect("corpus");
     assert!(
         files.len() >= 50,
         "expected the whole corpus, found {} files",
@@ -74,8 +74,11 @@ fn our_schema_keeps_follow_fd_which_upstream_dropped() {
     ))
     .expect("example parses");
     assert!(validator(&crd::open_api_schema(&crd::tracing_policy_crd())).is_valid(&doc));
+    let Some(crds) = tetra_corpus::dir_for("our_schema_keeps_follow_fd_which_upstream_dropped", Part::Crds) else {
+        return;
+    };
     assert!(
-        !validator(&upstream_schema("cilium.io_tracingpolicies.yaml")).is_valid(&doc),
+        !validator(&upstream_schema(&crds, "cilium.io_tracingpolicies.yaml")).is_valid(&doc),
         "upstream's enum no longer has FollowFD"
     );
 }

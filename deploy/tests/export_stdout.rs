@@ -4,21 +4,13 @@
 //! the compact printer prints for the same events, as
 //! `kubectl logs ds/tetragon -c export-stdout -f | tetra getevents -o compact` would.
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
 use tetra_agent::export::json::{JsonWriter, RotationPolicy};
 use tetra_deploy::{deploy_dir, find, read_documents};
-
-/// Tetragon's conformance events in shared/ beside the repository clone.
-fn events_dir() -> PathBuf {
-    std::env::var_os("TETRA_CONFORMANCE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| deploy_dir().join("../../shared/conformance/tetragon"))
-        .join("events")
-}
 
 fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
@@ -42,6 +34,11 @@ fn backups(path: &Path) -> usize {
 
 #[test]
 fn sidecar_command_follows_rotations_into_tetra_compact() {
+    let Some(events_dir) =
+        tetra_corpus::dir_for("sidecar_command_follows_rotations_into_tetra_compact", tetra_corpus::Part::Events)
+    else {
+        return;
+    };
     let docs = read_documents(&deploy_dir().join("manifests/tetra.yaml"))
         .unwrap_or_else(|e| panic!("{e}"));
     let ds = find(&docs, "DaemonSet", "tetragon").expect("DaemonSet");
@@ -89,7 +86,7 @@ fn sidecar_command_follows_rotations_into_tetra_compact() {
     stderr.read_line(&mut line).expect("tail stderr");
     assert!(line.contains("No such file"), "{line}");
 
-    let events = read(&events_dir().join("all-events.jsonl"));
+    let events = read(&events_dir.join("all-events.jsonl"));
     let lines: Vec<&str> = events.lines().collect();
     let policy = RotationPolicy {
         max_bytes: 20_000,
@@ -124,7 +121,7 @@ fn sidecar_command_follows_rotations_into_tetra_compact() {
     assert!(status.success(), "tetra getevents: {status}");
     let _ = std::fs::remove_dir_all(&dir);
 
-    let golden = read(&events_dir().join("all-events.compact.txt"));
+    let golden = read(&events_dir.join("all-events.compact.txt"));
     assert_eq!(out.lines().count(), lines.len());
     assert_eq!(
         out, golden,

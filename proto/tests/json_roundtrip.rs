@@ -1,17 +1,8 @@
 //! Every Tetragon conformance event parses into our model and serializes back
 //! to structurally identical JSON.
 
-use std::path::PathBuf;
-
+use tetra_corpus::Part;
 use tetra_proto::json::{from_line, to_line};
-
-fn events_dir() -> PathBuf {
-    let base = std::env::var_os("TETRA_CONFORMANCE_DIR")
-        .map(PathBuf::from)
-        // Default: `shared/` beside the repository clone (<crate>/../../shared).
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/tetragon"));
-    base.join("events")
-}
 
 /// Checks one JSON value (one event) and returns a description of any mismatch.
 fn check(origin: &str, value: &serde_json::Value) -> Result<(), String> {
@@ -27,7 +18,7 @@ fn check(origin: &str, value: &serde_json::Value) -> Result<(), String> {
 
 #[test]
 fn conformance_files_round_trip() {
-    let dir = events_dir();
+    let Some(dir) = tetra_corpus::dir_for("conformance_files_round_trip", Part::Events) else { return };
     let mut entries: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("conformance events at {}: {e}", dir.display()))
         .filter_map(|e| e.ok().map(|e| e.path()))

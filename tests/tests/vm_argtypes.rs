@@ -89,12 +89,6 @@ for s in bpf userns nosysadmin udp tty mmap module link; do tetra_section $s cat
 tetra_section events cat /tmp/events.json
 "#;
 
-fn corpus_dir() -> PathBuf {
-    std::env::var("TETRA_CONFORMANCE_DIR").map(PathBuf::from).unwrap_or_else(|_| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/tetragon")
-    }).join("policies")
-}
-
 fn kprobes<'a>(events: &'a [Value], policy: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
     events.iter().filter_map(|e| e.get("process_kprobe")).filter(move |b| b["policy_name"] == policy)
 }
@@ -120,9 +114,12 @@ fn perf_type(n: u32) -> String {
 #[test]
 fn kernel_object_argument_types_on_debian_kernel() {
     require_vm!();
+    let Some(dir) = tetra_corpus::dir_for("kernel_object_argument_types_on_debian_kernel", tetra_corpus::Part::Policies)
+    else {
+        return;
+    };
     let tetrad = cargo_build_binary("tetra-agent", "tetrad").expect("build tetrad");
     let workload = cargo_build_binary("tetra-tests", "vm_argtypes").expect("build the workload");
-    let dir = corpus_dir();
     let mut vm = Vm::new()
         .binary(&tetrad, "/bin/tetrad")
         .binary(&workload, "/bin/vm_argtypes")

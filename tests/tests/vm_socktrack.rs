@@ -18,14 +18,6 @@ use tetra_tests::vm::{cargo_build_binary, Vm};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/socktrack");
 
-/// Tetragon's example policies, as the conformance test reads them.
-fn corpus_dir() -> PathBuf {
-    std::env::var("TETRA_CONFORMANCE_DIR").map(PathBuf::from).unwrap_or_else(|_| {
-        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/conformance/tetragon"))
-    })
-    .join("policies")
-}
-
 const SCRIPT: &str = r#"
 /bin/tetrad --export-filename /tmp/events.json --enable-process-cred=false \
     --enable-process-ns=false --tracing-policy /policies/tcp-accept.yaml \
@@ -50,10 +42,15 @@ type Event = (String, String, u64);
 #[test]
 fn tracked_sockets_attribute_events_to_their_owner_on_debian_kernel() {
     require_vm!();
-    let corpus = corpus_dir();
+    let Some(corpus) = tetra_corpus::dir_for(
+        "tracked_sockets_attribute_events_to_their_owner_on_debian_kernel",
+        tetra_corpus::Part::Policies,
+    ) else {
+        return;
+    };
     let policy = |name: &str| {
         let p = corpus.join(name);
-        assert!(p.exists(), "{} is missing: the Tetragon conformance corpus (set TETRA_CONFORMANCE_DIR)", p.display());
+        assert!(p.exists(), "{} is missing from the conformance corpus", p.display());
         p
     };
     let tetrad = cargo_build_binary("tetra-agent", "tetrad").expect("build tetrad");

@@ -13,11 +13,9 @@ use std::time::Instant;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let lines: usize = std::env::var("BENCH_LINES").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
-    let dir = std::env::var_os("TETRA_CONFORMANCE_DIR")
-        .map(PathBuf::from)
-        // Default: `shared/` beside the repository clone (<crate>/../../shared).
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/tetragon"));
-    let source = std::fs::read_to_string(dir.join("events/all-events.jsonl"))?;
+    let dir = tetra_corpus::dir(tetra_corpus::Part::Events)
+        .ok_or("no conformance events: set TETRA_CONFORMANCE_DIR (see tetra_corpus)")?;
+    let source = std::fs::read_to_string(dir.join("all-events.jsonl"))?;
     let events: Vec<&str> = source.lines().filter(|l| !l.trim().is_empty()).collect();
     if events.is_empty() {
         return Err("no events in all-events.jsonl".into());

@@ -627,9 +627,10 @@ mod conformance {
     /// bpf_override_return.
     #[test]
     fn corpus_refusals_on_the_kernel_side_are_listed() {
-        let dir = std::env::var("TETRA_CONFORMANCE_DIR").map(std::path::PathBuf::from).unwrap_or_else(|_| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/tetragon")
-        }).join("policies");
+        let Some(dir) = tetra_corpus::dir_for("corpus_refusals_on_the_kernel_side_are_listed", tetra_corpus::Part::Policies)
+        else {
+            return;
+        };
         let mut table = String::from("| file | hook | refused because |\n|---|---|---|\n");
         for file in corpus_files(&dir).unwrap() {
             let Ok(policy) = tetra_crds::check_policy_yaml(&std::fs::read_to_string(&file).unwrap()) else { continue };
