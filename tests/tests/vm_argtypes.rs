@@ -5,7 +5,6 @@
 //! also reads an iov_iter, which the agent does not read yet). The workload
 //! (tests/src/bin/vm_argtypes.rs) makes each hooked call with a known object and the test
 //! asserts the exported arguments field by field.
-use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::{json, Value};

@@ -9,7 +9,6 @@
 //! socket freed when the server's FIN arrives is the client's. After UntrackSock the
 //! closing process is reported as itself.
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::Value;
