@@ -86,11 +86,6 @@ tetra_section readvout cat /tmp/readv.out
 tetra_section kprobes grep process_kprobe /tmp/events.json
 "#;
 
-/// `📚 read    vm /bin/x /etc/f 4096 bytes` -> `📚 read vm /bin/x /etc/f 4096 bytes`.
-fn squeeze(line: &str) -> String {
-    line.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
 /// The kprobe events of program `name`: (policy, function, binary, args).
 fn kprobes(out: &VmOutput, name: &str) -> Vec<(String, String, String, Value)> {
     out.json_section(name)
@@ -151,12 +146,10 @@ fn followfd_on_busybox_and_coreutils_programs() {
     assert_eq!(section("preadout").trim(), "pread=100");
     assert_eq!(section("readvout").trim(), "readv=128");
     let node = "tetra-vm";
-    let compact = |name: &str| -> Vec<String> {
-        section(&format!("{name}compact")).lines().filter(|l| !l.trim().is_empty()).map(squeeze).collect()
-    };
+    let compact = |name: &str| out.compact_section(&format!("{name}compact")).unwrap();
     let lines = |bin: &str, spec: &[(&str, usize)]| -> Vec<String> {
         spec.iter()
-            .flat_map(|(what, n)| std::iter::repeat(format!("{what}").replace("NODE", node).replace("BIN", bin)).take(*n))
+            .flat_map(|(what, n)| std::iter::repeat_n(what.replace("NODE", node).replace("BIN", bin), *n))
             .collect()
     };
     let file_path = |a: &Value, i: usize| a[i]["file_arg"]["path"].as_str().unwrap_or_default().to_string();
