@@ -1069,6 +1069,17 @@ impl VmOutput {
             .collect()
     }
 
+    /// A section of `tetra getevents -o compact` output: its non-empty lines with runs
+    /// of spaces squeezed (`📚 read    vm /bin/x` -> `📚 read vm /bin/x`).
+    pub fn compact_section(&self, name: &str) -> Result<Vec<String>, VmError> {
+        Ok(self
+            .require_section(name)?
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect())
+    }
+
     /// The number a guest program printed as a `key=N` line in section `name` (its pids,
     /// ports, exit code), or an error quoting the section.
     pub fn section_value(&self, name: &str, key: &str) -> Result<u64, VmError> {

@@ -43,11 +43,6 @@ tetra_section nsinit cat /tmp/nsinit.json
 tetra_section nsinitcompact cat /tmp/nsinit.compact
 "#;
 
-/// `📚 read    vm /bin/x /etc/f 4096 bytes` -> `📚 read vm /bin/x /etc/f 4096 bytes`.
-fn squeeze(line: &str) -> String {
-    line.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
 #[test]
 fn seed002_file_and_tcp_policies_on_debian_kernel() {
     require_vm!();
@@ -171,14 +166,14 @@ fn seed002_file_and_tcp_policies_on_debian_kernel() {
         tcp_line("🧹 close", (lo.clone(), u64::from(listen), "0.0.0.0".into(), 0), ""),
         format!("💥 exit {node} {bin} 0"),
     ];
-    let compact: Vec<String> = section("workercompact").lines().filter(|l| !l.trim().is_empty()).map(squeeze).collect();
+    let compact = out.compact_section("workercompact").unwrap();
     assert_eq!(compact, expected);
 
     // Pid 1 of a new pid namespace did the same file work, but the seed's matchPIDs
     // (NotIn 1, isNamespacePID) hides its opens. Its fds are then not followed, so its
     // reads and writes are not reported either; sys_close has no selector and reports
     // every close.
-    let compact: Vec<String> = section("nsinitcompact").lines().filter(|l| !l.trim().is_empty()).map(squeeze).collect();
+    let compact = out.compact_section("nsinitcompact").unwrap();
     let mut expected = vec![format!("📪 close {node} {bin}"); 4];
     expected.push(format!("💥 exit {node} {bin} 0"));
     assert_eq!(compact, expected, "nsinit worker {nsinit}");

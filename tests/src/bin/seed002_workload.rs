@@ -7,6 +7,9 @@
 //!
 //! `seed002_workload dup FILE` instead opens FILE, duplicates the fd to 20 with dup2,
 //! closes the original and reads FILE through fd 20 (for CopyFD in `vm_policies.rs`).
+//! `seed002_workload pread FILE` reads 100 bytes at offset 10 with one pread64, and
+//! `seed002_workload readv FILE` reads 64 + 64 bytes with one readv (`vm_followfd.rs`:
+//! none of the VM's programs uses those calls on a file).
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -100,18 +103,42 @@ fn dup_read(path: &str) -> std::io::Result<()> {
     Ok(())
 }
 
+/// One pread64 of 100 bytes at offset 10; prints how many bytes it got.
+fn pread(path: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = [0u8; 100];
+    let n = File::open(path)?.read_at(&mut buf, 10)?;
+    println!("pread={n}");
+    Ok(())
+}
+
+/// One readv into two 64-byte buffers; prints how many bytes it got.
+fn readv(path: &str) -> std::io::Result<()> {
+    let (mut a, mut b) = ([0u8; 64], [0u8; 64]);
+    let n = File::open(path)?.read_vectored(&mut [std::io::IoSliceMut::new(&mut a), std::io::IoSliceMut::new(&mut b)])?;
+    println!("readv={n}");
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if let [mode, path] = args.as_slice() {
-        if mode == "dup" {
-            return match dup_read(path) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("dup: {e}");
-                    ExitCode::FAILURE
-                }
-            };
-        }
+        let run = match mode.as_str() {
+            "dup" => dup_read,
+            "pread" => pread,
+            "readv" => readv,
+            _ => {
+                eprintln!("unknown mode {mode}: dup, pread or readv");
+                return ExitCode::FAILURE;
+            }
+        };
+        return match run(path) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("{mode}: {e}");
+                ExitCode::FAILURE
+            }
+        };
     }
     let nsinit = in_new_pid_namespace(&|| {
         if std::process::id() != 1 {
