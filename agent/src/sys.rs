@@ -5,7 +5,8 @@ use std::path::Path;
 const BPF_FS_MAGIC: i64 = 0xcafe4a11;
 const TRACEFS_MAGIC: i64 = 0x74726163;
 
-fn fs_magic(path: &Path) -> Option<i64> {
+/// The file system type (`statfs` magic) of `path`, if it can be read.
+pub fn fs_magic(path: &Path) -> Option<i64> {
     let c = CString::new(path.as_os_str().as_encoded_bytes()).ok()?;
     // SAFETY: statfs fills the zeroed struct we own from a valid C string.
     unsafe {
