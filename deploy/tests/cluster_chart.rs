@@ -10,8 +10,9 @@
 //! The nodes must already have the images (README, "Install on Kubernetes"). Settings:
 //! - `TETRA_E2E_HELM_SET`: more `--set` values, comma separated (e.g. a registry's
 //!   `agent.image.repository=...`); by default every image is `pullPolicy=Never`.
-//! - `TETRA_E2E_IMAGE`: image of the test pods, with `sh`, `cat` and `sleep` (default: the
-//!   image of the DaemonSet's export-stdout container, which the node has).
+//! - `TETRA_E2E_IMAGE`: image of the test pods, which needs only a `tail` (default: the
+//!   image of the DaemonSet's export-stdout container, which the node has and which runs
+//!   `tail` itself).
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::PathBuf;
@@ -103,7 +104,7 @@ fn victim(ns: &str, node: &str, image: &str) -> Value {
                 "spec": {
                     "nodeName": node,
                     "terminationGracePeriodSeconds": 0,
-                    "containers": [{"name": "main", "image": image, "imagePullPolicy": "IfNotPresent", "command": ["sh", "-c", "sleep 3600"]}]
+                    "containers": [{"name": "main", "image": image, "imagePullPolicy": "IfNotPresent", "command": ["tail", "-f", "/dev/null"]}]
                 }
             }
         }
@@ -127,10 +128,11 @@ fn open_policy(kind: &str, name: &str, ns: Option<&str>, suffix: &str, actions: 
     })
 }
 
-/// `cat <file>` in the `main` container of deploy/victim in `ns`.
-fn cat_in(ns: &str, file: &str) -> Output {
+/// `tail <file>` (it opens the file, which need not exist) in the `main` container of
+/// deploy/victim in `ns`.
+fn open_in(ns: &str, file: &str) -> Output {
     Command::new("kubectl")
-        .args(["exec", "-n", ns, "deploy/victim", "-c", "main", "--", "cat", file])
+        .args(["exec", "-n", ns, "deploy/victim", "-c", "main", "--", "tail", file])
         .output()
         .expect("kubectl exec")
 }
@@ -214,15 +216,15 @@ fn chart_on_a_real_cluster_enforces_and_names_pods() {
     let pod_name = pod["metadata"]["name"].as_str().expect("pod name").to_string();
     let status = pod["status"]["containerStatuses"].as_array().expect("statuses").iter().find(|c| c["name"] == "main").expect("main").clone();
 
-    // Enforcement: the policy's Sigkill ends the `cat` in the pod (exit 137).
+    // Enforcement: the policy's Sigkill ends the `tail` in the pod (exit 137).
     apply(&open_policy("TracingPolicy", &kill_policy, None, &kill_file, json!([{"action": "Sigkill"}])));
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
-        let out = cat_in(&ns, &kill_file);
+        let out = open_in(&ns, &kill_file);
         if out.status.code() == Some(137) {
             break;
         }
-        assert!(Instant::now() < deadline, "cat was not killed in 90 s: {out:?}");
+        assert!(Instant::now() < deadline, "tail was not killed in 90 s: {out:?}");
         std::thread::sleep(Duration::from_secs(2));
     }
 
@@ -264,18 +266,18 @@ fn chart_on_a_real_cluster_enforces_and_names_pods() {
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         // The other namespace first: its open is exported before ours, if at all.
-        let _ = cat_in(&other, &ns_file);
-        let _ = cat_in(&ns, &ns_file);
+        let _ = open_in(&other, &ns_file);
+        let _ = open_in(&ns, &ns_file);
         std::thread::sleep(Duration::from_secs(2));
         let all = events(&source);
         if tracepoint_hit(&all, &ns_policy, &ns).is_some() {
             assert!(tracepoint_hit(&all, &ns_policy, &other).is_none(), "{ns_policy} fired in {other}");
-            // The other pod's cat was exported, so its hit would have been too.
+            // The other pod's tail was exported, so its hit would have been too.
             let seen = all.iter().any(|e| {
                 let p = &e["process_exec"]["process"];
                 p["pod"]["namespace"] == other.as_str() && p["arguments"].as_str().is_some_and(|a| a.contains(&ns_file))
             });
-            assert!(seen, "no exec of cat from {other} in the export");
+            assert!(seen, "no exec of tail from {other} in the export");
             break;
         }
         assert!(Instant::now() < deadline, "{ns_policy} did not fire in {ns} within 90 s");
