@@ -18,9 +18,9 @@ pub fn unified_root() -> PathBuf {
 pub fn unified_root_in(mounts: &str) -> Option<PathBuf> {
     mounts
         .lines()
+        .rev()
         .map(|l| l.split_whitespace().collect::<Vec<_>>())
-        .filter(|f| f.len() > 2 && f[2] == "cgroup2")
-        .last()
+        .find(|f| f.len() > 2 && f[2] == "cgroup2")
         .map(|f| f[1].into())
 }
 
