@@ -161,7 +161,7 @@ pub fn kernel_probes(can_override: bool) -> Vec<Probe> {
             bpf_lsm_active && ProgramType::Lsm.is_supported().unwrap_or(false),
         ),
         probe("HasRingBuffer", MapType::RingBuf.is_supported().unwrap_or(false)),
-        probe("HasKernelBTF", Path::new("/sys/kernel/btf/vmlinux").exists()),
+        probe("HasKernelBTF", Path::new(KERNEL_BTF).exists()),
     ]
 }
 
