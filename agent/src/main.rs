@@ -184,6 +184,8 @@ fn main() -> anyhow::Result<()> {
         signal_hook::flag::register(sig, stop.clone()).context("installing signal handlers")?;
     }
     sys::ensure_mounts();
+    sys::check_kernel_btf();
+    sys::check_memlock();
     let node = args.node_name.clone().unwrap_or_else(sys::node_name);
 
     let stats = Arc::new(Stats::default());
@@ -273,6 +275,10 @@ fn main() -> anyhow::Result<()> {
     let k8s = match args.enable_k8s_api {
         false => None,
         true => {
+            // Not fatal: policies still load and events still leave, without pods.
+            if let Err(e) = k8s::cgroup::check_unified_root(&cgroup_root) {
+                log::error!("--cgroup-root: {e}: events get no pod information and pod-scoped policies match nothing");
+            }
             let client = rt.block_on(k8s::client(args.k8s_kubeconfig_path.as_deref()))?;
             Some(k8s::start(&rt, client, &node, policies.clone(), cgroup_root.clone())?)
         }

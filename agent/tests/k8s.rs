@@ -466,3 +466,117 @@ fn namespaced_and_selector_policies_fire_only_in_their_pods() {
     assert_eq!(hit["process_tracepoint"]["process"]["pod"]["namespace"], "shop");
     agent.stop();
 }
+
+/// A container's cgroup as the kubelet's cgroupfs driver and runc make it, in every
+/// hierarchy the host mounts (each v1 controller and the unified one on a hybrid host, the
+/// unified one only on a v2 host): `/kubepods[/<qos>]/pod<uid>/<id>`. Removed on drop,
+/// with the kubelet's directories above it once no other test container uses them.
+struct KubeletCgroup {
+    /// Per hierarchy: the leaf first, then its parents up to `kubepods`.
+    chains: Vec<Vec<PathBuf>>,
+}
+
+/// Mount points of the host's cgroup hierarchies, v1 and v2.
+fn hierarchies() -> Vec<PathBuf> {
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
+    mounts
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|f| f.len() > 2 && (f[2] == "cgroup2" || f[2] == "cgroup"))
+        .map(|f| PathBuf::from(f[1]))
+        .collect()
+}
+
+impl KubeletCgroup {
+    fn new(qos: &str, pod_uid: &str, container_id: &str) -> KubeletCgroup {
+        let rel = PathBuf::from("kubepods").join(qos).join(format!("pod{pod_uid}")).join(container_id);
+        let mut chains = Vec::new();
+        for h in hierarchies() {
+            let mut chain = Vec::new();
+            let mut dir = h.clone();
+            for part in rel.components() {
+                let parent = dir.clone();
+                dir.push(part);
+                if std::fs::create_dir(&dir).is_ok() {
+                    // A v1 cpuset starts empty and takes no task until given its parent's.
+                    for f in ["cpuset.cpus", "cpuset.mems"] {
+                        if let Ok(v) = std::fs::read_to_string(parent.join(f)) {
+                            std::fs::write(dir.join(f), v.trim()).unwrap_or_else(|e| panic!("{}/{f}: {e}", dir.display()));
+                        }
+                    }
+                }
+                chain.push(dir.clone());
+            }
+            chain.reverse();
+            chains.push(chain);
+        }
+        KubeletCgroup { chains }
+    }
+
+    /// Runs `script` with /bin/sh moved into this container's cgroup of every hierarchy.
+    fn spawn(&self, script: &str) -> std::process::Child {
+        let moves: String = self.chains.iter().map(|c| format!("echo $$ > {}/cgroup.procs && ", c[0].display())).collect();
+        Command::new("/bin/sh").arg("-c").arg(format!("{moves}{script}")).stdout(std::process::Stdio::null()).spawn().unwrap()
+    }
+}
+
+impl Drop for KubeletCgroup {
+    fn drop(&mut self) {
+        for chain in &self.chains {
+            // The leaf empties once its processes are reaped; parents go when unused.
+            for _ in 0..50 {
+                if std::fs::remove_dir(&chain[0]).is_ok() || !chain[0].exists() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            for parent in &chain[1..] {
+                let _ = std::fs::remove_dir(parent);
+            }
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs root: loads BPF programs and creates cgroups (the README test command runs it)"]
+fn kubelet_cgroupfs_layout_in_every_hierarchy_enriches_and_scopes_by_qos_class() {
+    let _serial = serial();
+    let fake = FakeKube::start();
+    fake.put("nodes", node(json!({})));
+    // The measured layout: BestEffort, Burstable, Guaranteed (directly under /kubepods).
+    let classes = [("besteffort", "3c4d5e6f-0000-4000-8000-00000000000a"), ("burstable", "3c4d5e6f-0000-4000-8000-00000000000b"), ("", "3c4d5e6f-0000-4000-8000-00000000000c")];
+    let mut cgroups = Vec::new();
+    for (i, (qos, uid)) in classes.iter().enumerate() {
+        let id = hex_id(&format!("qos{i}"));
+        let ns = if i == 0 { "scoped" } else { "elsewhere" };
+        fake.put("pods", pod(ns, &format!("qos-{i}"), uid, json!({"qos": i.to_string()}), None, ("main", &id)));
+        cgroups.push((KubeletCgroup::new(qos, uid, &id), ns, id));
+    }
+    let hybrid = hierarchies().len() > 1;
+    eprintln!("{} hierarchies ({})", hierarchies().len(), if hybrid { "hybrid host" } else { "v2 host" });
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(marker("k8s-qos"));
+    std::fs::write(&file, "x\n").unwrap();
+    let (mut agent, _k) = start_agent(&fake, &[]);
+    let name = file.file_name().unwrap().to_str().unwrap().to_string();
+    fake.put("tracingpoliciesnamespaced", open_policy("TracingPolicyNamespaced", "scoped-opens", Some("scoped"), &name));
+    agent.wait_log("tracing policy scoped/scoped-opens enabled");
+    std::thread::sleep(Duration::from_millis(500)); // the scope fills the policy's cgroup map
+    let mut pids = Vec::new();
+    for (cg, ns, id) in &cgroups {
+        let mut child = cg.spawn(&format!("exec /bin/cat {}", file.display()));
+        let pid = child.id();
+        assert!(child.wait().unwrap().success());
+        let event = exec_of(&agent, pid, "/bin/cat");
+        let p = &event["process_exec"]["process"]["pod"];
+        assert_eq!((p["namespace"].as_str(), p["container"]["id"].as_str()), (Some(*ns), Some(format!("containerd://{id}").as_str())), "{event}");
+        pids.push(pid as u64);
+    }
+    for pid in &pids {
+        agent.wait_for("exit", |e| common::is(e, "process_exit", *pid as u32));
+    }
+    // The kernel's id of a task's cgroup is the unified hierarchy's: the scope holds those.
+    assert_eq!(hits(&agent, &file), [("scoped-opens".to_string(), pids[0])]);
+    let stats = agent.stop();
+    assert_eq!(stats["pod_unenriched"], 0, "{stats:?}");
+}

@@ -146,3 +146,39 @@ fn operator_crd_creation_can_be_left_to_others() {
     let skipped = args(&rendered("crd-skip", &["--set", "operator.skipCRDCreation=true"]));
     assert_eq!(skipped[2], "--skip-crd-creation", "{skipped}");
 }
+
+#[test]
+fn every_container_can_use_imported_images_only() {
+    // Nodes without a registry: images imported into the runtime, never pulled.
+    let docs = rendered(
+        "never-pull",
+        &[
+            "--set",
+            "agent.image.pullPolicy=Never",
+            "--set",
+            "exportStdout.image.pullPolicy=Never",
+            "--set",
+            "operator.image.pullPolicy=Never",
+        ],
+    );
+    let mut seen = 0;
+    for doc in docs.iter().filter(|d| d["kind"] == "DaemonSet" || d["kind"] == "Deployment") {
+        let spec = &doc["spec"]["template"]["spec"];
+        for list in ["initContainers", "containers"] {
+            for c in spec[list].as_array().into_iter().flatten() {
+                assert_eq!(c["imagePullPolicy"], "Never", "{} {}", object_id(doc), c["name"]);
+                seen += 1;
+            }
+        }
+    }
+    assert_eq!(seen, 3, "tetragon, export-stdout and tetra-operator");
+}
+
+#[test]
+fn bpffs_propagation_can_be_tetragons_bidirectional() {
+    let docs = rendered("bidirectional", &["--set", "agent.bpfMountPropagation=Bidirectional"]);
+    let ds = find(&docs, "DaemonSet", "tetragon").expect("DaemonSet");
+    let mounts = ds["spec"]["template"]["spec"]["containers"][0]["volumeMounts"].as_array().expect("mounts").clone();
+    let bpf = mounts.iter().find(|m| m["mountPath"] == "/sys/fs/bpf").expect("bpf mount");
+    assert_eq!(bpf["mountPropagation"], "Bidirectional");
+}

@@ -345,6 +345,7 @@ fn agent_daemonset_mounts_the_host_paths_and_runs_export_stdout() {
         ("/sys/kernel/tracing", "/sys/kernel/tracing"),
         ("/sys/fs/cgroup", "/sys/fs/cgroup"),
         ("/var/run/tetragon", "/var/run/tetragon"),
+        ("/var/run/secrets/kubernetes.io/serviceaccount", "(not hostPath)"),
     ]
     .iter()
     .map(|(c, h)| (c.to_string(), h.to_string()))
@@ -357,8 +358,8 @@ fn agent_daemonset_mounts_the_host_paths_and_runs_export_stdout() {
         .find(|m| m["mountPath"] == "/sys/fs/bpf")
         .expect("bpf mount");
     assert_eq!(
-        bpf["mountPropagation"], "Bidirectional",
-        "pinned maps must reach the host's bpffs"
+        bpf["mountPropagation"], "HostToContainer",
+        "nothing is pinned: Bidirectional would need a shared bpffs mount on every host"
     );
 
     let node_name = agent["env"]
@@ -547,4 +548,43 @@ fn the_real_binaries_accept_the_rendered_flags() {
         &["--leader-election-retry-period=soon".to_string()]
     )
     .is_err());
+}
+
+#[test]
+fn pods_declare_their_api_token_instead_of_relying_on_automount() {
+    let docs = manifests();
+    let values = yaml_file("helm/tetra/values.yaml");
+    let pods = [
+        (&get(&docs, "DaemonSet", AGENT)["spec"]["template"]["spec"], "tetragon"),
+        (&get(&docs, "Deployment", OPERATOR)["spec"]["template"]["spec"], "tetra-operator"),
+    ];
+    for (pod, name) in pods {
+        assert_eq!(pod["automountServiceAccountToken"], false, "{name}");
+        let volume = pod["volumes"]
+            .as_array()
+            .expect("volumes")
+            .iter()
+            .find(|v| v["name"] == "kube-api-access")
+            .unwrap_or_else(|| panic!("{name}: no kube-api-access volume"));
+        // Exactly what in-cluster clients read: token, ca.crt, namespace.
+        assert_eq!(
+            volume["projected"]["sources"],
+            serde_json::json!([
+                {"serviceAccountToken": {"path": "token", "expirationSeconds": values["serviceAccountToken"]["expirationSeconds"]}},
+                {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+                {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {"fieldPath": "metadata.namespace"}}]}}
+            ]),
+            "{name}"
+        );
+        assert_eq!(volume["projected"]["defaultMode"], 0o644, "{name}");
+        let mount = container(pod, name)["volumeMounts"]
+            .as_array()
+            .expect("volumeMounts")
+            .iter()
+            .find(|m| m["name"] == "kube-api-access")
+            .unwrap_or_else(|| panic!("{name}: token not mounted"))
+            .clone();
+        assert_eq!(mount["mountPath"], "/var/run/secrets/kubernetes.io/serviceaccount", "{name}");
+        assert_eq!(mount["readOnly"], true, "{name}");
+    }
 }

@@ -3,17 +3,43 @@
 //! container runtime and the kubelet's cgroup driver named it; this module reads that name.
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Where the unified (v2) cgroup hierarchy is mounted, whose ids the kernel reports:
 /// `/sys/fs/cgroup` on a v2 host, `/sys/fs/cgroup/unified` on a hybrid v1 host.
-pub fn unified_root() -> std::path::PathBuf {
+pub fn unified_root() -> PathBuf {
     let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    unified_root_in(&mounts).unwrap_or_else(|| "/sys/fs/cgroup".into())
+}
+
+/// The unified hierarchy's mount point in a mount table (`/proc/self/mounts` format): the
+/// last cgroup2 mount, since a later mount hides an earlier one at the same place (in a
+/// pod, the host's `/sys/fs/cgroup` mounted over the runtime's own).
+pub fn unified_root_in(mounts: &str) -> Option<PathBuf> {
     mounts
         .lines()
+        .rev()
         .map(|l| l.split_whitespace().collect::<Vec<_>>())
         .find(|f| f.len() > 2 && f[2] == "cgroup2")
-        .map_or_else(|| "/sys/fs/cgroup".into(), |f| f[1].into())
+        .map(|f| f[1].into())
+}
+
+/// Why `root` cannot serve as the unified hierarchy, if it cannot: the ids the kernel
+/// reports are inodes of a cgroup2 file system, so a v1 hierarchy or the tmpfs holding the
+/// v1 hierarchies of a hybrid host would name no container, or the wrong one.
+pub fn check_unified_root(root: &Path) -> Result<(), String> {
+    const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
+    let magic = crate::sys::fs_magic(root)
+        .ok_or_else(|| format!("{}: {}", root.display(), std::io::Error::last_os_error()))?;
+    if magic == CGROUP2_SUPER_MAGIC {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} is not a cgroup v2 (unified) hierarchy (file system magic {magic:#x}); \
+             on a hybrid host it is usually /sys/fs/cgroup/unified",
+            root.display()
+        ))
+    }
 }
 
 /// A container named by a cgroup path.
@@ -46,7 +72,8 @@ fn id_of_component(c: &str) -> Option<&str> {
             .find_map(|p| scope.strip_prefix(p))
             .and_then(container_id);
     }
-    container_id(c)
+    // CRI-O under the kubelet's cgroupfs driver: `crio-<id>` without `.scope`.
+    container_id(c.strip_prefix("crio-").unwrap_or(c))
 }
 
 /// The pod uid of a kubelet cgroup: `pod<uid>` (cgroupfs driver) or
@@ -76,9 +103,14 @@ pub fn parse_path(path: &str) -> Option<ContainerRef> {
 }
 
 /// Every directory of the hierarchy under `root` that names a container, by cgroup id
-/// (directory inode). Directories vanishing during the walk are skipped.
+/// (directory inode). Directories vanishing during the walk are skipped, and so are other
+/// file systems mounted below `root`: inodes are ids only within one hierarchy (a hybrid
+/// host's `/sys/fs/cgroup` holds a v1 hierarchy per controller beside the unified one).
 pub fn scan(root: &Path) -> HashMap<u64, ContainerRef> {
     let mut found = HashMap::new();
+    let Ok(device) = std::fs::metadata(root).map(|m| m.dev()) else {
+        return found;
+    };
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
         let Ok(entries) = std::fs::read_dir(&dir) else {
@@ -86,7 +118,7 @@ pub fn scan(root: &Path) -> HashMap<u64, ContainerRef> {
         };
         for entry in entries.flatten() {
             let Ok(meta) = entry.metadata() else { continue };
-            if !meta.is_dir() {
+            if !meta.is_dir() || meta.dev() != device {
                 continue;
             }
             let path = entry.path();
@@ -239,3 +271,8 @@ mod tests {
         assert_eq!(parse_path(&format!("/docker/{}", &ID[..30])), None);
     }
 }
+
+/// The kubelet's layouts (both drivers, hybrid, v2-only, pod-mounted), built as real
+/// directory trees and read by [`unified_root_in`] and [`scan`].
+#[cfg(test)]
+mod kubelet_layouts;

@@ -20,6 +20,12 @@ pub struct Agent {
 impl Agent {
     /// Starts tetrad exporting to a fresh file and waits until it is attached.
     pub fn start(extra: &[&str]) -> Agent {
+        Agent::start_in(&[], extra)
+    }
+
+    /// As [`Agent::start`], run by `wrapper` (a command that ends by exec'ing its arguments,
+    /// e.g. `prlimit ... --`), so the agent keeps the wrapper's pid, limits and mounts.
+    pub fn start_in(wrapper: &[&str], extra: &[&str]) -> Agent {
         let dir = tempfile::tempdir().unwrap();
         let export = dir.path().join("events.json");
         // Tests run agents side by side: no shared default port or info file unless asked.
@@ -30,7 +36,16 @@ impl Agent {
         if !extra.iter().any(|a| a.starts_with("--run-dir")) {
             defaults.push(format!("--run-dir={}", dir.path().join("run").display()));
         }
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tetrad"))
+        let tetrad = env!("CARGO_BIN_EXE_tetrad");
+        let mut command = match wrapper.split_first() {
+            None => Command::new(tetrad),
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(tetrad);
+                c
+            }
+        };
+        let mut child = command
             .arg("--export-filename")
             .arg(&export)
             .args(&defaults)
@@ -60,6 +75,11 @@ impl Agent {
     pub fn signal(&self, signal: i32) {
         // SAFETY: kill() only sends a signal to our own child's pid.
         unsafe { libc::kill(self.child.id() as i32, signal) };
+    }
+
+    /// The agent's pid (a wrapper exec'd it).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn log_text(&self) -> String {

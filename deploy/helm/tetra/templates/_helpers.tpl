@@ -32,3 +32,34 @@ The ConfigMap holds their values; the DaemonSet passes each as --<key>=<value>.
 {{- define "tetra.flagEnv" -}}
 TETRA_FLAG_{{ . | upper | replace "-" "_" }}
 {{- end }}
+
+{{/*
+The API credentials of a pod, declared rather than left to the ServiceAccount admission
+plugin (some clusters run without it, and their pods get no token): the same projected
+volume the plugin would add, mounted where in-cluster clients look.
+*/}}
+{{- define "tetra.apiAccessMount" -}}
+- name: kube-api-access
+  mountPath: /var/run/secrets/kubernetes.io/serviceaccount
+  readOnly: true
+{{- end }}
+
+{{- define "tetra.apiAccessVolume" -}}
+- name: kube-api-access
+  projected:
+    defaultMode: 420 # 0644, as the admission plugin sets it
+    sources:
+      - serviceAccountToken:
+          path: token
+          expirationSeconds: {{ .Values.serviceAccountToken.expirationSeconds }}
+      - configMap:
+          name: kube-root-ca.crt
+          items:
+            - key: ca.crt
+              path: ca.crt
+      - downwardAPI:
+          items:
+            - path: namespace
+              fieldRef:
+                fieldPath: metadata.namespace
+{{- end }}
