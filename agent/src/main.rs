@@ -183,6 +183,7 @@ fn main() -> anyhow::Result<()> {
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone()).context("installing signal handlers")?;
     }
+    sys::tune_allocator();
     sys::ensure_mounts();
     let node = args.node_name.clone().unwrap_or_else(sys::node_name);
 

@@ -110,6 +110,12 @@ impl PolicyRegistry {
 
     /// Attaches an entry's hooks in its current mode; records the outcome in its state.
     fn load(&mut self, i: usize) {
+        self.attach(i);
+        // What a load allocated and freed (libbpf's object, the kernel BTF) leaves no pages.
+        crate::sys::release_free_memory();
+    }
+
+    fn attach(&mut self, i: usize) {
         let entry = &mut self.entries[i];
         entry.loaded = None;
         let Some(sensors) = &self.sensors else {
@@ -167,6 +173,8 @@ impl PolicyRegistry {
             if let Some(sensors) = &self.sensors {
                 sensors.table.remove(loaded.info().id);
             }
+            drop(loaded);
+            crate::sys::release_free_memory();
         }
     }
 
