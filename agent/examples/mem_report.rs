@@ -4,12 +4,12 @@
 //!
 //!     cargo build --release -p tetra-agent --bins --examples
 //!     target/release/examples/mem_report [EXECS]
-use std::io::{BufRead, BufReader};
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use tetra_agent::sensors::memory;
 use tetra_proto::tetragon::fine_guidance_sensors_client::FineGuidanceSensorsClient;
 use tetra_proto::tetragon::{AddTracingPolicyRequest, ListTracingPoliciesRequest, TracingPolicyState};
@@ -35,24 +35,9 @@ fn report(what: &str, pid: u32) -> anyhow::Result<()> {
 
 fn main() -> anyhow::Result<()> {
     let execs: usize = std::env::args().nth(1).map(|s| s.parse()).transpose()?.unwrap_or(10_000);
-    let exe = std::env::current_exe()?;
-    let tetrad: PathBuf = exe.parent().and_then(Path::parent).context("exe dir")?.join("tetrad");
-    if !tetrad.exists() {
-        bail!("{} not found: cargo build --release -p tetra-agent --bins", tetrad.display());
-    }
     let dir = tempfile::tempdir()?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let mut agent = Command::new(&tetrad)
-        .arg(format!("--server-address=127.0.0.1:{port}"))
-        .arg(format!("--run-dir={}", dir.path().display()))
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let mut log = BufReader::new(agent.stderr.take().context("stderr")?).lines();
-    for line in log.by_ref() {
-        if line?.contains("tetrad ready") {
-            break;
-        }
-    }
+    let (mut agent, log) = support::start(&[format!("--server-address=127.0.0.1:{port}"), format!("--run-dir={}", dir.path().display())])?;
     // Keep reading the log so the agent never blocks on a full pipe.
     std::thread::spawn(move || log.map_while(Result::ok).for_each(drop));
     let pid = agent.id();
@@ -75,16 +60,7 @@ fn main() -> anyhow::Result<()> {
     }
     report(&format!("{} example policies added", policies.len()), pid)?;
 
-    // Two spawners, one per core of our machines.
-    std::thread::scope(|s| {
-        for t in 0..2 {
-            s.spawn(move || {
-                for i in (t..execs).step_by(2) {
-                    let _ = Command::new("/bin/true").arg(format!("mem-report-{i}")).status();
-                }
-            });
-        }
-    });
+    support::storm(execs, "mem-report")?;
     report(&format!("after a {execs}-exec storm"), pid)?;
     // SAFETY: kill() only signals our own child.
     unsafe { libc::kill(pid as i32, libc::SIGINT) };
