@@ -288,7 +288,7 @@ pub fn load_scoped_policy(
     // shared with the lifecycle sensor and the pod scope's cgroup map.
     let shared_ids: Vec<BpfId> = [&shared.events, &shared.drops, &shared.binaries, &shared.exec_states]
         .into_iter()
-        .filter_map(|fd| memory::charge(fd))
+        .filter_map(memory::charge)
         .chain(memory::charge(&shared.data_heap.as_fd()))
         .chain(cgroups.and_then(|m| memory::charge(&m.as_fd())))
         .map(|(id, _)| id)
