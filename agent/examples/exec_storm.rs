@@ -6,37 +6,12 @@
 //!
 //!     cargo build --release -p tetra-agent --bins --examples
 //!     target/release/examples/exec_storm [N]
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+mod support;
+
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-
-fn storm(n: usize, marker: &str) -> anyhow::Result<Duration> {
-    let start = Instant::now();
-    // Two spawners, one per core of our machines.
-    std::thread::scope(|s| -> anyhow::Result<()> {
-        let handles: Vec<_> = (0..2)
-            .map(|t| {
-                s.spawn(move || -> anyhow::Result<()> {
-                    for i in (t..n).step_by(2) {
-                        let ok = Command::new("/bin/true").arg(format!("{marker}-{i}")).status()?;
-                        if !ok.success() {
-                            bail!("/bin/true failed");
-                        }
-                    }
-                    Ok(())
-                })
-            })
-            .collect();
-        for h in handles {
-            h.join().map_err(|_| anyhow::anyhow!("spawner panicked"))??;
-        }
-        Ok(())
-    })?;
-    Ok(start.elapsed())
-}
 
 /// utime + stime of a process, in seconds.
 fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
@@ -82,33 +57,19 @@ fn count_ours(path: &Path, marker: &str) -> anyhow::Result<(usize, usize)> {
 
 fn main() -> anyhow::Result<()> {
     let n: usize = std::env::args().nth(1).map(|s| s.parse()).transpose()?.unwrap_or(10_000);
-    let exe = std::env::current_exe()?;
-    let tetrad: PathBuf = exe.parent().and_then(Path::parent).context("exe dir")?.join("tetrad");
-    if !tetrad.exists() {
-        bail!("{} not found: cargo build --release -p tetra-agent --bins", tetrad.display());
-    }
+    support::tetrad()?;
     let dir = tempfile::tempdir()?;
     let export = dir.path().join("events.json");
     let marker = format!("storm{}", std::process::id());
 
-    let baseline = storm(n, &format!("{marker}base"))?;
+    let baseline = support::storm(n, &format!("{marker}base"))?;
 
-    let mut agent = Command::new(&tetrad)
-        .arg("--export-filename")
-        .arg(&export)
-        // One file for the whole run, so every event can be counted.
-        .args(["--export-file-max-size-mb", "0"])
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let mut log = BufReader::new(agent.stderr.take().context("stderr")?).lines();
-    for line in log.by_ref() {
-        if line?.contains("tetrad ready") {
-            break;
-        }
-    }
+    // One file for the whole run, so every event can be counted.
+    let args = ["--export-filename".to_string(), export.display().to_string(), "--export-file-max-size-mb".into(), "0".into()];
+    let (mut agent, log) = support::start(&args)?;
     let pid = agent.id();
     let cpu_before = cpu_seconds(pid)?;
-    let with_agent = storm(n, &marker)?;
+    let with_agent = support::storm(n, &marker)?;
     // Wait until every event is written, or give up after 60 s.
     let deadline = Instant::now() + Duration::from_secs(60);
     let (exec, exit) = loop {

@@ -183,6 +183,7 @@ fn main() -> anyhow::Result<()> {
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone()).context("installing signal handlers")?;
     }
+    sys::tune_allocator();
     sys::ensure_mounts();
     sys::check_kernel_btf();
     sys::check_memlock();
@@ -197,11 +198,18 @@ fn main() -> anyhow::Result<()> {
     let mut registry =
         PolicyRegistry::with_sensors(PolicySensors { shared, table: policy_table.clone() });
     for file in static_policies(&args)? {
-        let yaml = std::fs::read_to_string(&file)
-            .with_context(|| format!("reading tracing policy {}", file.display()))?;
-        // A policy that fails is reported and kept in its error state; the others load.
-        if let Err(e) = registry.add(&yaml, "static", None) {
-            log::error!("tracing policy {}: {e}", file.display());
+        // A policy that fails is reported and listed in its error state; the others load.
+        let source = file.display().to_string();
+        match std::fs::read_to_string(&file) {
+            Ok(yaml) => {
+                if let Err(e) = registry.add_from(&yaml, "static", &source, None) {
+                    log::error!("tracing policy {source}: {e}");
+                }
+            }
+            Err(e) => {
+                log::error!("tracing policy {source}: {e}");
+                registry.refuse_file("static", &source, format!("reading {source}: {e}"));
+            }
         }
     }
     let policies = Arc::new(Mutex::new(registry));

@@ -53,6 +53,7 @@ const POLICY_STATES: &[(TracingPolicyState, &str)] = &[
     (TracingPolicyState::TpStateDisabled, "disabled"),
     (TracingPolicyState::TpStateLoadError, "load_error"),
     (TracingPolicyState::TpStateError, "error"),
+    (TracingPolicyState::TpStateSkipped, "skipped"),
 ];
 
 impl Metrics {

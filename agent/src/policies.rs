@@ -6,6 +6,12 @@
 //! attached is kept with state `TP_STATE_LOAD_ERROR` and the reason; the registry never
 //! reports a policy as enabled while nothing is attached. Loading one policy never touches
 //! the others.
+//!
+//! Nothing given is invisible: a policy refused before it compiles (invalid, unsupported
+//! feature) or because its name is taken is listed too, with state `TP_STATE_ERROR` and
+//! the reason, as a "refusal" row. Refusals hold no name: only accepted policies do. A
+//! refusal is replaced by the next attempt of the same submitter (domain and source file)
+//! at that name, and deleted like any policy.
 use std::sync::Arc;
 
 use tetra_crds::compile::{AttachTarget, UprobeLocation};
@@ -45,6 +51,8 @@ struct Entry {
     name: String,
     namespace: String,
     domain: String,
+    /// The file it was read from (`--tracing-policy`, `--tracing-policy-dir`), else empty.
+    source: String,
     mode: TracingPolicyMode,
     state: TracingPolicyState,
     error: String,
@@ -97,11 +105,54 @@ fn describe(target: &AttachTarget) -> String {
     }
 }
 
+/// Name and namespace of a policy document that may not validate, to list its refusal.
+fn identity(yaml: &str) -> Option<(String, String)> {
+    let doc = tetra_crds::validate::parse_yaml(yaml).ok()?;
+    let text = |key: &str| doc.get("metadata")?.get(key)?.as_str().map(str::to_string);
+    Some((text("name").filter(|n| !n.is_empty())?, text("namespace").unwrap_or_default()))
+}
+
+/// A file's policy whose document names none is listed under the file's name.
+fn file_identity(source: &str) -> Option<(String, String)> {
+    let file = std::path::Path::new(source).file_name()?.to_string_lossy().into_owned();
+    Some((file, String::new()))
+}
+
+/// Where a policy came from, for messages: its file, else its domain.
+fn origin(domain: &str, source: &str) -> String {
+    if source.is_empty() {
+        format!("domain {domain}")
+    } else {
+        source.to_string()
+    }
+}
+
 impl PolicyRegistry {
+    /// Policy `name`: the accepted one (which holds the name) before any refusal.
     fn find(&self, name: &str, namespace: &str, domain: &str) -> Option<usize> {
-        self.entries.iter().position(|e| {
+        let matches = |e: &Entry| {
             e.name == name && e.namespace == namespace && (domain.is_empty() || e.domain == domain)
-        })
+        };
+        let accepted = self.entries.iter().position(|e| matches(e) && e.compiled.is_some());
+        accepted.or_else(|| self.entries.iter().position(matches))
+    }
+
+    /// The accepted policy holding `name` in `namespace`, whatever its domain.
+    fn holder(&self, name: &str, namespace: &str) -> Option<&Entry> {
+        self.entries.iter().find(|e| e.name == name && e.namespace == namespace && e.compiled.is_some())
+    }
+
+    /// Forgets the earlier refusals of (`domain`, `source`) at this name.
+    fn forget_refusals(&mut self, name: &str, namespace: &str, domain: &str, source: &str) {
+        self.entries.retain(|e| {
+            e.compiled.is_some() || !(e.name == name && e.namespace == namespace && e.domain == domain && e.source == source)
+        });
+    }
+
+    /// Lists a policy that was refused before loading, with the reason.
+    fn refuse(&mut self, name: &str, namespace: &str, domain: &str, source: &str, reason: String) {
+        self.forget_refusals(name, namespace, domain, source);
+        self.put(name, namespace, domain, source, TracingPolicyState::TpStateError, reason);
     }
 
     pub fn with_sensors(sensors: PolicySensors) -> Self {
@@ -110,6 +161,12 @@ impl PolicyRegistry {
 
     /// Attaches an entry's hooks in its current mode; records the outcome in its state.
     fn load(&mut self, i: usize) {
+        self.attach(i);
+        // What a load allocated and freed (libbpf's object, the kernel BTF) leaves no pages.
+        crate::sys::release_free_memory();
+    }
+
+    fn attach(&mut self, i: usize) {
         let entry = &mut self.entries[i];
         entry.loaded = None;
         let Some(sensors) = &self.sensors else {
@@ -167,28 +224,62 @@ impl PolicyRegistry {
             if let Some(sensors) = &self.sensors {
                 sensors.table.remove(loaded.info().id);
             }
+            drop(loaded);
+            crate::sys::release_free_memory();
         }
     }
 
     /// Adds a policy from YAML and attaches it. `mode` overrides the policy's own
     /// `policy-mode` option. Returns the new policy's id; a valid policy whose hooks cannot
     /// be attached is kept (state `LOAD_ERROR`, listed with its reason) and reported as
-    /// `CannotEnable`.
+    /// `CannotEnable`. A policy refused before loading (`Invalid`, `Exists`) is listed as a
+    /// refusal when its document names it.
     pub fn add(
         &mut self,
         yaml: &str,
         domain: &str,
         mode: Option<TracingPolicyMode>,
     ) -> Result<u64, RegistryError> {
-        let policy = tetra_crds::check_policy_yaml(yaml).map_err(|errors| {
-            RegistryError::Invalid(errors.iter().map(|e| e.to_string()).collect())
-        })?;
-        let namespace = policy.workloads.namespace.clone().unwrap_or_default();
+        self.add_from(yaml, domain, "", mode)
+    }
+
+    /// [`Self::add`] of a policy read from file `source`.
+    pub fn add_from(
+        &mut self,
+        yaml: &str,
+        domain: &str,
+        source: &str,
+        mode: Option<TracingPolicyMode>,
+    ) -> Result<u64, RegistryError> {
         let domain = if domain.is_empty() { DEFAULT_DOMAIN } else { domain };
+        let policy = match tetra_crds::check_policy_yaml(yaml) {
+            Ok(policy) => policy,
+            Err(errors) => {
+                let errors: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+                if let Some((name, namespace)) = identity(yaml).or_else(|| file_identity(source)) {
+                    self.refuse(&name, &namespace, domain, source, format!("invalid tracing policy: {}", errors.join("; ")));
+                }
+                return Err(RegistryError::Invalid(errors));
+            }
+        };
+        let namespace = policy.workloads.namespace.clone().unwrap_or_default();
         // Names are unique per namespace across domains, as upstream.
-        if self.find(&policy.name, &namespace, "").is_some() {
-            return Err(RegistryError::Exists(display_name(&policy.name, &namespace)));
+        if let Some(holder) = self.holder(&policy.name, &namespace) {
+            let err = RegistryError::Exists(display_name(&policy.name, &namespace));
+            // The same submitter giving its policy again adds nothing new to list.
+            if holder.domain != domain || holder.source != source {
+                let reason = format!(
+                    "duplicate name: tracing policy {} is already loaded from {}; {} not loaded",
+                    display_name(&policy.name, &namespace),
+                    origin(&holder.domain, &holder.source),
+                    if source.is_empty() { "this one is" } else { source },
+                );
+                log::error!("{reason}");
+                self.refuse(&policy.name, &namespace, domain, source, reason);
+            }
+            return Err(err);
         }
+        self.forget_refusals(&policy.name, &namespace, domain, source);
         let mode = mode.unwrap_or(if policy.options.monitor_only {
             TracingPolicyMode::TpModeMonitor
         } else {
@@ -200,6 +291,7 @@ impl PolicyRegistry {
             name: policy.name.clone(),
             namespace,
             domain: domain.to_string(),
+            source: source.to_string(),
             mode,
             state: TracingPolicyState::TpStateLoading,
             error: String::new(),
@@ -243,7 +335,7 @@ impl PolicyRegistry {
     /// Adds or replaces policy `name` of `domain` (the Kubernetes controller's view of one
     /// object). The old version is unloaded first. A policy that does not validate is listed
     /// with state `TP_STATE_ERROR` and its errors. A policy of another domain with that name
-    /// is left alone (`Exists`).
+    /// is left alone (`Exists`) and the object listed as refused.
     pub fn replace(
         &mut self,
         name: &str,
@@ -251,18 +343,29 @@ impl PolicyRegistry {
         domain: &str,
         yaml: &str,
     ) -> Result<u64, RegistryError> {
-        if let Some(i) = self.find(name, namespace, "") {
-            if self.entries[i].domain != domain {
-                return Err(RegistryError::Exists(display_name(name, namespace)));
-            }
+        self.remove_all(name, namespace, domain);
+        let result = self.add(yaml, domain, None);
+        if let Err(RegistryError::Invalid(errors)) = &result {
+            // Listed under the object's name even when the document's own is unreadable.
+            let reason = format!("invalid tracing policy: {}", errors.join("; "));
+            self.refuse(name, namespace, domain, "", reason);
+        }
+        result
+    }
+
+    /// Lists policy file `source` as refused, when it cannot even be read.
+    pub fn refuse_file(&mut self, domain: &str, source: &str, reason: String) {
+        if let Some((name, namespace)) = file_identity(source) {
+            self.refuse(&name, &namespace, domain, source, reason);
+        }
+    }
+
+    /// Unloads and forgets every entry of `domain` with that name (its policy and refusals).
+    fn remove_all(&mut self, name: &str, namespace: &str, domain: &str) {
+        while let Some(i) = self.find(name, namespace, domain) {
             self.unload(i);
             self.entries.remove(i);
         }
-        let result = self.add(yaml, domain, None);
-        if let Err(RegistryError::Invalid(errors)) = &result {
-            self.put_state(name, namespace, domain, TracingPolicyState::TpStateError, errors.join("; "));
-        }
-        result
     }
 
     /// Lists policy `name` of `domain` as not loaded, in `state` because of `reason`
@@ -275,16 +378,18 @@ impl PolicyRegistry {
         state: TracingPolicyState,
         reason: String,
     ) {
-        if let Some(i) = self.find(name, namespace, domain) {
-            self.unload(i);
-            self.entries.remove(i);
-        }
+        self.remove_all(name, namespace, domain);
+        self.put(name, namespace, domain, "", state, reason);
+    }
+
+    fn put(&mut self, name: &str, namespace: &str, domain: &str, source: &str, state: TracingPolicyState, reason: String) {
         self.next_id += 1;
         self.entries.push(Entry {
             id: self.next_id,
             name: name.to_string(),
             namespace: namespace.to_string(),
             domain: domain.to_string(),
+            source: source.to_string(),
             mode: TracingPolicyMode::TpModeEnforce,
             state,
             error: reason,
@@ -320,6 +425,7 @@ impl PolicyRegistry {
     ) -> Result<(), RegistryError> {
         let i = self
             .find(name, namespace, domain)
+            .filter(|i| self.entries[*i].compiled.is_some())
             .ok_or_else(|| RegistryError::NotFound(display_name(name, namespace)))?;
         let was_enabled = self.entries[i].state == TracingPolicyState::TpStateEnabled;
         let mode_changed = mode.is_some_and(|m| m != self.entries[i].mode);
@@ -378,6 +484,8 @@ fn status(e: &Entry) -> TracingPolicyStatus {
         id: e.id,
         name: e.name.clone(),
         namespace: e.namespace.clone(),
+        info: if e.source.is_empty() { String::new() } else { format!("file {}", e.source) },
+        kernel_memory_bytes: e.loaded.as_ref().map_or(0, LoadedPolicy::kernel_memory),
         state: e.state as i32,
         error: e.error.clone(),
         mode: e.mode as i32,
@@ -464,7 +572,74 @@ mod tests {
             panic!("accepted")
         };
         assert!(errors.len() >= 2, "{errors:?}");
-        assert!(r.list("").is_empty());
+        let list = r.list("");
+        assert_eq!(list.len(), 1, "listed as refused: {list:?}");
+        assert_eq!((list[0].name.as_str(), list[0].state), ("bad", TracingPolicyState::TpStateError as i32));
+        assert!(list[0].error.starts_with("invalid tracing policy: ") && list[0].error.contains("nosuchtype"), "{}", list[0].error);
+        assert_eq!(r.count(TracingPolicyState::TpStateError), 1);
+        // The next attempt replaces the refusal; a valid one under that name takes its place.
+        assert!(r.add(bad, "", None).is_err());
+        assert_eq!(r.list("").len(), 1);
+        assert!(r.add(&GOOD.replace("writes", "bad"), "", None).is_err(), "no sensors");
+        let list = r.list("");
+        assert_eq!(list.len(), 1, "{list:?}");
+        assert_eq!(list[0].state, TracingPolicyState::TpStateLoadError as i32);
+        // Unsupported features are refused before compiling, and listed the same way.
+        let enforcer = "apiVersion: cilium.io/v1alpha1\nkind: TracingPolicy\nmetadata:\n  name: enf\nspec:\n  enforcers:\n  - calls: [sys_write]\n";
+        assert!(matches!(r.add(enforcer, "", None), Err(RegistryError::Invalid(_))));
+        let enf = r.list("").into_iter().find(|p| p.name == "enf").expect("listed");
+        assert!(enf.error.contains("unsupported: enforcers at spec.enforcers"), "{}", enf.error);
+        r.delete("enf", "", "").unwrap();
+        // A document without a name: a file's is listed under the file name, gRPC's not.
+        assert!(r.add("kind: [", "", None).is_err());
+        assert!(r.add_from("kind: [", "static", "/etc/tp/broken.yaml", None).is_err());
+        let names: Vec<String> = r.list("").into_iter().map(|p| p.name).collect();
+        assert_eq!(names, ["bad", "broken.yaml"]);
+    }
+
+    #[test]
+    fn duplicate_names_are_listed_as_refused_naming_the_winner() {
+        let mut r = PolicyRegistry::default();
+        assert!(r.add_from(GOOD, "static", "/d/a.yaml", None).is_err(), "no sensors");
+        assert_eq!(r.add_from(GOOD, "static", "/d/b.yaml", None), Err(RegistryError::Exists("\"writes\"".into())));
+        assert_eq!(r.add_from(GOOD, "static", "/d/c.yaml", None), Err(RegistryError::Exists("\"writes\"".into())));
+        let list = r.list("");
+        assert_eq!(list.len(), 3, "{list:?}");
+        assert_eq!(list[0].info, "file /d/a.yaml");
+        assert_eq!(list[0].state, TracingPolicyState::TpStateLoadError as i32);
+        for (p, file) in list[1..].iter().zip(["/d/b.yaml", "/d/c.yaml"]) {
+            assert_eq!(p.state, TracingPolicyState::TpStateError as i32);
+            assert_eq!(p.info, format!("file {file}"));
+            assert_eq!(p.error, format!("duplicate name: tracing policy \"writes\" is already loaded from /d/a.yaml; {file} not loaded"));
+        }
+        // gRPC giving that name is refused and listed once; its own policy again adds nothing.
+        assert!(r.add(GOOD, "", None).is_err());
+        assert!(r.add(GOOD, "", None).is_err());
+        assert_eq!(r.list("grpc").len(), 1);
+        assert!(r.list("grpc")[0].error.contains("already loaded from /d/a.yaml; this one is not loaded"));
+        // Delete by name takes the accepted policy first; configure never reaches a refusal.
+        r.delete("writes", "", "").unwrap();
+        assert_eq!(r.count(TracingPolicyState::TpStateLoadError), 0);
+        assert!(matches!(r.configure("writes", "", "", Some(true), None), Err(RegistryError::NotFound(_))));
+        assert_eq!(r.count(TracingPolicyState::TpStateError), 3);
+        // Once the name is free, the refused file loads when given again (its refusal goes).
+        assert!(matches!(r.add_from(GOOD, "static", "/d/b.yaml", None), Err(RegistryError::CannotEnable { .. })));
+        assert_eq!(r.count(TracingPolicyState::TpStateError), 2);
+        assert_eq!(r.count(TracingPolicyState::TpStateLoadError), 1);
+    }
+
+    #[test]
+    fn kubernetes_object_whose_name_is_taken_is_listed_refused() {
+        let mut r = PolicyRegistry::default();
+        assert!(r.add(GOOD, "", None).is_err(), "no sensors");
+        assert_eq!(r.replace("writes", "", K8S_DOMAIN, GOOD), Err(RegistryError::Exists("\"writes\"".into())));
+        let k8s = r.list(K8S_DOMAIN);
+        assert_eq!(k8s.len(), 1);
+        assert!(k8s[0].error.contains("already loaded from domain grpc"), "{}", k8s[0].error);
+        // The object's deletion removes its row, not the gRPC policy.
+        r.delete("writes", "", K8S_DOMAIN).unwrap();
+        assert_eq!(r.list("").len(), 1);
+        assert_eq!(r.list("")[0].domain, "grpc");
     }
 
     #[test]

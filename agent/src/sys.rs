@@ -165,6 +165,29 @@ pub fn kernel_probes(can_override: bool) -> Vec<Probe> {
     ]
 }
 
+/// Large blocks of libbpf (the kernel's BTF, parsed again for every object it loads: about
+/// 6 MiB) come from mmap and go back to the system when freed. glibc raises its mmap
+/// threshold after such a free, which would put the next ones on the heap where they stay;
+/// fixing the threshold keeps them out of it.
+pub fn tune_allocator() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt only changes an allocator parameter.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 << 10);
+    }
+}
+
+/// Gives the allocator's free pages back to the system, in every arena (glibc keeps them
+/// otherwise): called after a policy is loaded or unloaded, so a refused or deleted policy
+/// leaves no resident memory behind.
+pub fn release_free_memory() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only returns free memory to the system.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -318,7 +318,7 @@ fn unix_socket_and_the_tetra_cli() {
     assert!(ok, "{out}{err}");
     assert_eq!(loaded("enabled"), 0.0);
 
-    // An invalid policy: every error comes back, nothing is added.
+    // An invalid policy: every error comes back; it is listed as refused, with them.
     std::fs::write(
         &policy,
         "apiVersion: cilium.io/v1alpha1\nkind: TracingPolicy\nmetadata:\n  name: bad\nspec:\n  kprobes:\n  - call: sys_write\n    args:\n    - index: 9\n      type: nosuchtype\n",
@@ -328,7 +328,14 @@ fn unix_socket_and_the_tetra_cli() {
     assert!(!ok, "{err}");
     assert!(err.contains("index") && err.contains("nosuchtype"), "both errors reported: {err}");
     let (_, out, _) = tetra(&address, &["tracingpolicy", "list"]);
-    assert_eq!(out.lines().count(), 1, "only the header: {out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "header, row, error: {out}");
+    assert!(lines[1].contains("bad") && lines[1].split_whitespace().any(|w| w == "error"), "{out}");
+    assert!(lines[2].trim().starts_with("error: invalid tracing policy: ") && lines[2].contains("nosuchtype"), "{out}");
+    assert_eq!(loaded("error"), 1.0);
+    let (ok, out, err) = tetra(&address, &["tracingpolicy", "delete", "bad"]);
+    assert!(ok, "{out}{err}");
+    assert_eq!(loaded("error"), 0.0);
 
     agent.stop();
     assert!(!socket.exists(), "socket removed at exit");

@@ -151,6 +151,10 @@ pub fn policy_table(policies: &[TracingPolicyStatus]) -> String {
             (c.signal + c.r#override + c.notify_enforcer + c.set).to_string(),
             (c.monitor_signal + c.monitor_override + c.monitor_notify_enforcer + c.monitor_set).to_string(),
         ]);
+        // Where it came from (`file PATH` for --tracing-policy files), then why it is not enabled.
+        if !p.info.is_empty() {
+            rows.push(vec![String::new(), p.info.clone()]);
+        }
         if !p.error.is_empty() {
             rows.push(vec![String::new(), format!("error: {}", p.error)]);
         }
@@ -213,5 +217,19 @@ mod tests {
         let lines: Vec<&str> = t.lines().collect();
         assert!(lines[0].starts_with("ID   NAME         DOMAIN   STATE"), "{t}");
         assert!(lines[1].contains("fd-install") && lines[1].contains("enabled") && lines[1].contains("(global)") && lines[1].contains("enforce"), "{t}");
+        let refused = TracingPolicyStatus {
+            id: 2,
+            name: "fd-install".into(),
+            domain: "static".into(),
+            state: TracingPolicyState::TpStateError as i32,
+            info: "file /etc/tp/b.yaml".into(),
+            error: "duplicate name: tracing policy \"fd-install\" is already loaded from /etc/tp/a.yaml; /etc/tp/b.yaml not loaded".into(),
+            ..Default::default()
+        };
+        let t = policy_table(&[refused]);
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(lines[1].contains("fd-install") && lines[1].contains("static") && lines[1].contains("error"), "{t}");
+        assert_eq!(lines[2].trim(), "file /etc/tp/b.yaml", "{t}");
+        assert!(lines[3].trim().starts_with("error: duplicate name: tracing policy \"fd-install\" is already loaded from /etc/tp/a.yaml"), "{t}");
     }
 }

@@ -71,6 +71,10 @@ impl Agent {
         agent
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends `signal` to the agent (SIGSTOP/SIGCONT to hold its reader still).
     pub fn signal(&self, signal: i32) {
         // SAFETY: kill() only sends a signal to our own child's pid.

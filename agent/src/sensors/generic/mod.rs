@@ -18,6 +18,7 @@ use libbpf_rs::{Link, MapCore, MapFlags, MapHandle, MapType, Object, ObjectBuild
 use tetra_crds::compile::{encoding, AttachTarget, CompiledHook, CompiledPolicy};
 use thiserror::Error;
 
+use crate::sensors::memory::{self, BpfId};
 use crate::sensors::process::ProcessSensor;
 use config::{check_hook, has_return, needs_binary, reader_for, uses_fmod_ret, uses_follow_fd, uses_rate_limit, uses_sock_track, GenericConfig};
 
@@ -142,12 +143,19 @@ impl GenericShared {
     }
 }
 
-/// One attached hook: its object (programs and maps) and the links holding it attached
-/// (the entry program, and the return program when there is one).
+/// One attached hook: the links holding its programs attached (the entry program, and the
+/// return program when there is one) and its selector counters. The kernel keeps the
+/// programs and their maps alive through the links, so libbpf's object (a copy of every
+/// program's instructions, the object's BTF: about 1 MiB of user memory per hook) is
+/// closed once attached, except for USDT hooks, whose links use the object's USDT manager
+/// when they detach.
 struct LoadedHook {
     // Field order is drop order: detach first, then free the object.
     _links: Vec<Link>,
-    object: Object,
+    action_counts: MapHandle,
+    _usdt_object: Option<Object>,
+    /// The kernel memory of its maps and programs, shared ones included (by id).
+    charges: Vec<(BpfId, u64)>,
 }
 
 /// A policy whose hooks are all attached. Dropping it detaches and frees everything.
@@ -156,12 +164,18 @@ pub struct LoadedPolicy {
     /// says to ignore that (`ignore: {callNotFound: true}`).
     hooks: Vec<Option<LoadedHook>>,
     info: Arc<PolicyInfo>,
+    kernel_memory: u64,
 }
 
 impl LoadedPolicy {
     /// Metadata the event builder needs; register it in a [`PolicyTable`].
     pub fn info(&self) -> &Arc<PolicyInfo> {
         &self.info
+    }
+
+    /// Kernel memory (memlock) of the maps and programs this policy alone holds.
+    pub fn kernel_memory(&self) -> u64 {
+        self.kernel_memory
     }
 
     pub fn hook_count(&self) -> usize {
@@ -194,9 +208,7 @@ pub const MAX_SELECTORS: usize = 5;
 impl LoadedHook {
     fn action_counts(&self) -> [[u64; ACTION_COUNTERS]; MAX_SELECTORS] {
         let mut counts = [[0u64; ACTION_COUNTERS]; MAX_SELECTORS];
-        let Some(map) = self.object.maps().find(|m| m.name() == "action_counts") else {
-            return counts;
-        };
+        let map = &self.action_counts;
         for (selector, row) in counts.iter_mut().enumerate() {
             for (counter, total) in row.iter_mut().enumerate() {
                 let key = ((selector * ACTION_COUNTERS + counter) as u32).to_ne_bytes();
@@ -272,8 +284,19 @@ pub fn load_scoped_policy(
             Err(e) => return Err(e),
         }
     }
+    // What the policy holds alone: every map and program of its hooks once, less the maps
+    // shared with the lifecycle sensor and the pod scope's cgroup map.
+    let shared_ids: Vec<BpfId> = [&shared.events, &shared.drops, &shared.binaries, &shared.exec_states]
+        .into_iter()
+        .filter_map(memory::charge)
+        .chain(memory::charge(&shared.data_heap.as_fd()))
+        .chain(cgroups.and_then(|m| memory::charge(&m.as_fd())))
+        .map(|(id, _)| id)
+        .collect();
+    let charges: std::collections::BTreeMap<BpfId, u64> =
+        hooks.iter().flatten().flat_map(|h| h.charges.iter().copied()).filter(|(id, _)| !shared_ids.contains(id)).collect();
     let info = Arc::new(PolicyInfo::new(policy_id, compiled));
-    Ok(LoadedPolicy { hooks, info })
+    Ok(LoadedPolicy { hooks, info, kernel_memory: charges.values().sum() })
 }
 
 fn setup(hook: &str, what: &str) -> impl Fn(libbpf_rs::Error) -> SensorError {
@@ -378,6 +401,10 @@ fn load_hook(
                 None => Ok(()),
             },
             "stash" if ret_program.is_some() => map.set_max_entries(CALLS_IN_FLIGHT),
+            // libbpf's USDT argument specs (usdt.bpf.h): only USDT hooks fill them.
+            "__bpf_usdt_specs" | "__bpf_usdt_ip_to_spec_id" if !matches!(target, AttachTarget::Usdt { .. }) => {
+                map.set_max_entries(1)
+            }
             "policy_cgroups" => match cgroups {
                 Some(cgroups) => map.reuse_fd(cgroups.as_fd()),
                 None => Ok(()),
@@ -449,5 +476,17 @@ fn load_hook(
         links.push(attach::attach(&name, &object, ret, &target, true)?);
     }
     links.push(attach::attach(&name, &object, program, &target, false)?);
-    Ok(LoadedHook { _links: links, object })
+    let action_counts = object
+        .maps()
+        .find(|m| m.name() == "action_counts")
+        .map(|m| MapHandle::try_from(&m))
+        .ok_or_else(|| SensorError::Setup { hook: name.clone(), what: "action_counts map".into(), error: "missing".into() })?
+        .map_err(setup(&name, "action_counts map"))?;
+    let charges = object
+        .maps()
+        .filter_map(|m| memory::charge(&m.as_fd()))
+        .chain(object.progs().filter(|p| p.autoload()).filter_map(|p| memory::charge(&p.as_fd())))
+        .collect();
+    let usdt_object = matches!(target, AttachTarget::Usdt { .. }).then_some(object);
+    Ok(LoadedHook { _links: links, action_counts, _usdt_object: usdt_object, charges })
 }
