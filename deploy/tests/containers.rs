@@ -371,7 +371,9 @@ impl Runtime for Containerd {
         run(&mut self.ctr(&["images", "import", &archive.display().to_string()])).unwrap_or_else(|e| panic!("{e}"));
     }
     fn start_agent(&self, name: &str, image: &str, agent: &ChartAgent) {
-        let mut cmd = self.ctr(&["run", "-d", "--privileged", "--net-host", "--with-ns", "pid:/proc/1/ns/pid", "--env", "NODE_NAME=containerd-node"]);
+        // The host pid namespace: this test's (pid 1's link may not be readable here).
+        let host_pid_ns = format!("pid:/proc/{}/ns/pid", std::process::id());
+        let mut cmd = self.ctr(&["run", "-d", "--privileged", "--net-host", "--with-ns", &host_pid_ns, "--env", "NODE_NAME=containerd-node"]);
         for (src, dst, ro) in &agent.mounts {
             let options = if *ro { "rbind:ro" } else { "rbind:rw" };
             cmd.arg("--mount").arg(format!("type=bind,src={src},dst={dst},options={options}"));
