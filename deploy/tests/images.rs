@@ -22,18 +22,13 @@ fn dynamic_parts(path: &Path) -> Option<String> {
             found.push(format!("interpreter {}", String::from_utf8_lossy(interp)));
         }
         if let Ok(Some(dynamic)) = ph.dynamic(endian, &*data) {
-            let strings = header
-                .sections(endian, &*data)
-                .ok()
-                .and_then(|s| s.dynamic_symbols(endian, &*data).ok())
-                .map(|s| s.strings());
-            for d in dynamic.iter().filter(|d| d.d_tag(endian) == u64::from(elf::DT_NEEDED)) {
-                let name = strings
-                    .as_ref()
-                    .and_then(|s| d.string(endian, *s).ok())
-                    .map(|n| String::from_utf8_lossy(n).into_owned())
-                    .unwrap_or_else(|| "?".into());
-                found.push(format!("needs {name}"));
+            // Names are left to `ldd`, which the test runs too.
+            let needed = dynamic
+                .iter()
+                .filter(|d| i64::from(d.d_tag(endian)) == i64::from(elf::DT_NEEDED))
+                .count();
+            if needed > 0 {
+                found.push(format!("{needed} DT_NEEDED entries"));
             }
         }
     }
