@@ -333,9 +333,10 @@ fn main() -> anyhow::Result<()> {
         bus: bus.clone(),
         stats: stats.clone(),
         policies: policy_table,
-        k8s: k8s.as_ref().map(|k| {
+        enrich: Some({
             let cgroups = k8s::cgroup::CgroupIndex::new(&cgroup_root);
-            let mut enricher = Enricher::new(cgroups, k.pods.clone(), &args.procfs, stats.clone());
+            let pods = k8s.as_ref().map(|k| k.pods.clone());
+            let mut enricher = Enricher::new(cgroups, pods, &args.procfs, stats.clone());
             enricher.hold_for = Duration::from_secs(args.pod_wait_seconds);
             enricher
         }),

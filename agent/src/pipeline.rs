@@ -37,8 +37,8 @@ pub struct Processor {
     pub stats: Arc<Stats>,
     /// Loaded policies, to name the policy and hook of a `Record::Generic`.
     pub policies: Arc<PolicyTable>,
-    /// Pod enrichment (`--enable-k8s-api`).
-    pub k8s: Option<Enricher>,
+    /// Container (`process.docker`) and, with `--enable-k8s-api`, pod enrichment.
+    pub enrich: Option<Enricher>,
     /// Runs the GetUrl/DnsLookup actions of policy hits, off this thread.
     pub user_actions: Option<UserActions>,
     /// maxData arguments waiting for their data messages' events.
@@ -56,7 +56,7 @@ fn subject(s: &Snapshot) -> Option<Subject> {
 impl Processor {
     /// Publishes `event` (`whom`: its process and parent), once enriched.
     fn export(&mut self, event: GetEventsResponse, whom: [Option<Subject>; 2]) {
-        match &mut self.k8s {
+        match &mut self.enrich {
             None => self.publish(event),
             Some(k8s) => {
                 let mut ready = Vec::new();
@@ -68,7 +68,7 @@ impl Processor {
 
     /// Publishes held events that are ready (or all of them, when `flush`).
     fn release_held(&mut self, flush: bool) {
-        let Some(k8s) = &mut self.k8s else { return };
+        let Some(k8s) = &mut self.enrich else { return };
         let mut ready = Vec::new();
         k8s.release(Instant::now(), flush, &mut ready);
         ready.into_iter().for_each(|e| self.publish(e));

@@ -2,8 +2,9 @@
 # Installs what building and testing the agent needs on Debian 12, as root.
 # Idempotent: installed packages are left alone and apt is asked only when one is missing.
 #   deploy/host/deps.sh          build dependencies
-#   deploy/host/deps.sh --tests  also the VM test bed (qemu, busybox, Debian's kernel) and
-#                                helm, which the chart tests run
+#   deploy/host/deps.sh --tests  also the VM test bed (qemu, busybox, Debian's kernel),
+#                                helm, which the chart tests run, and buildah, podman,
+#                                containerd and runc, which build and run the images
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -58,6 +59,10 @@ install_helm() {
 if [ "${1:-}" = "--tests" ]; then
     # Debian's python3 is built with USDT probes; the USDT example policy's test traces them.
     install_missing python3
+    # deploy/images/build.sh builds the images with buildah; deploy/tests/containers.rs
+    # runs them in podman and in containerd (both with runc: crun refuses hybrid cgroups).
+    # Nothing is started here: the tests start the containerd they use.
+    install_missing buildah podman containerd runc busybox-static
     tests/vm/prepare.sh
     install_helm
 fi

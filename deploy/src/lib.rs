@@ -1,5 +1,7 @@
 //! Helpers for the checks of deploy/: reading multi-document manifests and running the
-//! chart through helm and deploy/render.sh.
+//! chart through helm and deploy/render.sh; [`images`]: the images of deploy/images/.
+
+pub mod images;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -72,8 +72,15 @@ fn id_of_component(c: &str) -> Option<&str> {
             .find_map(|p| scope.strip_prefix(p))
             .and_then(container_id);
     }
-    // CRI-O under the kubelet's cgroupfs driver: `crio-<id>` without `.scope`.
-    container_id(c.strip_prefix("crio-").unwrap_or(c))
+    id_of_runtime_dir(c).or_else(|| container_id(c))
+}
+
+/// The id of a container's directory where no systemd names it: CRI-O under the kubelet's
+/// cgroupfs driver uses `crio-<id>`, podman with the cgroupfs manager
+/// `/libpod_parent/libpod-<id>`. (containerd, under the kubelet or driven by `ctr` as
+/// `/<namespace>/<id>`, uses the plain id.)
+fn id_of_runtime_dir(c: &str) -> Option<&str> {
+    ["crio-", "libpod-"].iter().find_map(|p| c.strip_prefix(p)).and_then(container_id)
 }
 
 /// The pod uid of a kubelet cgroup: `pod<uid>` (cgroupfs driver) or
@@ -239,6 +246,15 @@ mod tests {
         // kind nodes nest the node's own cgroup above the kubelet's.
         let kind = format!("/kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-besteffort.slice/kubelet-kubepods-besteffort-pod{}.slice/cri-containerd-{ID}.scope", UID.replace('-', "_"));
         assert_eq!(parsed(&kind).0, ID);
+    }
+
+    #[test]
+    fn podman_and_ctr_cgroupfs_names() {
+        // As podman 4.3 (cgroupfs manager) and ctr 1.6 create them, in every hierarchy.
+        assert_eq!(parsed(&format!("/libpod_parent/libpod-{ID}")), (ID.to_string(), None));
+        assert_eq!(parsed(&format!("/k8s.io/{ID}")), (ID.to_string(), None));
+        assert_eq!(parse_path("/libpod_parent/conmon"), None);
+        assert_eq!(parse_path("/libpod_parent/libpod-conmon"), None);
     }
 
     #[test]

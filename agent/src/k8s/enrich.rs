@@ -1,5 +1,7 @@
-//! Pod enrichment on the event thread: the process's cgroup id -> container id
-//! ([`super::cgroup`]) -> pod ([`super::pods`]) -> `process.pod` and `process.docker`.
+//! Container and pod enrichment on the event thread: the process's cgroup id -> container
+//! id ([`super::cgroup`]) -> `process.docker`, always, as Tetragon fills it from the cgroup
+//! name whatever the runtime; and with `--enable-k8s-api`, container id -> pod
+//! ([`super::pods`]) -> `process.pod`.
 //!
 //! An event of a container whose pod is not known yet (the watch lags behind the kernel)
 //! is held, in arrival order, until the pod arrives or `hold_for` passes; then it leaves
@@ -40,7 +42,8 @@ struct Held {
 
 pub struct Enricher {
     cgroups: CgroupIndex,
-    pods: Arc<PodStore>,
+    /// This node's pods (`--enable-k8s-api`); without them only `process.docker` is filled.
+    pods: Option<Arc<PodStore>>,
     procfs: std::path::PathBuf,
     held: VecDeque<Held>,
     held_per_container: HashMap<String, usize>,
@@ -81,7 +84,7 @@ fn namespace_pid(procfs: &std::path::Path, pid: u32) -> Option<u32> {
 impl Enricher {
     pub fn new(
         cgroups: CgroupIndex,
-        pods: Arc<PodStore>,
+        pods: Option<Arc<PodStore>>,
         procfs: &std::path::Path,
         stats: Arc<Stats>,
     ) -> Self {
@@ -103,13 +106,16 @@ impl Enricher {
             return Fill::Done;
         };
         let id = container.id.clone();
+        process.docker = id.chars().take(DOCKER_ID_LEN).collect();
+        let Some(pods) = self.pods.clone() else {
+            return Fill::Done;
+        };
         // Read now, while the process most likely lives, even if its event is held.
         let pid = self.namespace_pid(subject);
-        let Some((pod, i)) = self.pods.by_container(&id) else {
+        let Some((pod, i)) = pods.by_container(&id) else {
             return Fill::Missing(id);
         };
         process.pod = Some(pod.to_proto(&pod.containers[i], pid));
-        process.docker = id.chars().take(DOCKER_ID_LEN).collect();
         Fill::Done
     }
 
@@ -267,7 +273,7 @@ mod tests {
         let stats = Arc::new(Stats::default());
         let e = Enricher::new(
             CgroupIndex::new(root.path()),
-            pods.clone(),
+            Some(pods.clone()),
             Path::new("/nonexistent"),
             stats.clone(),
         );
@@ -346,6 +352,30 @@ mod tests {
             ),
             (2, 0)
         );
+    }
+
+    #[test]
+    fn container_id_without_kubernetes() {
+        let (root, cg, _, _, stats) = setup();
+        let mut e = Enricher::new(
+            CgroupIndex::new(root.path()),
+            None,
+            Path::new("/nonexistent"),
+            stats.clone(),
+        );
+        let mut out = Vec::new();
+        let s = |cgroup_id| [Some(Subject { cgroup_id, pid: 1, start_ktime: 1 }), None];
+        e.submit(exec(1), s(cg), &mut out);
+        e.submit(exec(2), s(1), &mut out);
+        assert_eq!(out.iter().map(pid_of).collect::<Vec<_>>(), [1, 2], "nothing held");
+        let docker = |e: &GetEventsResponse| {
+            let Some(Event::ProcessExec(x)) = &e.event else { panic!() };
+            x.process.as_ref().unwrap().docker.clone()
+        };
+        assert_eq!(docker(&out[0]), ID[..31]);
+        assert_eq!(docker(&out[1]), "", "a host process");
+        assert!(pod_of(&out[0]).is_none());
+        assert_eq!(stats.pod_held.load(Relaxed), 0);
     }
 
     #[test]

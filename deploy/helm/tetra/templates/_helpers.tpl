@@ -9,6 +9,10 @@ helm.sh/chart: {{ .Chart.Name }}-{{ .Chart.Version }}
 {{ .Values.agent.image.repository }}:{{ .Values.agent.image.tag | default .Chart.AppVersion }}
 {{- end }}
 
+{{- define "tetra.exportStdoutImage" -}}
+{{ .Values.exportStdout.image.repository }}:{{ .Values.exportStdout.image.tag | default .Chart.AppVersion }}
+{{- end }}
+
 {{- define "tetra.operatorImage" -}}
 {{ .Values.operator.image.repository }}:{{ .Values.operator.image.tag | default .Chart.AppVersion }}
 {{- end }}
