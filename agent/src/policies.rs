@@ -140,7 +140,7 @@ impl PolicyRegistry {
         match load_scoped_policy(&sensors.shared, &compiled, cgroups) {
             Ok(loaded) => {
                 sensors.table.insert(loaded.info().clone());
-                log::info!(
+                tracing::info!(
                     "tracing policy {} enabled: {} hook(s) attached in {} ms",
                     display_name(&entry.name, &entry.namespace),
                     loaded.hook_count(),
@@ -151,7 +151,7 @@ impl PolicyRegistry {
                 entry.error.clear();
             }
             Err(e) => {
-                log::error!(
+                tracing::error!(
                     "tracing policy {} not loaded: {e}",
                     display_name(&entry.name, &entry.namespace)
                 );

@@ -1,29 +1,13 @@
 //! Host facts and set-up the agent needs: file systems to mount and the node name.
-use std::ffi::CString;
 use std::path::Path;
 
-const BPF_FS_MAGIC: i64 = 0xcafe4a11;
-const TRACEFS_MAGIC: i64 = 0x74726163;
-
-fn fs_magic(path: &Path) -> Option<i64> {
-    let c = CString::new(path.as_os_str().as_encoded_bytes()).ok()?;
-    // SAFETY: statfs fills the zeroed struct we own from a valid C string.
-    unsafe {
-        let mut st: libc::statfs = std::mem::zeroed();
-        (libc::statfs(c.as_ptr(), &mut st) == 0).then_some(st.f_type as i64)
-    }
-}
+use nix::mount::MsFlags;
+use nix::sys::statfs::{statfs, BPF_FS_MAGIC, TRACEFS_MAGIC};
 
 fn mount(fstype: &str, target: &str) -> std::io::Result<()> {
     std::fs::create_dir_all(target)?;
-    let (src, ty, dst) = (CString::new(fstype)?, CString::new(fstype)?, CString::new(target)?);
-    // SAFETY: all pointers are valid NUL-terminated strings; no mount data is passed.
-    let rc = unsafe { libc::mount(src.as_ptr(), dst.as_ptr(), ty.as_ptr(), 0, std::ptr::null()) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
+    nix::mount::mount(Some(fstype), target, Some(fstype), MsFlags::empty(), None::<&str>)?;
+    Ok(())
 }
 
 /// Mounts the BPF file system and tracefs where a fresh machine lacks them, as real
@@ -32,12 +16,12 @@ pub fn ensure_mounts() {
     for (fstype, target, magic) in
         [("bpf", "/sys/fs/bpf", BPF_FS_MAGIC), ("tracefs", "/sys/kernel/tracing", TRACEFS_MAGIC)]
     {
-        if fs_magic(Path::new(target)) == Some(magic) {
+        if statfs(Path::new(target)).is_ok_and(|s| s.filesystem_type() == magic) {
             continue;
         }
         match mount(fstype, target) {
-            Ok(()) => log::info!("mounted {fstype} at {target}"),
-            Err(e) => log::warn!("cannot mount {fstype} at {target}: {e}"),
+            Ok(()) => tracing::info!("mounted {fstype} at {target}"),
+            Err(e) => tracing::warn!("cannot mount {fstype} at {target}: {e}"),
         }
     }
 }
