@@ -226,6 +226,14 @@ impl CompactPrinter {
         self.paint(out, Color::Magenta, |out| write_quoted(out, &p.binary));
     }
 
+    /// `<word> <source> <binary> `: how every process line starts.
+    fn process_head(&self, out: &mut String, emoji: &str, w: &str, node: &str, p: &Process<'_>) {
+        self.word(out, emoji, w);
+        out.push(' ');
+        self.process_info(out, node, p);
+        out.push(' ');
+    }
+
     /// Pads the line that starts at `start` to column 120 and adds the CAP_SYS_ADMIN
     /// trailer when the process has it. Upstream iterates the *indices* of the effective
     /// set, so the trailer appears when index 21 (CAP_SYS_ADMIN's number) exists, and it
@@ -267,18 +275,12 @@ impl CompactPrinter {
         let node = ev.node_name.as_ref();
         if let Some(e) = &ev.process_exec {
             let p = e.process.as_ref().ok_or(CompactError::MissingProcess("process_exec"))?;
-            self.word(out, "🚀", "process");
-            out.push(' ');
-            self.process_info(out, node, p);
-            out.push(' ');
+            self.process_head(out, "🚀", "process", node, p);
             self.paint(out, Color::Cyan, |out| write_quoted(out, &p.arguments));
             self.caps_trailer(out, start, p);
         } else if let Some(e) = &ev.process_exit {
             let p = e.process.as_ref().ok_or(CompactError::MissingProcess("process_exit"))?;
-            self.word(out, "💥", "exit");
-            out.push(' ');
-            self.process_info(out, node, p);
-            out.push(' ');
+            self.process_head(out, "💥", "exit", node, p);
             self.paint(out, Color::Cyan, |out| write_quoted(out, &p.arguments));
             out.push(' ');
             self.paint(out, Color::Red, |out| {
@@ -295,16 +297,10 @@ impl CompactPrinter {
         } else if let Some(t) = &ev.process_tracepoint {
             let p = t.process.as_ref().ok_or(CompactError::MissingProcess("process_tracepoint"))?;
             if t.subsys == "raw_syscalls" && t.event == "sys_enter" {
-                self.word(out, "☎ ", "syscall");
-                out.push(' ');
-                self.process_info(out, node, p);
-                out.push(' ');
+                self.process_head(out, "☎ ", "syscall", node, p);
                 self.paint(out, Color::Cyan, |out| write_raw_syscall(out, &t.args));
             } else {
-                self.word(out, "⁉️", "tracepoint");
-                out.push(' ');
-                self.process_info(out, node, p);
-                out.push(' ');
+                self.process_head(out, "⁉️", "tracepoint", node, p);
                 self.paint(out, Color::Cyan, |out| {
                     let _ = write!(out, "{} {}", t.subsys, t.event);
                 });
@@ -315,10 +311,7 @@ impl CompactPrinter {
             let buildid = base64::engine::general_purpose::STANDARD
                 .decode(l.buildid.as_bytes())
                 .map_err(|_| CompactError::BadValue { field: "process_loader.buildid", value: l.buildid.to_string() })?;
-            self.word(out, "🧬", "loader");
-            out.push(' ');
-            self.process_info(out, node, p);
-            out.push(' ');
+            self.process_head(out, "🧬", "loader", node, p);
             self.paint(out, Color::Cyan, |out| {
                 if !buildid.is_empty() {
                     for b in &buildid {
@@ -331,30 +324,21 @@ impl CompactPrinter {
             self.caps_trailer(out, start, p);
         } else if let Some(u) = &ev.process_uprobe {
             let p = u.process.as_ref().ok_or(CompactError::MissingProcess("process_uprobe"))?;
-            self.word(out, "🕵️", "uprobe");
-            out.push(' ');
-            self.process_info(out, node, p);
-            out.push(' ');
+            self.process_head(out, "🕵️", "uprobe", node, p);
             self.paint(out, Color::Cyan, |out| {
                 let _ = write!(out, "{} {}", u.path, u.symbol);
             });
             self.caps_trailer(out, start, p);
         } else if let Some(u) = &ev.process_usdt {
             let p = u.process.as_ref().ok_or(CompactError::MissingProcess("process_usdt"))?;
-            self.word(out, "🕵️", "usdt");
-            out.push(' ');
-            self.process_info(out, node, p);
-            out.push(' ');
+            self.process_head(out, "🕵️", "usdt", node, p);
             self.paint(out, Color::Cyan, |out| {
                 let _ = write!(out, "{} {} {}", u.path, u.provider, u.name);
             });
             self.caps_trailer(out, start, p);
         } else if let Some(l) = &ev.process_lsm {
             let p = l.process.as_ref().ok_or(CompactError::MissingProcess("process_lsm"))?;
-            self.word(out, "🔒", "LSM");
-            out.push(' ');
-            self.process_info(out, node, p);
-            out.push(' ');
+            self.process_head(out, "🔒", "LSM", node, p);
             self.paint_str(out, Color::Cyan, &l.function_name);
             self.caps_trailer(out, start, p);
             if self.opts.ima_hash && !l.ima_hash.is_empty() {
