@@ -6,6 +6,7 @@ pub mod events;
 pub mod export;
 pub mod grpc;
 pub mod k8s;
+pub mod logging;
 pub mod maxdata;
 pub mod metrics;
 pub mod pipeline;

@@ -123,6 +123,8 @@ struct Args {
     /// nameserver of /etc/resolv.conf, port 53).
     #[arg(long)]
     dns_lookup_server: Option<std::net::SocketAddr>,
+    #[command(flatten)]
+    log: tetra_agent::logging::LogArgs,
 }
 
 /// The export filters, each flag's errors named after the flag.
@@ -176,8 +178,8 @@ fn static_policies(args: &Args) -> anyhow::Result<Vec<PathBuf>> {
 }
 
 fn main() -> anyhow::Result<()> {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let args = Args::parse();
+    args.log.init();
     let filters = parse_filters(&args)?;
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -203,11 +205,11 @@ fn main() -> anyhow::Result<()> {
         match std::fs::read_to_string(&file) {
             Ok(yaml) => {
                 if let Err(e) = registry.add_from(&yaml, "static", &source, None) {
-                    log::error!("tracing policy {source}: {e}");
+                    tracing::error!("tracing policy {source}: {e}");
                 }
             }
             Err(e) => {
-                log::error!("tracing policy {source}: {e}");
+                tracing::error!("tracing policy {source}: {e}");
                 registry.refuse_file("static", &source, format!("reading {source}: {e}"));
             }
         }
@@ -277,7 +279,7 @@ fn main() -> anyhow::Result<()> {
         }
     }
     for server in &servers {
-        log::info!("gRPC server listening on {}", server.address);
+        tracing::info!("gRPC server listening on {}", server.address);
     }
     let cgroup_root = args.cgroup_root.clone().unwrap_or_else(k8s::cgroup::unified_root);
     let k8s = match args.enable_k8s_api {
@@ -285,7 +287,7 @@ fn main() -> anyhow::Result<()> {
         true => {
             // Not fatal: policies still load and events still leave, without pods.
             if let Err(e) = k8s::cgroup::check_unified_root(&cgroup_root) {
-                log::error!("--cgroup-root: {e}: events get no pod information and pod-scoped policies match nothing");
+                tracing::error!("--cgroup-root: {e}: events get no pod information and pod-scoped policies match nothing");
             }
             let client = rt.block_on(k8s::client(args.k8s_kubeconfig_path.as_deref()))?;
             Some(k8s::start(&rt, client, &node, policies.clone(), cgroup_root.clone())?)
@@ -301,8 +303,8 @@ fn main() -> anyhow::Result<()> {
                 cache_capacity: args.process_cache_size as u64,
             };
             let bound =
-                metrics.serve(address).with_context(|| format!("--metrics-server {address}"))?;
-            log::info!("metrics server listening on http://{bound}/metrics");
+                metrics.serve(address, &rt).with_context(|| format!("--metrics-server {address}"))?;
+            tracing::info!("metrics server listening on http://{bound}/metrics");
             bound
         }
     };
@@ -317,7 +319,7 @@ fn main() -> anyhow::Result<()> {
     let running = procfs::scan(&args.procfs, &node);
     let unseeded = sensor.seed_binaries(running.iter().map(|p| (p.pid, p.binary.as_str())));
     if unseeded > 0 {
-        log::warn!("{unseeded} running processes' executables not recorded for matchBinaries (the kernel will read them)");
+        tracing::warn!("{unseeded} running processes' executables not recorded for matchBinaries (the kernel will read them)");
     }
     cache.seed(running);
     let render = Render {
@@ -346,14 +348,14 @@ fn main() -> anyhow::Result<()> {
         ),
         data: Default::default(),
     };
-    log::info!("tetrad ready on node {node}");
+    tracing::info!("tetrad ready on node {node}");
     let result = pipeline::run(&sensor, processor, args.event_queue_size, &stop);
     // Every event is published: let the subscribers drain their queues and end.
     drop(k8s);
     bus.close();
     if let Some(thread) = export_thread {
         if thread.join().is_err() {
-            log::error!("the export thread panicked");
+            tracing::error!("the export thread panicked");
         }
     }
     for server in servers {
@@ -362,6 +364,6 @@ fn main() -> anyhow::Result<()> {
     let _ = std::fs::remove_file(&info_file);
     let rate_limited = policies.lock().unwrap_or_else(|e| e.into_inner()).rate_limited();
     stats.rate_limited.store(rate_limited.iter().map(|(_, n)| n).sum(), std::sync::atomic::Ordering::Relaxed);
-    log::info!("final stats: {stats}");
+    tracing::info!("final stats: {stats}");
     result
 }

@@ -125,7 +125,7 @@ impl Reassembly {
             let wanted = desc.size.min(DATA_MAX);
             if (bytes.len() as u64) < wanted {
                 if stats.data_incomplete.fetch_add(1, Relaxed) == 0 {
-                    log::warn!(
+                    tracing::warn!(
                         "maxData argument incomplete: {} of {wanted} bytes (kernel sent {} after the inline ones, error {})",
                         bytes.len(),
                         desc.sent,

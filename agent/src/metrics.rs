@@ -1,13 +1,21 @@
-//! `--metrics-server`: Prometheus text exposition (format 0.0.4) at `/metrics`, with
-//! Tetragon's metric names (namespace `tetragon_`). Written by hand: a handful of
-//! counters and gauges read from [`Stats`], the bus and the policy registry.
-use std::fmt::Write as _;
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+//! `--metrics-server`: `/metrics` in the Prometheus text format (0.0.4), with Tetragon's
+//! metric names (namespace `tetragon_`). `prometheus-client` encodes it and axum serves it
+//! on the agent's tokio runtime. The values stay where they are counted ([`Stats`], the bus,
+//! the policy registry): a [`Collector`] reads them at each scrape.
+use std::fmt;
+use std::io;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
+use axum::http::header::CONTENT_TYPE;
+use axum::routing::get;
+use axum::Router;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
 use tetra_proto::tetragon::TracingPolicyState;
 
 use crate::abi::DROP_CAUSES;
@@ -22,29 +30,47 @@ pub struct Metrics {
     pub cache_capacity: u64,
 }
 
-/// Escapes a label value (backslash, double quote, newline).
-fn label(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+impl fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Metrics").field("cache_capacity", &self.cache_capacity).finish_non_exhaustive()
+    }
 }
 
-struct Text(String);
+/// Label pairs of one sample.
+type Labels<'a> = Vec<(&'static str, &'a str)>;
 
-impl Text {
-    fn family(&mut self, name: &str, kind: &str, help: &str) {
-        let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
-    }
-    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: u64) {
-        let _ = write!(self.0, "{name}");
-        if !labels.is_empty() {
-            let inner: Vec<String> =
-                labels.iter().map(|(k, v)| format!("{k}=\"{}\"", label(v))).collect();
-            let _ = write!(self.0, "{{{}}}", inner.join(","));
+/// Writes metric families into the scrape's encoder.
+struct Families<'e>(DescriptorEncoder<'e>);
+
+impl Families<'_> {
+    /// One family: HELP and TYPE, then a sample per label set. Counter names are given
+    /// without `_total`, which the encoder appends.
+    fn family<'a>(
+        &mut self,
+        name: &str,
+        kind: MetricType,
+        help: &str,
+        samples: impl IntoIterator<Item = (Labels<'a>, u64)>,
+    ) -> fmt::Result {
+        let mut metric = self.0.encode_descriptor(name, help, None, kind)?;
+        for (labels, value) in samples {
+            let sample = metric.encode_family(&labels)?;
+            encode_value(kind, value, sample)?;
         }
-        let _ = writeln!(self.0, " {value}");
+        Ok(())
     }
-    fn single(&mut self, name: &str, kind: &str, help: &str, value: u64) {
-        self.family(name, kind, help);
-        self.sample(name, &[], value);
+
+    /// A family of one sample without labels.
+    fn single(&mut self, name: &str, kind: MetricType, help: &str, value: u64) -> fmt::Result {
+        let metric = self.0.encode_descriptor(name, help, None, kind)?;
+        encode_value(kind, value, metric)
+    }
+}
+
+fn encode_value(kind: MetricType, value: u64, encoder: prometheus_client::encoding::MetricEncoder<'_>) -> fmt::Result {
+    match kind {
+        MetricType::Counter => ConstCounter::new(value).encode(encoder),
+        _ => ConstGauge::new(value).encode(encoder),
     }
 }
 
@@ -56,244 +82,137 @@ const POLICY_STATES: &[(TracingPolicyState, &str)] = &[
     (TracingPolicyState::TpStateSkipped, "skipped"),
 ];
 
-impl Metrics {
-    /// The whole exposition.
-    pub fn render(&self) -> String {
+impl Collector for Metrics {
+    fn encode(&self, encoder: DescriptorEncoder) -> fmt::Result {
+        use MetricType::{Counter, Gauge};
         let s = &self.stats;
         let v = |c: &std::sync::atomic::AtomicU64| c.load(Relaxed);
-        let mut t = Text(String::with_capacity(4096));
+        let mut t = Families(encoder);
 
-        t.family("tetragon_build_info", "gauge", "Build information about the agent.");
-        t.sample(
+        t.family(
             "tetragon_build_info",
-            &[("version", crate::VERSION), ("commit", ""), ("modified", "false")],
-            1,
-        );
-
-        t.family("tetragon_events_total", "counter", "Events built by the agent, by type.");
-        t.sample("tetragon_events_total", &[("type", "PROCESS_EXEC")], v(&s.exec_events));
-        t.sample("tetragon_events_total", &[("type", "PROCESS_EXIT")], v(&s.exit_events));
+            Gauge,
+            "Build information about the agent.",
+            [(vec![("version", crate::VERSION), ("commit", ""), ("modified", "false")], 1)],
+        )?;
+        t.family(
+            "tetragon_events",
+            Counter,
+            "Events built by the agent, by type.",
+            [(vec![("type", "PROCESS_EXEC")], v(&s.exec_events)), (vec![("type", "PROCESS_EXIT")], v(&s.exit_events))],
+        )?;
 
         let clients = self.bus.subscribers();
-        let mut lost: Vec<(String, u64)> =
-            DROP_CAUSES.iter().zip(&s.kernel_drops).map(|(n, c)| (n.to_string(), v(c))).collect();
-        lost.push(("queue_full".into(), v(&s.queue_full)));
-        lost.push(("decode_error".into(), v(&s.decode_errors)));
-        lost.push(("export_queue_full".into(), v(&s.export_queue_full)));
-        lost.push(("export_rate_limit".into(), v(&s.export_rate_limited)));
-        lost.push(("grpc_slow_client".into(), v(&s.grpc_client_drops)));
+        let mut lost: Vec<(&str, u64)> = DROP_CAUSES.iter().zip(&s.kernel_drops).map(|(n, c)| (*n, v(c))).collect();
+        lost.push(("queue_full", v(&s.queue_full)));
+        lost.push(("decode_error", v(&s.decode_errors)));
+        lost.push(("export_queue_full", v(&s.export_queue_full)));
+        lost.push(("export_rate_limit", v(&s.export_rate_limited)));
+        lost.push(("grpc_slow_client", v(&s.grpc_client_drops)));
         t.family(
-            "tetragon_events_lost_total",
-            "counter",
+            "tetragon_events_lost",
+            Counter,
             "Events lost or dropped, by cause (per exporter after the event bus).",
-        );
-        for (cause, n) in &lost {
-            t.sample("tetragon_events_lost_total", &[("cause", cause)], *n);
-        }
-        t.family(
-            "tetragon_user_actions_total",
-            "counter",
-            "GetUrl/DnsLookup requests of policy actions, by result (skipped: the request queue was full).",
-        );
-        for (i, action) in crate::user_actions::KINDS.iter().enumerate() {
+            lost.iter().map(|(cause, n)| (vec![("cause", *cause)], *n)),
+        )?;
+        let mut actions = Vec::new();
+        for (i, action) in crate::stats::USER_ACTION_KINDS.iter().enumerate() {
             for (result, c) in [("done", &s.user_actions_done[i]), ("failed", &s.user_actions_failed[i]), ("skipped", &s.user_actions_skipped[i])] {
-                t.sample("tetragon_user_actions_total", &[("action", action), ("result", result)], v(c));
+                actions.push((vec![("action", *action), ("result", result)], v(c)));
             }
         }
-        t.single(
-            "tetragon_observer_ringbuf_events_received_total",
-            "counter",
-            "Records read from the kernel ring buffer.",
-            v(&s.ringbuf_received),
-        );
-        t.single(
-            "tetragon_observer_ringbuf_queue_events_lost_total",
-            "counter",
-            "Records lost because the event queue was full.",
-            v(&s.queue_full),
-        );
-        t.single(
-            "tetragon_export_ratelimit_events_dropped_total",
-            "counter",
-            "Events dropped by --export-rate-limit.",
-            v(&s.export_rate_limited),
-        );
-
         t.family(
-            "tetragon_data_events_total",
-            "counter",
+            "tetragon_user_actions",
+            Counter,
+            "GetUrl/DnsLookup requests of policy actions, by result (skipped: the request queue was full).",
+            actions,
+        )?;
+        t.single("tetragon_observer_ringbuf_events_received", Counter, "Records read from the kernel ring buffer.", v(&s.ringbuf_received))?;
+        t.single("tetragon_observer_ringbuf_queue_events_lost", Counter, "Records lost because the event queue was full.", v(&s.queue_full))?;
+        t.single("tetragon_export_ratelimit_events_dropped", Counter, "Events dropped by --export-rate-limit.", v(&s.export_rate_limited))?;
+        t.family(
+            "tetragon_data_events",
+            Counter,
             "maxData messages received and discarded, and arguments exported incomplete.",
-        );
-        t.sample("tetragon_data_events_total", &[("event", "received")], v(&s.data_messages));
-        t.sample("tetragon_data_events_total", &[("event", "discarded")], v(&s.data_discarded));
-        t.sample("tetragon_data_events_total", &[("event", "incomplete")], v(&s.data_incomplete));
-
+            [
+                (vec![("event", "received")], v(&s.data_messages)),
+                (vec![("event", "discarded")], v(&s.data_discarded)),
+                (vec![("event", "incomplete")], v(&s.data_incomplete)),
+            ],
+        )?;
+        t.single("tetragon_process_cache_size", Gauge, "Processes in the process cache.", v(&s.cache_size))?;
+        t.single("tetragon_process_cache_capacity", Gauge, "Capacity of the process cache.", self.cache_capacity)?;
+        t.single("tetragon_process_cache_misses", Counter, "Process cache lookups that found nothing.", v(&s.cache_misses))?;
+        t.single("tetragon_process_cache_evictions", Counter, "Processes evicted from the process cache.", v(&s.cache_evictions))?;
+        t.single("tetragon_event_cache_inserts", Counter, "Events held until the pod of their container was known.", v(&s.pod_held))?;
         t.single(
-            "tetragon_process_cache_size",
-            "gauge",
-            "Processes in the process cache.",
-            v(&s.cache_size),
-        );
-        t.single(
-            "tetragon_process_cache_capacity",
-            "gauge",
-            "Capacity of the process cache.",
-            self.cache_capacity,
-        );
-        t.single(
-            "tetragon_process_cache_misses_total",
-            "counter",
-            "Process cache lookups that found nothing.",
-            v(&s.cache_misses),
-        );
-        t.single(
-            "tetragon_process_cache_evictions_total",
-            "counter",
-            "Processes evicted from the process cache.",
-            v(&s.cache_evictions),
-        );
-        t.single(
-            "tetragon_event_cache_inserts_total",
-            "counter",
-            "Events held until the pod of their container was known.",
-            v(&s.pod_held),
-        );
-        t.single(
-            "tetragon_event_cache_fetch_failures_total",
-            "counter",
+            "tetragon_event_cache_fetch_failures",
+            Counter,
             "Held events sent without pod information (the pod stayed unknown).",
             v(&s.pod_unenriched),
-        );
-
-        t.single(
-            "tetragon_events_exported_total",
-            "counter",
-            "Events written to the JSON export.",
-            v(&s.exported),
-        );
-        t.single(
-            "tetragon_events_exported_bytes_total",
-            "counter",
-            "Bytes written to the JSON export.",
-            v(&s.exported_bytes),
-        );
-        t.single(
-            "tetragon_export_errors_total",
-            "counter",
-            "Failed writes to the JSON export.",
-            v(&s.export_errors),
-        );
-
-        let grpc: Vec<_> =
-            clients.iter().filter(|c| c.kind == SubscriberKind::GrpcClient).collect();
-        t.single(
-            "tetragon_grpc_clients",
-            "gauge",
-            "Connected GetEvents clients.",
-            grpc.len() as u64,
-        );
-        t.single(
-            "tetragon_grpc_clients_connected_total",
-            "counter",
-            "GetEvents streams opened.",
-            v(&s.grpc_clients_total),
-        );
-        t.single(
-            "tetragon_grpc_client_events_dropped_total",
-            "counter",
-            "Events not delivered to slow GetEvents clients.",
-            v(&s.grpc_client_drops),
-        );
-        t.family(
-            "tetragon_grpc_client_queue_events_dropped_total",
-            "counter",
-            "Events dropped per connected GetEvents client.",
-        );
-        for c in &grpc {
-            let id = c.id.to_string();
-            t.sample(
-                "tetragon_grpc_client_queue_events_dropped_total",
-                &[("client", &id), ("peer", &c.peer)],
-                v(&c.dropped),
-            );
-        }
-
-        t.family(
-            "tetragon_policy_events_rate_limited_total",
-            "counter",
-            "Events of a loaded policy that its Post rateLimit suppressed in the kernel.",
-        );
-        for (policy, n) in self.policies.lock().unwrap_or_else(|e| e.into_inner()).rate_limited() {
-            t.sample("tetragon_policy_events_rate_limited_total", &[("policy", &policy)], n);
-        }
-        t.family("tetragon_tracingpolicy_loaded", "gauge", "Tracing policies by state.");
-        {
-            let policies = self.policies.lock().unwrap_or_else(|e| e.into_inner());
-            for (state, name) in POLICY_STATES {
-                t.sample(
-                    "tetragon_tracingpolicy_loaded",
-                    &[("state", name)],
-                    policies.count(*state) as u64,
-                );
-            }
-        }
-        t.0
-    }
-
-    /// Serves `/metrics` on `address` from a thread; returns the address really bound.
-    pub fn serve(self, address: &str) -> io::Result<String> {
-        let address = if address.starts_with(':') {
-            format!("0.0.0.0{address}")
-        } else {
-            address.to_string()
-        };
-        let listener = TcpListener::bind(&address)?;
-        let bound = listener.local_addr()?.to_string();
-        std::thread::Builder::new().name("tetrad-metrics".into()).spawn(move || {
-            for conn in listener.incoming() {
-                match conn {
-                    Ok(conn) => {
-                        if let Err(e) = self.answer(conn) {
-                            log::debug!("metrics request: {e}");
-                        }
-                    }
-                    Err(e) => log::debug!("metrics accept: {e}"),
-                }
-            }
-        })?;
-        Ok(bound)
-    }
-
-    fn answer(&self, mut conn: TcpStream) -> io::Result<()> {
-        conn.set_read_timeout(Some(Duration::from_secs(5)))?;
-        conn.set_write_timeout(Some(Duration::from_secs(5)))?;
-        let mut reader = BufReader::new(conn.try_clone()?.take(16 * 1024));
-        let mut request = String::new();
-        reader.read_line(&mut request)?;
-        // Skip the headers; the request has no body we care about.
-        let mut line = String::new();
-        loop {
-            line.clear();
-            if reader.read_line(&mut line)? == 0 || line == "\r\n" || line == "\n" {
-                break;
-            }
-        }
-        let mut parts = request.split_whitespace();
-        let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-        let path = path.split('?').next().unwrap_or("");
-        let (status, ctype, body) = match (method, path) {
-            ("GET", "/metrics") => {
-                ("200 OK", "text/plain; version=0.0.4; charset=utf-8", self.render())
-            }
-            ("GET", _) => ("404 Not Found", "text/plain", "not found: try /metrics\n".to_string()),
-            _ => ("405 Method Not Allowed", "text/plain", "GET only\n".to_string()),
-        };
-        write!(
-            conn,
-            "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
         )?;
-        conn.flush()
+        t.single("tetragon_events_exported", Counter, "Events written to the JSON export.", v(&s.exported))?;
+        t.single("tetragon_events_exported_bytes", Counter, "Bytes written to the JSON export.", v(&s.exported_bytes))?;
+        t.single("tetragon_export_errors", Counter, "Failed writes to the JSON export.", v(&s.export_errors))?;
+
+        let grpc: Vec<_> = clients.iter().filter(|c| c.kind == SubscriberKind::GrpcClient).collect();
+        t.single("tetragon_grpc_clients", Gauge, "Connected GetEvents clients.", grpc.len() as u64)?;
+        t.single("tetragon_grpc_clients_connected", Counter, "GetEvents streams opened.", v(&s.grpc_clients_total))?;
+        t.single("tetragon_grpc_client_events_dropped", Counter, "Events not delivered to slow GetEvents clients.", v(&s.grpc_client_drops))?;
+        let ids: Vec<String> = grpc.iter().map(|c| c.id.to_string()).collect();
+        t.family(
+            "tetragon_grpc_client_queue_events_dropped",
+            Counter,
+            "Events dropped per connected GetEvents client.",
+            grpc.iter().zip(&ids).map(|(c, id)| (vec![("client", id.as_str()), ("peer", c.peer.as_str())], v(&c.dropped))),
+        )?;
+
+        let policies = self.policies.lock().unwrap_or_else(|e| e.into_inner());
+        let rate_limited = policies.rate_limited();
+        t.family(
+            "tetragon_policy_events_rate_limited",
+            Counter,
+            "Events of a loaded policy that its Post rateLimit suppressed in the kernel.",
+            rate_limited.iter().map(|(policy, n)| (vec![("policy", policy.as_str())], *n)),
+        )?;
+        t.family(
+            "tetragon_tracingpolicy_loaded",
+            Gauge,
+            "Tracing policies by state.",
+            POLICY_STATES.iter().map(|(state, name)| (vec![("state", *name)], policies.count(*state) as u64)),
+        )
+    }
+}
+
+/// The exposition of `registry`.
+fn render(registry: &Registry) -> String {
+    let mut out = String::with_capacity(8192);
+    // Writing into a String cannot fail.
+    let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, registry);
+    out
+}
+
+impl Metrics {
+    /// Serves `/metrics` on `address` from the runtime `rt`; returns the address really bound.
+    pub fn serve(self, address: &str, rt: &tokio::runtime::Runtime) -> io::Result<String> {
+        let address = if address.starts_with(':') { format!("0.0.0.0{address}") } else { address.to_string() };
+        let listener = rt.block_on(tokio::net::TcpListener::bind(&address))?;
+        let bound = listener.local_addr()?.to_string();
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(self));
+        let registry = Arc::new(registry);
+        let app = Router::new()
+            .route(
+                "/metrics",
+                get(move || async move { ([(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], render(&registry)) }),
+            )
+            .fallback(|| async { (axum::http::StatusCode::NOT_FOUND, "not found: try /metrics\n") });
+        rt.spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::warn!("metrics server: {e}");
+            }
+        });
+        Ok(bound)
     }
 }
 
@@ -315,7 +234,9 @@ mod tests {
             policies: Arc::new(Mutex::new(PolicyRegistry::default())),
             cache_capacity: 10,
         };
-        let text = m.render();
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(m));
+        let text = render(&registry);
         assert!(text.contains("# TYPE tetragon_events_total counter\n"), "{text}");
         assert!(text.contains("tetragon_events_total{type=\"PROCESS_EXEC\"} 5\n"), "{text}");
         assert!(
@@ -335,6 +256,5 @@ mod tests {
                 assert!(line.starts_with(&family), "{line} outside {family}");
             }
         }
-        assert_eq!(label("a\"b\\c\n"), "a\\\"b\\\\c\\n");
     }
 }

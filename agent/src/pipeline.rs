@@ -178,7 +178,7 @@ pub fn run(
                 }
                 Err(e) => {
                     if reader_stats.decode_errors.fetch_add(1, Relaxed) == 0 {
-                        log::error!("undecodable kernel record: {e}");
+                        tracing::error!("undecodable kernel record: {e}");
                     }
                 }
             }
@@ -199,7 +199,7 @@ pub fn run(
             update_kernel_drops(sensor, &stats);
             let lost = stats.lost();
             if lost > reported_lost {
-                log::warn!("events lost so far: {} ({stats})", lost);
+                tracing::warn!("events lost so far: {} ({stats})", lost);
                 reported_lost = lost;
             }
             last_report = Instant::now();

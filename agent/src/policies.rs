@@ -197,7 +197,7 @@ impl PolicyRegistry {
         match load_scoped_policy(&sensors.shared, &compiled, cgroups) {
             Ok(loaded) => {
                 sensors.table.insert(loaded.info().clone());
-                log::info!(
+                tracing::info!(
                     "tracing policy {} enabled: {} hook(s) attached in {} ms",
                     display_name(&entry.name, &entry.namespace),
                     loaded.hook_count(),
@@ -208,7 +208,7 @@ impl PolicyRegistry {
                 entry.error.clear();
             }
             Err(e) => {
-                log::error!(
+                tracing::error!(
                     "tracing policy {} not loaded: {e}",
                     display_name(&entry.name, &entry.namespace)
                 );
@@ -274,7 +274,7 @@ impl PolicyRegistry {
                     origin(&holder.domain, &holder.source),
                     if source.is_empty() { "this one is" } else { source },
                 );
-                log::error!("{reason}");
+                tracing::error!("{reason}");
                 self.refuse(&policy.name, &namespace, domain, source, reason);
             }
             return Err(err);

@@ -4,6 +4,10 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::abi::DROP_CAUSES;
 
+/// GetUrl and DnsLookup (`user_actions`), as metrics label them; the `user_actions_*`
+/// arrays of [`Stats`] are in this order.
+pub const USER_ACTION_KINDS: [&str; 2] = ["geturl", "dnslookup"];
+
 #[derive(Default)]
 pub struct Stats {
     pub ringbuf_received: AtomicU64,
@@ -34,7 +38,7 @@ pub struct Stats {
     pub pod_held: AtomicU64,
     /// Events of a container whose pod stayed unknown (hold timed out or full): sent bare.
     pub pod_unenriched: AtomicU64,
-    /// GetUrl and DnsLookup requests (user_actions::KINDS order): answered, failed
+    /// GetUrl and DnsLookup requests ([`USER_ACTION_KINDS`] order): answered, failed
     /// (error or timeout), skipped (the request queue was full).
     pub user_actions_done: [AtomicU64; 2],
     pub user_actions_failed: [AtomicU64; 2],
@@ -94,7 +98,7 @@ impl fmt::Display for Stats {
         )?;
         write!(f, " pod_held={} pod_unenriched={}", v(&self.pod_held), v(&self.pod_unenriched))?;
         write!(f, " rate_limited={}", v(&self.rate_limited))?;
-        for (i, kind) in crate::user_actions::KINDS.iter().enumerate() {
+        for (i, kind) in USER_ACTION_KINDS.iter().enumerate() {
             write!(
                 f,
                 " {kind}_done={} {kind}_failed={} {kind}_skipped={}",

@@ -1,30 +1,19 @@
 //! Host facts and set-up the agent needs: file systems to mount and the node name.
-use std::ffi::CString;
 use std::path::Path;
 
-const BPF_FS_MAGIC: i64 = 0xcafe4a11;
-const TRACEFS_MAGIC: i64 = 0x74726163;
+use nix::mount::MsFlags;
+use nix::sys::resource::{getrlimit, setrlimit, Resource, RLIM_INFINITY};
+use nix::sys::statfs::{statfs, FsType, BPF_FS_MAGIC, TRACEFS_MAGIC};
 
-/// The file system type (`statfs` magic) of `path`, if it can be read.
-pub fn fs_magic(path: &Path) -> Option<i64> {
-    let c = CString::new(path.as_os_str().as_encoded_bytes()).ok()?;
-    // SAFETY: statfs fills the zeroed struct we own from a valid C string.
-    unsafe {
-        let mut st: libc::statfs = std::mem::zeroed();
-        (libc::statfs(c.as_ptr(), &mut st) == 0).then_some(st.f_type as i64)
-    }
+/// The file system type (`statfs` magic) of `path`, or why it cannot be read.
+pub fn fs_type(path: &Path) -> nix::Result<FsType> {
+    statfs(path).map(|s| s.filesystem_type())
 }
 
 fn mount(fstype: &str, target: &str) -> std::io::Result<()> {
     std::fs::create_dir_all(target)?;
-    let (src, ty, dst) = (CString::new(fstype)?, CString::new(fstype)?, CString::new(target)?);
-    // SAFETY: all pointers are valid NUL-terminated strings; no mount data is passed.
-    let rc = unsafe { libc::mount(src.as_ptr(), dst.as_ptr(), ty.as_ptr(), 0, std::ptr::null()) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
+    nix::mount::mount(Some(fstype), target, Some(fstype), MsFlags::empty(), None::<&str>)?;
+    Ok(())
 }
 
 /// Mounts the BPF file system and tracefs where a fresh machine lacks them, as real
@@ -36,12 +25,12 @@ pub fn ensure_mounts() {
         ("tracefs", "/sys/kernel/tracing", TRACEFS_MAGIC, "tracepoint policies, unless /sys/kernel/debug/tracing has their formats"),
     ];
     for (fstype, target, magic, lost) in mounts {
-        if fs_magic(Path::new(target)) == Some(magic) {
+        if fs_type(Path::new(target)).is_ok_and(|t| t == magic) {
             continue;
         }
         match mount(fstype, target) {
-            Ok(()) => log::info!("mounted {fstype} at {target}"),
-            Err(e) => log::error!("no {fstype} file system at {target} and mounting one failed: {e}; lost: {lost}"),
+            Ok(()) => tracing::info!("mounted {fstype} at {target}"),
+            Err(e) => tracing::error!("no {fstype} file system at {target} and mounting one failed: {e}; lost: {lost}"),
         }
     }
 }
@@ -52,7 +41,7 @@ const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
 /// One clear line when the kernel's BTF is missing, before loading fails on it.
 pub fn check_kernel_btf() {
     if !Path::new(KERNEL_BTF).exists() {
-        log::error!(
+        tracing::error!(
             "no kernel BTF at {KERNEL_BTF}: the BPF programs are compiled once (CO-RE) and \
              relocated against it; use a kernel built with CONFIG_DEBUG_INFO_BTF=y (in a pod, \
              mount the host's /sys/kernel/btf)"
@@ -74,30 +63,24 @@ fn bpf_memcg_accounting() -> bool {
 /// root without CAP_SYS_RESOURCE cannot raise it from 8 MiB); elsewhere it is raised, and
 /// if that is refused the agent says what to do.
 pub fn check_memlock() {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit fills the struct we own.
-    if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) } != 0
-        || lim.rlim_cur == libc::RLIM_INFINITY
-    {
+    let Ok((current, _)) = getrlimit(Resource::RLIMIT_MEMLOCK) else { return };
+    if current == RLIM_INFINITY {
         return;
     }
-    let kib = lim.rlim_cur / 1024;
+    let kib = current / 1024;
     if bpf_memcg_accounting() {
-        log::info!(
+        tracing::info!(
             "RLIMIT_MEMLOCK is {kib} KiB: not needed, this kernel charges BPF memory to the memory cgroup"
         );
         return;
     }
-    let unlimited = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
-    // SAFETY: setrlimit reads the struct we own.
-    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) } == 0 {
-        log::info!("raised RLIMIT_MEMLOCK from {kib} KiB to unlimited: this kernel charges BPF memory to it");
-        return;
+    match setrlimit(Resource::RLIMIT_MEMLOCK, RLIM_INFINITY, RLIM_INFINITY) {
+        Ok(()) => tracing::info!("raised RLIMIT_MEMLOCK from {kib} KiB to unlimited: this kernel charges BPF memory to it"),
+        Err(e) => tracing::error!("{}", memlock_refused(kib, e)),
     }
-    log::error!("{}", memlock_refused(kib, &std::io::Error::last_os_error()));
 }
 
-fn memlock_refused(kib: u64, e: &std::io::Error) -> String {
+fn memlock_refused(kib: u64, e: nix::Error) -> String {
     format!(
         "RLIMIT_MEMLOCK is {kib} KiB and cannot be raised ({e}): this kernel (before Linux 5.11) \
          charges BPF maps and programs to it, so loading them may fail with \"Operation not \
@@ -169,6 +152,8 @@ pub fn kernel_probes(can_override: bool) -> Vec<Probe> {
 /// 6 MiB) come from mmap and go back to the system when freed. glibc raises its mmap
 /// threshold after such a free, which would put the next ones on the heap where they stay;
 /// fixing the threshold keeps them out of it.
+///
+/// mallopt and malloc_trim are glibc's own calls, which nix does not wrap: they come from libc.
 pub fn tune_allocator() {
     #[cfg(target_env = "gnu")]
     // SAFETY: mallopt only changes an allocator parameter.
@@ -192,8 +177,7 @@ pub fn release_free_memory() {
 mod tests {
     #[test]
     fn a_refused_memlock_raise_says_what_to_do() {
-        let e = std::io::Error::from_raw_os_error(libc::EPERM);
-        let m = super::memlock_refused(8192, &e);
+        let m = super::memlock_refused(8192, nix::Error::EPERM);
         assert!(m.starts_with("RLIMIT_MEMLOCK is 8192 KiB and cannot be raised (Operation not permitted"), "{m}");
         assert!(m.contains("CAP_SYS_RESOURCE") && m.contains("LimitMEMLOCK=infinity"), "{m}");
     }

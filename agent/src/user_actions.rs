@@ -29,6 +29,7 @@ pub enum Request {
 }
 
 impl Request {
+    /// Its place in [`crate::stats::USER_ACTION_KINDS`] and the `Stats` arrays.
     fn index(&self) -> usize {
         match self {
             Request::GetUrl(_) => 0,
@@ -36,9 +37,6 @@ impl Request {
         }
     }
 }
-
-/// Names of the two kinds, as metrics label them (Stats arrays are in this order).
-pub const KINDS: [&str; 2] = ["geturl", "dnslookup"];
 
 /// An `http://host[:port][/path]` URL: (host, port, path).
 pub fn parse_url(url: &str) -> Result<(String, u16, String), String> {
@@ -119,11 +117,11 @@ impl UserActions {
                     match result {
                         Ok(answer) => {
                             stats.user_actions_done[req.index()].fetch_add(1, Relaxed);
-                            log::info!("{req:?}: {answer}");
+                            tracing::info!("{req:?}: {answer}");
                         }
                         Err(e) => {
                             stats.user_actions_failed[req.index()].fetch_add(1, Relaxed);
-                            log::warn!("{req:?} failed: {e}");
+                            tracing::warn!("{req:?} failed: {e}");
                         }
                     }
                 }
@@ -139,7 +137,7 @@ impl UserActions {
             Err(TrySendError::Full(req) | TrySendError::Disconnected(req)) => {
                 let n = self.stats.user_actions_skipped[req.index()].fetch_add(1, Relaxed);
                 if n.is_power_of_two() || n == 0 {
-                    log::warn!("{req:?} skipped: {QUEUE} requests already waiting ({} skipped so far)", n + 1);
+                    tracing::warn!("{req:?} skipped: {QUEUE} requests already waiting ({} skipped so far)", n + 1);
                 }
             }
         }

@@ -3,6 +3,8 @@
 //! Data flow: YAML text -> [`validate`] (syntax, schema shape, semantic rules, unsupported
 //! features; every error with its field path) -> typed [`types::TracingPolicySpec`] ->
 //! [`compile()`] -> [`compile::CompiledPolicy`], the plain configuration BPF programs read.
+//! Both steps share [`values`] (value parsing, syscall names, operator classes, limits),
+//! which depends on neither.
 //!
 //! The CLI's offline validator and the agent both enter through [`check_policy_yaml`] (text)
 //! or [`compile::compile`] / [`compile::compile_namespaced`] (typed objects from the API).
@@ -35,6 +37,7 @@ pub mod crd;
 pub mod error;
 pub mod types;
 pub mod validate;
+pub mod values;
 
 pub use compile::{compile, compile_namespaced, CompiledHook, CompiledPolicy};
 pub use error::{FieldPath, PolicyError};

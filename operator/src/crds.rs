@@ -7,7 +7,8 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{Api, Patch, PatchParams};
 
 use crate::api_error_text;
-use crate::metrics::{CrdState, Metrics};
+use crate::crd_state::{CrdState, Outcome};
+use crate::metrics::Metrics;
 
 /// The field manager of our server-side applies: fields we set are owned under this name.
 pub const FIELD_MANAGER: &str = "tetra-operator";
@@ -18,27 +19,6 @@ pub fn owned_crds() -> Vec<CustomResourceDefinition> {
         tetra_crds::crd::tracing_policy_crd(),
         tetra_crds::crd::tracing_policy_namespaced_crd(),
     ]
-}
-
-/// What an apply did to one CRD.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// The CRD did not exist.
-    Created,
-    /// The CRD existed and its spec changed (its generation moved).
-    Upgraded,
-    /// The CRD existed with the same spec.
-    Unchanged,
-}
-
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Created => "created",
-            Outcome::Upgraded => "upgraded",
-            Outcome::Unchanged => "unchanged",
-        }
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -171,7 +151,7 @@ pub async fn install(
         let name = name_of(&crd)?;
         match apply(&api, &crd).await {
             Ok(outcome) => {
-                log::info!("CRD {name}: {}", outcome.as_str());
+                tracing::info!("CRD {name}: {}", outcome.as_str());
                 metrics.set_crd_state(&name, CrdState::Applied(outcome));
                 names.push(name);
             }
@@ -183,7 +163,7 @@ pub async fn install(
     }
     for name in names {
         wait_established(&api, &name, poll, timeout).await?;
-        log::info!("CRD {name}: Established");
+        tracing::info!("CRD {name}: Established");
         metrics.set_crd_established(&name);
     }
     Ok(())

@@ -183,7 +183,7 @@ impl Elector {
             if now.duration_since(seen_at) < valid_for {
                 return Ok(false);
             }
-            log::info!(
+            tracing::info!(
                 "lease {}/{}: holder {holder:?} has not renewed for {:?}, taking over",
                 self.cfg.namespace,
                 self.cfg.name,
@@ -270,23 +270,23 @@ pub async fn run(mut elector: Elector, metrics: Arc<Metrics>, mut shutdown: watc
         match attempt {
             Ok(true) => {
                 if !metrics.is_leader() {
-                    log::info!("lease {lease}: {} is now the leader", cfg.identity);
+                    tracing::info!("lease {lease}: {} is now the leader", cfg.identity);
                 }
                 metrics.set_leader(true);
                 last_renewal = Some(Instant::now());
             }
             Ok(false) => {
                 if metrics.is_leader() {
-                    log::warn!("lease {lease}: another replica holds the lease; stepping down");
+                    tracing::warn!("lease {lease}: another replica holds the lease; stepping down");
                 }
                 metrics.set_leader(false);
                 last_renewal = None;
             }
             Err(e) => {
                 metrics.count_lease_error();
-                log::warn!("{e}");
+                tracing::warn!("{e}");
                 if last_renewal.is_some_and(|t| t.elapsed() >= cfg.renew_deadline) {
-                    log::warn!(
+                    tracing::warn!(
                         "lease {lease}: not renewed within the renew deadline {:?}; stepping down",
                         cfg.renew_deadline
                     );
@@ -302,8 +302,8 @@ pub async fn run(mut elector: Elector, metrics: Arc<Metrics>, mut shutdown: watc
     }
     if metrics.is_leader() {
         match elector.release().await {
-            Ok(()) => log::info!("lease {lease}: released"),
-            Err(e) => log::warn!("{e}"),
+            Ok(()) => tracing::info!("lease {lease}: released"),
+            Err(e) => tracing::warn!("{e}"),
         }
         metrics.set_leader(false);
     }

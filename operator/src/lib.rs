@@ -3,9 +3,11 @@
 //! takes part in leader election over a Lease and serves metrics and health endpoints.
 //! Policies themselves are loaded by the agents, which watch the CRDs.
 
+pub mod crd_state;
 pub mod crds;
 pub mod http;
 pub mod lease;
+pub mod logging;
 pub mod metrics;
 
 /// Renders an API error as `<code> <reason>: <message>`, the part a user acts on.

@@ -11,10 +11,11 @@ use kube::Client;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use tetra_crds::compile::values::parse_duration;
+use tetra_crds::values::parse_duration;
 use tetra_operator::crds;
 use tetra_operator::http::{self, Endpoints};
 use tetra_operator::lease::{self, Elector, LeaseConfig};
+use tetra_operator::logging::LogArgs;
 use tetra_operator::metrics::Metrics;
 
 /// How often a CRD is read while waiting for it to be Established.
@@ -58,6 +59,8 @@ struct Args {
     /// Time between two attempts to acquire or renew the lease.
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     leader_election_retry_period: Duration,
+    #[command(flatten)]
+    log: LogArgs,
     /// Identity in the Lease (default: POD_NAME, else the host name).
     #[arg(long, env = "POD_NAME")]
     identity: Option<String>,
@@ -163,7 +166,7 @@ async fn run(args: Args) -> Result<(), String> {
     tokio::pin!(signals);
 
     if args.skip_crd_creation {
-        log::info!("--skip-crd-creation: not installing the CRDs");
+        tracing::info!("--skip-crd-creation: not installing the CRDs");
         for crd in crds::owned_crds() {
             let name = crd.metadata.name.unwrap_or_default();
             metrics.set_crd_established(&name);
@@ -185,7 +188,7 @@ async fn run(args: Args) -> Result<(), String> {
         ))
     });
     signals.await;
-    log::info!("shutting down");
+    tracing::info!("shutting down");
     let _ = stop_tx.send(true);
     if let Some(task) = election {
         // The election releases the lease before it returns.
@@ -198,8 +201,8 @@ async fn run(args: Args) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let args = Args::parse();
+    args.log.init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -1,143 +1,129 @@
-//! The operator's state as Prometheus text, and the readiness it implies.
+//! The operator's state as Prometheus metrics (a `prometheus-client` registry, exposed in
+//! the text format 0.0.4), and the readiness it implies.
 
-use std::fmt::Write;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use crate::crds::Outcome;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 
-/// How the install of one CRD ended at start.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CrdState {
-    Applied(Outcome),
-    Failed,
+use crate::crd_state::CrdState;
+
+const CRD_STATES: [&str; 4] = ["created", "upgraded", "unchanged", "failed"];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CrdResult {
+    crd: String,
+    result: &'static str,
 }
 
-impl CrdState {
-    fn label(self) -> &'static str {
-        match self {
-            CrdState::Applied(o) => o.as_str(),
-            CrdState::Failed => "failed",
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Crd {
+    crd: String,
+}
+
+/// Shared between the install step, the election loop and the HTTP servers.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    crd_result: Family<CrdResult, Gauge>,
+    crd_established: Family<Crd, Gauge>,
+    leader: Gauge,
+    acquisitions: Counter,
+    losses: Counter,
+    lease_errors: Counter,
+    /// Every CRD we know of and whether it is Established: what readiness needs.
+    established: Mutex<BTreeMap<String, bool>>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let crd_result = Family::<CrdResult, Gauge>::default();
+        let crd_established = Family::<Crd, Gauge>::default();
+        let (leader, acquisitions, losses, lease_errors) =
+            (Gauge::default(), Counter::default(), Counter::default(), Counter::default());
+        let mut registry = Registry::default();
+        registry.register(
+            "tetra_operator_crd_install_result",
+            "How the install of each CRD at start ended (1 for the current result)",
+            crd_result.clone(),
+        );
+        registry.register("tetra_operator_crd_established", "Whether each CRD is Established", crd_established.clone());
+        registry.register("tetra_operator_leader", "Whether this replica holds the leader lease", leader.clone());
+        // Counters get their `_total` suffix from the encoder.
+        registry.register("tetra_operator_leader_acquisitions", "Times this replica became leader", acquisitions.clone());
+        registry.register("tetra_operator_leader_losses", "Times this replica stopped being leader", losses.clone());
+        registry.register("tetra_operator_lease_errors", "Lease requests that failed", lease_errors.clone());
+        Metrics {
+            registry,
+            crd_result,
+            crd_established,
+            leader,
+            acquisitions,
+            losses,
+            lease_errors,
+            established: Mutex::default(),
         }
     }
 }
 
-const CRD_STATES: [&str; 4] = ["created", "upgraded", "unchanged", "failed"];
-
-#[derive(Debug, Default)]
-struct CrdEntry {
-    name: String,
-    state: Option<CrdState>,
-    established: bool,
-}
-
-/// Shared between the install step, the election loop and the HTTP servers.
-#[derive(Debug, Default)]
-pub struct Metrics {
-    crds: Mutex<Vec<CrdEntry>>,
-    leader: AtomicBool,
-    acquisitions: AtomicU64,
-    losses: AtomicU64,
-    lease_errors: AtomicU64,
-}
-
 impl Metrics {
-    fn with_crd(&self, name: &str, f: impl FnOnce(&mut CrdEntry)) {
-        let mut crds = self.crds.lock().unwrap_or_else(|e| e.into_inner());
-        match crds.iter_mut().find(|c| c.name == name) {
-            Some(entry) => f(entry),
-            None => {
-                let mut entry = CrdEntry {
-                    name: name.to_string(),
-                    ..CrdEntry::default()
-                };
-                f(&mut entry);
-                crds.push(entry);
-            }
+    fn established(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, bool>> {
+        self.established.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn know_crd(&self, name: &str) {
+        let mut crds = self.established();
+        if !crds.contains_key(name) {
+            crds.insert(name.to_string(), false);
+            self.crd_established.get_or_create(&Crd { crd: name.to_string() }).set(0);
         }
     }
 
     pub fn set_crd_state(&self, name: &str, state: CrdState) {
-        self.with_crd(name, |e| e.state = Some(state));
+        self.know_crd(name);
+        for result in CRD_STATES {
+            let labels = CrdResult { crd: name.to_string(), result };
+            self.crd_result.get_or_create(&labels).set(i64::from(state.label() == result));
+        }
     }
 
     pub fn set_crd_established(&self, name: &str) {
-        self.with_crd(name, |e| e.established = true);
+        self.established().insert(name.to_string(), true);
+        self.crd_established.get_or_create(&Crd { crd: name.to_string() }).set(1);
     }
 
     pub fn set_leader(&self, leader: bool) {
-        let was = self.leader.swap(leader, Ordering::SeqCst);
+        let was = self.leader.set(i64::from(leader)) == 1;
         if leader && !was {
-            self.acquisitions.fetch_add(1, Ordering::Relaxed);
+            self.acquisitions.inc();
         } else if !leader && was {
-            self.losses.fetch_add(1, Ordering::Relaxed);
+            self.losses.inc();
         }
     }
 
     pub fn is_leader(&self) -> bool {
-        self.leader.load(Ordering::SeqCst)
+        self.leader.get() == 1
     }
 
     pub fn count_lease_error(&self) {
-        self.lease_errors.fetch_add(1, Ordering::Relaxed);
+        self.lease_errors.inc();
     }
 
     /// Ready once every CRD we know of is Established (and there is at least one).
     pub fn ready(&self) -> bool {
-        let crds = self.crds.lock().unwrap_or_else(|e| e.into_inner());
-        !crds.is_empty() && crds.iter().all(|c| c.established)
+        let crds = self.established();
+        !crds.is_empty() && crds.values().all(|e| *e)
     }
 
     /// Prometheus text exposition format, version 0.0.4.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        out.push_str(
-            "# HELP tetra_operator_crd_install_result How the install of each CRD at start \
-             ended (1 for the current result).\n# TYPE tetra_operator_crd_install_result gauge\n",
-        );
-        let crds = self.crds.lock().unwrap_or_else(|e| e.into_inner());
-        for c in crds.iter() {
-            for result in CRD_STATES {
-                let v = u8::from(c.state.map(CrdState::label) == Some(result));
-                let _ = writeln!(
-                    out,
-                    "tetra_operator_crd_install_result{{crd=\"{}\",result=\"{result}\"}} {v}",
-                    c.name
-                );
-            }
-        }
-        out.push_str(
-            "# HELP tetra_operator_crd_established Whether each CRD is Established.\n\
-             # TYPE tetra_operator_crd_established gauge\n",
-        );
-        for c in crds.iter() {
-            let _ = writeln!(
-                out,
-                "tetra_operator_crd_established{{crd=\"{}\"}} {}",
-                c.name,
-                u8::from(c.established)
-            );
-        }
-        drop(crds);
-        let _ = write!(
-            out,
-            "# HELP tetra_operator_leader Whether this replica holds the leader lease.\n\
-             # TYPE tetra_operator_leader gauge\n\
-             tetra_operator_leader {}\n\
-             # HELP tetra_operator_leader_acquisitions_total Times this replica became leader.\n\
-             # TYPE tetra_operator_leader_acquisitions_total counter\n\
-             tetra_operator_leader_acquisitions_total {}\n\
-             # HELP tetra_operator_leader_losses_total Times this replica stopped being leader.\n\
-             # TYPE tetra_operator_leader_losses_total counter\n\
-             tetra_operator_leader_losses_total {}\n\
-             # HELP tetra_operator_lease_errors_total Lease requests that failed.\n\
-             # TYPE tetra_operator_lease_errors_total counter\n\
-             tetra_operator_lease_errors_total {}\n",
-            u8::from(self.is_leader()),
-            self.acquisitions.load(Ordering::Relaxed),
-            self.losses.load(Ordering::Relaxed),
-            self.lease_errors.load(Ordering::Relaxed),
-        );
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry);
         out
     }
 }

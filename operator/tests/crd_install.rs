@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tetra_operator::crds::{self, Outcome};
+use tetra_operator::crd_state::Outcome;
+use tetra_operator::crds;
 use tetra_operator::metrics::Metrics;
 
 const CRDS: &str = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";

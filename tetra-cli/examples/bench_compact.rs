@@ -1,6 +1,7 @@
 //! Compact-printer throughput: builds a 1,000,000-line JSON file from the
 //! conformance events, then times `tetra getevents -o compact --color never`
-//! reading it on stdin with stdout to /dev/null.
+//! reading it on stdin with stdout to /dev/null. Prints wall-clock and CPU throughput: on a
+//! shared machine the CPU figure (the printer's user + system time) is the steadier one.
 //!
 //! `cargo build --release -p tetra-cli && cargo run --release -p tetra-cli --example bench_compact`
 //! Env: TETRA_BIN (default: the `tetra` next to this example's directory),
@@ -10,6 +11,8 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Instant;
+
+use nix::sys::resource::{getrusage, UsageWho};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let lines: usize = std::env::var("BENCH_LINES").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
@@ -56,11 +59,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err(format!("tetra exited with {status}").into());
     }
     let secs = elapsed.as_secs_f64();
+    // Only the printer has run as our child: its CPU time is all of RUSAGE_CHILDREN.
+    let usage = getrusage(UsageWho::RUSAGE_CHILDREN)?;
+    let cpu = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
+    let cpu_secs = cpu(usage.user_time()) + cpu(usage.system_time());
     println!(
-        "{lines} lines ({:.1} MB) in {secs:.2} s: {:.0} lines/s, {:.1} MB/s ({})",
+        "{lines} lines ({:.1} MB) in {secs:.2} s: {:.0} lines/s, {:.1} MB/s; CPU {cpu_secs:.2} s: {:.0} lines per CPU second ({})",
         bytes as f64 / 1e6,
         lines as f64 / secs,
         bytes as f64 / 1e6 / secs,
+        lines as f64 / cpu_secs,
         bin.display()
     );
     Ok(())

@@ -7,11 +7,11 @@ use std::os::fd::AsFd;
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use tetra_proto::filter::{EventFilters, FieldFilters};
-use tetra_proto::tetragon::{EventType, FieldFilter, FieldFilterAction, Filter, GetEventsRequest, GetEventsResponse};
-use tetra_crds::compile::values::parse_duration;
+use tetra_proto::tetragon::{EventType, FieldFilter, FieldFilterAction, Filter, GetEventsRequest};
+use tetra_crds::values::parse_duration;
 use tetra_proto::FieldMask;
 
-use crate::compact::{CompactOptions, CompactPrinter};
+use crate::compact::{CompactError, CompactOptions, CompactPrinter};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Output {
@@ -139,19 +139,25 @@ enum Printer {
 }
 
 impl Printer {
-    /// Writes one event; events the compact format cannot show are reported
-    /// on stderr and skipped.
-    fn print(&self, out: &mut impl Write, ev: &GetEventsResponse) -> std::io::Result<()> {
+    /// Writes one event given as its JSON line, using `buf` for the compact text. The inner
+    /// error is an event the compact format cannot show (nothing was written; the caller
+    /// reports it and goes on), the outer one a failed write.
+    fn print_line(&self, out: &mut impl Write, buf: &mut String, line: &str) -> std::io::Result<Result<(), CompactError>> {
         match self {
-            Printer::Json => writeln!(out, "{}", tetra_proto::json::to_line(ev)),
-            Printer::Compact(p) => match p.format(ev) {
-                Ok(line) => writeln!(out, "{line}"),
-                Err(e) => {
-                    eprintln!("tetra: skipping event: {e}");
-                    Ok(())
+            Printer::Json => {
+                out.write_all(line.as_bytes())?;
+                out.write_all(b"\n")?;
+            }
+            Printer::Compact(p) => {
+                buf.clear();
+                if let Err(e) = p.write(buf, line) {
+                    return Ok(Err(e));
                 }
-            },
+                buf.push('\n');
+                out.write_all(buf.as_bytes())?;
+            }
         }
+        Ok(Ok(()))
     }
 }
 
@@ -185,7 +191,9 @@ pub fn run_stdin<R: Read>(args: &GetEventsArgs, input: R, out: impl Write) -> Re
     let printer = args.printer();
     let mut input = BufReader::with_capacity(64 * 1024, input);
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
+    let compact_as_is = matches!(printer, Printer::Compact(_)) && filters.is_empty() && fields.is_empty();
     let mut line = String::new();
+    let mut buf = String::new();
     for number in 1.. {
         if input.buffer().is_empty() {
             // The next read may block: show what we have first.
@@ -202,22 +210,34 @@ pub fn run_stdin<R: Read>(args: &GetEventsArgs, input: R, out: impl Write) -> Re
                 continue;
             }
         }
-        if line.trim().is_empty() {
+        let text = line.trim_end();
+        if text.trim_start().is_empty() {
             continue;
         }
-        let mut ev = match tetra_proto::json::from_line(&line) {
-            Ok(ev) => ev,
-            Err(e) => {
-                eprintln!("tetra: stdin line {number}: {e}");
+        // Compact output without filters reads only the fields it prints from the line;
+        // JSON output and filters need the whole event.
+        let decoded;
+        let text = if compact_as_is {
+            text
+        } else {
+            let mut ev = match tetra_proto::json::from_line(text) {
+                Ok(ev) => ev,
+                Err(e) => {
+                    eprintln!("tetra: stdin line {number}: {e}");
+                    continue;
+                }
+            };
+            if !filters.matches(&ev) {
                 continue;
             }
+            fields.apply(&mut ev);
+            decoded = tetra_proto::json::to_line(&ev);
+            &decoded
         };
-        if !filters.matches(&ev) {
-            continue;
-        }
-        fields.apply(&mut ev);
-        if let Err(e) = printer.print(&mut out, &ev) {
-            return broken_pipe_is_ok(e);
+        match printer.print_line(&mut out, &mut buf, text) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("tetra: stdin line {number}: {e}"),
+            Err(e) => return broken_pipe_is_ok(e),
         }
     }
     out.flush().or_else(broken_pipe_is_ok)
@@ -276,6 +296,7 @@ async fn stream_events(mut client: crate::client::Client, req: GetEventsRequest,
         Err(status) => return StreamEnd::Failed(anyhow::anyhow!("GetEvents: {}", status.message())),
     };
     let stdout = std::io::stdout();
+    let mut buf = String::new();
     loop {
         let ev = match stream.message().await {
             Ok(Some(ev)) => ev,
@@ -283,7 +304,12 @@ async fn stream_events(mut client: crate::client::Client, req: GetEventsRequest,
             Err(status) => return StreamEnd::Failed(anyhow::anyhow!("event stream ended: {}", status.message())),
         };
         let mut lock = stdout.lock();
-        match printer.print(&mut lock, &ev).and_then(|_| lock.flush()) {
+        let line = tetra_proto::json::to_line(&ev);
+        let printed = printer.print_line(&mut lock, &mut buf, &line);
+        if let Ok(Err(e)) = &printed {
+            eprintln!("tetra: skipping event: {e}");
+        }
+        match printed.and_then(|_| lock.flush()) {
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return StreamEnd::ReaderGone,
             Err(e) => return StreamEnd::OutputError(anyhow::Error::new(e).context("writing output")),
             Ok(()) => {}

@@ -225,7 +225,7 @@ pub fn render_arg(ty: ArgType, label: Option<&str>, rec: &RecordedArg) -> tetrag
     let arg = match (&rec.value, ty) {
         (ArgValue::Int(v), Capability) => Arg::CapabilityArg(tetragon::KprobeCapability {
             value: Some(*v as i32),
-            name: tetra_crds::compile::values::CAPABILITIES.get(*v as usize).map_or_else(std::string::String::new, |n| n.to_string()),
+            name: tetra_crds::values::CAPABILITIES.get(*v as usize).map_or_else(std::string::String::new, |n| n.to_string()),
         }),
         (ArgValue::Int(v), KernelCapT) => Arg::KernelCapTArg(format!("{v:016x}")),
         (ArgValue::Int(v), CapInheritable) => Arg::CapInheritableArg(format!("{v:016x}")),

@@ -56,7 +56,7 @@ impl JsonExporter {
             }
             Err(e) => {
                 if self.stats.export_errors.fetch_add(1, Relaxed) == 0 {
-                    log::error!("writing the JSON export: {e}");
+                    tracing::error!("writing the JSON export: {e}");
                 }
             }
         }
@@ -93,7 +93,7 @@ impl JsonExporter {
     fn flush(&mut self) {
         if let Err(e) = self.writer.flush() {
             self.stats.export_errors.fetch_add(1, Relaxed);
-            log::error!("flushing the JSON export: {e}");
+            tracing::error!("flushing the JSON export: {e}");
         }
     }
 
@@ -122,7 +122,7 @@ impl JsonExporter {
         self.roll_window(Instant::now(), true);
         let lost = sub.state.dropped.load(Relaxed);
         if lost > 0 {
-            log::warn!("the JSON export queue overflowed: {lost} events not exported");
+            tracing::warn!("the JSON export queue overflowed: {lost} events not exported");
         }
         self.flush();
     }

@@ -8,6 +8,8 @@ use std::io;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use nix::sys::stat::{umask, Mode};
+
 pub use service::Service;
 use tetra_proto::tetragon::fine_guidance_sensors_server::FineGuidanceSensorsServer;
 use tokio::sync::oneshot;
@@ -114,12 +116,11 @@ impl Server {
                 let address = format!("unix://{}", path.display());
                 // Created 0600 from the start (connect() needs write permission), so no
                 // other user can connect between bind() and the chmod below.
-                // SAFETY: umask() only swaps this process's file mode creation mask; it is
-                // called at start-up before any other thread of ours creates files.
-                let old_mask = unsafe { libc::umask(0o177) };
+                // umask() swaps this process's file mode creation mask; it is called at
+                // start-up before any other thread of ours creates files.
+                let old_mask = umask(Mode::from_bits_truncate(0o177));
                 let bound = tokio::net::UnixListener::bind(&path);
-                // SAFETY: as above, restores the previous mask.
-                unsafe { libc::umask(old_mask) };
+                umask(old_mask);
                 let listener = bound
                     .map_err(|source| ServerError::Bind { address: address.clone(), source })?;
                 std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(
@@ -140,10 +141,10 @@ impl Server {
         }
         match tokio::time::timeout(std::time::Duration::from_secs(2), &mut self.task).await {
             Ok(Ok(Ok(()))) => {}
-            Ok(Ok(Err(e))) => log::warn!("gRPC server: {e}"),
-            Ok(Err(e)) => log::warn!("gRPC server task: {e}"),
+            Ok(Ok(Err(e))) => tracing::warn!("gRPC server: {e}"),
+            Ok(Err(e)) => tracing::warn!("gRPC server task: {e}"),
             Err(_) => {
-                log::warn!("gRPC server did not stop in time");
+                tracing::warn!("gRPC server did not stop in time");
                 self.task.abort();
             }
         }

@@ -80,7 +80,7 @@ impl FineGuidanceSensors for Service {
             .subscribe_async(SubscriberKind::GrpcClient, &peer, capacity, filters)
             .ok_or_else(|| Status::unavailable("the agent is shutting down"))?;
         self.stats.grpc_clients_total.fetch_add(1, Relaxed);
-        log::info!("GetEvents client {peer} connected (id {})", sub.state.id);
+        tracing::info!("GetEvents client {peer} connected (id {})", sub.state.id);
         Ok(Response::new(ClientStream { queue, fields, node: self.node.clone(), sub }))
     }
 
@@ -103,7 +103,7 @@ impl FineGuidanceSensors for Service {
     ) -> Result<Response<AddTracingPolicyResponse>, Status> {
         let r = r.into_inner();
         let id = self.policies().add(&r.yaml, &r.domain, None).map_err(status)?;
-        log::info!("tracing policy {id} added and enabled");
+        tracing::info!("tracing policy {id} added and enabled");
         Ok(Response::new(AddTracingPolicyResponse {}))
     }
 

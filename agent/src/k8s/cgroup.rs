@@ -28,16 +28,15 @@ pub fn unified_root_in(mounts: &str) -> Option<PathBuf> {
 /// reports are inodes of a cgroup2 file system, so a v1 hierarchy or the tmpfs holding the
 /// v1 hierarchies of a hybrid host would name no container, or the wrong one.
 pub fn check_unified_root(root: &Path) -> Result<(), String> {
-    const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
-    let magic = crate::sys::fs_magic(root)
-        .ok_or_else(|| format!("{}: {}", root.display(), std::io::Error::last_os_error()))?;
-    if magic == CGROUP2_SUPER_MAGIC {
+    let magic = crate::sys::fs_type(root).map_err(|e| format!("{}: {e}", root.display()))?;
+    if magic == nix::sys::statfs::CGROUP2_SUPER_MAGIC {
         Ok(())
     } else {
         Err(format!(
-            "{} is not a cgroup v2 (unified) hierarchy (file system magic {magic:#x}); \
+            "{} is not a cgroup v2 (unified) hierarchy (file system magic {:#x}); \
              on a hybrid host it is usually /sys/fs/cgroup/unified",
-            root.display()
+            root.display(),
+            magic.0
         ))
     }
 }

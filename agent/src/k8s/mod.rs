@@ -79,15 +79,15 @@ pub fn start(
     let node_labels = match read {
         Ok(Ok(Some(n))) => n.metadata.labels.unwrap_or_default(),
         Ok(Ok(None)) => {
-            log::warn!("node {node} not found in the API: nodeSelector sees no labels");
+            tracing::warn!("node {node} not found in the API: nodeSelector sees no labels");
             Default::default()
         }
         Ok(Err(e)) => {
-            log::warn!("reading node {node}: {e}: nodeSelector sees no labels for now");
+            tracing::warn!("reading node {node}: {e}: nodeSelector sees no labels for now");
             Default::default()
         }
         Err(_) => {
-            log::warn!("reading node {node}: no answer in 5 s: nodeSelector sees no labels for now");
+            tracing::warn!("reading node {node}: no answer in 5 s: nodeSelector sees no labels for now");
             Default::default()
         }
     };
@@ -114,7 +114,7 @@ pub fn start(
             .spawn(move || keep_scopes(&registry, &pods, &cgroup_root, &stop))
             .context("starting the policy scope thread")?
     };
-    log::info!("Kubernetes API enabled: watching pods of node {node} and tracing policies");
+    tracing::info!("Kubernetes API enabled: watching pods of node {node} and tracing policies");
     Ok(K8s {
         pods,
         tasks,
@@ -138,7 +138,7 @@ async fn watch_node_labels(
                 labels.send_if_modified(|old| {
                     let changed = *old != now;
                     if changed {
-                        log::info!("labels of node {node} changed: deciding nodeSelectors again");
+                        tracing::info!("labels of node {node} changed: deciding nodeSelectors again");
                         *old = now;
                     }
                     changed
@@ -146,7 +146,7 @@ async fn watch_node_labels(
             }
             Ok(_) => {}
             Err(e) => {
-                log::warn!("watch of node {node}: {e}");
+                tracing::warn!("watch of node {node}: {e}");
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }

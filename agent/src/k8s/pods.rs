@@ -270,11 +270,11 @@ pub async fn watch(client: Client, node: String, store: Arc<PodStore>) {
             Ok(watcher::Event::Init) => listing.clear(),
             Ok(watcher::Event::InitApply(pod)) => listing.push(pod_info(&pod)),
             Ok(watcher::Event::InitDone) => {
-                log::info!("pods of node {node}: {} listed", listing.len());
+                tracing::info!("pods of node {node}: {} listed", listing.len());
                 store.replace(std::mem::take(&mut listing));
             }
             Err(e) => {
-                log::warn!("pod watch of node {node}: {e}");
+                tracing::warn!("pod watch of node {node}: {e}");
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
             }
         }

@@ -131,7 +131,7 @@ impl Controller {
                 Ok(false) => {
                     let reason =
                         format!("spec.nodeSelector does not select node {}", self.ctx.node);
-                    log::info!("tracing policy {name}: {reason}");
+                    tracing::info!("tracing policy {name}: {reason}");
                     self.registry().put_state(
                         name,
                         namespace,
@@ -168,7 +168,7 @@ impl Controller {
                     }
                     e => e.to_string(),
                 };
-                log::error!("tracing policy {name} from Kubernetes: {reason}");
+                tracing::error!("tracing policy {name} from Kubernetes: {reason}");
                 Outcome::Failed(reason)
             }
         }
@@ -181,7 +181,7 @@ impl Controller {
         let deleted =
             tokio::task::block_in_place(|| self.registry().delete(name, namespace, K8S_DOMAIN));
         if deleted.is_ok() {
-            log::info!("tracing policy {name} unloaded: its Kubernetes object was deleted");
+            tracing::info!("tracing policy {name} unloaded: its Kubernetes object was deleted");
         }
     }
 
@@ -229,7 +229,7 @@ impl Controller {
             .publish(&event, &reference(self.kind, obj))
             .await
         {
-            log::warn!(
+            tracing::warn!(
                 "posting an Event for tracing policy {}: {e}",
                 obj.name_any()
             );
@@ -265,7 +265,7 @@ impl Controller {
                 Ok(watcher::Event::Init) => listed.clear(),
                 Ok(watcher::Event::InitDone) => self.forget_missing(&listed),
                 Err(e) => {
-                    log::warn!("{:?} tracing policy watch: {e}", self.kind);
+                    tracing::warn!("{:?} tracing policy watch: {e}", self.kind);
                     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
                 }
             }

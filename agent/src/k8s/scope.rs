@@ -107,7 +107,7 @@ pub fn sync(scopes: &[Arc<PolicyScope>], pods: &PodStore, root: &Path) {
             .collect();
         let failed = scope.write(&wanted);
         if failed > 0 {
-            log::warn!("policy cgroup map: {failed} update(s) failed (map full?)");
+            tracing::warn!("policy cgroup map: {failed} update(s) failed (map full?)");
         }
     }
 }

@@ -34,8 +34,7 @@ fn ns_inode(link: &str) -> Option<u32> {
 }
 
 fn clock_ticks() -> u64 {
-    // SAFETY: sysconf only reads a configuration value.
-    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let t = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok().flatten().unwrap_or(0);
     if t > 0 {
         t as u64
     } else {

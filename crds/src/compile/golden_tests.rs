@@ -1,7 +1,7 @@
 //! Golden vectors: exact selector blob bytes per operator and per action.
 
 use super::encoding::*;
-use super::maps::{LpmEntry, LpmKind, ValueMap};
+use crate::values::maps::{LpmEntry, LpmKind, ValueMap};
 use crate::check_policy_yaml;
 use std::collections::BTreeSet;
 

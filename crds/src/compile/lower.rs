@@ -1,8 +1,8 @@
 //! Lowering of validated hooks and selectors into [`CompiledHook`]s.
 
 use super::encoding::*;
-use super::filters::{classify, lower_values, Lowered, OpClass};
-use super::values::{namespace_index, parse_capability, parse_rate_limit};
+use crate::values::filters::{classify, lower_values, Lowered, OpClass};
+use crate::values::{namespace_index, parse_capability, parse_rate_limit};
 use super::{
     op_code, syscall_symbol, type_code, AttachTarget, CompiledArg, CompiledHook, UprobeLocation,
     ValueMap,

@@ -2,19 +2,14 @@
 //! programs read (attach target, argument type codes, selector blob, map contents).
 //! No libbpf, no async runtime, no I/O.
 
-mod arch;
 pub mod encoding;
-pub mod filters;
 #[cfg(test)]
 mod golden_tests;
 mod lower;
-pub mod maps;
-mod syscalls_x86_64;
-pub mod values;
 
-pub use arch::{syscall_number, syscall_symbol, syscall_symbol_for, Arch, TARGET_ARCH};
+pub use crate::values::arch::{syscall_number, syscall_symbol, syscall_symbol_for, Arch, TARGET_ARCH};
+pub use crate::values::maps::{LpmEntry, LpmKind, ValueMap};
 pub use encoding::{decode, encode, DecodeError, SelectorConfig};
-pub use maps::{LpmEntry, LpmKind, ValueMap};
 
 use crate::error::PolicyError;
 use crate::types::{

@@ -2,9 +2,9 @@
 //! Parameters an action does not use are ignored (as upstream does), except the Post-only
 //! options, which are errors anywhere else.
 
-use super::limits::MAX_ACTIONS;
+use crate::values::limits::MAX_ACTIONS;
 use super::{HookCtx, HookKind};
-use crate::compile::values::parse_rate_limit;
+use crate::values::parse_rate_limit;
 use crate::error::{FieldPath, PolicyError};
 use crate::types::{ActionSelector, ActionType, ArgType, TracingPolicySpec};
 

@@ -1,7 +1,7 @@
 //! Hook-level rules: call names, messages, tags, argument declarations, return handling,
 //! and the per-hook context selectors are checked against.
 
-use super::limits::*;
+use crate::values::limits::*;
 use super::selectors;
 use crate::error::{FieldPath, PolicyError};
 use crate::types::{
@@ -187,7 +187,7 @@ fn check_call(
         return;
     }
     if kp.syscall.unwrap_or(true) {
-        if let Err(m) = crate::compile::syscall_symbol(&kp.call) {
+        if let Err(m) = crate::values::arch::syscall_symbol(&kp.call) {
             errors.push(PolicyError::invalid(&p, m));
         }
     }

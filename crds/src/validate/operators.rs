@@ -1,9 +1,9 @@
 //! matchArgs / matchReturnArgs rules: the argument exists, the operator suits its type, the
 //! values parse and respect the per-operator limits. The value rules live in
-//! [`crate::compile::filters`] so that validation and compilation can never disagree.
+//! [`crate::values::filters`] so that validation and compilation can never disagree.
 
 use super::HookCtx;
-use crate::compile::filters::{classify, lower_values, unsupported_feature};
+use crate::values::filters::{classify, lower_values, unsupported_feature};
 use crate::error::{FieldPath, PolicyError};
 use crate::types::{ArgOperator, ArgSelector, TracingPolicySpec};
 

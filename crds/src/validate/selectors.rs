@@ -1,6 +1,6 @@
 //! Selector rules: PID, namespace, capability and binary filters, filter counts, macros.
 
-use super::limits::*;
+use crate::values::limits::*;
 use super::{actions, operators, HookCtx};
 use crate::error::{did_you_mean, FieldPath, PolicyError};
 use crate::types::{BinaryOperator, KProbeSelector, TracingPolicySpec};
@@ -247,7 +247,7 @@ pub(super) fn check(
                 ));
             }
             for (j, v) in c.values.iter().enumerate() {
-                if let Err(m) = crate::compile::values::parse_capability(v) {
+                if let Err(m) = crate::values::parse_capability(v) {
                     errors.push(PolicyError::invalid(&p.index(j), m));
                 }
             }
@@ -259,7 +259,7 @@ pub(super) fn check(
             errors.push(PolicyError::invalid(&p, "empty, but a matchNamespaceChanges filter needs at least one namespace"));
         }
         for (j, v) in f.values.iter().enumerate() {
-            if let Err(m) = crate::compile::values::namespace_index(v) {
+            if let Err(m) = crate::values::namespace_index(v) {
                 errors.push(PolicyError::invalid(&p.index(j), m));
             }
         }

@@ -207,7 +207,7 @@ fn check_lists(spec: &TracingPolicySpec, root: &FieldPath, errors: &mut Vec<Poli
                 }
                 if list.ty == Some(ListType::Syscalls) {
                     for (j, v) in values.iter().enumerate() {
-                        if let Err(m) = crate::compile::syscall_symbol(v) {
+                        if let Err(m) = crate::values::arch::syscall_symbol(v) {
                             errors.push(PolicyError::invalid(&p.field("values").index(j), m));
                         }
                     }

@@ -154,7 +154,7 @@ pub fn load_with_log(hook: &str, open: OpenObject) -> Result<Object, SensorError
         let text = e.to_string();
         if text.contains("Operation not permitted") || text.contains("EPERM") {
             if let Some(l) = lines.iter().find(|l| l.contains("lsm") || l.contains("LSM")) {
-                log::debug!("{l}");
+                tracing::debug!("{l}");
             }
         }
         let tail = lines.len().saturating_sub(15);

@@ -278,7 +278,7 @@ pub fn load_scoped_policy(
         match load_hook(shared, compiled, policy_id, hook_id as u32, hook, &shared_maps) {
             Ok(h) => hooks.push(Some(h)),
             Err(e @ SensorError::SymbolNotFound { .. }) if hook.ignore_missing => {
-                log::warn!("policy {}: {e}; ignored (callNotFound)", compiled.name);
+                tracing::warn!("policy {}: {e}; ignored (callNotFound)", compiled.name);
                 hooks.push(None);
             }
             Err(e) => return Err(e),

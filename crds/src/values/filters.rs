@@ -2,10 +2,10 @@
 //! values they take, and how values become inline numbers or map contents.
 
 use super::arch::syscall_number;
+use super::limits::*;
 use super::maps::{string_bucket, LpmEntry, LpmKind, ValueMap, MAX_INT_SET_ENTRIES};
-use super::values::*;
+use super::*;
 use crate::types::{ArgOperator, ArgType, ListType, TracingPolicySpec};
-use crate::validate::limits::*;
 use std::collections::BTreeSet;
 
 /// What kind of values an operator takes on a given argument type.

@@ -1,6 +1,17 @@
-//! Parsing of filter values shared by validation and compilation: integers (decimal, hex,
-//! octal), ports and ranges, protocol/family/state/capability names, addresses and CIDRs,
-//! rate limits. Every function returns a message describing what is allowed on failure.
+//! The vocabulary of policy values, shared by validation and compilation (which both
+//! import it; it imports neither, so the data flows one way: parse -> validate -> compile).
+//!
+//! Here: parsing of filter values (integers in decimal, hex or octal, ports and ranges,
+//! protocol/family/state/capability names, addresses and CIDRs, rate limits, durations;
+//! every function returns a message describing what is allowed on failure), syscall names
+//! per architecture ([`arch`]), which operators apply to which argument types and how values
+//! become map contents ([`filters`], [`maps`]), and the API's [`limits`].
+
+pub mod arch;
+pub mod filters;
+pub mod limits;
+pub mod maps;
+mod syscalls_x86_64;
 
 use std::net::IpAddr;
 
