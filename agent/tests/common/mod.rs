@@ -71,6 +71,7 @@ impl Agent {
         agent
     }
 
+    /// The agent's pid (where a wrapper started it, the wrapper exec'd it).
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -79,11 +80,6 @@ impl Agent {
     pub fn signal(&self, signal: i32) {
         // SAFETY: kill() only sends a signal to our own child's pid.
         unsafe { libc::kill(self.child.id() as i32, signal) };
-    }
-
-    /// The agent's pid (a wrapper exec'd it).
-    pub fn pid(&self) -> u32 {
-        self.child.id()
     }
 
     pub fn log_text(&self) -> String {
