@@ -178,7 +178,7 @@ mod tests {
     #[test]
     fn a_refused_memlock_raise_says_what_to_do() {
         let m = super::memlock_refused(8192, nix::Error::EPERM);
-        assert!(m.starts_with("RLIMIT_MEMLOCK is 8192 KiB and cannot be raised (Operation not permitted"), "{m}");
+        assert!(m.starts_with("RLIMIT_MEMLOCK is 8192 KiB and cannot be raised (EPERM: Operation not permitted"), "{m}");
         assert!(m.contains("CAP_SYS_RESOURCE") && m.contains("LimitMEMLOCK=infinity"), "{m}");
     }
 }
