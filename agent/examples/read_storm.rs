@@ -1,0 +1,149 @@
+//! Delivery-throughput benchmark: every `read(2)` of one process becomes an event.
+//!
+//! Starts the real tetrad with a TracingPolicy on the `syscalls/sys_enter_read`
+//! tracepoint limited by matchBinaries to dd, runs
+//! `dd if=/dev/zero of=/dev/null bs=1 count=N` (N one-byte reads from fd 0), waits until
+//! the JSON export stops growing and reports: the events of those N reads found in the
+//! export, the agent's loss counters, events/s from the first read to the last exported
+//! line (dd's start to the export file's last write), and the agent's CPU per 1,000
+//! events. Fails unless all N arrived and the agent lost nothing. Run as root:
+//!
+//!     cargo build --release -p tetra-agent --bins --examples
+//!     target/release/examples/read_storm [N]
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{bail, Context};
+
+/// utime + stime of a process, in seconds.
+fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let fields: Vec<&str> = stat[stat.rfind(')').context("stat")? + 1..].split_whitespace().collect();
+    let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
+    // SAFETY: sysconf only reads a configuration value.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    Ok(ticks / hz)
+}
+
+fn policy(dd: &Path) -> String {
+    // Field positions of the tracepoint's format: 0-3 common, 4 __syscall_nr, 5 fd,
+    // 6 buf, 7 count.
+    format!(
+        "apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: bench-read-storm
+spec:
+  tracepoints:
+  - subsystem: syscalls
+    event: sys_enter_read
+    args:
+    - index: 5
+      type: uint64
+    - index: 7
+      type: uint64
+    selectors:
+    - matchBinaries:
+      - operator: In
+        values: [\"{}\"]
+",
+        dd.display()
+    )
+}
+
+/// Waits until the file has not grown for `quiet`, or `limit` passed; returns its mtime.
+fn wait_quiet(path: &Path, quiet: Duration, limit: Duration) -> anyhow::Result<SystemTime> {
+    let deadline = Instant::now() + limit;
+    let (mut size, mut since) = (0, Instant::now());
+    loop {
+        let meta = std::fs::metadata(path)?;
+        if meta.len() != size {
+            (size, since) = (meta.len(), Instant::now());
+        } else if since.elapsed() >= quiet || Instant::now() > deadline {
+            return Ok(meta.modified()?);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let n: u64 = std::env::args().nth(1).map(|s| s.parse()).transpose()?.unwrap_or(200_000);
+    let exe = std::env::current_exe()?;
+    let tetrad: PathBuf = exe.parent().and_then(Path::parent).context("exe dir")?.join("tetrad");
+    if !tetrad.exists() {
+        bail!("{} not found: cargo build --release -p tetra-agent --bins", tetrad.display());
+    }
+    let dd = std::fs::canonicalize("/usr/bin/dd").or_else(|_| std::fs::canonicalize("/bin/dd"))?;
+    let dir = tempfile::tempdir()?;
+    let export = dir.path().join("events.json");
+    let policy_path = dir.path().join("policy.yaml");
+    std::fs::write(&policy_path, policy(&dd))?;
+
+    let mut agent = Command::new(&tetrad)
+        .arg("--tracing-policy")
+        .arg(&policy_path)
+        .arg("--export-filename")
+        .arg(&export)
+        // One file for the whole run, so every event can be counted.
+        .args(["--export-file-max-size-mb", "0"])
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let mut log = BufReader::new(agent.stderr.take().context("stderr")?).lines();
+    for line in log.by_ref() {
+        let line = line?;
+        if line.contains("tetrad ready") {
+            break;
+        }
+        if line.contains("ERROR") {
+            eprintln!("{line}");
+        }
+    }
+    let pid = agent.id();
+    let cpu_before = cpu_seconds(pid)?;
+    let start = SystemTime::now();
+    let status = Command::new(&dd)
+        .args(["if=/dev/zero", "of=/dev/null", "bs=1", &format!("count={n}")])
+        .stderr(Stdio::null())
+        .status()?;
+    let dd_wall = start.elapsed()?;
+    if !status.success() {
+        bail!("dd failed: {status}");
+    }
+    let last_write = wait_quiet(&export, Duration::from_secs(2), Duration::from_secs(300))?;
+    let cpu = cpu_seconds(pid)? - cpu_before;
+    // SAFETY: kill() only signals our own child.
+    unsafe { libc::kill(pid as i32, libc::SIGINT) };
+    let stats = log.map_while(Result::ok).find(|l| l.contains("final stats:")).unwrap_or_default();
+    agent.wait()?;
+
+    // dd's one-byte reads of fd 0; its other reads (the dynamic loader's, locale files)
+    // are events too but not counted.
+    let text = std::fs::read_to_string(&export)?;
+    let (mut reads, mut all) = (0u64, 0u64);
+    for line in text.lines().filter(|l| l.contains("\"process_tracepoint\"")) {
+        all += 1;
+        if line.contains("\"args\":[{\"uint64_arg\":\"0\"},{\"uint64_arg\":\"1\"}]") {
+            reads += 1;
+        }
+    }
+    let seconds = last_write.duration_since(start)?.as_secs_f64();
+    let counters = stats.split("final stats:").nth(1).unwrap_or("").trim().to_string();
+    println!("read storm: dd if=/dev/zero of=/dev/null bs=1 count={n}, sys_enter_read tracepoint, matchBinaries {}", dd.display());
+    println!("events: {reads} of {n} one-byte reads in the export ({all} process_tracepoint events in all)");
+    println!("dd alone ran {:.3} s with the agent attached", dd_wall.as_secs_f64());
+    println!(
+        "delivery: {:.0} events/s from the first read to the last exported line ({reads} in {seconds:.3} s)",
+        reads as f64 / seconds
+    );
+    println!("agent CPU: {:.1} ms per 1,000 events ({cpu:.2} s total)", cpu * 1e6 / all.max(1) as f64);
+    println!("agent counters: {counters}");
+    if reads != n {
+        bail!("lost events: {reads} of {n}");
+    }
+    if !counters.contains("lost=0") {
+        bail!("the agent counted losses: {counters}");
+    }
+    Ok(())
+}
