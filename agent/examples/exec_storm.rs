@@ -6,12 +6,15 @@
 //!
 //!     cargo build --release -p tetra-agent --bins --examples
 //!     target/release/examples/exec_storm [N]
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+mod common;
+
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+
+use common::Agent;
 
 fn storm(n: usize, marker: &str) -> anyhow::Result<Duration> {
     let start = Instant::now();
@@ -36,16 +39,6 @@ fn storm(n: usize, marker: &str) -> anyhow::Result<Duration> {
         Ok(())
     })?;
     Ok(start.elapsed())
-}
-
-/// utime + stime of a process, in seconds.
-fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    let fields: Vec<&str> = stat[stat.rfind(')').context("stat")? + 1..].split_whitespace().collect();
-    let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
-    // SAFETY: sysconf only reads a configuration value.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    Ok(ticks / hz)
 }
 
 /// Peak resident set size (VmHWM) in MiB.
@@ -82,32 +75,15 @@ fn count_ours(path: &Path, marker: &str) -> anyhow::Result<(usize, usize)> {
 
 fn main() -> anyhow::Result<()> {
     let n: usize = std::env::args().nth(1).map(|s| s.parse()).transpose()?.unwrap_or(10_000);
-    let exe = std::env::current_exe()?;
-    let tetrad: PathBuf = exe.parent().and_then(Path::parent).context("exe dir")?.join("tetrad");
-    if !tetrad.exists() {
-        bail!("{} not found: cargo build --release -p tetra-agent --bins", tetrad.display());
-    }
     let dir = tempfile::tempdir()?;
     let export = dir.path().join("events.json");
     let marker = format!("storm{}", std::process::id());
 
     let baseline = storm(n, &format!("{marker}base"))?;
 
-    let mut agent = Command::new(&tetrad)
-        .arg("--export-filename")
-        .arg(&export)
-        // One file for the whole run, so every event can be counted.
-        .args(["--export-file-max-size-mb", "0"])
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let mut log = BufReader::new(agent.stderr.take().context("stderr")?).lines();
-    for line in log.by_ref() {
-        if line?.contains("tetrad ready") {
-            break;
-        }
-    }
-    let pid = agent.id();
-    let cpu_before = cpu_seconds(pid)?;
+    let agent = Agent::start(&export, &[])?;
+    let pid = agent.child.id();
+    let cpu_before = agent.cpu_seconds()?;
     let with_agent = storm(n, &marker)?;
     // Wait until every event is written, or give up after 60 s.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -118,15 +94,9 @@ fn main() -> anyhow::Result<()> {
         }
         std::thread::sleep(Duration::from_millis(200));
     };
-    let cpu = cpu_seconds(pid)? - cpu_before;
+    let cpu = agent.cpu_seconds()? - cpu_before;
     let rss = peak_rss_mib(pid)?;
-    // SAFETY: kill() only signals our own child.
-    unsafe { libc::kill(pid as i32, libc::SIGINT) };
-    let stats = log
-        .map_while(Result::ok)
-        .find(|l| l.contains("final stats:"))
-        .unwrap_or_default();
-    agent.wait()?;
+    let stats = agent.stop()?;
 
     let expected = 2 * n;
     let received = exec + exit;
@@ -143,7 +113,7 @@ fn main() -> anyhow::Result<()> {
         with_agent.as_secs_f64(),
         with_agent.as_secs_f64() / baseline.as_secs_f64()
     );
-    println!("agent counters: {}", stats.split("final stats:").nth(1).unwrap_or("").trim());
+    println!("agent counters: {stats}");
     if received != expected {
         bail!("lost events: {received} of {expected}");
     }

@@ -10,22 +10,15 @@
 //!
 //!     cargo build --release -p tetra-agent --bins --examples
 //!     target/release/examples/read_storm [N]
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 
-/// utime + stime of a process, in seconds.
-fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    let fields: Vec<&str> = stat[stat.rfind(')').context("stat")? + 1..].split_whitespace().collect();
-    let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
-    // SAFETY: sysconf only reads a configuration value.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    Ok(ticks / hz)
-}
+use common::Agent;
 
 fn policy(dd: &Path) -> String {
     // Field positions of the tracepoint's format: 0-3 common, 4 __syscall_nr, 5 fd,
@@ -70,38 +63,14 @@ fn wait_quiet(path: &Path, quiet: Duration, limit: Duration) -> anyhow::Result<S
 
 fn main() -> anyhow::Result<()> {
     let n: u64 = std::env::args().nth(1).map(|s| s.parse()).transpose()?.unwrap_or(200_000);
-    let exe = std::env::current_exe()?;
-    let tetrad: PathBuf = exe.parent().and_then(Path::parent).context("exe dir")?.join("tetrad");
-    if !tetrad.exists() {
-        bail!("{} not found: cargo build --release -p tetra-agent --bins", tetrad.display());
-    }
     let dd = std::fs::canonicalize("/usr/bin/dd").or_else(|_| std::fs::canonicalize("/bin/dd"))?;
     let dir = tempfile::tempdir()?;
     let export = dir.path().join("events.json");
     let policy_path = dir.path().join("policy.yaml");
     std::fs::write(&policy_path, policy(&dd))?;
 
-    let mut agent = Command::new(&tetrad)
-        .arg("--tracing-policy")
-        .arg(&policy_path)
-        .arg("--export-filename")
-        .arg(&export)
-        // One file for the whole run, so every event can be counted.
-        .args(["--export-file-max-size-mb", "0"])
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let mut log = BufReader::new(agent.stderr.take().context("stderr")?).lines();
-    for line in log.by_ref() {
-        let line = line?;
-        if line.contains("tetrad ready") {
-            break;
-        }
-        if line.contains("ERROR") {
-            eprintln!("{line}");
-        }
-    }
-    let pid = agent.id();
-    let cpu_before = cpu_seconds(pid)?;
+    let agent = Agent::start(&export, &["--tracing-policy".as_ref(), policy_path.as_os_str()])?;
+    let cpu_before = agent.cpu_seconds()?;
     let start = SystemTime::now();
     let status = Command::new(&dd)
         .args(["if=/dev/zero", "of=/dev/null", "bs=1", &format!("count={n}")])
@@ -112,11 +81,8 @@ fn main() -> anyhow::Result<()> {
         bail!("dd failed: {status}");
     }
     let last_write = wait_quiet(&export, Duration::from_secs(2), Duration::from_secs(300))?;
-    let cpu = cpu_seconds(pid)? - cpu_before;
-    // SAFETY: kill() only signals our own child.
-    unsafe { libc::kill(pid as i32, libc::SIGINT) };
-    let stats = log.map_while(Result::ok).find(|l| l.contains("final stats:")).unwrap_or_default();
-    agent.wait()?;
+    let cpu = agent.cpu_seconds()? - cpu_before;
+    let counters = agent.stop()?;
 
     // dd's one-byte reads of fd 0; its other reads (the dynamic loader's, locale files)
     // are events too but not counted.
@@ -129,7 +95,6 @@ fn main() -> anyhow::Result<()> {
         }
     }
     let seconds = last_write.duration_since(start)?.as_secs_f64();
-    let counters = stats.split("final stats:").nth(1).unwrap_or("").trim().to_string();
     println!("read storm: dd if=/dev/zero of=/dev/null bs=1 count={n}, sys_enter_read tracepoint, matchBinaries {}", dd.display());
     println!("events: {reads} of {n} one-byte reads in the export ({all} process_tracepoint events in all)");
     println!("dd alone ran {:.3} s with the agent attached", dd_wall.as_secs_f64());
