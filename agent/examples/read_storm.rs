@@ -34,9 +34,9 @@ spec:
     event: sys_enter_read
     args:
     - index: 5
-      type: uint64
+      type: int
     - index: 7
-      type: uint64
+      type: size_t
     selectors:
     - matchBinaries:
       - operator: In
@@ -88,9 +88,11 @@ fn main() -> anyhow::Result<()> {
     // are events too but not counted.
     let text = std::fs::read_to_string(&export)?;
     let (mut reads, mut all) = (0u64, 0u64);
+    let mut sample = None;
     for line in text.lines().filter(|l| l.contains("\"process_tracepoint\"")) {
         all += 1;
-        if line.contains("\"args\":[{\"uint64_arg\":\"0\"},{\"uint64_arg\":\"1\"}]") {
+        sample = sample.or_else(|| line.find("\"args\"").map(|i| line[i..].chars().take(80).collect::<String>()));
+        if line.contains("\"args\":[{\"int_arg\":0},{\"size_arg\":\"1\"}]") {
             reads += 1;
         }
     }
@@ -105,7 +107,7 @@ fn main() -> anyhow::Result<()> {
     println!("agent CPU: {:.1} ms per 1,000 events ({cpu:.2} s total)", cpu * 1e6 / all.max(1) as f64);
     println!("agent counters: {counters}");
     if reads != n {
-        bail!("lost events: {reads} of {n}");
+        bail!("lost events: {reads} of {n} (the first event's args: {})", sample.unwrap_or_default());
     }
     if !counters.contains("lost=0") {
         bail!("the agent counted losses: {counters}");
