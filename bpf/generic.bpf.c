@@ -3,8 +3,9 @@
  * Generic policy hooks. User space opens this object once per hook of a TracingPolicy,
  * enables the one entry program matching the hook's kind, writes the hook's configuration
  * (struct generic_config in .rodata) before load and its selector blob and value maps
- * after, then attaches. Every entry program runs the same body: read the arguments,
- * evaluate the selectors in the kernel, act (signal, override, follow fds), and post the
+ * after, then attaches. Every entry program runs the same body: evaluate the selectors'
+ * filters on the task, read the arguments (unless no selector can match), evaluate the
+ * argument filters, act (signal, override, follow fds), and post the
  * event to the shared ring buffer unless no selector matched or the action says NoPost.
  * A hook with a return probe (return: true, or a returnCopy argument) instead leaves the
  * recorded call in its stash map; its return program adds the return value, evaluates
@@ -407,6 +408,11 @@ static __always_inline int generic_event(void *ctx, const int src)
 
 	if (!s || !b)
 		return 0;
+	/* The selectors' filters on the task first: no argument is read for a call they reject. */
+	__u32 passed = task_selectors(s, b, tgid);
+
+	if (!passed)
+		return 0;
 	__u32 off = 0;
 
 	s->unfollowed = 0;
@@ -431,7 +437,7 @@ static __always_inline int generic_event(void *ctx, const int src)
 		return 0;
 
 	__u32 actions = 0;
-	__u32 selector = match_selectors(s, b, tgid, &actions);
+	__u32 selector = match_selectors(s, b, passed, &actions);
 
 	if (selector == (__u32)-1)
 		return 0;
@@ -539,7 +545,7 @@ static __always_inline void generic_return(void *ctx, __s64 ret)
 	if (actions) {
 		__u32 ret_args = skip(b, actions);
 
-		if (!match_arg_filters(b, ret_args))
+		if (!match_arg_filters(s, b, ret_args))
 			return;
 		run_actions(b, skip(b, ret_args), selector, pid_tgid, &r);
 	}

@@ -6,22 +6,14 @@
 //!
 //!     cargo build --release -p tetra-agent --bins --examples
 //!     target/release/examples/exec_storm [N]
-mod support;
+mod common;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
-/// utime + stime of a process, in seconds.
-fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    let fields: Vec<&str> = stat[stat.rfind(')').context("stat")? + 1..].split_whitespace().collect();
-    let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
-    // SAFETY: sysconf only reads a configuration value.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    Ok(ticks / hz)
-}
+use common::{storm, Agent};
 
 /// Peak resident set size (VmHWM) in MiB.
 fn peak_rss_mib(pid: u32) -> anyhow::Result<f64> {
@@ -57,19 +49,16 @@ fn count_ours(path: &Path, marker: &str) -> anyhow::Result<(usize, usize)> {
 
 fn main() -> anyhow::Result<()> {
     let n: usize = std::env::args().nth(1).map(|s| s.parse()).transpose()?.unwrap_or(10_000);
-    support::tetrad()?;
     let dir = tempfile::tempdir()?;
     let export = dir.path().join("events.json");
     let marker = format!("storm{}", std::process::id());
 
-    let baseline = support::storm(n, &format!("{marker}base"))?;
+    let baseline = storm(n, &format!("{marker}base"))?;
 
-    // One file for the whole run, so every event can be counted.
-    let args = ["--export-filename".to_string(), export.display().to_string(), "--export-file-max-size-mb".into(), "0".into()];
-    let (mut agent, log) = support::start(&args)?;
-    let pid = agent.id();
-    let cpu_before = cpu_seconds(pid)?;
-    let with_agent = support::storm(n, &marker)?;
+    let agent = Agent::start(&export, &[])?;
+    let pid = agent.child.id();
+    let cpu_before = agent.cpu_seconds()?;
+    let with_agent = storm(n, &marker)?;
     // Wait until every event is written, or give up after 60 s.
     let deadline = Instant::now() + Duration::from_secs(60);
     let (exec, exit) = loop {
@@ -79,15 +68,9 @@ fn main() -> anyhow::Result<()> {
         }
         std::thread::sleep(Duration::from_millis(200));
     };
-    let cpu = cpu_seconds(pid)? - cpu_before;
+    let cpu = agent.cpu_seconds()? - cpu_before;
     let rss = peak_rss_mib(pid)?;
-    // SAFETY: kill() only signals our own child.
-    unsafe { libc::kill(pid as i32, libc::SIGINT) };
-    let stats = log
-        .map_while(Result::ok)
-        .find(|l| l.contains("final stats:"))
-        .unwrap_or_default();
-    agent.wait()?;
+    let stats = agent.stop()?;
 
     let expected = 2 * n;
     let received = exec + exit;
@@ -104,7 +87,7 @@ fn main() -> anyhow::Result<()> {
         with_agent.as_secs_f64(),
         with_agent.as_secs_f64() / baseline.as_secs_f64()
     );
-    println!("agent counters: {}", stats.split("final stats:").nth(1).unwrap_or("").trim());
+    println!("agent counters: {stats}");
     if received != expected {
         bail!("lost events: {received} of {expected}");
     }

@@ -4,12 +4,14 @@
 //!
 //!     cargo build --release -p tetra-agent --bins --examples
 //!     target/release/examples/mem_report [EXECS]
-mod support;
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
+
+use common::{storm, Agent};
 use tetra_agent::sensors::memory;
 use tetra_proto::tetragon::fine_guidance_sensors_client::FineGuidanceSensorsClient;
 use tetra_proto::tetragon::{AddTracingPolicyRequest, ListTracingPoliciesRequest, TracingPolicyState};
@@ -37,7 +39,10 @@ fn main() -> anyhow::Result<()> {
     let execs: usize = std::env::args().nth(1).map(|s| s.parse()).transpose()?.unwrap_or(10_000);
     let dir = tempfile::tempdir()?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let (mut agent, log) = support::start(&[format!("--server-address=127.0.0.1:{port}"), format!("--run-dir={}", dir.path().display())])?;
+    let server = format!("--server-address=127.0.0.1:{port}");
+    let run_dir = format!("--run-dir={}", dir.path().display());
+    let Agent { child: mut agent, log } =
+        Agent::start(&dir.path().join("events.json"), &[server.as_ref(), run_dir.as_ref()])?;
     // Keep reading the log so the agent never blocks on a full pipe.
     std::thread::spawn(move || log.map_while(Result::ok).for_each(drop));
     let pid = agent.id();
@@ -60,7 +65,7 @@ fn main() -> anyhow::Result<()> {
     }
     report(&format!("{} example policies added", policies.len()), pid)?;
 
-    support::storm(execs, "mem-report")?;
+    storm(execs, "mem-report")?;
     report(&format!("after a {execs}-exec storm"), pid)?;
     // SAFETY: kill() only signals our own child.
     unsafe { libc::kill(pid as i32, libc::SIGINT) };

@@ -293,12 +293,11 @@ __noinline int eval_sock_filter(const struct blob *b, __u32 off)
 
 /*
  * One matchArgs entry at `off`: slot | op | type_code | kind | n | values. Returns the
- * offset of the next entry when it matches, -1 when not.
+ * offset of the next entry when it matches, -1 when not. `s` is the scratch as plain
+ * memory, enough for comparing integers; a map lookup looks the scratch up again (m).
  */
-__noinline int eval_arg_filter(const struct blob *b, __u32 off)
+__noinline int eval_arg_filter(struct generic_scratch *s, const struct blob *b, __u32 off)
 {
-	struct generic_scratch *s = scratch_value();
-
 	if (!s || !b)
 		return -1;
 	__u32 slot = rd32(b, off), op = rd32(b, off + 4), ty = rd32(b, off + 8);
@@ -332,10 +331,14 @@ __noinline int eval_arg_filter(const struct blob *b, __u32 off)
 		}
 		ok = op == OP_NOT_EQUAL ? !found : found;
 	} else if (kind == 2 && vkind == TETRA_ARG_INT) {
+		struct generic_scratch *m = scratch_value();
+
+		if (!m)
+			return -1;
 		for (__u32 j = 0; j < MAX_VALUES; j++) {
 			if (j >= n)
 				break;
-			found |= int_in_map(s, x, rd32(b, vals + j * 4));
+			found |= int_in_map(m, x, rd32(b, vals + j * 4));
 		}
 		ok = op == OP_NOT_IN_MAP ? !found : found;
 	} else if (kind == 2 && (vkind == TETRA_ARG_BYTES || vkind == TETRA_ARG_PATH)) {
@@ -602,7 +605,8 @@ static __always_inline bool match_binaries(struct generic_scratch *s, const stru
 }
 
 /* Does every entry of the args section at `off` (matchArgs or matchReturnArgs) match? */
-static __always_inline bool match_arg_filters(const struct blob *b, __u32 off)
+static __always_inline bool match_arg_filters(struct generic_scratch *s, const struct blob *b,
+					      __u32 off)
 {
 	__u32 nargs = rd32(b, off + 4);
 	__u32 f = off + 8;
@@ -610,7 +614,7 @@ static __always_inline bool match_arg_filters(const struct blob *b, __u32 off)
 	for (__u32 i = 0; i < MAX_FILTERS; i++) {
 		if (i >= nargs)
 			break;
-		int next = is_sock_op(b, f) ? eval_sock_filter(b, f) : eval_arg_filter(b, f);
+		int next = is_sock_op(b, f) ? eval_sock_filter(b, f) : eval_arg_filter(s, b, f);
 
 		if (next < 0)
 			return false;
@@ -679,25 +683,41 @@ __noinline int match_changes(const struct blob *b, __u32 off)
 	return 1;
 }
 
-/* The selector at `off`: 1 when every filter matches (s->actions is then set), else 0. */
-__noinline int eval_selector(struct generic_scratch *s, const struct blob *b, __u32 off)
+/*
+ * A selector is evaluated in two phases. The first, before any argument is read, runs the
+ * filters on the task alone (matchPIDs, matchNamespaces, matchCapabilities,
+ * matchBinaries): a hook none of whose selectors passes them returns without copying its
+ * arguments. A section's filter count is checked here, so an empty one costs no call.
+ *
+ * The selector at `off`: 1 when its task filters all match.
+ */
+__noinline int eval_task_filters(struct generic_scratch *s, const struct blob *b, __u32 off)
 {
 	if (!s || !b)
 		return 0;
 	off += 4;
-	if (!match_pids(b, off))
+	if (rd32(b, off + 4) && !match_pids(b, off))
 		return 0;
 	off = skip(b, off); /* pids */
-	if (!match_namespaces(b, off))
+	if (rd32(b, off + 4) && !match_namespaces(b, off))
 		return 0;
 	off = skip(b, off);
-	if (!match_capabilities(b, off))
+	if (rd32(b, off + 4) && !match_capabilities(b, off))
 		return 0;
 	off = skip(b, off);
-	if (!match_binaries(s, b, off))
+	return match_binaries(s, b, off);
+}
+
+/*
+ * The second phase, on the recorded arguments, of a selector whose task filters matched:
+ * 1 when its matchArgs and change filters match too (s->actions is then set), else 0.
+ */
+__noinline int eval_arg_filters(struct generic_scratch *s, const struct blob *b, __u32 off)
+{
+	if (!s || !b)
 		return 0;
-	off = skip(b, off);
-	if (!match_arg_filters(b, off))
+	off = skip(b, skip(b, skip(b, skip(b, off + 4)))); /* pids, ns, caps, binaries */
+	if (!match_arg_filters(s, b, off))
 		return 0;
 	off = skip(b, off);
 	if (!match_changes(b, off))
@@ -769,9 +789,36 @@ __noinline int rate_limited(__u32 selector, __u32 scope, __u64 ms, __u64 pid_tgi
 	return 0;
 }
 
-/* Index of the first matching selector (0 when the hook has none), or -1. */
+/*
+ * The first phase over every selector: bit i set when selector i's task filters match.
+ * All bits for a hook without selectors, which posts every call.
+ */
+static __always_inline __u32 task_selectors(struct generic_scratch *s, const struct blob *b,
+					    __u32 tgid)
+{
+	__u32 n = rd32(b, 4);
+	__u32 off = 8, passed = 0;
+
+	if (n == 0)
+		return (1 << MAX_SELECTORS) - 1;
+	if (cfg.needs_binary)
+		current_binary(s, tgid);
+	for (__u32 i = 0; i < MAX_SELECTORS; i++) {
+		if (i >= n)
+			break;
+		if (eval_task_filters(s, b, off))
+			passed |= 1 << i;
+		off = (off + rd32(b, off)) & BLOB_MASK;
+	}
+	return passed;
+}
+
+/*
+ * Index of the first selector among `passed` (task_selectors) whose argument filters
+ * match too (0 when the hook has none), or -1.
+ */
 static __always_inline __u32 match_selectors(struct generic_scratch *s, const struct blob *b,
-					     __u32 tgid, __u32 *actions)
+					     __u32 passed, __u32 *actions)
 {
 	__u32 n = rd32(b, 4);
 	__u32 off = 8;
@@ -779,12 +826,10 @@ static __always_inline __u32 match_selectors(struct generic_scratch *s, const st
 	*actions = 0;
 	if (n == 0)
 		return 0;
-	if (cfg.needs_binary)
-		current_binary(s, tgid);
 	for (__u32 i = 0; i < MAX_SELECTORS; i++) {
 		if (i >= n)
 			break;
-		if (eval_selector(s, b, off)) {
+		if ((passed & (1 << i)) && eval_arg_filters(s, b, off)) {
 			*actions = s->actions;
 			return i;
 		}

@@ -34,7 +34,10 @@
 //! Environment variables:
 //! - `TETRA_SKIP_VM=1`: [`ensure_ready`] returns `Ok(false)` (test skipped).
 //! - `TETRA_VM_CACHE`: cache dir of prepare.sh (default `/var/cache/tetra-vm`).
-//! - `TETRA_VM_KERNEL`: use this bzImage instead of `$TETRA_VM_CACHE/vmlinuz`.
+//! - `TETRA_VM_KERNEL`: which of Debian's kernels prepare.sh fetches and the VMs boot:
+//!   `6.1` (default, `linux-image-amd64`), `6.1-cloud`, `6.1-rt` or `6.12`; all but 6.1
+//!   live in a subdir of the cache named after it.
+//! - `TETRA_VM_BZIMAGE`: boot this bzImage instead of the cache's `vmlinuz`.
 //! - `TETRA_VM_QEMU`: qemu binary (default `qemu-system-x86_64` from PATH).
 //! - `TETRA_VM_VERBOSE=1`: echo the guest console to stderr while it runs.
 //! - `TETRA_VM_KEEP=1`: keep the temp dir (initramfs, qemu command line).
@@ -113,17 +116,37 @@ impl std::error::Error for VmError {}
 // ---------------------------------------------------------------------------
 // Locating the test bed, preparing it, skipping
 
-/// Cache dir of prepare.sh (`TETRA_VM_CACHE` or [`DEFAULT_CACHE_DIR`]).
-pub fn cache_dir() -> PathBuf {
-    match env::var_os("TETRA_VM_CACHE") {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => PathBuf::from(DEFAULT_CACHE_DIR),
+/// The kernels prepare.sh can fetch (`TETRA_VM_KERNEL`); the first is the default.
+pub const KERNELS: [&str; 4] = ["6.1", "6.1-cloud", "6.1-rt", "6.12"];
+
+/// The kernel `TETRA_VM_KERNEL` selects (one of [`KERNELS`]).
+pub fn kernel_name() -> Result<String, VmError> {
+    match env::var("TETRA_VM_KERNEL") {
+        Ok(k) if !k.is_empty() && !KERNELS.contains(&k.as_str()) => Err(VmError::new(format!(
+            "TETRA_VM_KERNEL={k}: expected one of {}",
+            KERNELS.join(", ")
+        ))),
+        Ok(k) if !k.is_empty() => Ok(k),
+        _ => Ok(KERNELS[0].to_string()),
     }
 }
 
-/// The kernel image booted (`TETRA_VM_KERNEL` or `<cache>/vmlinuz`).
+/// Cache dir of prepare.sh for the selected kernel: `TETRA_VM_CACHE` or
+/// [`DEFAULT_CACHE_DIR`], plus the kernel's name for all but the default (as prepare.sh).
+pub fn cache_dir() -> PathBuf {
+    let base = match env::var_os("TETRA_VM_CACHE") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => PathBuf::from(DEFAULT_CACHE_DIR),
+    };
+    match kernel_name() {
+        Ok(k) if k != KERNELS[0] => base.join(k),
+        _ => base,
+    }
+}
+
+/// The kernel image booted (`TETRA_VM_BZIMAGE` or `<cache>/vmlinuz`).
 pub fn kernel_path() -> PathBuf {
-    match env::var_os("TETRA_VM_KERNEL") {
+    match env::var_os("TETRA_VM_BZIMAGE") {
         Some(p) if !p.is_empty() => PathBuf::from(p),
         _ => cache_dir().join("vmlinuz"),
     }
@@ -168,6 +191,9 @@ pub fn skip_requested() -> bool {
 /// What is missing to boot a VM (empty when ready).
 pub fn missing_prerequisites() -> Vec<String> {
     let mut missing = Vec::new();
+    if let Err(e) = kernel_name() {
+        missing.push(e.to_string());
+    }
     let kernel = kernel_path();
     if !kernel.is_file() {
         missing.push(format!("kernel image {}", kernel.display()));

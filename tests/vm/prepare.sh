@@ -11,6 +11,12 @@
 #
 # Environment:
 #   TETRA_VM_CACHE   cache directory (default /var/cache/tetra-vm)
+#   TETRA_VM_KERNEL  which Debian kernel (default 6.1):
+#                      6.1        linux-image-amd64 (bookworm's 6.1), in $TETRA_VM_CACHE
+#                      6.1-cloud  linux-image-cloud-amd64, in $TETRA_VM_CACHE/6.1-cloud
+#                      6.1-rt     linux-image-rt-amd64 (PREEMPT_RT), in $TETRA_VM_CACHE/6.1-rt
+#                      6.12       the newest linux-image-6.12.*+deb12-amd64-unsigned
+#                                 (bookworm-backports/updates), in $TETRA_VM_CACHE/6.12
 #
 # Result (the Rust harness tetra_tests::vm reads these):
 #   $TETRA_VM_CACHE/vmlinuz        symlink to the unpacked kernel image
@@ -23,6 +29,16 @@
 set -euo pipefail
 
 CACHE="${TETRA_VM_CACHE:-/var/cache/tetra-vm}"
+KERNEL="${TETRA_VM_KERNEL:-6.1}"
+case "$KERNEL" in
+    6.1) META=linux-image-amd64 ;;
+    6.1-cloud) META=linux-image-cloud-amd64 ;;
+    6.1-rt) META=linux-image-rt-amd64 ;;
+    6.12) META="" ;; # no meta package in bookworm: the newest versioned package
+    *) echo "prepare.sh: TETRA_VM_KERNEL=$KERNEL: expected 6.1, 6.1-cloud, 6.1-rt or 6.12" >&2; exit 2 ;;
+esac
+# 6.1 keeps the top-level cache (the layout CI has always used); the others a subdir.
+[ "$KERNEL" = 6.1 ] || CACHE="$CACHE/$KERNEL"
 REFRESH=0
 MODULES=0
 for arg in "$@"; do
@@ -86,22 +102,29 @@ kernel_cached() {
 }
 
 if [ "$REFRESH" = 1 ] || ! kernel_cached || { [ "$MODULES" = 1 ] && ! grep -q '^MODULES_DIR=/' "$CACHE/kernel.env"; }; then
-    # The meta package linux-image-amd64 depends on the concrete image package,
-    # e.g. linux-image-6.1.0-56-amd64.
+    # The meta package (linux-image-amd64) depends on the concrete image package,
+    # e.g. linux-image-6.1.0-56-amd64; 6.12 has none: the highest version wins.
     find_dep() {
-        apt-cache depends linux-image-amd64 2>/dev/null \
-            | awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ { print $2; exit }'
+        if [ -n "$META" ]; then
+            apt-cache depends "$META" 2>/dev/null \
+                | awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ { print $2; exit }'
+        else
+            apt-cache pkgnames linux-image-6.12. 2>/dev/null \
+                | grep -E '^linux-image-6\.12\.[0-9]+\+deb12-amd64-unsigned$' | sort -V | tail -n1
+        fi
     }
     dep="$(find_dep)"
     if [ -z "$dep" ]; then
         apt_update
         dep="$(find_dep)"
     fi
-    [ -n "$dep" ] || die "cannot resolve the kernel package that linux-image-amd64 depends on"
-    meta_version="$(apt-cache policy linux-image-amd64 | awk '$1 == "Candidate:" { print $2 }')"
+    [ -n "$dep" ] || die "cannot resolve the package of kernel $KERNEL (${META:-linux-image-6.12.*+deb12-amd64-unsigned})"
+    meta_version=""
+    [ -z "$META" ] || meta_version="$(apt-cache policy "$META" | awk '$1 == "Candidate:" { print $2 }')"
     version="$(apt-cache policy "$dep" | awk '$1 == "Candidate:" { print $2 }')"
     krel="${dep#linux-image-}"
-    log "kernel package: $dep $version (linux-image-amd64 $meta_version)"
+    krel="${krel%-unsigned}"
+    log "kernel $KERNEL: package $dep $version${META:+ ($META $meta_version)}"
 
     work="$(mktemp -d "$CACHE/.download.XXXXXX")"
     trap 'rm -rf "$work"' EXIT
@@ -134,6 +157,7 @@ if [ "$REFRESH" = 1 ] || ! kernel_cached || { [ "$MODULES" = 1 ] && ! grep -q '^
     busybox_version="$(dpkg-query -W -f='${Version}' busybox-static)"
     tmp="$CACHE/kernel.env.tmp"
     {
+        echo "KERNEL_NAME=$KERNEL"
         echo "KERNEL_PACKAGE=$dep"
         echo "KERNEL_PACKAGE_VERSION=$version"
         echo "META_PACKAGE_VERSION=$meta_version"
@@ -167,7 +191,7 @@ CHECKS=(
     "CONFIG_BPF_SYSCALL:1:BPF"
     "CONFIG_BPF_JIT:0:BPF JIT"
     "CONFIG_BPF_EVENTS:1:BPF programs on kprobes/tracepoints"
-    "CONFIG_BPF_LSM:1:BPF LSM programs (boot with lsm=...,bpf)"
+    "CONFIG_BPF_LSM:0:BPF LSM programs (boot with lsm=...,bpf); without it LSM hooks are refused"
     "CONFIG_DEBUG_INFO_BTF:1:/sys/kernel/btf/vmlinux for CO-RE"
     "CONFIG_CGROUP_BPF:0:cgroup BPF"
     "CONFIG_BPF_KPROBE_OVERRIDE:0:bpf_override_return (Override action on kprobes)"

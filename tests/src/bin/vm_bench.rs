@@ -6,10 +6,16 @@
 //! The measured call is `close(-1)` (hookbench). Per round, in this order:
 //! 1. no hook on `__x64_sys_close`;
 //! 2. an empty BPF kprobe program on it (what any kprobe costs);
-//! 3. a TracingPolicy on `sys_close` whose selector never matches (args read, selector
+//! 3. a TracingPolicy on `sys_close` whose matchBinaries rejects hookbench (the selector's
+//!    task filters run, no argument is read, nothing sent);
+//! 4. the same hook whose matchArgs never matches (the argument read, the selector
 //!    evaluated in the kernel, nothing sent);
-//! 4. the same policy with a matching selector (Post): every call becomes a
+//! 5. the same policy with a matching selector (Post): every call becomes a
 //!    process_kprobe event, and hookbench waits until all are in the JSON export.
+//!
+//! Steps 2 to 5 add one part of the work each, so their differences are the breakdown of
+//! a hook's cost: the probe itself, the task filters, the argument and its filter, the
+//! event.
 //! Policies are added and removed through a running tetrad with `tetra tracingpolicy`.
 //! The medians over the rounds are printed with their ratios, then the agent's loss count.
 use std::collections::BTreeMap;
@@ -18,7 +24,8 @@ use std::time::Duration;
 
 use tetra_tests::vm::{cargo_build_binary, ensure_ready, Vm};
 
-fn policy(name: &str, fd: i64) -> String {
+/// A policy on `sys_close` whose one selector is `selector` (YAML lines under `- `).
+fn policy(name: &str, selector: &str) -> String {
     format!(
         "apiVersion: cilium.io/v1alpha1
 kind: TracingPolicy
@@ -32,12 +39,13 @@ spec:
     - index: 0
       type: int
     selectors:
-    - matchArgs:
-      - index: 0
-        operator: Equal
-        values: [\"{fd}\"]
+    - {selector}
 "
     )
+}
+
+fn args_equal(fd: i64) -> String {
+    format!("matchArgs:\n      - index: 0\n        operator: Equal\n        values: [\"{fd}\"]")
 }
 
 fn script(calls: u64, rounds: u32) -> String {
@@ -55,6 +63,9 @@ tp() {{ /bin/tetra --server-address unix:///run/tetra.sock tracingpolicy "$@" > 
 for r in $(seq 1 {rounds}); do
   echo "bench round=$r base $(/bin/hookbench loop {calls})"
   echo "bench round=$r empty $(/bin/hookbench empty __x64_sys_close {calls})"
+  tp add /policies/nobinary.yaml
+  echo "bench round=$r nobinary $(/bin/hookbench loop {calls})"
+  tp delete bench-nobinary
   tp add /policies/nomatch.yaml
   echo "bench round=$r nomatch $(/bin/hookbench loop {calls})"
   tp delete bench-nomatch
@@ -91,8 +102,13 @@ fn run(calls: u64, rounds: u32) -> Result<(), String> {
         .binary(build("tetra-agent", "tetrad")?, "/bin/tetrad")
         .binary(build("tetra-cli", "tetra")?, "/bin/tetra")
         .binary(build("tetra-tests", "hookbench")?, "/bin/hookbench")
-        .file_bytes(policy("bench-nomatch", -7), "/policies/nomatch.yaml", 0o644)
-        .file_bytes(policy("bench-match", -1), "/policies/match.yaml", 0o644)
+        .file_bytes(
+            policy("bench-nobinary", "matchBinaries:\n      - operator: In\n        values: [\"/bin/no-such-binary\"]"),
+            "/policies/nobinary.yaml",
+            0o644,
+        )
+        .file_bytes(policy("bench-nomatch", &args_equal(-7)), "/policies/nomatch.yaml", 0o644)
+        .file_bytes(policy("bench-match", &args_equal(-1)), "/policies/match.yaml", 0o644)
         .memory_mb(1536)
         .cpus(2)
         .script(&script(calls, rounds))
@@ -114,12 +130,17 @@ fn run(calls: u64, rounds: u32) -> Result<(), String> {
         let rows = by_kind.get(kind).ok_or(format!("no {kind} result in the guest output:\n{}", out.console))?;
         Ok(median(rows.iter().filter_map(|r| r.get("ns_per_call").copied()).collect()))
     };
-    let (base, empty, nomatch, matched) =
-        (per_call("base")?, per_call("empty")?, per_call("nomatch")?, per_call("match")?);
+    let (base, empty, nobinary, nomatch, matched) =
+        (per_call("base")?, per_call("empty")?, per_call("nobinary")?, per_call("nomatch")?, per_call("match")?);
     let kernel = tetra_tests::vm::kernel_info().ok().and_then(|i| i.get("KERNEL_PACKAGE_VERSION").cloned()).unwrap_or_default();
     println!("close(-1) hooked on __x64_sys_close, kernel {kernel} under qemu, {calls} calls x {rounds} rounds (medians):");
     println!("  no hook                  {base:>9.1} ns/call");
     println!("  empty BPF kprobe         {empty:>9.1} ns/call   x{:.2} of no hook", empty / base);
+    println!(
+        "  policy, binary rejected {nobinary:>9.1} ns/call   x{:.2} of no hook, x{:.2} of the empty program",
+        nobinary / base,
+        nobinary / empty
+    );
     println!(
         "  policy, selector misses {nomatch:>9.1} ns/call   x{:.2} of no hook, x{:.2} of the empty program",
         nomatch / base,
