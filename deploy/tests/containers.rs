@@ -56,24 +56,25 @@ fn chart_agent(run_dir: &Path) -> ChartAgent {
         }
         args.push(a);
     }
+    // The host directories; the projected API token volume is left out (no API server here).
     let volumes: BTreeMap<&str, &str> = pod["volumes"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|v| (v["name"].as_str().unwrap(), v["hostPath"]["path"].as_str().unwrap()))
+        .filter_map(|v| Some((v["name"].as_str().unwrap(), v["hostPath"]["path"].as_str()?)))
         .collect();
     let mounts = c["volumeMounts"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| {
+        .filter_map(|m| {
             let dst = m["mountPath"].as_str().unwrap().to_string();
             let src = if dst == "/var/run/tetragon" {
                 run_dir.display().to_string()
             } else {
-                volumes[m["name"].as_str().unwrap()].to_string()
+                volumes.get(m["name"].as_str().unwrap())?.to_string()
             };
-            (src, dst, m["readOnly"] == true)
+            Some((src, dst, m["readOnly"] == true))
         })
         .collect();
     ChartAgent { args, mounts }
