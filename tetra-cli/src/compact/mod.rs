@@ -436,7 +436,8 @@ impl CompactPrinter {
                     );
                 }
             }),
-            "security_file_permission" | "security_mmap_file" | "security_path_truncate" | "security_file_truncate" => {
+            "sys_close" | "security_file_permission" | "security_mmap_file" | "security_path_truncate"
+            | "security_file_truncate" => {
                 cyan(out, &|out| out.push_str(file_path(a, 0)))
             }
             _ => cyan(out, &|out| out.push_str(&k.function_name)),
@@ -539,6 +540,8 @@ mod tests {
         assert_eq!(k("sys_setns", r#"{"int_arg":3},{"int_arg":1073741824}"#), "🔧 setns   default/xwing /usr/bin/curl net");
         assert_eq!(k("security_mmap_file", r#"{"file_arg":{"path":"/lib/x.so"}},{"uint_arg":5}"#), "📝 mmap-r-x default/xwing /usr/bin/curl /lib/x.so");
         assert_eq!(k("sys_clock_settime", ""), "⏰ clock_settime default/xwing /usr/bin/curl");
+        // A close names the fd's file when the hook reads one, never the function (seed 002).
+        assert_eq!(k("__x64_sys_close", r#"{"int_arg":3}"#), "📪 close   default/xwing /usr/bin/curl ");
     }
 
     /// maxData buffers (up to 327,360 bytes) are never printed: one short line per event.
