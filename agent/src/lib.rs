@@ -6,7 +6,6 @@ pub mod events;
 pub mod export;
 pub mod grpc;
 pub mod k8s;
-pub mod logging;
 pub mod maxdata;
 pub mod metrics;
 pub mod pipeline;

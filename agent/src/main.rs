@@ -124,7 +124,7 @@ struct Args {
     #[arg(long)]
     dns_lookup_server: Option<std::net::SocketAddr>,
     #[command(flatten)]
-    log: tetra_agent::logging::LogArgs,
+    log: tetra_logging::LogArgs,
 }
 
 /// The export filters, each flag's errors named after the flag.

@@ -7,7 +7,6 @@ pub mod crd_state;
 pub mod crds;
 pub mod http;
 pub mod lease;
-pub mod logging;
 pub mod metrics;
 
 /// Renders an API error as `<code> <reason>: <message>`, the part a user acts on.

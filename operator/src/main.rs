@@ -12,10 +12,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use tetra_crds::values::parse_duration;
+use tetra_logging::LogArgs;
 use tetra_operator::crds;
 use tetra_operator::http::{self, Endpoints};
 use tetra_operator::lease::{self, Elector, LeaseConfig};
-use tetra_operator::logging::LogArgs;
 use tetra_operator::metrics::Metrics;
 
 /// How often a CRD is read while waiting for it to be Established.
