@@ -2,8 +2,11 @@
 //! the kernel boundary, and the decoding of ring-buffer records into owned messages.
 //!
 //! The mirrors are checked against the compiled object's BTF by `tests::layout_matches_btf`.
+//! They derive zerocopy's `FromBytes` and `IntoBytes`: records are read without `unsafe`,
+//! and a mirror with padding of its own (not an explicit `pad` field) does not compile.
 
 use thiserror::Error;
+use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 pub const MSG_EXEC: u8 = 1;
 pub const MSG_EXIT: u8 = 2;
@@ -25,7 +28,7 @@ pub const DROP_CAUSES: [&str; 5] =
     ["ringbuf_exec", "ringbuf_exit", "ringbuf_clone", "ringbuf_generic", "ringbuf_data"];
 
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable)]
 pub struct MsgHeader {
     pub op: u8,
     pub pad: [u8; 3],
@@ -34,7 +37,7 @@ pub struct MsgHeader {
 }
 
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable)]
 pub struct MsgExec {
     pub hdr: MsgHeader,
     pub pid: u32,
@@ -57,7 +60,7 @@ pub struct MsgExec {
 }
 
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable)]
 pub struct MsgExit {
     pub hdr: MsgHeader,
     pub pid: u32,
@@ -67,7 +70,7 @@ pub struct MsgExit {
 }
 
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable)]
 pub struct MsgClone {
     pub hdr: MsgHeader,
     pub pid: u32,
@@ -107,7 +110,7 @@ pub const ARG_READ_ERROR: u8 = 1 << 1;
 
 /// A policy hit: header of `TETRA_MSG_GENERIC`, followed by `args_len` bytes of arguments.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable)]
 pub struct MsgGeneric {
     pub hdr: MsgHeader,
     pub pid: u32,
@@ -128,7 +131,7 @@ pub struct MsgGeneric {
 }
 
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable)]
 pub struct GenericArg {
     pub len: u16,
     pub kind: u8,
@@ -138,7 +141,7 @@ pub struct GenericArg {
 }
 
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable)]
 pub struct ArgSock {
     pub cookie: u64,
     pub mark: u32,
@@ -156,7 +159,7 @@ pub struct ArgSock {
 }
 
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable)]
 pub struct ArgSockaddr {
     pub family: u16,
     pub port: u16,
@@ -165,7 +168,7 @@ pub struct ArgSockaddr {
 }
 
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable)]
 pub struct ArgCred {
     pub uid: u32,
     pub gid: u32,
@@ -187,7 +190,7 @@ pub struct ArgCred {
 }
 
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable)]
 pub struct ArgSkb {
     pub hash: u32,
     pub len: u32,
@@ -202,7 +205,7 @@ pub struct ArgSkb {
 }
 
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable)]
 pub struct ArgBpfAttr {
     pub prog_type: u32,
     pub insn_cnt: u32,
@@ -210,7 +213,7 @@ pub struct ArgBpfAttr {
 }
 
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, Immutable)]
 pub struct ArgPerfEvent {
     pub config: u64,
     pub probe_offset: u64,
@@ -219,14 +222,8 @@ pub struct ArgPerfEvent {
     pub kprobe_func: [u8; 128],
 }
 
-impl Default for ArgPerfEvent {
-    fn default() -> Self {
-        Self { config: 0, probe_offset: 0, ty: 0, pad: 0, kprobe_func: [0; 128] }
-    }
-}
-
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable)]
 pub struct ArgBpfMap {
     pub map_type: u32,
     pub key_size: u32,
@@ -236,7 +233,7 @@ pub struct ArgBpfMap {
 }
 
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable)]
 pub struct ArgUserNs {
     pub level: u32,
     pub uid: u32,
@@ -245,19 +242,13 @@ pub struct ArgUserNs {
 }
 
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, Immutable)]
 pub struct ArgModule {
     pub taints: u64,
     /// 0, 1, or [`MODULE_SIG_UNKNOWN`].
     pub sig_ok: u32,
     pub pad: u32,
     pub name: [u8; 56],
-}
-
-impl Default for ArgModule {
-    fn default() -> Self {
-        Self { taints: 0, sig_ok: 0, pad: 0, name: [0; 56] }
-    }
 }
 
 /// The text of a fixed-size kernel name: up to its first NUL.
@@ -269,7 +260,7 @@ pub fn c_name(bytes: &[u8]) -> String {
 /// A maxData char_buf (`struct tetra_arg_data`): the bytes after the inline ones came in
 /// data messages with this `id`.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable)]
 pub struct ArgData {
     pub id: u64,
     /// The buffer's real size.
@@ -282,7 +273,7 @@ pub struct ArgData {
 
 /// Header of `TETRA_MSG_DATA`: bytes of a maxData argument, `offset` in the whole buffer.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable)]
 pub struct MsgData {
     pub hdr: MsgHeader,
     pub tid: u32,
@@ -366,45 +357,18 @@ pub enum DecodeError {
     UnknownOp(u8),
 }
 
-/// Plain-old-data mirrors: `#[repr(C)]`, integers only, every bit pattern valid.
-trait Pod: Copy {}
-impl Pod for MsgHeader {}
-impl Pod for u64 {}
-impl Pod for MsgExec {}
-impl Pod for MsgExit {}
-impl Pod for MsgClone {}
-impl Pod for MsgGeneric {}
-impl Pod for GenericArg {}
-impl Pod for ArgSock {}
-impl Pod for ArgSockaddr {}
-impl Pod for ArgCred {}
-impl Pod for ArgSkb {}
-impl Pod for ArgBpfAttr {}
-impl Pod for ArgPerfEvent {}
-impl Pod for ArgBpfMap {}
-impl Pod for ArgUserNs {}
-impl Pod for ArgModule {}
-impl Pod for ArgData {}
-impl Pod for MsgData {}
-
-fn read<T: Pod>(bytes: &[u8], what: &'static str) -> Result<T, DecodeError> {
-    let need = std::mem::size_of::<T>();
-    if bytes.len() < need {
-        return Err(DecodeError::Short { what, len: bytes.len(), need });
-    }
-    // SAFETY: the slice holds at least size_of::<T>() bytes, T is a #[repr(C)] struct of
-    // integers for which any bit pattern is valid, and read_unaligned has no alignment need.
-    Ok(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<T>()) })
+/// The mirror at the start of `bytes`, and the bytes after it.
+fn read<'b, T: FromBytes>(bytes: &'b [u8], what: &'static str) -> Result<(T, &'b [u8]), DecodeError> {
+    T::read_from_prefix(bytes).map_err(|_| DecodeError::Short { what, len: bytes.len(), need: std::mem::size_of::<T>() })
 }
 
 /// Decodes one ring-buffer record. Lengths come from the kernel and are trusted only
 /// after they are checked against the record's real size.
 pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
-    let header: MsgHeader = read(bytes, "header")?;
+    let (header, _) = read::<MsgHeader>(bytes, "header")?;
     match header.op {
         MSG_EXEC => {
-            let msg: MsgExec = read(bytes, "exec message")?;
-            let body = &bytes[std::mem::size_of::<MsgExec>()..];
+            let (msg, body) = read::<MsgExec>(bytes, "exec message")?;
             let lens = [msg.filename_len as usize, msg.args_len as usize, msg.cwd_len as usize];
             let need = lens.iter().sum::<usize>();
             if body.len() < need {
@@ -424,11 +388,11 @@ pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
                 cwd: cwd.to_vec(),
             }))
         }
-        MSG_EXIT => Ok(Record::Exit(read(bytes, "exit message")?)),
-        MSG_CLONE => Ok(Record::Clone(read(bytes, "clone message")?)),
+        MSG_EXIT => Ok(Record::Exit(read(bytes, "exit message")?.0)),
+        MSG_CLONE => Ok(Record::Clone(read(bytes, "clone message")?.0)),
         MSG_GENERIC => Ok(Record::Generic(decode_generic(bytes)?)),
         MSG_DATA => {
-            let msg: MsgData = read(bytes, "data message")?;
+            let (msg, _) = read::<MsgData>(bytes, "data message")?;
             let end = msg.hdr.size as usize;
             let start = std::mem::size_of::<MsgData>();
             if end < start || bytes.len() < end {
@@ -447,11 +411,10 @@ pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
 
 /// Decodes a `TETRA_MSG_GENERIC` record (see `struct tetra_msg_generic` in tetra_abi.h).
 pub fn decode_generic(bytes: &[u8]) -> Result<GenericRecord, DecodeError> {
-    let msg: MsgGeneric = read(bytes, "generic message")?;
+    let (msg, body) = read::<MsgGeneric>(bytes, "generic message")?;
     if msg.hdr.op != MSG_GENERIC {
         return Err(DecodeError::UnknownOp(msg.hdr.op));
     }
-    let body = &bytes[std::mem::size_of::<MsgGeneric>()..];
     let need = msg.args_len as usize;
     if body.len() < need {
         return Err(DecodeError::Short { what: "generic arguments", len: body.len(), need });
@@ -469,8 +432,8 @@ pub fn decode_generic(bytes: &[u8]) -> Result<GenericRecord, DecodeError> {
     let user_stack = addresses(&stacks[kernel_len..kernel_len + user_len]);
     let mut args = Vec::new();
     for _ in 0..msg.n_args.min(ARGS_MAX_SLOTS as u32 + 1) {
-        let h: GenericArg = read(rest, "argument header")?;
-        rest = &rest[std::mem::size_of::<GenericArg>()..];
+        let (h, after) = read::<GenericArg>(rest, "argument header")?;
+        rest = after;
         let len = h.len as usize;
         if rest.len() < len {
             return Err(DecodeError::Short { what: "argument value", len: rest.len(), need: len });
@@ -478,21 +441,21 @@ pub fn decode_generic(bytes: &[u8]) -> Result<GenericRecord, DecodeError> {
         let (v, tail) = rest.split_at(len);
         rest = tail;
         let value = match h.kind {
-            ARG_INT => ArgValue::Int(read::<u64>(v, "integer argument")?),
+            ARG_INT => ArgValue::Int(read::<u64>(v, "integer argument")?.0),
             ARG_BYTES => ArgValue::Bytes(v.to_vec()),
             ARG_PATH => ArgValue::Path(v.to_vec()),
-            ARG_SOCK => ArgValue::Sock(read(v, "sock argument")?),
-            ARG_SOCKADDR => ArgValue::Sockaddr(read(v, "sockaddr argument")?),
-            ARG_CRED => ArgValue::Cred(read(v, "cred argument")?),
-            ARG_SKB => ArgValue::Skb(read(v, "skb argument")?),
-            ARG_BPF_ATTR => ArgValue::BpfAttr(read(v, "bpf_attr argument")?),
-            ARG_PERF_EVENT => ArgValue::PerfEvent(Box::new(read(v, "perf_event argument")?)),
-            ARG_BPF_MAP => ArgValue::BpfMap(read(v, "bpf_map argument")?),
-            ARG_USER_NS => ArgValue::UserNs(read(v, "user_namespace argument")?),
-            ARG_MODULE => ArgValue::Module(read(v, "module argument")?),
+            ARG_SOCK => ArgValue::Sock(read(v, "sock argument")?.0),
+            ARG_SOCKADDR => ArgValue::Sockaddr(read(v, "sockaddr argument")?.0),
+            ARG_CRED => ArgValue::Cred(read(v, "cred argument")?.0),
+            ARG_SKB => ArgValue::Skb(read(v, "skb argument")?.0),
+            ARG_BPF_ATTR => ArgValue::BpfAttr(read(v, "bpf_attr argument")?.0),
+            ARG_PERF_EVENT => ArgValue::PerfEvent(Box::new(read(v, "perf_event argument")?.0)),
+            ARG_BPF_MAP => ArgValue::BpfMap(read(v, "bpf_map argument")?.0),
+            ARG_USER_NS => ArgValue::UserNs(read(v, "user_namespace argument")?.0),
+            ARG_MODULE => ArgValue::Module(read(v, "module argument")?.0),
             ARG_DATA => {
-                let d: ArgData = read(v, "data argument")?;
-                ArgValue::Data(d, v[std::mem::size_of::<ArgData>()..].to_vec())
+                let (d, inline) = read::<ArgData>(v, "data argument")?;
+                ArgValue::Data(d, inline.to_vec())
             }
             _ => ArgValue::None,
         };
@@ -507,11 +470,10 @@ mod tests {
     use libbpf_rs::btf::types::{MemberAttr, Struct};
     use libbpf_rs::btf::{Btf, HasSize};
     use std::mem::{offset_of, size_of};
+    use zerocopy::FromZeros;
 
-    fn as_bytes<T: Pod>(v: &T) -> Vec<u8> {
-        // SAFETY: T is plain-old-data without padding bytes (explicit pad fields).
-        unsafe { std::slice::from_raw_parts((v as *const T).cast::<u8>(), size_of::<T>()) }
-            .to_vec()
+    fn as_bytes<T: IntoBytes + Immutable>(v: &T) -> Vec<u8> {
+        v.as_bytes().to_vec()
     }
 
     /// Member name -> (byte offset, Rust size) for every field of a mirror.
@@ -775,9 +737,9 @@ mod tests {
         let attr = ArgBpfAttr { prog_type: 2, insn_cnt: 2, prog_name: *b"tetra_probe\0\0\0\0\0" };
         let map = ArgBpfMap { map_type: 1, key_size: 4, value_size: 8, max_entries: 16, name: [0; 16] };
         let ns = ArgUserNs { level: 1, uid: 1000, gid: 100, inum: 7 };
-        let mut perf = ArgPerfEvent { config: 3, probe_offset: 8, ty: 6, ..Default::default() };
+        let mut perf = ArgPerfEvent { config: 3, probe_offset: 8, ty: 6, ..FromZeros::new_zeroed() };
         perf.kprobe_func[..4].copy_from_slice(b"vfs_");
-        let mut module = ArgModule { taints: 4096, sig_ok: MODULE_SIG_UNKNOWN, ..Default::default() };
+        let mut module = ArgModule { taints: 4096, sig_ok: MODULE_SIG_UNKNOWN, ..FromZeros::new_zeroed() };
         module.name[..3].copy_from_slice(b"ext");
         let mut args = Vec::new();
         let parts: [(u8, Vec<u8>); 6] = [
