@@ -12,6 +12,8 @@
 //! the reason, as a "refusal" row. Refusals hold no name: only accepted policies do. A
 //! refusal is replaced by the next attempt of the same submitter (domain and source file)
 //! at that name, and deleted like any policy.
+pub mod scope;
+
 use std::sync::Arc;
 
 use tetra_crds::compile::{AttachTarget, UprobeLocation};
@@ -22,9 +24,9 @@ use tetra_proto::tetragon::{
     TracingPolicyStatus,
 };
 
-use crate::k8s::scope::{is_scoped, PolicyScope};
 use crate::sensors::generic::attach::program_for;
 use crate::sensors::generic::{load_scoped_policy, GenericShared, LoadedPolicy, PolicyTable, ACTION_COUNTERS};
+use scope::{is_scoped, PolicyScope};
 
 /// Why the hooks of a valid policy are not attached when the registry has no sensors.
 pub const NO_SENSORS: &str = "kernel policy sensors are not available";

@@ -1,35 +1,16 @@
-//! Pod-scoped policies in the kernel: a TracingPolicyNamespaced applies to the pods of its
-//! namespace, `podSelector` and `containerSelector` to matching pods and containers. Each such
-//! policy gets a BPF hash map of the cgroup ids of its containers, shared by its hooks and
-//! checked first by the generic programs (`cfg.cgroup_filter`); [`sync`] keeps every map in
-//! step with the pod cache and the host's cgroups.
+//! Which containers a pod-scoped policy covers, and [`sync`], which keeps every such
+//! policy's cgroup map (`crate::policies::scope`) in step with the pod cache and the host's
+//! cgroups.
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use libbpf_rs::{MapCore, MapFlags, MapHandle, MapType};
 use tetra_crds::compile::WorkloadFilter;
 
 use super::cgroup;
 use super::pods::{bare_id, PodInfo, PodStore};
 use super::selector::matches;
-
-/// Containers one policy can cover on a node.
-const MAX_CGROUPS: u32 = 32768;
-
-/// The allowed-cgroup map of one pod-scoped policy and what was last written to it.
-pub struct PolicyScope {
-    pub filter: WorkloadFilter,
-    pub map: MapHandle,
-    written: Mutex<HashSet<u64>>,
-}
-
-/// Whether a policy is limited to some pods (and so needs a cgroup map).
-pub fn is_scoped(filter: &WorkloadFilter) -> bool {
-    filter.namespace.is_some()
-        || filter.pod_selector.is_some()
-        || filter.container_selector.is_some()
-}
+use crate::policies::scope::PolicyScope;
 
 /// Whether `filter` covers container `container` of `pod`; the container selector sees the
 /// container's name as label `name`.
@@ -42,44 +23,6 @@ pub fn covers(f: &WorkloadFilter, pod: &PodInfo, container: &str) -> bool {
         && f.container_selector
             .as_ref()
             .is_none_or(|s| matches(s, &name))
-}
-
-impl PolicyScope {
-    pub fn new(filter: &WorkloadFilter) -> Result<PolicyScope, String> {
-        let opts = libbpf_rs::libbpf_sys::bpf_map_create_opts {
-            sz: std::mem::size_of::<libbpf_rs::libbpf_sys::bpf_map_create_opts>() as _,
-            ..Default::default()
-        };
-        let map = MapHandle::create(MapType::Hash, Some("tetra_scope"), 8, 1, MAX_CGROUPS, &opts)
-            .map_err(|e| format!("creating the policy's cgroup map: {e}"))?;
-        Ok(PolicyScope {
-            filter: filter.clone(),
-            map,
-            written: Mutex::new(HashSet::new()),
-        })
-    }
-
-    /// Makes the map hold exactly `wanted`; returns the ids whose update failed.
-    fn write(&self, wanted: &HashSet<u64>) -> usize {
-        let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
-        let mut failed = 0;
-        for id in written.difference(wanted) {
-            if self.map.delete(&id.to_ne_bytes()).is_err() {
-                failed += 1;
-            }
-        }
-        for id in wanted.difference(&written) {
-            if self
-                .map
-                .update(&id.to_ne_bytes(), &[1], MapFlags::ANY)
-                .is_err()
-            {
-                failed += 1;
-            }
-        }
-        *written = wanted.clone();
-        failed
-    }
 }
 
 /// Fills each scope's map with the cgroup ids (under `root`) of the containers it covers.
@@ -115,6 +58,7 @@ pub fn sync(scopes: &[Arc<PolicyScope>], pods: &PodStore, root: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policies::scope::is_scoped;
 
     fn pod(ns: &str, app: &str) -> PodInfo {
         PodInfo {
