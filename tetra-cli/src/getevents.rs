@@ -1,7 +1,7 @@
 //! `tetra getevents`: stream events from the agent, or filter JSON lines
 //! from stdin, and print them as JSON or compact lines.
 
-use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
+use std::io::{IsTerminal, Read, Write};
 use std::os::fd::AsFd;
 
 use anyhow::{Context, Result};
@@ -142,10 +142,10 @@ impl Printer {
     /// Writes one event given as its JSON line, using `buf` for the compact text. The inner
     /// error is an event the compact format cannot show (nothing was written; the caller
     /// reports it and goes on), the outer one a failed write.
-    fn print_line(&self, out: &mut impl Write, buf: &mut String, line: &str) -> std::io::Result<Result<(), CompactError>> {
+    fn print_line(&self, out: &mut impl Write, buf: &mut String, line: &[u8]) -> std::io::Result<Result<(), CompactError>> {
         match self {
             Printer::Json => {
-                out.write_all(line.as_bytes())?;
+                out.write_all(line)?;
                 out.write_all(b"\n")?;
             }
             Printer::Compact(p) => {
@@ -189,29 +189,25 @@ pub fn run_stdin<R: Read>(args: &GetEventsArgs, input: R, out: impl Write) -> Re
     let filters = EventFilters::new(&req.allow_list, &req.deny_list).context("invalid filter")?;
     let fields = FieldFilters::new(&req.field_filters).context("invalid field filter")?;
     let printer = args.printer();
-    let mut input = BufReader::with_capacity(64 * 1024, input);
+    let mut input = Lines::new(input);
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
     let compact_as_is = matches!(printer, Printer::Compact(_)) && filters.is_empty() && fields.is_empty();
-    let mut line = String::new();
     let mut buf = String::new();
-    for number in 1.. {
-        if input.buffer().is_empty() {
+    let mut number = 0u64;
+    loop {
+        let Some(line) = input.buffered() else {
             // The next read may block: show what we have first.
             if let Err(e) = out.flush() {
                 return broken_pipe_is_ok(e);
             }
-        }
-        line.clear();
-        match input.read_line(&mut line) {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(e) => {
-                eprintln!("tetra: stdin line {number}: {e}");
+            if input.fill().context("reading stdin")? {
                 continue;
             }
-        }
-        let text = line.trim_end();
-        if text.trim_start().is_empty() {
+            break;
+        };
+        number += 1;
+        let text = line.trim_ascii();
+        if text.is_empty() {
             continue;
         }
         // Compact output without filters reads only the fields it prints from the line;
@@ -220,7 +216,10 @@ pub fn run_stdin<R: Read>(args: &GetEventsArgs, input: R, out: impl Write) -> Re
         let text = if compact_as_is {
             text
         } else {
-            let mut ev = match tetra_proto::json::from_line(text) {
+            let parsed = std::str::from_utf8(text)
+                .map_err(|e| format!("not UTF-8: {e}"))
+                .and_then(|t| tetra_proto::json::from_line(t).map_err(|e| e.to_string()));
+            let mut ev = match parsed {
                 Ok(ev) => ev,
                 Err(e) => {
                     eprintln!("tetra: stdin line {number}: {e}");
@@ -232,7 +231,7 @@ pub fn run_stdin<R: Read>(args: &GetEventsArgs, input: R, out: impl Write) -> Re
             }
             fields.apply(&mut ev);
             decoded = tetra_proto::json::to_line(&ev);
-            &decoded
+            decoded.as_bytes()
         };
         match printer.print_line(&mut out, &mut buf, text) {
             Ok(Ok(())) => {}
@@ -241,6 +240,73 @@ pub fn run_stdin<R: Read>(args: &GetEventsArgs, input: R, out: impl Write) -> Re
         }
     }
     out.flush().or_else(broken_pipe_is_ok)
+}
+
+/// The lines of a reader, read in large chunks and handed out where they lie in the chunk:
+/// no copy per line.
+struct Lines<R> {
+    input: R,
+    buf: Vec<u8>,
+    /// First byte not handed out yet.
+    start: usize,
+    /// Bytes from `start` to here hold no `\n`.
+    searched: usize,
+    /// End of the bytes read.
+    end: usize,
+    eof: bool,
+}
+
+/// Bytes asked of the reader at a time (more when a line is longer).
+const CHUNK: usize = 256 * 1024;
+
+impl<R: Read> Lines<R> {
+    fn new(input: R) -> Self {
+        Lines { input, buf: vec![0; CHUNK], start: 0, searched: 0, end: 0, eof: false }
+    }
+
+    /// The next line already read, without its `\n`; at the end of the input, the last line
+    /// even without one. None: read more first ([`Lines::fill`]).
+    fn buffered(&mut self) -> Option<&[u8]> {
+        let end = match memchr::memchr(b'\n', &self.buf[self.searched..self.end]) {
+            Some(i) => self.searched + i,
+            None if self.eof && self.start < self.end => self.end,
+            None => {
+                self.searched = self.end;
+                return None;
+            }
+        };
+        let line = self.start..end;
+        self.start = (end + 1).min(self.end);
+        self.searched = self.start;
+        Some(&self.buf[line])
+    }
+
+    /// Reads more of the input (may block); false at its end.
+    fn fill(&mut self) -> std::io::Result<bool> {
+        if self.eof {
+            return Ok(false);
+        }
+        if self.start > 0 {
+            // Lines were handed out: move the start of the next one to the front.
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.searched -= self.start;
+            self.start = 0;
+        }
+        if self.end == self.buf.len() {
+            // One line fills the buffer: make room for the rest of it.
+            self.buf.resize(self.buf.len() * 2, 0);
+        }
+        loop {
+            match self.input.read(&mut self.buf[self.end..]) {
+                Ok(0) => self.eof = true,
+                Ok(n) => self.end += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+            return Ok(true);
+        }
+    }
 }
 
 /// A reader that went away (`| head`) ends the output quietly; other errors do not.
@@ -305,7 +371,7 @@ async fn stream_events(mut client: crate::client::Client, req: GetEventsRequest,
         };
         let mut lock = stdout.lock();
         let line = tetra_proto::json::to_line(&ev);
-        let printed = printer.print_line(&mut lock, &mut buf, &line);
+        let printed = printer.print_line(&mut lock, &mut buf, line.as_bytes());
         if let Ok(Err(e)) = &printed {
             eprintln!("tetra: skipping event: {e}");
         }
@@ -337,6 +403,30 @@ mod tests {
         assert_eq!(f.container_name_regex, ["ship", "^db"]);
         assert_eq!(f.namespace_regex, ["^team-"]);
         assert_eq!(f.namespace, ["default"]);
+    }
+
+    /// Lines are found however the reads fall: a few bytes at a time, a line longer than the
+    /// read buffer, blank lines, a bad line (reported and skipped), a last line without `\n`.
+    #[test]
+    fn stdin_lines_in_any_chunking() {
+        struct Trickle<'a>(&'a [u8], usize);
+        impl Read for Trickle<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let n = self.1.min(buf.len()).min(self.0.len());
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let exec = |binary: &str| format!(r#"{{"process_exec":{{"process":{{"binary":"{binary}"}}}},"node_name":"n"}}"#);
+        let long = "/x".repeat(CHUNK);
+        let input = format!("{}\n\n  \r\n{}\nnot json\n{}", exec("/a"), exec(&long), exec("/b"));
+        let cli = Cli::parse_from(["t", "-o", "compact", "--color", "never"]);
+        for step in [1, 7, 4096, usize::MAX] {
+            let mut out = Vec::new();
+            run_stdin(&cli.args, Trickle(input.as_bytes(), step), &mut out).unwrap();
+            assert_eq!(String::from_utf8(out).unwrap(), format!("🚀 process n /a \n🚀 process n {long} \n🚀 process n /b \n"), "reads of {step}");
+        }
     }
 
     #[test]

@@ -3,6 +3,9 @@
 //! other field (parents, pods' containers and labels, namespaces, bytes arguments, ...) is
 //! skipped without being built. Accepts what protojson accepts for these fields: proto or
 //! lowerCamel names, 64-bit integers as strings or numbers, enums by name or number.
+//!
+//! String fields are spelled `Cow<'a, str>`: serde borrows a field marked `borrow` only
+//! when its type is written so (through an alias it would allocate every string).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -11,17 +14,15 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use smallvec::SmallVec;
 
-pub type Str<'a> = Cow<'a, str>;
-
 /// One `GetEventsResponse` line.
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub struct EventLine<'a> {
     #[serde(borrow, alias = "nodeName")]
-    pub node_name: Str<'a>,
+    pub node_name: Cow<'a, str>,
     /// RFC 3339, parsed only when printed.
     #[serde(borrow)]
-    pub time: Str<'a>,
+    pub time: Cow<'a, str>,
     #[serde(borrow, alias = "processExec")]
     pub process_exec: Option<Exec<'a>>,
     #[serde(borrow, alias = "processExit")]
@@ -49,9 +50,9 @@ pub struct EventLine<'a> {
 #[serde(default)]
 pub struct Process<'a> {
     #[serde(borrow)]
-    pub binary: Str<'a>,
+    pub binary: Cow<'a, str>,
     #[serde(borrow)]
-    pub arguments: Str<'a>,
+    pub arguments: Cow<'a, str>,
     #[serde(borrow)]
     pub pod: Option<Pod<'a>>,
     pub cap: Option<Caps>,
@@ -61,9 +62,9 @@ pub struct Process<'a> {
 #[serde(default)]
 pub struct Pod<'a> {
     #[serde(borrow)]
-    pub namespace: Str<'a>,
+    pub namespace: Cow<'a, str>,
     #[serde(borrow)]
-    pub name: Str<'a>,
+    pub name: Cow<'a, str>,
 }
 
 /// Only how many effective capabilities there are matters to the compact line.
@@ -87,7 +88,7 @@ pub struct Exit<'a> {
     #[serde(borrow)]
     pub process: Option<Process<'a>>,
     #[serde(borrow)]
-    pub signal: Str<'a>,
+    pub signal: Cow<'a, str>,
     pub status: Num,
 }
 
@@ -97,7 +98,7 @@ pub struct Kprobe<'a> {
     #[serde(borrow)]
     pub process: Option<Process<'a>>,
     #[serde(borrow, alias = "functionName")]
-    pub function_name: Str<'a>,
+    pub function_name: Cow<'a, str>,
     #[serde(borrow)]
     pub args: Args<'a>,
     #[serde(borrow, alias = "kernelStackTrace")]
@@ -112,9 +113,9 @@ pub struct StackEntry<'a> {
     pub address: Num,
     pub offset: Num,
     #[serde(borrow)]
-    pub symbol: Str<'a>,
+    pub symbol: Cow<'a, str>,
     #[serde(borrow)]
-    pub module: Str<'a>,
+    pub module: Cow<'a, str>,
 }
 
 #[derive(Deserialize, Default)]
@@ -123,9 +124,9 @@ pub struct Tracepoint<'a> {
     #[serde(borrow)]
     pub process: Option<Process<'a>>,
     #[serde(borrow)]
-    pub subsys: Str<'a>,
+    pub subsys: Cow<'a, str>,
     #[serde(borrow)]
-    pub event: Str<'a>,
+    pub event: Cow<'a, str>,
     #[serde(borrow)]
     pub args: Args<'a>,
 }
@@ -136,10 +137,10 @@ pub struct Loader<'a> {
     #[serde(borrow)]
     pub process: Option<Process<'a>>,
     #[serde(borrow)]
-    pub path: Str<'a>,
+    pub path: Cow<'a, str>,
     /// base64, as protojson writes bytes.
     #[serde(borrow)]
-    pub buildid: Str<'a>,
+    pub buildid: Cow<'a, str>,
 }
 
 #[derive(Deserialize, Default)]
@@ -148,9 +149,9 @@ pub struct Uprobe<'a> {
     #[serde(borrow)]
     pub process: Option<Process<'a>>,
     #[serde(borrow)]
-    pub path: Str<'a>,
+    pub path: Cow<'a, str>,
     #[serde(borrow)]
-    pub symbol: Str<'a>,
+    pub symbol: Cow<'a, str>,
 }
 
 #[derive(Deserialize, Default)]
@@ -159,11 +160,11 @@ pub struct Usdt<'a> {
     #[serde(borrow)]
     pub process: Option<Process<'a>>,
     #[serde(borrow)]
-    pub path: Str<'a>,
+    pub path: Cow<'a, str>,
     #[serde(borrow)]
-    pub provider: Str<'a>,
+    pub provider: Cow<'a, str>,
     #[serde(borrow)]
-    pub name: Str<'a>,
+    pub name: Cow<'a, str>,
 }
 
 #[derive(Deserialize, Default)]
@@ -172,11 +173,11 @@ pub struct Lsm<'a> {
     #[serde(borrow)]
     pub process: Option<Process<'a>>,
     #[serde(borrow, alias = "functionName")]
-    pub function_name: Str<'a>,
+    pub function_name: Cow<'a, str>,
     #[serde(borrow)]
     pub args: Args<'a>,
     #[serde(borrow, alias = "imaHash")]
-    pub ima_hash: Str<'a>,
+    pub ima_hash: Cow<'a, str>,
 }
 
 #[derive(Deserialize, Default)]
@@ -184,7 +185,7 @@ pub struct Lsm<'a> {
 pub struct Throttle<'a> {
     pub r#type: ThrottleType,
     #[serde(borrow)]
-    pub cgroup: Str<'a>,
+    pub cgroup: Cow<'a, str>,
 }
 
 #[derive(Deserialize, Default)]
@@ -288,17 +289,17 @@ pub type Args<'a> = SmallVec<[Arg<'a>; 6]>;
 #[serde(default)]
 pub struct PathArg<'a> {
     #[serde(borrow)]
-    pub path: Str<'a>,
+    pub path: Cow<'a, str>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub struct SockArg<'a> {
     #[serde(borrow)]
-    pub saddr: Str<'a>,
+    pub saddr: Cow<'a, str>,
     pub sport: Num,
     #[serde(borrow)]
-    pub daddr: Str<'a>,
+    pub daddr: Cow<'a, str>,
     pub dport: Num,
 }
 
@@ -306,27 +307,27 @@ pub struct SockArg<'a> {
 #[serde(default)]
 pub struct BpfAttrArg<'a> {
     #[serde(borrow, rename = "ProgType")]
-    pub prog_type: Str<'a>,
+    pub prog_type: Cow<'a, str>,
     #[serde(rename = "InsnCnt")]
     pub insn_cnt: Num,
     #[serde(borrow, rename = "ProgName")]
-    pub prog_name: Str<'a>,
+    pub prog_name: Cow<'a, str>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub struct PerfEventArg<'a> {
     #[serde(borrow, rename = "KprobeFunc")]
-    pub kprobe_func: Str<'a>,
+    pub kprobe_func: Cow<'a, str>,
     #[serde(borrow, rename = "Type")]
-    pub r#type: Str<'a>,
+    pub r#type: Cow<'a, str>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub struct BpfMapArg<'a> {
     #[serde(borrow, rename = "MapType")]
-    pub map_type: Str<'a>,
+    pub map_type: Cow<'a, str>,
     #[serde(rename = "KeySize")]
     pub key_size: Num,
     #[serde(rename = "ValueSize")]
@@ -334,7 +335,7 @@ pub struct BpfMapArg<'a> {
     #[serde(rename = "MaxEntries")]
     pub max_entries: Num,
     #[serde(borrow, rename = "MapName")]
-    pub map_name: Str<'a>,
+    pub map_name: Cow<'a, str>,
 }
 
 #[derive(Deserialize, Default)]
@@ -342,7 +343,7 @@ pub struct BpfMapArg<'a> {
 pub struct SyscallIdArg<'a> {
     pub id: Num,
     #[serde(borrow)]
-    pub abi: Str<'a>,
+    pub abi: Cow<'a, str>,
 }
 
 /// One `KprobeArgument`: the kinds the compact line prints, `Other` for any other kind,
@@ -351,7 +352,7 @@ pub struct SyscallIdArg<'a> {
 pub enum Arg<'a> {
     #[default]
     None,
-    String(Str<'a>),
+    String(Cow<'a, str>),
     Int(Num),
     Uint(Num),
     Long(Num),
@@ -412,7 +413,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Arg<'a> {
 
 /// A string borrowed from the line unless it has escapes (what `#[serde(borrow)]` does for
 /// `Cow` fields, for the places where a visitor reads values itself).
-struct Borrowed<'a>(Str<'a>);
+struct Borrowed<'a>(Cow<'a, str>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for Borrowed<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
