@@ -86,7 +86,8 @@ static __always_inline void follow_fd(struct generic_scratch *s, __u32 tgid, __u
 	s->fval.mode = s->vaux[name_slot & SLOT_MASK];
 	bpf_probe_read_kernel(s->fval.path, len & (STR_MAX * 2 - 1),
 			      &s->data[s->voff[name_slot & SLOT_MASK] & DATA_MASK]);
-	bpf_map_update_elem(&fd_follow, &s->fkey, &s->fval, BPF_ANY);
+	if (bpf_map_update_elem(&fd_follow, &s->fkey, &s->fval, BPF_ANY) < 0)
+		count_drop(TETRA_DROP_FOLLOW_FD_FULL);
 }
 
 /* CopyFD: the fd in `new_slot` follows what the fd in `old_slot` follows. */
@@ -101,7 +102,8 @@ static __always_inline void copy_fd(struct generic_scratch *s, __u32 tgid, __u32
 	if (!v)
 		return;
 	s->fkey.fd = s->ival[new_slot & SLOT_MASK];
-	bpf_map_update_elem(&fd_follow, &s->fkey, v, BPF_ANY);
+	if (bpf_map_update_elem(&fd_follow, &s->fkey, v, BPF_ANY) < 0)
+		count_drop(TETRA_DROP_FOLLOW_FD_FULL);
 }
 
 /* TrackSock of the sock pointer `sk` for `owner` (a pid_tgid), or UntrackSock (owner 0). */
@@ -357,8 +359,8 @@ static __always_inline void post(void *ctx, struct generic_scratch *s, __u64 pid
 }
 
 /*
- * Leaves the recorded call for the return program. A full LRU map evicts the oldest entry
- * (a call that never returned) rather than failing.
+ * Leaves the recorded call for the return program. A full map (calls in flight) loses the
+ * call's event, counted.
  */
 static __always_inline void stash_call(struct generic_scratch *s, __u64 pid_tgid,
 				       __u32 selector, __u32 actions, struct action_result *r)
@@ -366,8 +368,10 @@ static __always_inline void stash_call(struct generic_scratch *s, __u64 pid_tgid
 	struct stash *st;
 
 	/* The value is created from the scratch data (the recorded arguments come first). */
-	if (bpf_map_update_elem(&stash, &pid_tgid, s->data, BPF_ANY) < 0)
+	if (bpf_map_update_elem(&stash, &pid_tgid, s->data, BPF_ANY) < 0) {
+		count_drop(TETRA_DROP_STASH_FULL);
 		return;
+	}
 	st = bpf_map_lookup_elem(&stash, &pid_tgid);
 	if (!st)
 		return;

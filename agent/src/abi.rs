@@ -24,8 +24,15 @@ pub const EXEC_ERROR_CWD: u32 = 1 << 4;
 pub const NS_COUNT: usize = 10;
 
 /// `enum tetra_drop`: why the kernel side could not deliver an event.
-pub const DROP_CAUSES: [&str; 5] =
-    ["ringbuf_exec", "ringbuf_exit", "ringbuf_clone", "ringbuf_generic", "ringbuf_data"];
+pub const DROP_CAUSES: [&str; 7] = [
+    "ringbuf_exec",
+    "ringbuf_exit",
+    "ringbuf_clone",
+    "ringbuf_generic",
+    "ringbuf_data",
+    "stash_full",
+    "follow_fd_full",
+];
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable)]

@@ -281,6 +281,8 @@ fn main() -> anyhow::Result<()> {
     for server in &servers {
         tracing::info!("gRPC server listening on {}", server.address);
     }
+    // Policy map entries of exited tasks (calls in flight, followed fds) nothing else frees.
+    rt.spawn(tetra_agent::policies::sweep_every(policies.clone(), args.procfs.clone(), Duration::from_secs(10)));
     let cgroup_root = args.cgroup_root.clone().unwrap_or_else(k8s::cgroup::unified_root);
     let k8s = match args.enable_k8s_api {
         false => None,

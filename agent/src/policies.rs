@@ -465,6 +465,12 @@ impl PolicyRegistry {
         self.entries.iter().filter(|e| e.state == state).count()
     }
 
+    /// Removes the entries of exited tasks from the loaded policies' maps
+    /// (`sensors::generic::sweep`); returns how many.
+    pub fn sweep(&self, procfs: &std::path::Path) -> usize {
+        self.entries.iter().filter_map(|e| e.loaded.as_ref()).map(|l| l.sweep(procfs)).sum()
+    }
+
     /// Per loaded policy (by name): events its Post rateLimit suppressed so far.
     pub fn rate_limited(&self) -> Vec<(String, u64)> {
         self.entries.iter().filter_map(|e| Some((e.name.clone(), e.loaded.as_ref()?.rate_limited()))).collect()
@@ -539,6 +545,19 @@ fn action_stats(hooks: &[String], loaded: &LoadedPolicy) -> TracingPolicyStats {
         }
     }
     TracingPolicyStats { action_counters: Some(counters(&total)), selector_action_counters: per_selector }
+}
+
+
+/// [`PolicyRegistry::sweep`] every `period`, on the async runtime, for as long as it runs.
+pub async fn sweep_every(policies: Arc<std::sync::Mutex<PolicyRegistry>>, procfs: std::path::PathBuf, period: std::time::Duration) {
+    let mut tick = tokio::time::interval(period);
+    loop {
+        tick.tick().await;
+        let removed = policies.lock().unwrap_or_else(|e| e.into_inner()).sweep(&procfs);
+        if removed > 0 {
+            tracing::debug!("removed {removed} policy map entries of exited tasks");
+        }
+    }
 }
 
 #[cfg(test)]

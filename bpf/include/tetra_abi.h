@@ -51,6 +51,8 @@ enum tetra_drop {
 	TETRA_DROP_RINGBUF_CLONE,
 	TETRA_DROP_RINGBUF_GENERIC,
 	TETRA_DROP_RINGBUF_DATA, /* a maxData chunk (struct tetra_msg_data) */
+	TETRA_DROP_STASH_FULL, /* a return probe's call: its calls-in-flight map was full */
+	TETRA_DROP_FOLLOW_FD_FULL, /* a FollowFD/CopyFD: the policy's followed-fd map was full */
 	TETRA_DROP_COUNT,
 };
 

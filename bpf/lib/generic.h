@@ -373,20 +373,31 @@ struct {
 	__type(value, __u8);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } addr6 SEC(".maps");
-/* Entry -> return hand-over; an LRU so calls that never return cannot fill it. */
+/*
+ * Entry -> return hand-over. Not preallocated: an entry (6.5 KB) exists only while its call
+ * is in flight, so the kernel memory follows the calls, not max_entries. A full map fails
+ * the entry (counted, TETRA_DROP_STASH_FULL); entries of threads that died inside the call
+ * are removed by user space (sensors/generic/sweep.rs).
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1); /* set by user space when the hook has a return program */
 	__type(key, __u64);
 	__type(value, struct stash);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 } stash SEC(".maps");
 
-/* Shared by the hooks of one policy through its fd (user space creates it). */
+/*
+ * Shared by the hooks of one policy through its fd (user space creates it, not
+ * preallocated, like stash: one 1 KB entry per followed fd). A full map fails the follow
+ * (counted, TETRA_DROP_FOLLOW_FD_FULL); user space removes the entries of exited processes.
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1);
 	__type(key, struct fd_key);
 	__type(value, struct fd_value);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 } fd_follow SEC(".maps");
 
 /*

@@ -64,9 +64,50 @@ fn prog_maps(prog: &OwnedFd) -> Vec<u32> {
     ids
 }
 
-/// The BPF maps and programs process `pid` holds (through any fd), with their memlock.
-/// Needs root (it opens the objects by id).
-pub fn of_process(pid: u32) -> std::io::Result<BpfMemory> {
+/// One BPF map or program a process holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BpfObject {
+    pub id: BpfId,
+    /// The object's name as the kernel keeps it (at most 15 bytes).
+    pub name: String,
+    /// `max_entries` of a map, 0 for a program.
+    pub max_entries: u32,
+    pub memlock: u64,
+}
+
+/// A kernel object name: NUL-padded bytes.
+fn object_name(raw: &[std::ffi::c_char]) -> String {
+    let bytes: Vec<u8> = raw.iter().take_while(|c| **c != 0).map(|c| *c as u8).collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// Name and `max_entries` of a map fd.
+fn map_info(map: &OwnedFd) -> (String, u32) {
+    let mut info = libbpf_sys::bpf_map_info::default();
+    let mut len = std::mem::size_of::<libbpf_sys::bpf_map_info>() as u32;
+    // SAFETY: info outlives the call; len is its size.
+    let rc = unsafe { libbpf_sys::bpf_map_get_info_by_fd(map.as_raw_fd(), &mut info, &mut len) };
+    if rc != 0 {
+        return (String::new(), 0);
+    }
+    (object_name(&info.name), info.max_entries)
+}
+
+/// Name of a program fd.
+fn prog_name(prog: &OwnedFd) -> String {
+    let mut info = libbpf_sys::bpf_prog_info::default();
+    let mut len = std::mem::size_of::<libbpf_sys::bpf_prog_info>() as u32;
+    // SAFETY: info outlives the call; len is its size; no id buffers are asked for.
+    let rc = unsafe { libbpf_sys::bpf_prog_get_info_by_fd(prog.as_raw_fd(), &mut info, &mut len) };
+    if rc != 0 {
+        return String::new();
+    }
+    object_name(&info.name)
+}
+
+/// Every BPF map and program process `pid` holds (through any fd), each once, programs
+/// first. Needs root (it opens the objects by id).
+pub fn objects_of_process(pid: u32) -> std::io::Result<Vec<BpfObject>> {
     let proc = Path::new("/proc").join(pid.to_string());
     let (mut maps, mut progs) = (BTreeSet::new(), BTreeSet::new());
     for entry in std::fs::read_dir(proc.join("fd"))? {
@@ -79,19 +120,34 @@ pub fn of_process(pid: u32) -> std::io::Result<BpfMemory> {
             _ => {}
         }
     }
-    let mut out = BpfMemory::default();
+    let mut out = Vec::new();
     for id in &progs {
         // SAFETY: plain syscall wrapper; the returned fd is owned below.
         let Some(fd) = owned(unsafe { libbpf_sys::bpf_prog_get_fd_by_id(*id as u32) }) else { continue };
         maps.extend(prog_maps(&fd).into_iter().map(u64::from));
-        out.progs += 1;
-        out.bytes += charge(&fd).map_or(0, |(_, n)| n);
+        let memlock = charge(&fd).map_or(0, |(_, n)| n);
+        out.push(BpfObject { id: BpfId::Prog(*id), name: prog_name(&fd), max_entries: 0, memlock });
     }
     for id in &maps {
         // SAFETY: as above.
         let Some(fd) = owned(unsafe { libbpf_sys::bpf_map_get_fd_by_id(*id as u32) }) else { continue };
-        out.maps += 1;
-        out.bytes += charge(&fd).map_or(0, |(_, n)| n);
+        let (name, max_entries) = map_info(&fd);
+        let memlock = charge(&fd).map_or(0, |(_, n)| n);
+        out.push(BpfObject { id: BpfId::Map(*id), name, max_entries, memlock });
+    }
+    Ok(out)
+}
+
+/// The BPF maps and programs process `pid` holds (through any fd), with their memlock.
+/// Needs root (it opens the objects by id).
+pub fn of_process(pid: u32) -> std::io::Result<BpfMemory> {
+    let mut out = BpfMemory::default();
+    for object in objects_of_process(pid)? {
+        match object.id {
+            BpfId::Map(_) => out.maps += 1,
+            BpfId::Prog(_) => out.progs += 1,
+        }
+        out.bytes += object.memlock;
     }
     Ok(out)
 }

@@ -9,6 +9,7 @@ pub mod attach;
 pub mod config;
 pub mod events;
 pub mod maps;
+pub mod sweep;
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -27,20 +28,25 @@ pub use events::{handle_generic, HookInfo, PolicyInfo, PolicyTable};
 /// The generic object, built by build.rs.
 const OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/generic.bpf.o"));
 
-/// Rate-limit entries per hook: distinct (selector, scope, arguments) keys remembered.
-const RATE_LIMIT_ENTRIES: u32 = 8192;
+/// Rate-limit entries per hook: distinct (selector, scope, arguments) keys remembered. The
+/// map is a preallocated LRU of 280-byte entries: a key it forgot lets one more event
+/// through, nothing is lost.
+const RATE_LIMIT_ENTRIES: u32 = 128;
 /// `sizeof(struct fd_key)` and `sizeof(struct fd_value)` (checked against BTF in a test).
 pub const FD_KEY_SIZE: u32 = 8;
 pub const FD_VALUE_SIZE: u32 = 1032;
-/// Followed fds one policy remembers; the map is an LRU, so the oldest are forgotten.
-const FOLLOWED_FDS: u32 = 8192;
+/// Followed fds one policy holds at once. Not preallocated: an entry costs about 1.1 KiB
+/// while its fd is followed, max_entries only its 16-byte hash bucket. A follow beyond
+/// it is counted (`follow_fd_full`).
+const FOLLOWED_FDS: u32 = 4096;
 /// Tracked sockets one policy remembers (TrackSock); an LRU, so sockets never untracked
 /// are forgotten oldest first.
 const TRACKED_SOCKETS: u32 = 16384;
 /// `sizeof(struct max_data_buf)`: one maxData message (checked against BTF in a test).
 pub const DATA_CHUNK_SIZE: u32 = 32768;
-/// Calls of one return-probe hook in flight at once (threads inside the function); the
-/// map is an LRU, so a call that never returns is evicted rather than kept forever.
+/// Calls of one return-probe hook in flight at once (threads inside the function). Not
+/// preallocated: a call costs its 6.5 KB entry only while in flight. A call beyond it
+/// is counted (`stash_full`); entries of threads that died in the call are swept.
 const CALLS_IN_FLIGHT: u32 = 1024;
 
 #[derive(Debug, Error)]
@@ -156,6 +162,8 @@ struct LoadedHook {
     _usdt_object: Option<Object>,
     /// The kernel memory of its maps and programs, shared ones included (by id).
     charges: Vec<(BpfId, u64)>,
+    /// Its calls in flight (`stash`), when it has a return program.
+    stash: Option<MapHandle>,
 }
 
 /// A policy whose hooks are all attached. Dropping it detaches and frees everything.
@@ -165,6 +173,8 @@ pub struct LoadedPolicy {
     hooks: Vec<Option<LoadedHook>>,
     info: Arc<PolicyInfo>,
     kernel_memory: u64,
+    /// FollowFD: (process, fd) -> path, shared by its hooks.
+    followed_fds: Option<MapHandle>,
 }
 
 impl LoadedPolicy {
@@ -189,6 +199,12 @@ impl LoadedPolicy {
             .iter()
             .map(|h| h.as_ref().map_or([[0; ACTION_COUNTERS]; MAX_SELECTORS], LoadedHook::action_counts))
             .collect()
+    }
+
+    /// Removes the map entries of tasks that are gone (see [`sweep`]); returns how many.
+    pub fn sweep(&self, procfs: &std::path::Path) -> usize {
+        let calls: usize = self.hooks.iter().flatten().filter_map(|h| h.stash.as_ref()).map(|m| sweep::calls_in_flight(m, procfs)).sum();
+        calls + self.followed_fds.as_ref().map_or(0, |m| sweep::followed_fds(m, procfs))
     }
 
     /// Events of this policy that Post's rateLimit suppressed, all hooks and selectors.
@@ -254,16 +270,22 @@ pub fn load_scoped_policy(
     cgroups: Option<&MapHandle>,
 ) -> Result<LoadedPolicy, SensorError> {
     let policy_id = shared.next_policy_id.fetch_add(1, Ordering::Relaxed);
-    // Maps the hooks of one policy share (LRU hashes, created only when used).
+    // Maps the hooks of one policy share (created only when used), as bpf/lib/generic.h
+    // defines them: fd_follow a hash not preallocated, sock_owner an LRU.
     let policy_map = |used: bool, what: &str, name: String, key: u32, value: u32, entries: u32| {
         if !used {
             return Ok(None);
         }
+        let (kind, map_flags) = match what {
+            "followed-fd" => (MapType::Hash, libbpf_rs::libbpf_sys::BPF_F_NO_PREALLOC),
+            _ => (MapType::LruHash, 0),
+        };
         let opts = libbpf_rs::libbpf_sys::bpf_map_create_opts {
             sz: std::mem::size_of::<libbpf_rs::libbpf_sys::bpf_map_create_opts>() as _,
+            map_flags,
             ..Default::default()
         };
-        MapHandle::create(MapType::LruHash, Some(name), key, value, entries, &opts)
+        MapHandle::create(kind, Some(name), key, value, entries, &opts)
             .map(Some)
             .map_err(|e| SensorError::Shared(format!("creating the {what} map of policy {}: {e}", compiled.name)))
     };
@@ -296,7 +318,7 @@ pub fn load_scoped_policy(
     let charges: std::collections::BTreeMap<BpfId, u64> =
         hooks.iter().flatten().flat_map(|h| h.charges.iter().copied()).filter(|(id, _)| !shared_ids.contains(id)).collect();
     let info = Arc::new(PolicyInfo::new(policy_id, compiled));
-    Ok(LoadedPolicy { hooks, info, kernel_memory: charges.values().sum() })
+    Ok(LoadedPolicy { hooks, info, kernel_memory: charges.values().sum(), followed_fds: shared_maps.follow })
 }
 
 fn setup(hook: &str, what: &str) -> impl Fn(libbpf_rs::Error) -> SensorError {
@@ -487,6 +509,17 @@ fn load_hook(
         .filter_map(|m| memory::charge(&m.as_fd()))
         .chain(object.progs().filter(|p| p.autoload()).filter_map(|p| memory::charge(&p.as_fd())))
         .collect();
+    let stash = match ret_program {
+        Some(_) => Some(
+            object
+                .maps()
+                .find(|m| m.name() == "stash")
+                .map(|m| MapHandle::try_from(&m))
+                .ok_or_else(|| SensorError::Setup { hook: name.clone(), what: "stash map".into(), error: "missing".into() })?
+                .map_err(setup(&name, "stash map"))?,
+        ),
+        None => None,
+    };
     let usdt_object = matches!(target, AttachTarget::Usdt { .. }).then_some(object);
-    Ok(LoadedHook { _links: links, action_counts, _usdt_object: usdt_object, charges })
+    Ok(LoadedHook { _links: links, action_counts, _usdt_object: usdt_object, charges, stash })
 }
