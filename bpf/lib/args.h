@@ -39,6 +39,18 @@ static __always_inline __u64 syscall_arg(__u32 pos)
 	}
 }
 
+/*
+ * The u64 at byte `off` of a BTF program's context, as one instruction: plain array reads
+ * let clang merge the cases into `ctx + off` and one load, which the verifier refuses
+ * (a modified ctx pointer) once a hook reads arguments in two places (the pre-check).
+ */
+#define ctx_u64(ctx, off)                                                            \
+	({                                                                           \
+		__u64 __v;                                                           \
+		asm volatile("%[v] = *(u64 *)(%[c] + " #off ")" : [v] "=r"(__v) : [c] "r"(ctx)); \
+		__v;                                                                 \
+	})
+
 /* The raw 64-bit value of the argument at `pos` (a position, or a tracepoint offset). */
 static __always_inline __u64 raw_arg(void *ctx, int src, __u32 pos, __u32 size)
 {
@@ -59,15 +71,13 @@ static __always_inline __u64 raw_arg(void *ctx, int src, __u32 pos, __u32 size)
 	if (src == SRC_BTF && cfg.syscall) /* fentry on a syscall wrapper */
 		return syscall_arg(pos);
 	if (src == SRC_BTF) {
-		__u64 *args = ctx;
-
 		switch (pos) {
-		case 0: return args[0];
-		case 1: return args[1];
-		case 2: return args[2];
-		case 3: return args[3];
-		case 4: return args[4];
-		case 5: return args[5];
+		case 0: return ctx_u64(ctx, 0);
+		case 1: return ctx_u64(ctx, 8);
+		case 2: return ctx_u64(ctx, 16);
+		case 3: return ctx_u64(ctx, 24);
+		case 4: return ctx_u64(ctx, 32);
+		case 5: return ctx_u64(ctx, 40);
 		default: return 0;
 		}
 	}
