@@ -230,17 +230,16 @@ __noinline int run_actions(const struct blob *b, __u32 off, __u32 selector, __u6
 }
 
 /*
- * Kernel and user stack traces after the `off` bytes of arguments, as Post asked; returns
- * their bytes. Not inlined: its frame stays out of the entry program's.
+ * Kernel and user stack traces after the `off` bytes of arguments, as Post asked
+ * (`which`); returns their bytes and sets their lengths in s->msg, which post() zeroes
+ * before. Not inlined: its frame stays out of the entry program's.
  */
 static __noinline __u32 record_stacks(void *ctx, struct generic_scratch *s, __u32 off,
 				      __u32 which)
 {
 	long kernel = 0, user = 0;
 
-	s->msg.kernel_stack_len = 0;
-	s->msg.user_stack_len = 0;
-	if (!cfg.stack_traces || !which || off > TETRA_GENERIC_DATA_MAX)
+	if (off > TETRA_GENERIC_DATA_MAX)
 		return 0;
 	if (which & STACK_KERNEL)
 		kernel = bpf_get_stack(ctx, &s->data[off & DATA_MASK], TETRA_STACK_MAX, 0);
@@ -336,7 +335,12 @@ static __always_inline void post(void *ctx, struct generic_scratch *s, __u64 pid
 	struct tetra_msg_generic *m = &s->msg;
 
 	send_max_data(s);
-	__u32 size = sizeof(*m) + args_len + record_stacks(ctx, s, args_len, stacks);
+	__u32 size = sizeof(*m) + args_len;
+
+	m->kernel_stack_len = 0;
+	m->user_stack_len = 0;
+	if (cfg.stack_traces && stacks)
+		size += record_stacks(ctx, s, args_len, stacks);
 
 	if (s->owner)
 		pid_tgid = s->owner;
@@ -390,6 +394,38 @@ static __always_inline void stash_call(struct generic_scratch *s, __u64 pid_tgid
 }
 
 /*
+ * The integer pre-check: can some selector match, as far as one integer matchArgs filter
+ * of each says (generic_config.pre_*)? The filters' arguments are read straight from the
+ * call and compared with values in .rodata, before the scratch is looked up, so a call it
+ * rejects (no selector can match) costs no copy. Unrolled over the selectors: the
+ * verifier knows every configuration value and keeps only the comparisons configured.
+ */
+static __always_inline bool pre_check(void *ctx, const int src)
+{
+#pragma unroll
+	for (int i = 0; i < MAX_SELECTORS; i++) {
+		if (i >= cfg.pre_selectors)
+			break;
+		__u32 slot = cfg.pre_slot[i], op = cfg.pre_op[i], n = cfg.pre_count[i];
+		bool sig = is_signed(cfg.pre_type[i]), found = false;
+
+		if (slot >= MAX_SLOTS)
+			return true; /* not configured so: the full evaluation decides */
+		__u64 x = extend(cfg.arg_reader[slot],
+				 raw_arg(ctx, src, cfg.arg_pos[slot], cfg.arg_size[slot]));
+
+		for (__u32 j = 0; j < PRE_VALUES; j++) {
+			if (j >= n)
+				break;
+			found |= int_op_holds(op, sig, x, cfg.pre_values[i][j]);
+		}
+		if (op == OP_NOT_EQUAL ? !found : found)
+			return true;
+	}
+	return false;
+}
+
+/*
  * The body of every entry program; `src` is a constant, so each program keeps only its own
  * way of reading arguments. Returns the value an LSM program must return.
  */
@@ -400,6 +436,9 @@ static __always_inline int generic_event(void *ctx, const int src)
 	__u32 zero = 0;
 
 	if (tgid == cfg.agent_tgid)
+		return 0;
+	/* Cheapest rejection first: a few loads and compares, no map. */
+	if (cfg.pre_selectors && !pre_check(ctx, src))
 		return 0;
 	if (cfg.cgroup_filter) {
 		__u64 cgroup = bpf_get_current_cgroup_id();
@@ -421,22 +460,28 @@ static __always_inline int generic_event(void *ctx, const int src)
 
 	s->unfollowed = 0;
 	s->owner = 0;
-	/* Unrolled: each slot's reader is a load-time constant the verifier prunes on. */
-	s->aoff[0] = 0;
-	if (cfg.n_args > 0)
+	/* Unrolled: each slot's reader is a load-time constant the verifier prunes on. The
+	 * offsets of the arguments a hook does not have are never read. */
+	if (cfg.n_args > 0) {
+		s->aoff[0] = 0;
 		off = record_arg(ctx, src, s, 0, off);
-	s->aoff[1] = off;
-	if (cfg.n_args > 1)
+	}
+	if (cfg.n_args > 1) {
+		s->aoff[1] = off;
 		off = record_arg(ctx, src, s, 1, off);
-	s->aoff[2] = off;
-	if (cfg.n_args > 2)
+	}
+	if (cfg.n_args > 2) {
+		s->aoff[2] = off;
 		off = record_arg(ctx, src, s, 2, off);
-	s->aoff[3] = off;
-	if (cfg.n_args > 3)
+	}
+	if (cfg.n_args > 3) {
+		s->aoff[3] = off;
 		off = record_arg(ctx, src, s, 3, off);
-	s->aoff[4] = off;
-	if (cfg.n_args > 4)
+	}
+	if (cfg.n_args > 4) {
+		s->aoff[4] = off;
 		off = record_arg(ctx, src, s, 4, off);
+	}
 	if (s->unfollowed)
 		return 0;
 
@@ -449,7 +494,7 @@ static __always_inline int generic_event(void *ctx, const int src)
 		find_sock_owner(0, cfg.n_args);
 	struct action_result r = { .post = true, .action = ACT_POST };
 
-	if (actions)
+	if (actions && rd32(b, actions + 4)) /* a section's count: no call for none */
 		run_actions(b, actions, selector, pid_tgid, &r);
 	if (src == SRC_KPROBE && r.override && cfg.can_override)
 		bpf_override_return(ctx, r.retval);
@@ -551,7 +596,8 @@ static __always_inline void generic_return(void *ctx, __s64 ret)
 
 		if (!match_arg_filters(s, b, ret_args))
 			return;
-		run_actions(b, skip(b, ret_args), selector, pid_tgid, &r);
+		if (rd32(b, skip(b, ret_args) + 4))
+			run_actions(b, skip(b, ret_args), selector, pid_tgid, &r);
 	}
 	if (r.post)
 		post(ctx, s, pid_tgid, selector, action, retval, r.action, n_args, out, stack);

@@ -20,18 +20,36 @@
 #define AF_INET 2
 #define AF_INET6 10
 
-/* Argument `pos` of a syscall, from the pt_regs its wrapper receives. */
-static __always_inline __u64 syscall_arg(struct pt_regs *regs, __u32 pos)
+/*
+ * Argument `pos` of the current syscall. The pt_regs a syscall wrapper receives are the
+ * task's user registers, which bpf_task_pt_regs() returns as a BTF pointer: read
+ * directly, each argument costs a load instead of a probe-read helper call.
+ */
+static __always_inline __u64 syscall_arg(__u32 pos)
 {
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+
 	switch (pos) {
-	case 0: return PT_REGS_PARM1_CORE_SYSCALL(regs);
-	case 1: return PT_REGS_PARM2_CORE_SYSCALL(regs);
-	case 2: return PT_REGS_PARM3_CORE_SYSCALL(regs);
-	case 3: return PT_REGS_PARM4_CORE_SYSCALL(regs);
-	case 4: return PT_REGS_PARM5_CORE_SYSCALL(regs);
+	case 0: return PT_REGS_PARM1_SYSCALL(regs);
+	case 1: return PT_REGS_PARM2_SYSCALL(regs);
+	case 2: return PT_REGS_PARM3_SYSCALL(regs);
+	case 3: return PT_REGS_PARM4_SYSCALL(regs);
+	case 4: return PT_REGS_PARM5_SYSCALL(regs);
 	default: return 0;
 	}
 }
+
+/*
+ * The u64 at byte `off` of a BTF program's context, as one instruction: plain array reads
+ * let clang merge the cases into `ctx + off` and one load, which the verifier refuses
+ * (a modified ctx pointer) once a hook reads arguments in two places (the pre-check).
+ */
+#define ctx_u64(ctx, off)                                                            \
+	({                                                                           \
+		__u64 __v;                                                           \
+		asm volatile("%[v] = *(u64 *)(%[c] + " #off ")" : [v] "=r"(__v) : [c] "r"(ctx)); \
+		__v;                                                                 \
+	})
 
 /* The raw 64-bit value of the argument at `pos` (a position, or a tracepoint offset). */
 static __always_inline __u64 raw_arg(void *ctx, int src, __u32 pos, __u32 size)
@@ -50,23 +68,21 @@ static __always_inline __u64 raw_arg(void *ctx, int src, __u32 pos, __u32 size)
 		bpf_usdt_arg(ctx, pos, &value);
 		return value;
 	}
-	if (src == SRC_BTF && cfg.syscall) /* fentry on a syscall wrapper: (pt_regs *) */
-		return syscall_arg((struct pt_regs *)((__u64 *)ctx)[0], pos);
+	if (src == SRC_BTF && cfg.syscall) /* fentry on a syscall wrapper */
+		return syscall_arg(pos);
 	if (src == SRC_BTF) {
-		__u64 *args = ctx;
-
 		switch (pos) {
-		case 0: return args[0];
-		case 1: return args[1];
-		case 2: return args[2];
-		case 3: return args[3];
-		case 4: return args[4];
-		case 5: return args[5];
+		case 0: return ctx_u64(ctx, 0);
+		case 1: return ctx_u64(ctx, 8);
+		case 2: return ctx_u64(ctx, 16);
+		case 3: return ctx_u64(ctx, 24);
+		case 4: return ctx_u64(ctx, 32);
+		case 5: return ctx_u64(ctx, 40);
 		default: return 0;
 		}
 	}
 	if (src == SRC_KPROBE && cfg.syscall)
-		return syscall_arg((struct pt_regs *)PT_REGS_PARM1((struct pt_regs *)ctx), pos);
+		return syscall_arg(pos);
 	/* Read through CO-RE probes: a variable ctx offset is refused by the verifier. */
 	struct pt_regs *regs = ctx;
 
@@ -698,8 +714,10 @@ static __always_inline __u32 record_arg(void *ctx, int src, struct generic_scrat
 	__u64 size = sp ? raw_arg(ctx, src, sp - 1, cfg.size_size[i]) : 0;
 
 	/* Read at return, or sent before the event (maxData): the address and size for later. */
-	s->rptr[i] = raw;
-	s->rsize[i] = size;
+	if ((cfg.return_copy | cfg.max_data) & (1 << i)) {
+		s->rptr[i] = raw;
+		s->rsize[i] = size;
+	}
 	if (cfg.return_copy & (1 << i))
 		return record_value(s, i, READ_CHAR_BUF, raw, 0, true, 0, off); /* a placeholder */
 	return record_value(s, i, cfg.arg_reader[i], raw, size, sp != 0, (__u64)-1, off);

@@ -58,6 +58,12 @@
 #define RET_SLOT MAX_SLOTS
 #define SLOT_MASK 7
 
+/* Selectors per hook, values per filter (selectors.h, and the integer pre-check here). */
+#define MAX_SELECTORS 5
+#define MAX_VALUES 16
+/* Values of an integer filter (crds limits.rs MAX_NUMERIC_VALUES): the pre-check's. */
+#define PRE_VALUES 4
+
 struct generic_config {
 	__u32 policy_id;
 	__u32 hook_id;
@@ -96,6 +102,22 @@ struct generic_config {
 	__u32 ret_sock_action;
 	/* Bit i: argument i is a maxData char_buf (TETRA_ARG_DATA, bytes in data messages). */
 	__u32 max_data;
+	/* Some selector filters on the task (matchPIDs, matchNamespaces, matchCapabilities,
+	 * matchBinaries): without one the first phase is skipped. */
+	__u32 task_filters;
+	/*
+	 * The integer pre-check (pre_check() in generic.bpf.c), before anything is read but the
+	 * arguments it compares: for each of the hook's pre_selectors selectors (0: no
+	 * pre-check), one of its matchArgs filters with inline values on an argument read as
+	 * an integer, as the blob encodes it (slot, operator, type code, values).
+	 */
+	__u32 pre_selectors;
+	__u32 pre_slot[MAX_SELECTORS];
+	__u32 pre_op[MAX_SELECTORS];
+	__u32 pre_type[MAX_SELECTORS];
+	__u32 pre_count[MAX_SELECTORS];
+	__u32 pre_pad; /* the values start 8-byte aligned */
+	__u64 pre_values[MAX_SELECTORS][PRE_VALUES];
 };
 
 /*

@@ -12,9 +12,7 @@
 
 #include "generic.h"
 
-#define MAX_SELECTORS 5
 #define MAX_FILTERS 5
-#define MAX_VALUES 16
 #define MAX_ACTIONS 3
 
 /* Operator codes (crds op_code: position in the CRD enum plus one). */
@@ -181,6 +179,23 @@ static __always_inline bool is_signed(__u32 type_code)
 }
 
 /*
+ * An integer operator with one inline value (NotEqual compares as Equal; the caller
+ * negates the result over all values). Shared by matchArgs and the pre-check.
+ */
+static __always_inline bool int_op_holds(__u32 op, bool sig, __u64 x, __u64 v)
+{
+	if (op == OP_EQUAL || op == OP_NOT_EQUAL)
+		return x == v;
+	if (op == OP_GT)
+		return sig ? (__s64)x > (__s64)v : x > v;
+	if (op == OP_LT)
+		return sig ? (__s64)x < (__s64)v : x < v;
+	if (op == OP_MASK)
+		return (x & v) != 0;
+	return false;
+}
+
+/*
  * Is the address (4 or 16 bytes, network order) in address map `map_id`? The key is built
  * in the scratch: the stack is short here (and 6.1 wants keys on it or in map values). An
  * IPv4 key is the first bytes of an IPv6 one.
@@ -318,16 +333,7 @@ __noinline int eval_arg_filter(struct generic_scratch *s, const struct blob *b, 
 		for (__u32 j = 0; j < MAX_VALUES; j++) {
 			if (j >= n)
 				break;
-			__u64 v = rd64(b, vals + j * 8);
-
-			if (op == OP_EQUAL || op == OP_NOT_EQUAL)
-				found |= x == v;
-			else if (op == OP_GT)
-				found |= sig ? (__s64)x > (__s64)v : x > v;
-			else if (op == OP_LT)
-				found |= sig ? (__s64)x < (__s64)v : x < v;
-			else if (op == OP_MASK)
-				found |= (x & v) != 0;
+			found |= int_op_holds(op, sig, x, rd64(b, vals + j * 8));
 		}
 		ok = op == OP_NOT_EQUAL ? !found : found;
 	} else if (kind == 2 && vkind == TETRA_ARG_INT) {
@@ -733,7 +739,12 @@ static __always_inline void current_binary(struct generic_scratch *s, __u32 tgid
 
 	s->bin.len = 0;
 	if (e) {
-		bpf_probe_read_kernel(&s->bin, sizeof(s->bin), e);
+		/* The header and the path's bytes: the comparisons read no further (a prefix
+		 * key reads past the string, but compares only its length's bits). */
+		__u32 len = e->len < BIN_MAX ? e->len : BIN_MAX;
+
+		bpf_probe_read_kernel(&s->bin, bound(8 + len, BIN_MAX * 2 - 1), e);
+		s->bin.len = len;
 		return;
 	}
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
@@ -791,7 +802,8 @@ __noinline int rate_limited(__u32 selector, __u32 scope, __u64 ms, __u64 pid_tgi
 
 /*
  * The first phase over every selector: bit i set when selector i's task filters match.
- * All bits for a hook without selectors, which posts every call.
+ * All bits for a hook without selectors, which posts every call, and for one whose
+ * selectors have no task filter.
  */
 static __always_inline __u32 task_selectors(struct generic_scratch *s, const struct blob *b,
 					    __u32 tgid)
@@ -799,7 +811,7 @@ static __always_inline __u32 task_selectors(struct generic_scratch *s, const str
 	__u32 n = rd32(b, 4);
 	__u32 off = 8, passed = 0;
 
-	if (n == 0)
+	if (n == 0 || !cfg.task_filters)
 		return (1 << MAX_SELECTORS) - 1;
 	if (cfg.needs_binary)
 		current_binary(s, tgid);

@@ -3,12 +3,20 @@
 //! The measured call is `close(-1)`: a real syscall that fails at once, so the cost of a
 //! probe on `__x64_sys_close` stands out against the call itself.
 //!
-//! - `hookbench loop N`: N calls, prints `ns_per_call=<f64>`.
+//! Each loop is cut into 10 chunks and the median of the chunks' means is printed, so a
+//! burst of load on the host that emulates the VM moves one chunk, not the figure.
+//!
+//! - `hookbench loop N`: N calls, prints `ns_per_call=<f64>`; then N more calls with the
+//!   kernel's BPF run-time statistics on (BPF_ENABLE_STATS), and when BPF programs ran on
+//!   every one of them, `bpf_ns_per_run=<f64>`: their run time per call as the kernel
+//!   measures it around each program (the probe's own machinery excluded). The wall-time
+//!   loop runs without the statistics, which cost two clock reads per program run.
 //! - `hookbench empty SYMBOL N`: attaches an empty BPF kprobe program (`r0 = 0; exit`) to
-//!   SYMBOL through a perf kprobe event, as libbpf attaches ours, then runs the loop.
+//!   SYMBOL through a perf kprobe event, as libbpf attaches ours, then runs both loops.
 //! - `hookbench deliver FILE N`: runs the loop, then waits until FILE holds N
 //!   policy events (kprobe or tracepoint) of this process; prints the per-call cost and the rate from the
-//!   first call to the last event written.
+//!   first call to the last event written, then the program's run time over N/10 more calls.
+use std::collections::BTreeMap;
 use std::ffi::CString;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::process::ExitCode;
@@ -21,13 +29,111 @@ fn close_invalid() {
     }
 }
 
-/// Runs `n` calls and returns nanoseconds per call.
+/// Chunks a measured loop is cut into: the median of their means is the figure, so a
+/// burst of load on the emulating host moves one chunk, not the result.
+const CHUNKS: u64 = 10;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Runs `n` calls (at least one per chunk) and returns nanoseconds per call.
 fn run_loop(n: u64) -> f64 {
-    let start = Instant::now();
-    for _ in 0..n {
-        close_invalid();
+    let per_chunk = n.div_ceil(CHUNKS).max(1);
+    median(
+        (0..CHUNKS)
+            .map(|_| {
+                let start = Instant::now();
+                for _ in 0..per_chunk {
+                    close_invalid();
+                }
+                start.elapsed().as_nanos() as f64 / per_chunk as f64
+            })
+            .collect(),
+    )
+}
+
+fn bpf(cmd: libc::c_long, attr: &mut [u8; 128]) -> io::Result<i64> {
+    // SAFETY: every command used here reads and writes only within the 128-byte attr.
+    let r = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr.as_mut_ptr(), attr.len()) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
     }
-    start.elapsed().as_nanos() as f64 / n as f64
+    Ok(r)
+}
+
+/// (run_cnt, run_time_ns) of every loaded BPF program, by program id.
+fn prog_stats() -> io::Result<BTreeMap<u32, (u64, u64)>> {
+    const BPF_PROG_GET_NEXT_ID: libc::c_long = 11;
+    const BPF_PROG_GET_FD_BY_ID: libc::c_long = 13;
+    let mut stats = BTreeMap::new();
+    let mut id = 0u32;
+    loop {
+        let mut attr = [0u8; 128];
+        attr[0..4].copy_from_slice(&id.to_ne_bytes());
+        match bpf(BPF_PROG_GET_NEXT_ID, &mut attr) {
+            Ok(_) => id = u32::from_ne_bytes(attr[4..8].try_into().expect("4 bytes")),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(stats),
+            Err(e) => return Err(e),
+        }
+        let mut attr = [0u8; 128];
+        attr[0..4].copy_from_slice(&id.to_ne_bytes());
+        let Ok(fd) = bpf(BPF_PROG_GET_FD_BY_ID, &mut attr) else { continue }; // unloaded meanwhile
+        // SAFETY: the fd was just returned to us and is owned by this File from here on.
+        let file = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) };
+        let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}"))?;
+        drop(file);
+        let field = |name: &str| -> u64 {
+            info.lines()
+                .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+                .unwrap_or(0)
+        };
+        stats.insert(id, (field("run_cnt:"), field("run_time_ns:")));
+    }
+}
+
+/// Runs `n` calls with BPF run-time statistics on, in chunks; returns the median over the
+/// chunks of the mean run time of the programs that ran on every call of the chunk, the
+/// hook's (None when none did).
+fn bpf_run_time(n: u64) -> io::Result<Option<f64>> {
+    const BPF_ENABLE_STATS: libc::c_long = 32;
+    let mut attr = [0u8; 128]; // enable_stats.type = BPF_STATS_RUN_TIME (0)
+    let stats_fd = bpf(BPF_ENABLE_STATS, &mut attr)?;
+    // SAFETY: the fd was just returned to us; closing it turns the statistics off again.
+    let _stats = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(stats_fd as i32) };
+    let per_chunk = n.div_ceil(CHUNKS).max(1);
+    let mut chunks = Vec::new();
+    for _ in 0..CHUNKS {
+        let before = prog_stats()?;
+        for _ in 0..per_chunk {
+            close_invalid();
+        }
+        let after = prog_stats()?;
+        let (mut runs, mut ns) = (0u64, 0u64);
+        for (id, (cnt, time)) in after {
+            let (cnt0, time0) = before.get(&id).copied().unwrap_or((0, 0));
+            if cnt - cnt0 >= per_chunk {
+                runs += cnt - cnt0;
+                ns += time - time0;
+            }
+        }
+        if runs == 0 {
+            return Ok(None);
+        }
+        chunks.push(ns as f64 / runs as f64);
+    }
+    Ok(Some(median(chunks)))
+}
+
+/// The wall-time loop, then the statistics loop: the result line of `loop` and `empty`.
+fn measure(n: u64) -> Result<String, String> {
+    let wall = run_loop(n);
+    let run_time = bpf_run_time(n).map_err(|e| format!("BPF run-time statistics: {e}"))?;
+    Ok(match run_time {
+        Some(t) => format!("ns_per_call={wall:.1} bpf_ns_per_run={t:.1}"),
+        None => format!("ns_per_call={wall:.1}"),
+    })
 }
 
 /// Loads `r0 = 0; exit` as a kprobe program; returns its fd.
@@ -154,8 +260,11 @@ fn deliver(path: &str, n: u64) -> io::Result<()> {
     let per_call = run_loop(n);
     let seen = watcher.join().map_err(|_| io::Error::other("the counting thread panicked"))??;
     let elapsed = start.elapsed().as_secs_f64();
+    // A tenth as many calls again, for the program's run time: their events come after
+    // the ones counted (the agent's loss count covers them too).
+    let run_time = bpf_run_time((n / 10).max(1))?.unwrap_or(0.0);
     println!(
-        "ns_per_call={per_call:.1} delivered={seen} expected={n} seconds={elapsed:.3} events_per_s={:.0}",
+        "ns_per_call={per_call:.1} delivered={seen} expected={n} seconds={elapsed:.3} events_per_s={:.0} bpf_ns_per_run={run_time:.1}",
         seen as f64 / elapsed
     );
     Ok(())
@@ -166,12 +275,12 @@ fn run(args: &[String]) -> Result<(), String> {
         s.ok_or("missing call count")?.parse().map_err(|e| format!("call count: {e}"))
     };
     match args.first().map(String::as_str) {
-        Some("loop") => println!("ns_per_call={:.1}", run_loop(count(args.get(1))?)),
+        Some("loop") => println!("{}", measure(count(args.get(1))?)?),
         Some("empty") => {
             let symbol = args.get(1).ok_or("missing symbol")?;
             let prog = load_empty_program().map_err(|e| format!("loading the empty program: {e}"))?;
             let _event = attach_kprobe(symbol, prog).map_err(|e| format!("attaching to {symbol}: {e}"))?;
-            println!("ns_per_call={:.1}", run_loop(count(args.get(2))?));
+            println!("{}", measure(count(args.get(2))?)?);
         }
         Some("deliver") => {
             let file = args.get(1).ok_or("missing export file")?;

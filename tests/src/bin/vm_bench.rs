@@ -15,7 +15,8 @@
 //!
 //! Steps 2 to 5 add one part of the work each, so their differences are the breakdown of
 //! a hook's cost: the probe itself, the task filters, the argument and its filter, the
-//! event.
+//! event. Each step prints the wall time per call and, measured in a second loop with the
+//! kernel's BPF statistics on, the program's own run time per call (hookbench says how).
 //! Policies are added and removed through a running tetrad with `tetra tracingpolicy`.
 //! The medians over the rounds are printed with their ratios, then the agent's loss count.
 use std::collections::BTreeMap;
@@ -126,31 +127,36 @@ fn run(calls: u64, rounds: u32) -> Result<(), String> {
         let (_, Some(kind)) = (words.next(), words.next()) else { continue };
         by_kind.entry(kind.to_string()).or_default().push(fields(rest));
     }
-    let per_call = |kind: &str| -> Result<f64, String> {
+    let median_of = |kind: &str, field: &str| -> Result<f64, String> {
         let rows = by_kind.get(kind).ok_or(format!("no {kind} result in the guest output:\n{}", out.console))?;
-        Ok(median(rows.iter().filter_map(|r| r.get("ns_per_call").copied()).collect()))
+        let values: Vec<f64> = rows.iter().filter_map(|r| r.get(field).copied()).collect();
+        if values.is_empty() {
+            return Err(format!("no {field} in the {kind} results:\n{}", out.console));
+        }
+        Ok(median(values))
     };
-    let (base, empty, nobinary, nomatch, matched) =
-        (per_call("base")?, per_call("empty")?, per_call("nobinary")?, per_call("nomatch")?, per_call("match")?);
     let kernel = tetra_tests::vm::kernel_info().ok().and_then(|i| i.get("KERNEL_PACKAGE_VERSION").cloned()).unwrap_or_default();
     println!("close(-1) hooked on __x64_sys_close, kernel {kernel} under qemu, {calls} calls x {rounds} rounds (medians):");
-    println!("  no hook                  {base:>9.1} ns/call");
-    println!("  empty BPF kprobe         {empty:>9.1} ns/call   x{:.2} of no hook", empty / base);
-    println!(
-        "  policy, binary rejected {nobinary:>9.1} ns/call   x{:.2} of no hook, x{:.2} of the empty program",
-        nobinary / base,
-        nobinary / empty
-    );
-    println!(
-        "  policy, selector misses {nomatch:>9.1} ns/call   x{:.2} of no hook, x{:.2} of the empty program",
-        nomatch / base,
-        nomatch / empty
-    );
-    println!(
-        "  policy, Post matches    {matched:>9.1} ns/call   x{:.2} of no hook, x{:.2} of the empty program",
-        matched / base,
-        matched / empty
-    );
+    let base = median_of("base", "ns_per_call")?;
+    let empty = median_of("empty", "ns_per_call")?;
+    let empty_run = median_of("empty", "bpf_ns_per_run")?;
+    println!("  step                     wall ns/call  vs no hook  vs empty | BPF run ns  vs empty");
+    println!("  no hook                  {base:>12.1}       x1.00          |");
+    for (kind, label) in [
+        ("empty", "empty BPF kprobe"),
+        ("nobinary", "policy, binary rejected"),
+        ("nomatch", "policy, selector misses"),
+        ("match", "policy, Post matches"),
+    ] {
+        let wall = median_of(kind, "ns_per_call")?;
+        let run = median_of(kind, "bpf_ns_per_run")?;
+        println!(
+            "  {label:<24} {wall:>12.1}  {:>10}  {:>8} | {run:>10.1}  {:>8}",
+            format!("x{:.2}", wall / base),
+            format!("x{:.2}", wall / empty),
+            format!("x{:.2}", run / empty_run)
+        );
+    }
     let deliveries = &by_kind["match"];
     for (i, d) in deliveries.iter().enumerate() {
         println!(

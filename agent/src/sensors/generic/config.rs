@@ -4,7 +4,9 @@
 //! never silently half-enforced.
 use tetra_crds::compile::encoding::{self, ArgValues};
 use tetra_crds::compile::{AttachTarget, CompiledHook, ValueMap};
-use tetra_crds::types::ArgType;
+use tetra_crds::compile::op_code;
+use tetra_crds::types::{ArgOperator, ArgType};
+use tetra_crds::values::limits::{MAX_NUMERIC_VALUES, MAX_SELECTORS};
 
 /// Mirror of `struct generic_config`.
 #[repr(C)]
@@ -38,11 +40,24 @@ pub struct GenericConfig {
     pub ret_sock_action: u32,
     /// Bit i: argument i is a maxData char_buf, its bytes sent in data messages.
     pub max_data: u32,
+    /// Some selector filters on the task (see [`has_task_filters`]).
+    pub task_filters: u32,
+    /// The integer pre-check (see [`set_pre_check`]): selectors it covers (0: off), then
+    /// per selector one filter's slot, operator, type code, value count and values.
+    pub pre_selectors: u32,
+    pub pre_slot: [u32; MAX_SELECTORS],
+    pub pre_op: [u32; MAX_SELECTORS],
+    pub pre_type: [u32; MAX_SELECTORS],
+    pub pre_count: [u32; MAX_SELECTORS],
+    /// Explicit padding: the values start 8-byte aligned.
+    pub pre_pad: u32,
+    pub pre_values: [[u64; MAX_NUMERIC_VALUES]; MAX_SELECTORS],
 }
 
 impl GenericConfig {
     pub fn as_bytes(&self) -> &[u8] {
-        // SAFETY: #[repr(C)] struct of u32s only (no padding); the slice borrows self.
+        // SAFETY: #[repr(C)] struct of u32s, then u64s at an 8-byte aligned offset (no
+        // padding, checked by a test); the slice borrows self.
         unsafe {
             std::slice::from_raw_parts((self as *const Self).cast::<u8>(), std::mem::size_of::<Self>())
         }
@@ -419,6 +434,50 @@ pub fn needs_binary(hook: &CompiledHook) -> bool {
     hook.selectors.iter().any(|s| !s.binaries.is_empty())
 }
 
+/// The integer pre-check: for each selector, its first matchArgs filter comparing an
+/// argument read as an integer with inline values (Equal, NotEqual, GT, LT, Mask), which
+/// the kernel evaluates on the call's registers before it reads anything else; a call no
+/// selector passes there is rejected at once. Left off unless every selector has such a
+/// filter (a selector without one could match any call). `cfg.arg_reader` must be set.
+pub fn set_pre_check(hook: &CompiledHook, cfg: &mut GenericConfig) {
+    let ops = [ArgOperator::Equal, ArgOperator::NotEqual, ArgOperator::Gt, ArgOperator::Lt, ArgOperator::Mask]
+        .map(op_code);
+    let integer_slot = |slot: u32| {
+        (slot as usize) < hook.args.len().min(cfg.arg_reader.len())
+            && (reader::U64..=reader::U8).contains(&cfg.arg_reader[slot as usize])
+    };
+    let mut chosen = Vec::new();
+    for selector in &hook.selectors {
+        let filter = selector.args.iter().find_map(|f| match &f.values {
+            ArgValues::Inline(values)
+                if ops.contains(&f.op) && values.len() <= MAX_NUMERIC_VALUES && integer_slot(f.slot) =>
+            {
+                Some((f, values))
+            }
+            _ => None,
+        });
+        let Some(filter) = filter else { return };
+        chosen.push(filter);
+    }
+    if chosen.len() > MAX_SELECTORS {
+        return;
+    }
+    cfg.pre_selectors = chosen.len() as u32;
+    for (i, (f, values)) in chosen.into_iter().enumerate() {
+        (cfg.pre_slot[i], cfg.pre_op[i], cfg.pre_type[i]) = (f.slot, f.op, f.type_code);
+        cfg.pre_count[i] = values.len() as u32;
+        cfg.pre_values[i][..values.len()].copy_from_slice(values);
+    }
+}
+
+/// Does any selector filter on the task (pids, namespaces, capabilities, binary)? Without
+/// one the kernel skips the selectors' first phase.
+pub fn has_task_filters(hook: &CompiledHook) -> bool {
+    hook.selectors.iter().any(|s| {
+        !(s.pids.is_empty() && s.namespaces.is_empty() && s.capabilities.is_empty() && s.binaries.is_empty())
+    })
+}
+
 /// One field of a tracepoint's format file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TpField {
@@ -496,6 +555,8 @@ print fmt: \"dfd: 0x%08lx\"
         let btf = Btf::from_path(concat!(env!("OUT_DIR"), "/generic.bpf.o")).unwrap();
         let s = btf.type_by_name::<Struct>("generic_config").expect("generic_config in BTF");
         assert_eq!(s.size(), std::mem::size_of::<GenericConfig>());
+        // No padding for as_bytes: 66 u32s (pre_pad included), then the u64 values.
+        assert_eq!(std::mem::size_of::<GenericConfig>(), 66 * 4 + MAX_SELECTORS * MAX_NUMERIC_VALUES * 8);
         let names: Vec<String> =
             s.iter().map(|m| m.name.unwrap().to_string_lossy().into_owned()).collect();
         assert_eq!(names, [
@@ -504,7 +565,8 @@ print fmt: \"dfd: 0x%08lx\"
             "size_size", "has_return", "ret_reader", "return_copy", "follow_fd", "cgroup_filter",
             "stack_traces",
             "sock_track", "ret_sock_action",
-            "max_data"
+            "max_data", "task_filters", "pre_selectors", "pre_slot", "pre_op", "pre_type",
+            "pre_count", "pre_pad", "pre_values"
         ]);
         let bin = btf.type_by_name::<Struct>("binary_entry").unwrap();
         assert_eq!(bin.size(), crate::sensors::process::BINARY_ENTRY_SIZE);
@@ -522,6 +584,35 @@ print fmt: \"dfd: 0x%08lx\"
     }
 
     #[test]
+    fn pre_check_takes_one_integer_filter_of_every_selector() {
+        let pre = |selectors: &str| {
+            let h = hook(&format!("apiVersion: cilium.io/v1alpha1\nkind: TracingPolicy\nmetadata: {{name: t}}\nspec:\n  kprobes:\n  - call: sys_openat\n    syscall: true\n    args: [{{index: 0, type: int}}, {{index: 1, type: string}}, {{index: 2, type: uint32}}, {{index: 3, type: fd}}]\n    selectors:\n{selectors}"));
+            let mut cfg = GenericConfig::default();
+            for (i, a) in h.args.iter().enumerate() {
+                cfg.arg_reader[i] = reader_for(a.ty).unwrap();
+            }
+            set_pre_check(&h, &mut cfg);
+            cfg
+        };
+        // The first integer filter of each selector; a string filter before it is skipped.
+        let cfg = pre("    - matchArgs: [{index: 1, operator: Prefix, values: [/etc]}, {index: 2, operator: Mask, values: [\"3\", \"64\"]}]\n    - matchArgs: [{index: 0, operator: NotEqual, values: [\"-100\"]}]\n");
+        assert_eq!(cfg.pre_selectors, 2);
+        assert_eq!((cfg.pre_slot[0], cfg.pre_op[0], cfg.pre_count[0]), (2, op_code(ArgOperator::Mask), 2));
+        assert_eq!(cfg.pre_values[0][..2], [3, 64]);
+        assert_eq!((cfg.pre_slot[1], cfg.pre_op[1], cfg.pre_type[1]), (0, op_code(ArgOperator::NotEqual), ArgType::Int as u32));
+        assert_eq!(cfg.pre_values[1][0], -100i64 as u64);
+        // A selector without one (a string filter, an fd, none at all) could match any
+        // call: no pre-check.
+        for off in [
+            "    - matchArgs: [{index: 0, operator: Equal, values: [\"1\"]}]\n    - matchArgs: [{index: 1, operator: Equal, values: [/etc/passwd]}]\n",
+            "    - matchArgs: [{index: 3, operator: Equal, values: [\"1\"]}]\n",
+            "    - matchArgs: [{index: 0, operator: Equal, values: [\"1\"]}]\n    - matchPIDs: [{operator: In, values: [1]}]\n",
+        ] {
+            assert_eq!(pre(off).pre_selectors, 0, "{off}");
+        }
+    }
+
+    #[test]
     fn refuses_what_the_kernel_does_not_evaluate() {
         let base = "apiVersion: cilium.io/v1alpha1\nkind: TracingPolicy\nmetadata: {name: t}\nspec:\n";
         let ok = hook(&format!("{base}  kprobes:\n  - call: fd_install\n    syscall: false\n    args: [{{index: 0, type: int}}, {{index: 1, type: file}}]\n    selectors:\n    - matchArgs: [{{index: 1, operator: Prefix, values: [/etc/]}}]\n      matchBinaries: [{{operator: In, values: [/bin/cat]}}]\n"));
@@ -529,6 +620,7 @@ print fmt: \"dfd: 0x%08lx\"
         assert!(needs_binary(&ok));
         let ns = hook(&format!("{base}  kprobes:\n  - call: fd_install\n    syscall: false\n    selectors:\n    - matchNamespaces: [{{namespace: Pid, operator: In, values: [host_ns]}}]\n      matchCapabilities: [{{type: Permitted, operator: NotIn, values: [CAP_SYS_ADMIN]}}]\n"));
         assert_eq!(check_hook(&ns, false), Ok(()));
+        assert!(has_task_filters(&ok) && has_task_filters(&ns) && !needs_binary(&ns));
         let ns_cap = hook(&format!("{base}  kprobes:\n  - call: fd_install\n    syscall: false\n    selectors:\n    - matchCapabilities: [{{operator: In, isNamespaceCapability: true, values: [CAP_SYS_ADMIN]}}]\n"));
         assert_eq!(check_hook(&ns_cap, false), Ok(()));
         // Filters on the kernel-object types are refused when the policy is validated.
@@ -543,6 +635,7 @@ print fmt: \"dfd: 0x%08lx\"
         assert_eq!(check_hook(&netdev, false), Ok(()));
         let dentry = hook(&format!("{base}  kprobes:\n  - call: security_inode_follow_link\n    syscall: false\n    args: [{{index: 0, type: dentry}}]\n    selectors:\n    - matchArgs: [{{index: 0, operator: Prefix, values: [/tmp/]}}]\n"));
         assert_eq!(check_hook(&dentry, false), Ok(()));
+        assert!(!has_task_filters(&dentry), "matchArgs alone is no task filter");
         let changes = hook(&format!("{base}  kprobes:\n  - call: fd_install\n    syscall: false\n    selectors:\n    - matchNamespaceChanges: [{{operator: In, values: [Mnt, Net]}}]\n      matchCapabilityChanges: [{{type: Effective, operator: NotIn, values: [CAP_SYS_ADMIN]}}]\n"));
         assert_eq!(check_hook(&changes, false), Ok(()));
         let ns_cap_change = hook(&format!("{base}  kprobes:\n  - call: fd_install\n    syscall: false\n    selectors:\n    - matchCapabilityChanges: [{{operator: In, isNamespaceCapability: true, values: [CAP_SYS_ADMIN]}}]\n"));

@@ -21,7 +21,7 @@ use thiserror::Error;
 
 use crate::sensors::memory::{self, BpfId};
 use crate::sensors::process::ProcessSensor;
-use config::{check_hook, has_return, needs_binary, reader_for, uses_fmod_ret, uses_follow_fd, uses_rate_limit, uses_sock_track, GenericConfig};
+use config::{check_hook, has_return, has_task_filters, needs_binary, reader_for, uses_fmod_ret, uses_follow_fd, uses_rate_limit, uses_sock_track, GenericConfig};
 
 pub use events::{handle_generic, HookInfo, PolicyInfo, PolicyTable};
 
@@ -374,6 +374,7 @@ fn load_hook(
         can_override: u32::from(shared.can_override),
         monitor_only: u32::from(compiled.options.monitor_only),
         needs_binary: u32::from(needs_binary(hook)),
+        task_filters: u32::from(has_task_filters(hook)),
         has_return: u32::from(ret_program.is_some()),
         ret_reader: hook.return_arg.as_ref().and_then(|r| reader_for(r.ty)).unwrap_or(0),
         follow_fd: u32::from(follow.is_some()),
@@ -397,6 +398,7 @@ fn load_hook(
             cfg.max_data |= 1 << i;
         }
     }
+    config::set_pre_check(hook, &mut cfg);
 
     let mut open = ObjectBuilder::default()
         .name(format!("tetra_p{policy_id}_h{hook_id}"))
