@@ -64,11 +64,22 @@ pub fn preflight(hook: &str, target: &AttachTarget) -> Result<(), SensorError> {
         AttachTarget::Fentry { symbol, .. } if !kallsyms_has(symbol) => {
             return Err(SensorError::SymbolNotFound { hook: hook.into(), symbol: symbol.clone() });
         }
-        AttachTarget::Lsm { .. } => {
+        AttachTarget::Lsm { hook: lsm } => {
             if let Some(active) = crate::sys::active_lsms() {
                 if !crate::sys::lists_bpf_lsm(&active) {
                     return Err(SensorError::NoBpfLsm { hook: hook.into(), active });
                 }
+            }
+            // BPF LSM programs attach to the kernel's bpf_lsm_<hook> stub, one per LSM hook
+            // this kernel defines; hooks come and go between releases.
+            if !kallsyms_has(&format!("bpf_lsm_{lsm}")) {
+                return Err(SensorError::Unsupported {
+                    hook: hook.into(),
+                    reason: format!(
+                        "LSM hook {lsm} does not exist in kernel {} (no bpf_lsm_{lsm} in /proc/kallsyms)",
+                        crate::sys::kernel_release()
+                    ),
+                });
             }
         }
         _ => {}
@@ -158,8 +169,49 @@ pub fn load_with_log(hook: &str, open: OpenObject) -> Result<Object, SensorError
             }
         }
         let tail = lines.len().saturating_sub(15);
-        SensorError::Verifier { hook: hook.into(), error: text, log: lines[tail..].join("\n") }
+        let log = lines[tail..].join("\n");
+        match missing_kernel_part(&lines) {
+            // The program is fine; this kernel lacks something it uses: say what, not the dump.
+            Some(missing) => {
+                tracing::debug!("{hook}: load failed: {text}\n{log}");
+                SensorError::Unsupported {
+                    hook: hook.into(),
+                    reason: format!("kernel {} cannot run this hook: {missing}", crate::sys::kernel_release()),
+                }
+            }
+            None => SensorError::Verifier { hook: hook.into(), error: text, log },
+        }
     })
+}
+
+/// What the kernel lacks, when libbpf's or the verifier's log says a load failed for that
+/// reason: a type or field of a CO-RE relocation, a helper, a kfunc, or the BTF of an
+/// attach target.
+fn missing_kernel_part(lines: &[String]) -> Option<String> {
+    let after = |line: &str, marker: &str| line.find(marker).map(|i| line[i + marker.len()..].trim().to_string());
+    for line in lines.iter().rev() {
+        // libbpf rewrites the verifier's report of a poisoned instruction into this line.
+        if let Some(spec) = after(line, "failed to resolve CO-RE relocation ") {
+            return Some(format!("its BTF has no {spec} (CO-RE relocation)"));
+        }
+        if let Some(rest) = after(line, "program of this type cannot use helper ") {
+            let helper = rest.split('#').next().unwrap_or(&rest);
+            return Some(format!("helper {helper} is not available to this program type"));
+        }
+        if let Some(rest) = after(line, "unknown func ") {
+            let helper = rest.split('#').next().unwrap_or(&rest);
+            return Some(format!("it has no helper {helper}"));
+        }
+        if let Some(rest) = after(line, "kfunc '") {
+            let name = rest.split('\'').next().unwrap_or(&rest);
+            return Some(format!("it has no kfunc {name}"));
+        }
+        if let Some(rest) = after(line, "failed to find kernel BTF type ID of '") {
+            let name = rest.split('\'').next().unwrap_or(&rest);
+            return Some(format!("its BTF has no function {name} to attach to"));
+        }
+    }
+    None
 }
 
 /// Attaches the loaded program where the hook says, at the function's return when
@@ -205,4 +257,39 @@ pub fn attach(hook: &str, object: &Object, program: &str, target: &AttachTarget,
         AttachTarget::Fentry { .. } => prog.attach_trace(),
     };
     result.map_err(|e| SensorError::Attach { hook: hook.into(), reason: e.to_string() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::missing_kernel_part;
+
+    fn lines(text: &str) -> Vec<String> {
+        text.lines().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn load_logs_name_what_the_kernel_lacks() {
+        // libbpf's rewrite of a poisoned CO-RE instruction (fixup_log_failed_core_relo).
+        let core = lines(
+            "libbpf: prog 'generic_kprobe': BPF program load failed: Invalid argument\n\
+             libbpf: prog 'generic_kprobe': -- BEGIN PROG LOAD LOG --\n\
+             1234: <invalid CO-RE relocation>\n\
+             failed to resolve CO-RE relocation <byte_off> [77] struct file.f_path.dentry (0:1:1 @ offset 16)\n\
+             processed 1200 insns (limit 1000000)\n\
+             -- END PROG LOAD LOG --",
+        );
+        assert_eq!(
+            missing_kernel_part(&core).unwrap(),
+            "its BTF has no <byte_off> [77] struct file.f_path.dentry (0:1:1 @ offset 16) (CO-RE relocation)"
+        );
+        let helper = lines("55: (85) call bpf_get_func_ip#173\nprogram of this type cannot use helper bpf_get_func_ip#173");
+        assert_eq!(missing_kernel_part(&helper).unwrap(), "helper bpf_get_func_ip is not available to this program type");
+        assert_eq!(missing_kernel_part(&lines("unknown func bpf_loop#181")).unwrap(), "it has no helper bpf_loop");
+        let kfunc = lines("7: <invalid kfunc call>\nkfunc 'bpf_rcu_read_lock' is referenced but wasn't resolved");
+        assert_eq!(missing_kernel_part(&kfunc).unwrap(), "it has no kfunc bpf_rcu_read_lock");
+        let target = lines("libbpf: prog 'generic_lsm': failed to find kernel BTF type ID of 'bpf_lsm_x': -ESRCH");
+        assert_eq!(missing_kernel_part(&target).unwrap(), "its BTF has no function bpf_lsm_x to attach to");
+        // A real verifier rejection stays a verifier error, with its log.
+        assert_eq!(missing_kernel_part(&lines("R1 invalid mem access 'scalar'\nprocessed 10 insns")), None);
+    }
 }
