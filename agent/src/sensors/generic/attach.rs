@@ -188,30 +188,22 @@ pub fn load_with_log(hook: &str, open: OpenObject) -> Result<Object, SensorError
 /// reason: a type or field of a CO-RE relocation, a helper, a kfunc, or the BTF of an
 /// attach target.
 fn missing_kernel_part(lines: &[String]) -> Option<String> {
-    let after = |line: &str, marker: &str| line.find(marker).map(|i| line[i + marker.len()..].trim().to_string());
-    for line in lines.iter().rev() {
+    // (marker, where the name ends, text before the name, text after it)
+    const PATTERNS: [(&str, Option<char>, &str, &str); 5] = [
         // libbpf rewrites the verifier's report of a poisoned instruction into this line.
-        if let Some(spec) = after(line, "failed to resolve CO-RE relocation ") {
-            return Some(format!("its BTF has no {spec} (CO-RE relocation)"));
-        }
-        if let Some(rest) = after(line, "program of this type cannot use helper ") {
-            let helper = rest.split('#').next().unwrap_or(&rest);
-            return Some(format!("helper {helper} is not available to this program type"));
-        }
-        if let Some(rest) = after(line, "unknown func ") {
-            let helper = rest.split('#').next().unwrap_or(&rest);
-            return Some(format!("it has no helper {helper}"));
-        }
-        if let Some(rest) = after(line, "kfunc '") {
-            let name = rest.split('\'').next().unwrap_or(&rest);
-            return Some(format!("it has no kfunc {name}"));
-        }
-        if let Some(rest) = after(line, "failed to find kernel BTF type ID of '") {
-            let name = rest.split('\'').next().unwrap_or(&rest);
-            return Some(format!("its BTF has no function {name} to attach to"));
-        }
-    }
-    None
+        ("failed to resolve CO-RE relocation ", None, "its BTF has no ", " (CO-RE relocation)"),
+        ("program of this type cannot use helper ", Some('#'), "helper ", " is not available to this program type"),
+        ("unknown func ", Some('#'), "it has no helper ", ""),
+        ("kfunc '", Some('\''), "it has no kfunc ", ""),
+        ("failed to find kernel BTF type ID of '", Some('\''), "its BTF has no function ", " to attach to"),
+    ];
+    lines.iter().rev().find_map(|line| {
+        PATTERNS.iter().find_map(|(marker, end, before, after)| {
+            let rest = line[line.find(marker)? + marker.len()..].trim();
+            let name = end.and_then(|c| rest.split(c).next()).unwrap_or(rest);
+            Some(format!("{before}{name}{after}"))
+        })
+    })
 }
 
 /// Attaches the loaded program where the hook says, at the function's return when
