@@ -641,5 +641,10 @@ int generic_uretprobe(struct pt_regs *ctx)
 SEC("lsm")
 int generic_lsm(void *ctx)
 {
-	return generic_event(ctx, SRC_BTF);
+	int ret = generic_event(ctx, SRC_BTF);
+
+	/* From 6.12 the verifier holds an LSM program to an errno (-4095..0): say so. */
+	if (ret < -4095 || ret > 0)
+		ret = -1;
+	return ret;
 }
