@@ -691,5 +691,15 @@ int generic_uretprobe(struct pt_regs *ctx)
 SEC("lsm")
 int generic_lsm(void *ctx)
 {
-	return generic_event(ctx, SRC_BTF);
+	/*
+	 * From 6.12 the verifier holds an LSM program to an errno (-4095..0). The bounds are
+	 * checked on the sign-extended value that is returned (an int return lets clang test
+	 * one copy and return another, unbounded one).
+	 */
+	long ret = generic_event(ctx, SRC_BTF);
+
+	if (ret < -4095 || ret > 0)
+		ret = -1;
+	asm volatile("" : "+r"(ret));
+	return ret;
 }

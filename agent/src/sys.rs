@@ -108,6 +108,13 @@ pub struct Probe {
     pub enabled: bool,
 }
 
+/// The running kernel's release (`uname -r`), for errors that say which kernel lacks what.
+pub fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "of unknown release".into())
+}
+
 /// Does this kernel have kprobes (the kprobe PMU)?
 pub fn has_kprobes() -> bool {
     Path::new("/sys/bus/event_source/devices/kprobe").exists()

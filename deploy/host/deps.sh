@@ -5,6 +5,8 @@
 #   deploy/host/deps.sh --tests  also the VM test bed (qemu, busybox, Debian's kernel),
 #                                helm, which the chart tests run, and buildah, podman,
 #                                containerd and runc, which build and run the images
+#   TETRA_VM_KERNEL=6.12 deploy/host/deps.sh --tests   the VM test bed with another of Debian's
+#                                kernels (6.1 by default and in CI; 6.1-cloud, 6.1-rt, 6.12)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 

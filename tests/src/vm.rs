@@ -38,9 +38,12 @@
 //!   `6.1` (default, `linux-image-amd64`), `6.1-cloud`, `6.1-rt` or `6.12`; all but 6.1
 //!   live in a subdir of the cache named after it.
 //! - `TETRA_VM_BZIMAGE`: boot this bzImage instead of the cache's `vmlinuz`.
+//! - `TETRA_VM_TIMEOUT_SCALE`: multiplies every VM's timeout and the guest's waits
+//!   ([`timeout_scale`]), for a loaded host (qemu TCG shares the cores with builds).
 //! - `TETRA_VM_QEMU`: qemu binary (default `qemu-system-x86_64` from PATH).
 //! - `TETRA_VM_VERBOSE=1`: echo the guest console to stderr while it runs.
 //! - `TETRA_VM_KEEP=1`: keep the temp dir (initramfs, qemu command line).
+//! - `TETRA_VM_CONSOLE_DIR`: save each guest's whole console there ([`save_console`]).
 
 use std::collections::BTreeMap;
 use std::env;
@@ -144,6 +147,20 @@ pub fn cache_dir() -> PathBuf {
     }
 }
 
+/// `TETRA_VM_TIMEOUT_SCALE` (a number >= 1, default 1): the factor applied to each VM's
+/// timeout and, in the guest, to `tetra_wait`. TCG guests run several times slower
+/// when other jobs share the host's cores; scaling the limits keeps a slow run a slow
+/// pass rather than a spurious failure, while a hang still ends.
+pub fn timeout_scale() -> Result<f64, VmError> {
+    match env::var("TETRA_VM_TIMEOUT_SCALE") {
+        Ok(v) if !v.trim().is_empty() => match v.trim().parse::<f64>() {
+            Ok(f) if f.is_finite() && (1.0..=100.0).contains(&f) => Ok(f),
+            _ => Err(VmError::new(format!("TETRA_VM_TIMEOUT_SCALE={v}: expected a number from 1 to 100"))),
+        },
+        _ => Ok(1.0),
+    }
+}
+
 /// The kernel image booted (`TETRA_VM_BZIMAGE` or `<cache>/vmlinuz`).
 pub fn kernel_path() -> PathBuf {
     match env::var_os("TETRA_VM_BZIMAGE") {
@@ -163,6 +180,24 @@ pub fn kernel_info() -> Result<BTreeMap<String, String>, VmError> {
         }
     }
     Ok(info)
+}
+
+/// (major, minor) of the kernel the VMs boot, from `KERNEL_RELEASE` in kernel.env
+/// (`6.12.118+deb12-amd64` -> (6, 12)), for assertions that differ between kernels.
+pub fn kernel_version() -> Result<(u32, u32), VmError> {
+    let info = kernel_info()?;
+    let release = info.get("KERNEL_RELEASE").map(String::as_str).unwrap_or_default();
+    let mut parts = release.split(|c: char| !c.is_ascii_digit()).map(str::parse::<u32>);
+    match (parts.next(), parts.next()) {
+        (Some(Ok(major)), Some(Ok(minor))) => Ok((major, minor)),
+        _ => Err(VmError::new(format!("kernel.env: KERNEL_RELEASE={release:?} is not MAJOR.MINOR..."))),
+    }
+}
+
+/// True when the booted kernel is at least `major.minor` (panics if kernel.env is unreadable:
+/// only VM tests, after `require_vm!`, ask).
+pub fn kernel_at_least(major: u32, minor: u32) -> bool {
+    kernel_version().unwrap_or_else(|e| panic!("{e}")) >= (major, minor)
 }
 
 fn qemu_binary() -> PathBuf {
@@ -500,7 +535,10 @@ impl Vm {
     /// Builds the initramfs in a temp dir, boots qemu and waits for power off.
     /// VMs of one test process run one at a time (2 host cores). Errors: test
     /// bed missing, bad inputs, qemu failure, timeout (console tail included).
-    pub fn run(self) -> Result<VmOutput, VmError> {
+    pub fn run(mut self) -> Result<VmOutput, VmError> {
+        let scale = timeout_scale()?;
+        self.timeout = self.timeout.mul_f64(scale);
+        self.env.push(("TETRA_WAIT_SCALE_PCT".to_string(), format!("{:.0}", scale * 100.0)));
         if !self.errors.is_empty() {
             return Err(VmError::new(format!("invalid VM definition: {}", self.errors.join("; "))));
         }
@@ -631,6 +669,20 @@ tetra_section() {
     _tetra_rc=$?
     tetra_end "$_tetra_name"
     return $_tetra_rc
+}
+# tetra_wait SECONDS CMD ARGS...: runs CMD every 0.1 s until it succeeds; gives up with
+# status 1 after SECONDS (times TETRA_VM_TIMEOUT_SCALE on the host) worth of polls.
+tetra_wait() {
+    _tetra_polls=$(( $1 * 10 * ${TETRA_WAIT_SCALE_PCT:-100} / 100 )); shift
+    _tetra_i=0
+    until "$@"; do
+        if [ "$_tetra_i" -ge "$_tetra_polls" ]; then
+            echo "tetra_wait: gave up after $_tetra_i polls of: $*"
+            return 1
+        fi
+        sleep 0.1
+        _tetra_i=$((_tetra_i + 1))
+    done
 }
 "#;
 
@@ -905,6 +957,20 @@ impl Drop for TempDir {
     }
 }
 
+/// With `TETRA_VM_CONSOLE_DIR` set, writes the console to `<dir>/<kernel>-<test>-<n>.log`
+/// (the test thread's name), to read a failed run's whole guest output afterwards.
+fn save_console(console: &str) {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let Some(dir) = env::var_os("TETRA_VM_CONSOLE_DIR").filter(|d| !d.is_empty()) else { return };
+    let test = thread::current().name().unwrap_or("vm").replace("::", "-");
+    let kernel = kernel_name().unwrap_or_default();
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let path = Path::new(&dir).join(format!("{kernel}-{test}-{n}.log"));
+    if let Err(e) = fs::create_dir_all(&dir).and_then(|_| fs::write(&path, console)) {
+        eprintln!("TETRA_VM_CONSOLE_DIR: writing {}: {e}", path.display());
+    }
+}
+
 #[derive(Default)]
 struct ConsoleState {
     bytes: Vec<u8>,
@@ -1009,6 +1075,7 @@ fn boot(vm: &Vm, work: &TempDir, initramfs: &Path) -> Result<VmOutput, VmError> 
 
     let st = lock(&state);
     let console = clean_console(&String::from_utf8_lossy(&st.bytes));
+    save_console(&console);
     if timed_out {
         return Err(VmError::new(format!(
             "VM timed out after {:.1}s (limit {:.0}s); qemu killed{}",

@@ -1,4 +1,4 @@
-//! Seed 002's file policy (FollowFD) on programs we did not write, on Debian's 6.1 kernel
+//! Seed 002's file policy (FollowFD) on programs we did not write, on Debian's kernel (`TETRA_VM_KERNEL`)
 //! (tier 3): the seed's `sys-read-follow-prefix` with its matchPIDs removed, as a new user
 //! runs it, and `other-read-calls`, the same FollowFD on the read calls the seed has no
 //! hook for (tests/fixtures/followfd). One VM run, each program reading the 5000-byte
@@ -46,8 +46,7 @@ cp /etc/tetra-ffd/passwd /tmp/outside/passwd
     --enable-process-ns=false --tracing-policy /policies/sys-read-follow-prefix.yaml \
     --tracing-policy /policies/other-read-calls.yaml > /tmp/tetrad.log 2>&1 &
 agent=$!
-i=0
-until grep -q "tetrad ready" /tmp/tetrad.log || [ $i -gt 1200 ]; do sleep 0.1; i=$((i + 1)); done
+tetra_wait 120 grep -q "tetrad ready" /tmp/tetrad.log
 F=/etc/tetra-ffd/passwd
 # name, where its stdout goes, then the command: its pid and exit code go to /tmp/pids.
 run() {

@@ -1,4 +1,4 @@
-//! The lifecycle sensor on Debian's 6.1 kernel (tier 3): the same CO-RE object that runs
+//! The lifecycle sensor on Debian's kernel (`TETRA_VM_KERNEL`) (tier 3): the same CO-RE object that runs
 //! on the development kernel must load there and report the same events.
 use std::time::Duration;
 
@@ -10,8 +10,7 @@ const SCRIPT: &str = r#"
 /bin/tetrad --export-filename /tmp/events.json --enable-process-cred=false \
     --enable-process-ns=false > /tmp/tetrad.log 2>&1 &
 agent=$!
-i=0
-until grep -q "tetrad ready" /tmp/tetrad.log || [ $i -gt 600 ]; do sleep 0.1; i=$((i + 1)); done
+tetra_wait 60 grep -q "tetrad ready" /tmp/tetrad.log
 /bin/sh -c 'cd /tmp && /bin/echo "a b" c; exit 3'
 sleep 30 &
 victim=$!

@@ -1,4 +1,4 @@
-//! maxData on Debian's 6.1 kernel (kprobes): a syscall kprobe on sys_write records the
+//! maxData on Debian's kernel (`TETRA_VM_KERNEL`) (kprobes): a syscall kprobe on sys_write records the
 //! whole 100,000-byte buffer a program writes, and a sys_read kretprobe with returnCopy
 //! the whole 50,000 bytes it read from a file; the export must hold them byte for byte
 //! (the host kernel has no kprobes; `agent/tests/max_data.rs` covers uprobes there).
@@ -76,11 +76,12 @@ const SCRIPT: &str = r#"
     --enable-process-ns=false --export-file-max-size-mb 0 --rb-size 33554432 --tracing-policy /policies/write.yaml \
     --tracing-policy /policies/read.yaml > /tmp/tetrad.log 2>&1 &
 agent=$!
-i=0
-until grep -q "tetrad ready" /tmp/tetrad.log || [ $i -gt 1200 ]; do sleep 0.1; i=$((i + 1)); done
+tetra_wait 120 grep -q "tetrad ready" /tmp/tetrad.log
 /bin/vm_maxdata write 100000 1 > /tmp/run.out 2>&1; echo "write rc=$?" >> /tmp/run.out
 /bin/vm_maxdata read /tmp/maxdata-file 50000 3 >> /tmp/run.out 2>&1; echo "read rc=$?" >> /tmp/run.out
-sleep 2
+# Both events exported (a slow emulated guest may take more than a few seconds).
+both_exported() { [ "$(grep -c '"process_kprobe":{' /tmp/events.json)" -ge 2 ]; }
+tetra_wait 60 both_exported
 grep '"process_kprobe":{' /tmp/events.json > /tmp/check.json
 /bin/vm_maxdata bench @N@ 100000 /tmp/events.json '"process_kprobe":{' > /tmp/bench.out 2>&1
 echo "bench rc=$?" >> /tmp/bench.out

@@ -1,4 +1,4 @@
-//! kprobe and LSM TracingPolicy hooks on Debian's 6.1 kernel (tier 3): the development
+//! kprobe and LSM TracingPolicy hooks on Debian's kernel (`TETRA_VM_KERNEL`) (tier 3): the development
 //! kernel has no kprobes and refuses BPF LSM, so these program variants are only ever
 //! verified, attached and exercised here. The agent runs in the guest with three policies:
 //!
@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tetra_tests::require_vm;
-use tetra_tests::vm::{cargo_build_binary, Vm};
+use tetra_tests::vm::{self, cargo_build_binary, kernel_info, Vm};
 
 const FD_INSTALL: &str = r#"apiVersion: cilium.io/v1alpha1
 kind: TracingPolicy
@@ -148,6 +148,18 @@ spec:
         argError: -13
 "#;
 
+/// The BPF LSM hook of map creation under its two names: `bpf_map_alloc_security` until
+/// Linux 6.8, `bpf_map_create` from 6.9. Each kernel runs one and refuses the other, naming
+/// the hook and the kernel.
+const LSM_MAP_HOOKS: [(&str, &str); 2] = [("vm-lsm-map-alloc", "bpf_map_alloc_security"), ("vm-lsm-map-create", "bpf_map_create")];
+
+fn lsm_map_policy(name: &str, hook: &str) -> String {
+    format!(
+        "apiVersion: cilium.io/v1alpha1\nkind: TracingPolicy\nmetadata:\n  name: {name}\nspec:\n  lsmhooks:\n  \
+         - hook: {hook}\n    selectors:\n    - matchBinaries:\n      - operator: In\n        values: [\"/usr/bin/cat\"]\n"
+    )
+}
+
 /// A kretprobe on a syscall: only failed opens under /tmp/ret/, with the return value.
 const RETURN: &str = r#"apiVersion: cilium.io/v1alpha1
 kind: TracingPolicy
@@ -231,10 +243,10 @@ echo kill-content > /etc/tetra-kill/file
     --tracing-policy /policies/lsm.yaml --tracing-policy /policies/kill.yaml \
     --tracing-policy /policies/openat.yaml --tracing-policy /policies/override.yaml \
     --tracing-policy /policies/return.yaml --tracing-policy /policies/copyfd.yaml \
-    --tracing-policy /policies/fmod.yaml > /tmp/tetrad.log 2>&1 &
+    --tracing-policy /policies/fmod.yaml --tracing-policy /policies/vm-lsm-map-alloc.yaml \
+    --tracing-policy /policies/vm-lsm-map-create.yaml > /tmp/tetrad.log 2>&1 &
 agent=$!
-i=0
-until grep -q "tetrad ready" /tmp/tetrad.log || [ $i -gt 1200 ]; do sleep 0.1; i=$((i + 1)); done
+tetra_wait 120 grep -q "tetrad ready" /tmp/tetrad.log
 /usr/bin/cat /etc/tetra-test/hostname > /tmp/etc.out 2>&1; echo "rc=$?" >> /tmp/etc.out
 /usr/bin/cat /tmp/outside/file > /tmp/outside.out 2>&1; echo "rc=$?" >> /tmp/outside.out
 /usr/bin/cat /etc/tetra-secret/key > /tmp/deny.out 2>&1; echo "rc=$?" >> /tmp/deny.out
@@ -277,7 +289,11 @@ fn kprobe_and_lsm_policies_on_debian_kernel() {
     require_vm!();
     let tetrad = cargo_build_binary("tetra-agent", "tetrad").expect("build tetrad");
     let workload = cargo_build_binary("tetra-tests", "seed002_workload").expect("build the workload");
-    let out = Vm::new()
+    let mut vm = Vm::new();
+    for (name, hook) in LSM_MAP_HOOKS {
+        vm = vm.file_bytes(lsm_map_policy(name, hook), &format!("/policies/{name}.yaml"), 0o644);
+    }
+    let out = vm
         .binary(&tetrad, "/bin/tetrad")
         .binary(&workload, "/bin/seed002_workload")
         .binary("/usr/bin/cat", "/usr/bin/cat")
@@ -305,6 +321,19 @@ fn kprobe_and_lsm_policies_on_debian_kernel() {
         .find(|l| l.contains("tracing policy \"vm-kprobe-override\" not loaded"))
         .unwrap_or_else(|| panic!("kprobe Override was not refused; agent log:\n{log}"));
     assert!(refused.contains("bpf_override_return"), "{refused}");
+    // The LSM hook this kernel lacks is refused by name, before any BPF is loaded.
+    let release = kernel_info().unwrap()["KERNEL_RELEASE"].clone();
+    let (present, absent) = if vm::kernel_at_least(6, 9) { (LSM_MAP_HOOKS[1], LSM_MAP_HOOKS[0]) } else { (LSM_MAP_HOOKS[0], LSM_MAP_HOOKS[1]) };
+    assert!(log.contains(&format!("tracing policy \"{}\" enabled: 1 hook(s) attached", present.0)), "{present:?}; agent log:\n{log}");
+    let refused = log
+        .lines()
+        .find(|l| l.contains(&format!("tracing policy \"{}\" not loaded", absent.0)))
+        .unwrap_or_else(|| panic!("{absent:?} was not refused; agent log:\n{log}"));
+    let reason = format!(
+        "spec.lsmhooks[0] {hook}: LSM hook {hook} does not exist in kernel {release} (no bpf_lsm_{hook} in /proc/kallsyms)",
+        hook = absent.1
+    );
+    assert!(refused.contains(&reason), "{refused}\nexpected: {reason}");
     assert!(log.contains("lost=0"), "agent log:\n{log}");
     let section = |name: &str| out.require_section(name).unwrap();
     let events: Vec<Value> = out.json_section("events").unwrap_or_else(|e| panic!("{e}"));
@@ -444,8 +473,7 @@ echo protected > /etc/tetra-protected/file
 /bin/tetrad --export-filename /tmp/events.json --enable-process-cred=false \
     --enable-process-ns=false --tracing-policy-dir /policies > /tmp/tetrad.log 2>&1 &
 agent=$!
-i=0
-until grep -q "tetrad ready" /tmp/tetrad.log || [ $i -gt 1200 ]; do sleep 0.1; i=$((i + 1)); done
+tetra_wait 120 grep -q "tetrad ready" /tmp/tetrad.log
 /bin/cat /etc/tetra-secret/key > /tmp/deny.out 2>&1; echo "rc=$?" >> /tmp/deny.out
 /bin/sh -c 'echo more >> /etc/tetra-protected/file; echo survived' > /tmp/write.out 2>&1
 echo "rc=$?" >> /tmp/write.out

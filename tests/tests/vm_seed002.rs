@@ -1,4 +1,4 @@
-//! Seed 002 end to end on Debian's 6.1 kernel (tier 3): the agent runs in the guest with
+//! Seed 002 end to end on Debian's kernel (`TETRA_VM_KERNEL`) (tier 3): the agent runs in the guest with
 //! exactly the user's two policies (tests/fixtures/seed002: `sys-read-follow-prefix`,
 //! fd_install FollowFD + sys_read returnCopy + sys_write + sys_close UnfollowFD, and
 //! `connect`, tcp_connect/tcp_sendmsg/tcp_close), and `seed002_workload` opens, reads,
@@ -24,8 +24,7 @@ head -c 5000 /dev/zero | tr '\0' 'p' > /etc/tetra-seed/passwd
     --enable-process-ns=false --tracing-policy /policies/sys-read-follow-prefix.yaml \
     --tracing-policy /policies/connect.yaml > /tmp/tetrad.log 2>&1 &
 agent=$!
-i=0
-until grep -q "tetrad ready" /tmp/tetrad.log || [ $i -gt 1200 ]; do sleep 0.1; i=$((i + 1)); done
+tetra_wait 120 grep -q "tetrad ready" /tmp/tetrad.log
 /bin/seed002_workload > /tmp/workload.out 2>&1; echo "rc=$?" >> /tmp/workload.out
 sleep 2
 kill -INT $agent

@@ -1,4 +1,4 @@
-//! Socket tracking (TrackSock/UntrackSock) on Debian's 6.1 kernel (tier 3): Tetragon's
+//! Socket tracking (TrackSock/UntrackSock) on Debian's kernel (`TETRA_VM_KERNEL`) (tier 3): Tetragon's
 //! `tcp-accept.yaml` and `tcp-listen.yaml` loaded unmodified (from the conformance corpus)
 //! and `tests/fixtures/socktrack/untrack.yaml`, while `socktrack_workload` uses sockets
 //! from processes other than the one that made them (see its doc).
@@ -23,8 +23,7 @@ const SCRIPT: &str = r#"
     --tracing-policy /policies/tcp-listen.yaml --tracing-policy /policies/untrack.yaml \
     > /tmp/tetrad.log 2>&1 &
 agent=$!
-i=0
-until grep -q "tetrad ready" /tmp/tetrad.log || [ $i -gt 1200 ]; do sleep 0.1; i=$((i + 1)); done
+tetra_wait 120 grep -q "tetrad ready" /tmp/tetrad.log
 /bin/socktrack_workload > /tmp/workload.out 2>&1; echo "rc=$?" >> /tmp/workload.out
 sleep 3
 kill -INT $agent

@@ -1,4 +1,4 @@
-//! USDT probes and stack traces on Debian's 6.1 kernel (tier 3): the usdt entry program,
+//! USDT probes and stack traces on Debian's kernel (`TETRA_VM_KERNEL`) (tier 3): the usdt entry program,
 //! with libbpf's argument specs, and a kprobe whose Post records kernel and user stack
 //! traces, verified and run by an older kernel than the development one (which has no
 //! kprobes).
@@ -52,8 +52,7 @@ const SCRIPT: &str = r#"
     --enable-process-ns=false --tracing-policy /policies/usdt.yaml \
     --tracing-policy /policies/stacks.yaml > /tmp/tetrad.log 2>&1 &
 agent=$!
-i=0
-until grep -q "tetrad ready" /tmp/tetrad.log || [ $i -gt 1200 ]; do sleep 0.1; i=$((i + 1)); done
+tetra_wait 120 grep -q "tetrad ready" /tmp/tetrad.log
 /bin/usdt_marker 1 2 3; echo "rc=$?"
 sleep 1
 kill -INT $agent

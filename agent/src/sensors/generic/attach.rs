@@ -64,11 +64,22 @@ pub fn preflight(hook: &str, target: &AttachTarget) -> Result<(), SensorError> {
         AttachTarget::Fentry { symbol, .. } if !kallsyms_has(symbol) => {
             return Err(SensorError::SymbolNotFound { hook: hook.into(), symbol: symbol.clone() });
         }
-        AttachTarget::Lsm { .. } => {
+        AttachTarget::Lsm { hook: lsm } => {
             if let Some(active) = crate::sys::active_lsms() {
                 if !crate::sys::lists_bpf_lsm(&active) {
                     return Err(SensorError::NoBpfLsm { hook: hook.into(), active });
                 }
+            }
+            // BPF LSM programs attach to the kernel's bpf_lsm_<hook> stub, one per LSM hook
+            // this kernel defines; hooks come and go between releases.
+            if !kallsyms_has(&format!("bpf_lsm_{lsm}")) {
+                return Err(SensorError::Unsupported {
+                    hook: hook.into(),
+                    reason: format!(
+                        "LSM hook {lsm} does not exist in kernel {} (no bpf_lsm_{lsm} in /proc/kallsyms)",
+                        crate::sys::kernel_release()
+                    ),
+                });
             }
         }
         _ => {}
@@ -158,7 +169,40 @@ pub fn load_with_log(hook: &str, open: OpenObject) -> Result<Object, SensorError
             }
         }
         let tail = lines.len().saturating_sub(15);
-        SensorError::Verifier { hook: hook.into(), error: text, log: lines[tail..].join("\n") }
+        let log = lines[tail..].join("\n");
+        match missing_kernel_part(&lines) {
+            // The program is fine; this kernel lacks something it uses: say what, not the dump.
+            Some(missing) => {
+                tracing::debug!("{hook}: load failed: {text}\n{log}");
+                SensorError::Unsupported {
+                    hook: hook.into(),
+                    reason: format!("kernel {} cannot run this hook: {missing}", crate::sys::kernel_release()),
+                }
+            }
+            None => SensorError::Verifier { hook: hook.into(), error: text, log },
+        }
+    })
+}
+
+/// What the kernel lacks, when libbpf's or the verifier's log says a load failed for that
+/// reason: a type or field of a CO-RE relocation, a helper, a kfunc, or the BTF of an
+/// attach target.
+fn missing_kernel_part(lines: &[String]) -> Option<String> {
+    // (marker, where the name ends, text before the name, text after it)
+    const PATTERNS: [(&str, Option<char>, &str, &str); 5] = [
+        // libbpf rewrites the verifier's report of a poisoned instruction into this line.
+        ("failed to resolve CO-RE relocation ", None, "its BTF has no ", " (CO-RE relocation)"),
+        ("program of this type cannot use helper ", Some('#'), "helper ", " is not available to this program type"),
+        ("unknown func ", Some('#'), "it has no helper ", ""),
+        ("kfunc '", Some('\''), "it has no kfunc ", ""),
+        ("failed to find kernel BTF type ID of '", Some('\''), "its BTF has no function ", " to attach to"),
+    ];
+    lines.iter().rev().find_map(|line| {
+        PATTERNS.iter().find_map(|(marker, end, before, after)| {
+            let rest = line[line.find(marker)? + marker.len()..].trim();
+            let name = end.and_then(|c| rest.split(c).next()).unwrap_or(rest);
+            Some(format!("{before}{name}{after}"))
+        })
     })
 }
 
@@ -205,4 +249,39 @@ pub fn attach(hook: &str, object: &Object, program: &str, target: &AttachTarget,
         AttachTarget::Fentry { .. } => prog.attach_trace(),
     };
     result.map_err(|e| SensorError::Attach { hook: hook.into(), reason: e.to_string() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::missing_kernel_part;
+
+    fn lines(text: &str) -> Vec<String> {
+        text.lines().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn load_logs_name_what_the_kernel_lacks() {
+        // libbpf's rewrite of a poisoned CO-RE instruction (fixup_log_failed_core_relo).
+        let core = lines(
+            "libbpf: prog 'generic_kprobe': BPF program load failed: Invalid argument\n\
+             libbpf: prog 'generic_kprobe': -- BEGIN PROG LOAD LOG --\n\
+             1234: <invalid CO-RE relocation>\n\
+             failed to resolve CO-RE relocation <byte_off> [77] struct file.f_path.dentry (0:1:1 @ offset 16)\n\
+             processed 1200 insns (limit 1000000)\n\
+             -- END PROG LOAD LOG --",
+        );
+        assert_eq!(
+            missing_kernel_part(&core).unwrap(),
+            "its BTF has no <byte_off> [77] struct file.f_path.dentry (0:1:1 @ offset 16) (CO-RE relocation)"
+        );
+        let helper = lines("55: (85) call bpf_get_func_ip#173\nprogram of this type cannot use helper bpf_get_func_ip#173");
+        assert_eq!(missing_kernel_part(&helper).unwrap(), "helper bpf_get_func_ip is not available to this program type");
+        assert_eq!(missing_kernel_part(&lines("unknown func bpf_loop#181")).unwrap(), "it has no helper bpf_loop");
+        let kfunc = lines("7: <invalid kfunc call>\nkfunc 'bpf_rcu_read_lock' is referenced but wasn't resolved");
+        assert_eq!(missing_kernel_part(&kfunc).unwrap(), "it has no kfunc bpf_rcu_read_lock");
+        let target = lines("libbpf: prog 'generic_lsm': failed to find kernel BTF type ID of 'bpf_lsm_x': -ESRCH");
+        assert_eq!(missing_kernel_part(&target).unwrap(), "its BTF has no function bpf_lsm_x to attach to");
+        // A real verifier rejection stays a verifier error, with its log.
+        assert_eq!(missing_kernel_part(&lines("R1 invalid mem access 'scalar'\nprocessed 10 insns")), None);
+    }
 }
