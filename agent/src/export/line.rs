@@ -21,7 +21,9 @@ pub struct LineEncoder {
 }
 
 /// The event's `process` and `parent` fields and its JSON key, for the kinds having them.
-fn processes(event: &mut Event) -> Option<(&'static str, &mut Option<Process>, &mut Option<Process>)> {
+fn processes(
+    event: &mut Event,
+) -> Option<(&'static str, &mut Option<Process>, &mut Option<Process>)> {
     Some(match event {
         Event::ProcessExec(e) => ("process_exec", &mut e.process, &mut e.parent),
         Event::ProcessExit(e) => ("process_exit", &mut e.process, &mut e.parent),
@@ -49,7 +51,9 @@ impl LineEncoder {
             let text = serde_json::to_string(p).unwrap_or_default();
             self.cache.insert(p.exec_id.clone(), (p.clone(), text));
         }
-        self.cache.get(&p.exec_id).map_or("", |(_, text)| text.as_str())
+        self.cache
+            .get(&p.exec_id)
+            .map_or("", |(_, text)| text.as_str())
     }
 
     /// The event as one JSON line (no newline), equal to [`tetra_proto::json::to_line`].
@@ -70,7 +74,13 @@ impl LineEncoder {
 
     /// `rest` (the event encoded without its processes) with the processes put back in
     /// front of the fields of its `key` object.
-    fn splice(&mut self, key: &str, rest: String, process: Option<&Process>, parent: Option<&Process>) -> Option<String> {
+    fn splice(
+        &mut self,
+        key: &str,
+        rest: String,
+        process: Option<&Process>,
+        parent: Option<&Process>,
+    ) -> Option<String> {
         if process.is_none() && parent.is_none() {
             return Some(rest);
         }
@@ -102,12 +112,16 @@ impl LineEncoder {
 mod tests {
     use super::*;
     use tetra_proto::tetragon::{
-        kprobe_argument::Arg, Capabilities, KprobeArgument, Namespace, Namespaces, ProcessExec, ProcessExit,
-        ProcessKprobe, ProcessLsm, ProcessTracepoint, ProcessUprobe, ProcessUsdt, RateLimitInfo,
+        kprobe_argument::Arg, Capabilities, KprobeArgument, Namespace, Namespaces, ProcessExec,
+        ProcessExit, ProcessKprobe, ProcessLsm, ProcessTracepoint, ProcessUprobe, ProcessUsdt,
+        RateLimitInfo,
     };
 
     fn process(binary: &str, pid: u32) -> Process {
-        let ns = Some(Namespace { inum: 4026531836, is_host: true });
+        let ns = Some(Namespace {
+            inum: 4026531836,
+            is_host: true,
+        });
         Process {
             exec_id: format!("id-{pid}"),
             pid: Some(pid),
@@ -117,8 +131,16 @@ mod tests {
             flags: "execve clone".into(),
             start_time: Some(std::time::SystemTime::UNIX_EPOCH.into()),
             refcnt: 1,
-            cap: Some(Capabilities { permitted: vec![0, 21], effective: vec![21], inheritable: vec![] }),
-            ns: Some(Namespaces { uts: ns, pid: ns, ..Default::default() }),
+            cap: Some(Capabilities {
+                permitted: vec![0, 21],
+                effective: vec![21],
+                inheritable: vec![],
+            }),
+            ns: Some(Namespaces {
+                uts: ns,
+                pid: ns,
+                ..Default::default()
+            }),
             ..Default::default()
         }
     }
@@ -133,10 +155,22 @@ mod tests {
     }
 
     fn events(p: Option<Process>, q: Option<Process>) -> Vec<GetEventsResponse> {
-        let args = vec![KprobeArgument { arg: Some(Arg::IntArg(0)), label: String::new() }];
+        let args = vec![KprobeArgument {
+            arg: Some(Arg::IntArg(0)),
+            label: String::new(),
+        }];
         [
-            Event::ProcessExec(ProcessExec { process: p.clone(), parent: q.clone(), ..Default::default() }),
-            Event::ProcessExit(ProcessExit { process: p.clone(), parent: q.clone(), status: 3, ..Default::default() }),
+            Event::ProcessExec(ProcessExec {
+                process: p.clone(),
+                parent: q.clone(),
+                ..Default::default()
+            }),
+            Event::ProcessExit(ProcessExit {
+                process: p.clone(),
+                parent: q.clone(),
+                status: 3,
+                ..Default::default()
+            }),
             Event::ProcessKprobe(ProcessKprobe {
                 process: p.clone(),
                 parent: q.clone(),
@@ -151,10 +185,25 @@ mod tests {
                 args,
                 ..Default::default()
             }),
-            Event::ProcessUprobe(ProcessUprobe { process: p.clone(), parent: q.clone(), ..Default::default() }),
-            Event::ProcessLsm(ProcessLsm { process: p.clone(), parent: q.clone(), ..Default::default() }),
-            Event::ProcessUsdt(ProcessUsdt { process: p, parent: q, name: "probe".into(), ..Default::default() }),
-            Event::RateLimitInfo(RateLimitInfo { number_of_dropped_process_events: 2 }),
+            Event::ProcessUprobe(ProcessUprobe {
+                process: p.clone(),
+                parent: q.clone(),
+                ..Default::default()
+            }),
+            Event::ProcessLsm(ProcessLsm {
+                process: p.clone(),
+                parent: q.clone(),
+                ..Default::default()
+            }),
+            Event::ProcessUsdt(ProcessUsdt {
+                process: p,
+                parent: q,
+                name: "probe".into(),
+                ..Default::default()
+            }),
+            Event::RateLimitInfo(RateLimitInfo {
+                number_of_dropped_process_events: 2,
+            }),
         ]
         .into_iter()
         .map(envelope)
