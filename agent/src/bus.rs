@@ -6,16 +6,27 @@
 //! a stuck client never stalls the agent, the JSON export or the other clients.
 //! A subscriber may carry an allow/deny filter, checked before enqueueing, so a queue
 //! only ever holds (and only ever drops) events its consumer asked for.
+//!
+//! When a JSON export takes the event, its line is encoded here, once, on the publishing
+//! thread, where the event is still owned (see [`crate::export::line`]).
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tetra_proto::filter::EventFilters;
 use tetra_proto::tetragon::GetEventsResponse;
 
+use crate::export::line::LineEncoder;
 use crate::stats::Stats;
 
-/// Events are shared, read-only, between the subscribers.
-pub type SharedEvent = Arc<GetEventsResponse>;
+/// A finished event, as the subscribers share it (read-only).
+#[derive(Debug)]
+pub struct Published {
+    pub event: GetEventsResponse,
+    /// Its JSON line (no newline), when a JSON export subscriber took it.
+    pub line: Option<String>,
+}
+
+pub type SharedEvent = Arc<Published>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SubscriberKind {
@@ -85,6 +96,9 @@ struct Entry {
 struct Inner {
     entries: Vec<Entry>,
     closed: bool,
+    encoder: LineEncoder,
+    /// Indexes of the entries taking the event being published (kept to reuse its memory).
+    takers: Vec<usize>,
 }
 
 pub struct Bus {
@@ -163,14 +177,21 @@ impl Bus {
     }
 
     /// Hands the event to every subscriber whose filter matches; never blocks.
-    pub fn publish(&self, event: GetEventsResponse) {
-        let event = Arc::new(event);
+    pub fn publish(&self, mut event: GetEventsResponse) {
         let mut inner = self.lock();
+        let Inner { entries, encoder, takers, .. } = &mut *inner;
+        takers.clear();
+        takers.extend((0..entries.len()).filter(|&i| entries[i].filter.matches(&event)));
+        if takers.is_empty() {
+            return;
+        }
+        let line = takers
+            .iter()
+            .any(|&i| entries[i].state.kind == SubscriberKind::JsonExport)
+            .then(|| encoder.encode(&mut event));
+        let event = Arc::new(Published { event, line });
         let mut closed = Vec::new();
-        for e in &inner.entries {
-            if !e.filter.matches(&event) {
-                continue;
-            }
+        for e in takers.iter().map(|&i| &entries[i]) {
             match e.tx.try_send(&event) {
                 Sent::Ok => {
                     e.state.queued.fetch_add(1, Relaxed);
@@ -244,7 +265,7 @@ mod tests {
         assert_eq!(slow.state.take_unreported(), 0);
         // The slow queue kept the oldest events.
         let first = slow_rx.try_recv().unwrap();
-        assert_eq!(first.process().unwrap().binary, "/bin/0");
+        assert_eq!(first.event.process().unwrap().binary, "/bin/0");
     }
 
     #[test]
@@ -257,7 +278,7 @@ mod tests {
         bus.publish(exec("/bin/true"));
         assert_eq!(rx.len(), 1);
         assert_eq!(sub.state.dropped.load(Relaxed), 0);
-        assert_eq!(rx.recv().unwrap().event_type(), EventType::ProcessExec);
+        assert_eq!(rx.recv().unwrap().event.event_type(), EventType::ProcessExec);
         assert_eq!(bus.subscribers().len(), 1);
         drop(sub);
         assert!(bus.subscribers().is_empty());

@@ -112,10 +112,17 @@ impl Processor {
                     if let Some(actions) = &self.user_actions {
                         self.policies.requests(&rec).into_iter().for_each(|r| actions.submit(r));
                     }
-                    let process = self.cache.get_pid(rec.msg.pid);
-                    let parent =
-                        process.as_ref().and_then(|p| self.cache.get(&p.process.parent_exec_id));
-                    let whom = [process.as_ref().and_then(subject), parent.as_ref().and_then(subject)];
+                    // Only pod enrichment needs them: no copies of the processes otherwise.
+                    let whom = match self.enrich {
+                        None => [None, None],
+                        Some(_) => {
+                            let process = self.cache.get_pid(rec.msg.pid);
+                            let parent = process
+                                .as_ref()
+                                .and_then(|p| self.cache.get(&p.process.parent_exec_id));
+                            [process.as_ref().and_then(subject), parent.as_ref().and_then(subject)]
+                        }
+                    };
                     self.export(event, whom);
                 }
             }

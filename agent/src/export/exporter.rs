@@ -14,7 +14,7 @@ use tetra_proto::tetragon::{get_events_response::Event, GetEventsResponse, RateL
 
 use super::json::JsonWriter;
 use super::ratelimit::RateLimiter;
-use crate::bus::{SharedEvent, Subscription};
+use crate::bus::{Published, SharedEvent, Subscription};
 use crate::stats::Stats;
 
 pub struct JsonExporter {
@@ -48,8 +48,11 @@ impl JsonExporter {
     }
 
     fn write(&mut self, event: &GetEventsResponse) {
-        let line = tetra_proto::json::to_line(event);
-        match self.writer.write_line(&line) {
+        self.write_line(&tetra_proto::json::to_line(event));
+    }
+
+    fn write_line(&mut self, line: &str) {
+        match self.writer.write_line(line) {
             Ok(()) => {
                 self.stats.exported.fetch_add(1, Relaxed);
                 self.stats.exported_bytes.fetch_add(line.len() as u64 + 1, Relaxed);
@@ -73,7 +76,7 @@ impl JsonExporter {
         }
     }
 
-    fn handle(&mut self, event: &GetEventsResponse) {
+    fn handle(&mut self, published: &Published) {
         self.roll_window(Instant::now(), false);
         if let Some(limiter) = self.limiter.as_mut() {
             if !limiter.allow() {
@@ -81,12 +84,15 @@ impl JsonExporter {
                 return;
             }
         }
-        if self.fields.is_empty() {
-            self.write(event);
-        } else {
+        let event = &published.event;
+        if !self.fields.is_empty() {
             let mut event = event.clone();
             self.fields.apply(&mut event);
             self.write(&event);
+        } else if let Some(line) = &published.line {
+            self.write_line(line);
+        } else {
+            self.write(event);
         }
     }
 

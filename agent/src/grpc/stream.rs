@@ -44,7 +44,7 @@ impl Stream for ClientStream {
             return Poll::Ready(Some(Ok(rate_limit_info(&this.node, dropped))));
         }
         match this.queue.poll_recv(cx) {
-            Poll::Ready(Some(event)) => Poll::Ready(Some(Ok(this.render(&event)))),
+            Poll::Ready(Some(event)) => Poll::Ready(Some(Ok(this.render(&event.event)))),
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => Poll::Pending,
         }
