@@ -520,6 +520,8 @@ impl Runtime for Containerd {
 /// One runtime test at a time: both start an agent on the same kernel and host network.
 static SERIAL: Mutex<()> = Mutex::new(());
 
+/// Builds the images once; None (printing why) when a tool of `tools` is missing (buildah
+/// builds the victim image).
 fn prepare(tools: &[&str]) -> Option<(images::Built, PathBuf)> {
     if let Some(why) = images::missing_tools() {
         eprintln!("skipped: {why}");
@@ -540,7 +542,7 @@ fn prepare(tools: &[&str]) -> Option<(images::Built, PathBuf)> {
 #[ignore = "needs root: runs the agent image in podman (the README test command runs it)"]
 fn agent_image_in_podman() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let Some((built, dir)) = prepare(&["podman", "runc"]) else { return };
+    let Some((built, dir)) = prepare(&["podman", "runc", "buildah"]) else { return };
     scenario(&Podman, &built, &dir);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -549,7 +551,7 @@ fn agent_image_in_podman() {
 #[ignore = "needs root: runs the agent image in containerd (the README test command runs it)"]
 fn agent_image_in_containerd() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let Some((built, dir)) = prepare(&["containerd", "ctr", "runc"]) else { return };
+    let Some((built, dir)) = prepare(&["containerd", "ctr", "runc", "buildah"]) else { return };
     let containerd = Containerd::start(&dir);
     scenario(&containerd, &built, &dir);
     drop(containerd);
