@@ -116,7 +116,12 @@ fn with_btf_flag_and_no_kernel_btf_events_and_policies_work() {
     let mut child = Command::new("/bin/true").spawn().unwrap();
     let pid = child.id();
     child.wait().unwrap();
-    agent.wait_for("exec of /bin/true", |e| common::is(e, "process_exec", pid));
+    let exec = agent.wait_for("exec of /bin/true", |e| common::is(e, "process_exec", pid));
+    // Read by the raw tracepoint programs as by the BTF ones: binary, working directory.
+    let p = &exec["process_exec"]["process"];
+    assert_eq!(p["binary"], "/bin/true", "{exec}");
+    let cwd = std::env::current_dir().unwrap().display().to_string();
+    assert_eq!(p["cwd"].as_str().map(|c| c.trim_end_matches('/')), Some(cwd.trim_end_matches('/')), "{exec}");
     agent.wait_for("exit of /bin/true", |e| common::is(e, "process_exit", pid));
     // The tracepoint policy: it kills, and its event is exported.
     let victim = Command::new("/bin/cat").arg(&target).spawn().unwrap();
