@@ -21,7 +21,7 @@ use tetra_agent::pipeline::{self, Processor};
 use tetra_agent::policies::{PolicyRegistry, PolicySensors};
 use tetra_agent::process::cache::ProcessCache;
 use tetra_agent::process::{procfs, Render};
-use tetra_agent::sensors::generic::{GenericShared, PolicyTable};
+use tetra_agent::sensors::generic::{self, GenericShared, PolicyTable};
 use tetra_agent::sensors::process::ProcessSensor;
 use tetra_agent::stats::Stats;
 use tetra_agent::sys;
@@ -119,6 +119,10 @@ struct Args {
     /// without pod information (counted).
     #[arg(long, default_value_t = 5)]
     pod_wait_seconds: u64,
+    /// BTF file of this kernel to relocate the BPF programs against instead of
+    /// /sys/kernel/btf/vmlinux (for kernels without CONFIG_DEBUG_INFO_BTF, e.g. from BTFHub).
+    #[arg(long, env = "TETRAGON_BTF")]
+    btf: Option<PathBuf>,
     /// DNS server (IP:PORT) that DnsLookup policy actions query (default: the first
     /// nameserver of /etc/resolv.conf, port 53).
     #[arg(long)]
@@ -187,18 +191,26 @@ fn main() -> anyhow::Result<()> {
     }
     sys::tune_allocator();
     sys::ensure_mounts();
-    sys::check_kernel_btf();
+    let btf = sys::kernel_btf(args.btf.as_deref())?;
     sys::check_memlock();
     let node = args.node_name.clone().unwrap_or_else(sys::node_name);
 
     let stats = Arc::new(Stats::default());
     let bus = Bus::new(stats.clone());
-    let sensor = ProcessSensor::load(args.rb_size)?;
     let policy_table = Arc::new(PolicyTable::default());
-    let shared = GenericShared::new(&sensor).context("preparing the policy sensors")?;
-    let probes = Arc::new(sys::kernel_probes(shared.can_override()));
-    let mut registry =
-        PolicyRegistry::with_sensors(PolicySensors { shared, table: policy_table.clone() });
+    let probes = Arc::new(sys::kernel_probes(generic::override_supported()));
+    // Without BTF nothing loads: the agent still serves gRPC and metrics and lists policies
+    // with the reason (sys::kernel_btf logged it).
+    let (sensor, mut registry) = match btf {
+        sys::KernelBtf::Missing => (None, PolicyRegistry::without_sensors(sys::NO_BTF.into())),
+        btf => {
+            let sensor = ProcessSensor::load(args.rb_size, btf.custom_path())?;
+            let shared = GenericShared::new(&sensor, btf.custom_path())
+                .context("preparing the policy sensors")?;
+            let sensors = PolicySensors { shared, table: policy_table.clone() };
+            (Some(sensor), PolicyRegistry::with_sensors(sensors))
+        }
+    };
     for file in static_policies(&args)? {
         // A policy that fails is reported and listed in its error state; the others load.
         let source = file.display().to_string();
@@ -319,7 +331,9 @@ fn main() -> anyhow::Result<()> {
     // seen by both, and the kernel's view simply replaces the /proc one.
     let mut cache = ProcessCache::new(&node, args.process_cache_size);
     let running = procfs::scan(&args.procfs, &node);
-    let unseeded = sensor.seed_binaries(running.iter().map(|p| (p.pid, p.binary.as_str())));
+    let unseeded = sensor
+        .as_ref()
+        .map_or(0, |s| s.seed_binaries(running.iter().map(|p| (p.pid, p.binary.as_str()))));
     if unseeded > 0 {
         tracing::warn!("{unseeded} running processes' executables not recorded for matchBinaries (the kernel will read them)");
     }
@@ -351,7 +365,15 @@ fn main() -> anyhow::Result<()> {
         data: Default::default(),
     };
     tracing::info!("tetrad ready on node {node}");
-    let result = pipeline::run(&sensor, processor, args.event_queue_size, &stop);
+    let result = match &sensor {
+        Some(sensor) => pipeline::run(sensor, processor, args.event_queue_size, &stop),
+        None => {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Ok(())
+        }
+    };
     // Every event is published: let the subscribers drain their queues and end.
     drop(k8s);
     bus.close();

@@ -78,6 +78,8 @@ pub struct PolicyRegistry {
     entries: Vec<Entry>,
     next_id: u64,
     sensors: Option<PolicySensors>,
+    /// Why there are no sensors, when that is known (e.g. no kernel BTF).
+    no_sensors: Option<String>,
 }
 
 fn display_name(name: &str, namespace: &str) -> String {
@@ -161,6 +163,12 @@ impl PolicyRegistry {
         PolicyRegistry { sensors: Some(sensors), ..Default::default() }
     }
 
+    /// A registry that lists policies without loading them, each in an error state
+    /// naming `reason` (the agent runs on a node where nothing BPF can load).
+    pub fn without_sensors(reason: String) -> Self {
+        PolicyRegistry { no_sensors: Some(reason), ..Default::default() }
+    }
+
     /// Attaches an entry's hooks in its current mode; records the outcome in its state.
     fn load(&mut self, i: usize) {
         self.attach(i);
@@ -172,8 +180,9 @@ impl PolicyRegistry {
         let entry = &mut self.entries[i];
         entry.loaded = None;
         let Some(sensors) = &self.sensors else {
+            let reason = self.no_sensors.as_deref().unwrap_or(NO_SENSORS);
             entry.state = TracingPolicyState::TpStateLoadError;
-            entry.error = format!("{NO_SENSORS}: {} hook(s) not attached", entry.hooks.len());
+            entry.error = format!("{reason}: {} hook(s) not attached", entry.hooks.len());
             return;
         };
         let Some(mut compiled) = entry.compiled.clone() else { return };
@@ -565,6 +574,15 @@ mod tests {
     use super::*;
 
     const GOOD: &str = "apiVersion: cilium.io/v1alpha1\nkind: TracingPolicy\nmetadata:\n  name: writes\nspec:\n  kprobes:\n  - call: sys_write\n    syscall: true\n";
+
+    #[test]
+    fn without_sensors_the_reason_is_each_policys_error() {
+        let mut r = PolicyRegistry::without_sensors(crate::sys::NO_BTF.into());
+        assert!(matches!(r.add(GOOD, "", None), Err(RegistryError::CannotEnable { .. })));
+        let p = &r.list("")[0];
+        assert_eq!(p.state, TracingPolicyState::TpStateLoadError as i32);
+        assert_eq!(p.error, format!("{}: 1 hook(s) not attached", crate::sys::NO_BTF));
+    }
 
     #[test]
     fn valid_policy_is_kept_with_an_honest_load_error() {

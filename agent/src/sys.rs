@@ -1,5 +1,7 @@
 //! Host facts and set-up the agent needs: file systems to mount and the node name.
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
 
 use nix::mount::MsFlags;
 use nix::sys::resource::{getrlimit, setrlimit, Resource, RLIM_INFINITY};
@@ -38,15 +40,51 @@ pub fn ensure_mounts() {
 /// Where the kernel describes its own types (BTF), which the CO-RE programs need.
 const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
 
-/// One clear line when the kernel's BTF is missing, before loading fails on it.
-pub fn check_kernel_btf() {
-    if !Path::new(KERNEL_BTF).exists() {
-        tracing::error!(
-            "no kernel BTF at {KERNEL_BTF}: the BPF programs are compiled once (CO-RE) and \
-             relocated against it; use a kernel built with CONFIG_DEBUG_INFO_BTF=y (in a pod, \
-             mount the host's /sys/kernel/btf)"
-        );
+/// What the CO-RE programs are relocated against.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KernelBtf {
+    /// The kernel's own BTF at /sys/kernel/btf/vmlinux, which libbpf finds itself.
+    Kernel,
+    /// A BTF file of this kernel given with `--btf` (e.g. from BTFHub).
+    File(PathBuf),
+    /// None: no BPF program can be loaded.
+    Missing,
+}
+
+impl KernelBtf {
+    /// The file libbpf must be pointed at, if not the kernel's own.
+    pub fn custom_path(&self) -> Option<&Path> {
+        match self {
+            KernelBtf::File(path) => Some(path),
+            _ => None,
+        }
     }
+}
+
+/// Why nothing is loaded on a node without BTF (the error of every policy).
+pub const NO_BTF: &str = "no kernel BTF: /sys/kernel/btf/vmlinux is missing and no --btf FILE was given";
+
+/// Finds the BTF to relocate against, as Tetragon does: `--btf` (or $TETRAGON_BTF) when
+/// given, which must be a readable BTF file, else the kernel's own. Without either the
+/// agent still runs (gRPC, metrics, policies listed with the reason); one error says so.
+pub fn kernel_btf(flag: Option<&Path>) -> anyhow::Result<KernelBtf> {
+    if let Some(file) = flag {
+        libbpf_rs::btf::Btf::from_path(file)
+            .with_context(|| format!("--btf {}: not a readable BTF file", file.display()))?;
+        tracing::info!("BPF programs are relocated against {} (--btf)", file.display());
+        return Ok(KernelBtf::File(file.to_path_buf()));
+    }
+    if Path::new(KERNEL_BTF).exists() {
+        return Ok(KernelBtf::Kernel);
+    }
+    tracing::error!(
+        "no kernel BTF at {KERNEL_BTF}: the process lifecycle sensor and tracing policies \
+         cannot load (their BPF programs are compiled once, CO-RE, and relocated against it), \
+         so no events are exported; gRPC and metrics keep running. Fix: give this kernel's BTF \
+         with --btf FILE (e.g. from BTFHub; chart value btf.hostPath), use a kernel built with \
+         CONFIG_DEBUG_INFO_BTF=y, or in a pod mount the host's /sys/kernel/btf"
+    );
+    Ok(KernelBtf::Missing)
 }
 
 /// Whether this kernel charges BPF maps and programs to the memory cgroup (Linux 5.11+)

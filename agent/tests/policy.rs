@@ -18,8 +18,8 @@ struct Harness {
 impl Harness {
     fn new() -> Harness {
         tetra_agent::sys::ensure_mounts();
-        let process = ProcessSensor::load(1 << 22).expect("lifecycle sensor");
-        let shared = GenericShared::new(&process).expect("shared policy maps");
+        let process = ProcessSensor::load(1 << 22, None).expect("lifecycle sensor");
+        let shared = GenericShared::new(&process, None).expect("shared policy maps");
         Harness { process, shared }
     }
 

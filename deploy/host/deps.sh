@@ -61,8 +61,9 @@ install_helm() {
 if [ "${1:-}" = "--tests" ]; then
     # Debian's python3 is built with USDT probes; the USDT example policy's test traces them.
     install_missing python3
-    # deploy/images/build.sh builds the images with buildah; deploy/tests/containers.rs
-    # runs them in podman and in containerd (both with runc: crun refuses hybrid cgroups).
+    # deploy/images/build.sh builds the images with buildah (podman without it; the image
+    # test compares both); deploy/tests/containers.rs runs them in podman and in containerd
+    # (both with runc: crun refuses hybrid cgroups).
     # Nothing is started here: the tests start the containerd they use.
     install_missing buildah podman containerd runc busybox-static
     tests/vm/prepare.sh

@@ -17,22 +17,28 @@
 #
 # The binaries are fully static (glibc's static libc, libbpf/libelf/zlib from their .a
 # archives: feature tetra-agent/static), built with the cargo profile `image`, so the images
-# hold no loader and no shared library. Needs buildah (Debian: apt-get install buildah),
-# busybox-static, and the build dependencies of deploy/host/deps.sh.
+# hold no loader and no shared library. Needs buildah (Debian: apt-get install buildah) or,
+# when buildah is missing, podman (apt-get install podman: `podman build` of a Containerfile
+# FROM scratch, the same images), busybox-static, and the build dependencies of
+# deploy/host/deps.sh.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 target_dir="${CARGO_TARGET_DIR:-$repo/target}"
 out="${1:-$target_dir/images}"
 
-command -v buildah >/dev/null || {
-    echo "build.sh: buildah not found; install it (Debian: apt-get install buildah)" >&2
+if command -v buildah >/dev/null; then
+    builder=buildah
+elif command -v podman >/dev/null; then
+    builder=podman
+else
+    echo "build.sh: neither buildah nor podman found; install one (Debian: apt-get install buildah, or apt-get install podman)" >&2
     exit 1
-}
+fi
 [ -x /bin/busybox ] || {
     echo "build.sh: /bin/busybox not found; install busybox-static (apt-get install busybox-static)" >&2
     exit 1
 }
-[ "$(id -u)" = 0 ] || { echo "build.sh: run as root (buildah's storage)" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || { echo "build.sh: run as root ($builder's storage)" >&2; exit 1; }
 
 version=$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$repo/deploy/helm/tetra/Chart.yaml")
 [ -n "$version" ] || { echo "build.sh: no appVersion in deploy/helm/tetra/Chart.yaml" >&2; exit 1; }
@@ -52,8 +58,10 @@ bin="$target_dir/$triple/image"
 mkdir -p "$out"
 work=$(mktemp -d)
 containers=()
+tags=()
 cleanup() {
     for c in "${containers[@]}"; do buildah rm "$c" >/dev/null 2>&1 || true; done
+    for t in "${tags[@]}"; do podman rmi "$t" >/dev/null 2>&1 || true; done
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -62,17 +70,38 @@ trap cleanup EXIT
 image() {
     local name=$1 rootfs=$2 user=$3 ref="docker.io/tetra/$1:$version" c
     shift 3
-    c=$(buildah from scratch)
-    containers+=("$c")
-    buildah copy --quiet "$c" "$rootfs" / >/dev/null
     local entrypoint
     entrypoint=$(printf '"%s",' "$@")
-    buildah config --entrypoint "[${entrypoint%,}]" --cmd '' --user "$user" \
-        --env PATH=/usr/bin:/bin --workingdir / \
-        --label org.opencontainers.image.title="$name" \
-        --label org.opencontainers.image.version="$version" "$c"
     rm -f "$out/$name.tar"
-    buildah commit --quiet --format oci --rm "$c" "oci-archive:$out/$name.tar:$ref" >/dev/null
+    if [ "$builder" = buildah ]; then
+        c=$(buildah from scratch)
+        containers+=("$c")
+        buildah copy --quiet "$c" "$rootfs" / >/dev/null
+        buildah config --entrypoint "[${entrypoint%,}]" --cmd '' --user "$user" \
+            --env PATH=/usr/bin:/bin --workingdir / \
+            --label org.opencontainers.image.title="$name" \
+            --label org.opencontainers.image.version="$version" "$c"
+        buildah commit --quiet --format oci --rm "$c" "oci-archive:$out/$name.tar:$ref" >/dev/null
+    else
+        # The same image from a Containerfile: one layer of ROOTFS, then the configuration.
+        # Built under a tag of its own (removed on exit, so podman's storage keeps nothing
+        # and no image the user has is touched), pushed to the archive under REF.
+        local tag="localhost/tetra-build-$name:$$"
+        {
+            echo "FROM scratch"
+            echo "COPY . /"
+            echo "ENTRYPOINT [${entrypoint%,}]"
+            echo "CMD []"
+            echo "USER $user"
+            echo "ENV PATH=/usr/bin:/bin"
+            echo "WORKDIR /"
+            echo "LABEL org.opencontainers.image.title=\"$name\" org.opencontainers.image.version=\"$version\""
+        } >"$work/$name.Containerfile"
+        tags+=("$tag")
+        podman build --quiet --format oci --pull=never --network=none \
+            -f "$work/$name.Containerfile" -t "$tag" "$rootfs" >/dev/null
+        podman push --quiet "$tag" "oci-archive:$out/$name.tar:$ref"
+    fi
     echo "$ref -> $out/$name.tar ($(du -k "$out/$name.tar" | cut -f1) KiB)"
 }
 

@@ -23,10 +23,10 @@ pub fn missing_tools() -> Option<String> {
     if unsafe { libc::geteuid() } != 0 {
         return Some("not root (buildah's storage, BPF)".into());
     }
-    ["buildah", "tar"]
-        .into_iter()
-        .find(|t| !on_path(t))
-        .map(|t| format!("{t} not found (deploy/host/deps.sh --tests installs it)"))
+    if !on_path("buildah") && !on_path("podman") {
+        return Some("neither buildah nor podman found (deploy/host/deps.sh --tests installs them)".into());
+    }
+    (!on_path("tar")).then(|| "tar not found (deploy/host/deps.sh --tests installs it)".into())
 }
 
 /// Is `tool` an executable file in a directory of $PATH?
@@ -48,13 +48,7 @@ fn build_now() -> Result<Built, String> {
         .map(PathBuf::from)
         .unwrap_or_else(|| deploy_dir().join("../target"));
     let out = target.join("images");
-    let status = Command::new(deploy_dir().join("images/build.sh"))
-        .arg(&out)
-        .status()
-        .map_err(|e| format!("running build.sh: {e}"))?;
-    if !status.success() {
-        return Err(format!("deploy/images/build.sh failed: {status}"));
-    }
+    run_build_sh(&out, None)?;
     let chart = std::fs::read_to_string(deploy_dir().join("helm/tetra/Chart.yaml"))
         .map_err(|e| format!("Chart.yaml: {e}"))?;
     let chart: Value = serde_yaml_ng::from_str(&chart).map_err(|e| format!("Chart.yaml: {e}"))?;
@@ -63,6 +57,21 @@ fn build_now() -> Result<Built, String> {
         operator: out.join("tetra-operator.tar"),
         version: chart["appVersion"].as_str().unwrap_or_default().to_string(),
     })
+}
+
+/// Runs build.sh writing into `out`, with `$PATH` replaced by `path` when given (to hide
+/// a tool from it).
+pub fn run_build_sh(out: &Path, path: Option<&std::ffi::OsStr>) -> Result<(), String> {
+    let mut cmd = Command::new(deploy_dir().join("images/build.sh"));
+    cmd.arg(out);
+    if let Some(path) = path {
+        cmd.env("PATH", path);
+    }
+    let status = cmd.status().map_err(|e| format!("running build.sh: {e}"))?;
+    if !status.success() {
+        return Err(format!("deploy/images/build.sh failed: {status}"));
+    }
+    Ok(())
 }
 
 /// One image of an OCI archive, unpacked.

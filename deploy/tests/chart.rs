@@ -182,3 +182,25 @@ fn bpffs_propagation_can_be_tetragons_bidirectional() {
     let bpf = mounts.iter().find(|m| m["mountPath"] == "/sys/fs/bpf").expect("bpf mount");
     assert_eq!(bpf["mountPropagation"], "Bidirectional");
 }
+
+#[test]
+fn a_btf_file_replaces_the_kernels_btf_on_nodes_without_it() {
+    let docs = rendered("btf-file", &["--set", "agent.btf.hostPath=/var/lib/btfhub/vmlinux"]);
+    let pod = &find(&docs, "DaemonSet", "tetragon").expect("DaemonSet")["spec"]["template"]["spec"];
+    let mounts = pod["containers"][0]["volumeMounts"].as_array().expect("mounts");
+    let btf = mounts.iter().find(|m| m["name"] == "btf").expect("btf mount");
+    assert_eq!((&btf["mountPath"], &btf["readOnly"]), (&Value::from("/var/lib/tetragon/btf"), &Value::Bool(true)));
+    // A node without kernel BTF has no /sys/kernel/btf: nothing may require it.
+    assert!(!mounts.iter().any(|m| m["mountPath"] == "/sys/kernel/btf"), "{mounts:?}");
+    let volume = pod["volumes"].as_array().expect("volumes").iter().find(|v| v["name"] == "btf").expect("btf volume");
+    assert_eq!(volume["hostPath"], serde_json::json!({"path": "/var/lib/btfhub/vmlinux", "type": "File"}));
+    let cm = &find(&docs, "ConfigMap", "tetragon-config").expect("ConfigMap")["data"];
+    assert_eq!(cm["btf"], "/var/lib/tetragon/btf");
+    let args = pod["containers"][0]["args"].as_array().expect("args");
+    assert!(args.iter().any(|a| a == "--btf=$(TETRA_FLAG_BTF)"), "{args:?}");
+
+    // By default: the kernel's own, and no --btf.
+    let docs = rendered("btf-default", &[]);
+    let cm = &find(&docs, "ConfigMap", "tetragon-config").expect("ConfigMap")["data"];
+    assert_eq!(cm["btf"], Value::Null);
+}

@@ -7,7 +7,11 @@
 //! - a host process's exec event has its host pid and binary;
 //! - a tracepoint Sigkill policy added with `tetra tracingpolicy add` kills a process in a
 //!   second container (the runtime sees exit status 137, the agent a SIGKILL exit);
-//! - that container's events carry `process.docker`, the runtime's container id.
+//! - that container's events carry `process.docker`, the runtime's container id;
+//! - (podman) the chart's export-stdout container, run from the same image with its command,
+//!   mounts and security context from the DaemonSet, prints the agent's export file:
+//!   `podman logs` of it piped through `tetra getevents -o compact` shows the victim's exec
+//!   and its SIGKILL exit, as `kubectl logs -c export-stdout | tetra getevents -o compact`.
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -19,18 +23,31 @@ use serde_json::Value;
 use tetra_deploy::images::{self, on_path};
 use tetra_deploy::{deploy_dir, find, read_documents, run};
 
+/// Host mounts of a container: (host path, container path, read-only).
+type Mounts = Vec<(String, String, bool)>;
+
 /// The chart's DaemonSet container arguments with the ConfigMap's values substituted, and
-/// its host mounts (host path, container path, read-only).
+/// its host mounts; and its export-stdout container.
 struct ChartAgent {
     args: Vec<String>,
-    mounts: Vec<(String, String, bool)>,
+    mounts: Mounts,
+    sidecar: ChartSidecar,
+}
+
+/// The export-stdout container: its command (it has no args), its mounts, and whether its
+/// root file system is read-only with every capability dropped and no privilege escalation.
+struct ChartSidecar {
+    command: Vec<String>,
+    mounts: Mounts,
+    locked_down: bool,
 }
 
 fn chart_agent(run_dir: &Path) -> ChartAgent {
     let docs = read_documents(&deploy_dir().join("manifests/tetra.yaml")).unwrap_or_else(|e| panic!("{e}"));
     let cm = &find(&docs, "ConfigMap", "tetragon-config").expect("ConfigMap")["data"];
     let pod = &find(&docs, "DaemonSet", "tetragon").expect("DaemonSet")["spec"]["template"]["spec"];
-    let c = pod["containers"].as_array().unwrap().iter().find(|c| c["name"] == "tetragon").unwrap();
+    let container = |name: &str| pod["containers"].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap();
+    let c = container("tetragon");
     let env: BTreeMap<&str, &str> = c["env"]
         .as_array()
         .unwrap()
@@ -54,6 +71,11 @@ fn chart_agent(run_dir: &Path) -> ChartAgent {
         if a.starts_with("--metrics-server=") {
             a = "--metrics-server=127.0.0.1:0".into();
         }
+        // Tetragon's default deny list drops events without a pod namespace: all of them
+        // here, where there are no pods. Health checks stay out.
+        if a.starts_with("--export-denylist=") {
+            a = r#"--export-denylist={"health_check":true}"#.into();
+        }
         args.push(a);
     }
     // The host directories; the projected API token volume is left out (no API server here).
@@ -63,21 +85,33 @@ fn chart_agent(run_dir: &Path) -> ChartAgent {
         .iter()
         .filter_map(|v| Some((v["name"].as_str().unwrap(), v["hostPath"]["path"].as_str()?)))
         .collect();
-    let mounts = c["volumeMounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|m| {
-            let dst = m["mountPath"].as_str().unwrap().to_string();
-            let src = if dst == "/var/run/tetragon" {
-                run_dir.display().to_string()
-            } else {
-                volumes.get(m["name"].as_str().unwrap())?.to_string()
-            };
-            Some((src, dst, m["readOnly"] == true))
-        })
-        .collect();
-    ChartAgent { args, mounts }
+    let mounts_of = |c: &Value| -> Mounts {
+        c["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|m| {
+                let dst = m["mountPath"].as_str().unwrap().to_string();
+                let src = if dst == "/var/run/tetragon" {
+                    run_dir.display().to_string()
+                } else {
+                    volumes.get(m["name"].as_str().unwrap())?.to_string()
+                };
+                Some((src, dst, m["readOnly"] == true))
+            })
+            .collect()
+    };
+    let side = container("export-stdout");
+    let security = &side["securityContext"];
+    let sidecar = ChartSidecar {
+        command: side["command"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()).collect(),
+        mounts: mounts_of(side),
+        locked_down: security["readOnlyRootFilesystem"] == true
+            && security["allowPrivilegeEscalation"] == false
+            && security["capabilities"]["drop"] == serde_json::json!(["ALL"]),
+    };
+    assert!(side["args"].is_null(), "export-stdout: args beside command: {side}");
+    ChartAgent { args, mounts: mounts_of(c), sidecar }
 }
 
 /// Lines printed by a long-running command, collected by a thread.
@@ -175,6 +209,11 @@ trait Runtime {
     /// Runs `cmd` in a new container of `image`; returns its id and exit code.
     fn run_victim(&self, image: &str, cmd: &[&str]) -> (String, i32);
     fn agent_logs(&self, name: &str) -> String;
+    /// Starts the chart's export-stdout container `name` of `image`; false where this
+    /// runtime keeps no container output to read back (`ctr run -d`).
+    fn start_export_stdout(&self, name: &str, image: &str, sidecar: &ChartSidecar) -> bool;
+    /// What the export-stdout container printed so far.
+    fn export_stdout_logs(&self, name: &str) -> String;
     fn cleanup(&self, agent: &str, images: &[&str]);
 }
 
@@ -185,8 +224,19 @@ fn scenario(rt: &dyn Runtime, built: &images::Built, dir: &Path) {
     let run_dir = dir.join("run");
     std::fs::create_dir_all(&run_dir).unwrap();
     let name = format!("tetra-agent-test-{}", std::process::id());
-    rt.start_agent(&name, &agent_image, &chart_agent(&run_dir));
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| checks(rt, &name, &run_dir)));
+    let chart = chart_agent(&run_dir);
+    rt.start_agent(&name, &agent_image, &chart);
+    let sidecar = format!("{name}-export-stdout");
+    let sidecar = rt.start_export_stdout(&sidecar, &agent_image, &chart.sidecar).then_some(sidecar);
+    if sidecar.is_none() {
+        eprintln!("{}: export-stdout not run (the runtime keeps no container output)", rt.name());
+    }
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        checks(rt, &name, &run_dir);
+        if let Some(sidecar) = &sidecar {
+            export_stdout_checks(rt, &name, sidecar, &run_dir);
+        }
+    }));
     if result.is_err() {
         eprintln!("agent logs ({}):\n{}", rt.name(), rt.agent_logs(&name));
     }
@@ -265,6 +315,38 @@ fn checks(rt: &dyn Runtime, name: &str, run_dir: &Path) {
     assert_ne!(process(&shell, "process_exec")["pid"], 1, "{shell}");
 }
 
+/// The export-stdout container's output, piped through `tetra getevents -o compact` in the
+/// agent's container, shows the victim's exec and SIGKILL exit; and each line it printed is
+/// a line of the agent's export file (both containers share the run directory).
+fn export_stdout_checks(rt: &dyn Runtime, agent: &str, sidecar: &str, run_dir: &Path) {
+    let node = format!("{}-node", rt.name());
+    let want = [
+        format!("🚀 process {node} /bin/busybox-victim pwd -P"),
+        format!("💥 exit {node} /bin/busybox-victim pwd -P SIGKILL"),
+    ];
+    let start = Instant::now();
+    let (logs, compact) = loop {
+        // The logs reach the agent's container through the run directory both share.
+        let logs = rt.export_stdout_logs(sidecar);
+        std::fs::write(run_dir.join("export-stdout.txt"), &logs).unwrap();
+        let line = "tetra getevents -o compact </var/run/tetragon/export-stdout.txt";
+        let compact = run(&mut rt.exec(agent, &["/bin/busybox", "sh", "-c", line]))
+            .unwrap_or_else(|e| panic!("{e}"));
+        if want.iter().all(|w| compact.lines().any(|l| l == w)) {
+            break (logs, compact);
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "{want:?} not in the compact output of export-stdout:\n{compact}");
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let file = std::fs::read_to_string(run_dir.join("tetragon.log")).expect("the export file");
+    let exported: std::collections::HashSet<&str> = file.lines().collect();
+    let printed: Vec<&str> = logs.lines().collect();
+    assert!(printed.len() >= 2, "{compact}");
+    for line in printed {
+        assert!(exported.contains(line), "export-stdout printed a line not in the export file: {line}");
+    }
+}
+
 /// podman with runc: crun refuses the hybrid cgroup layout, and root here lacks
 /// CAP_SYS_RESOURCE, so the containers' rlimits are lowered to fixed values.
 struct Podman;
@@ -304,7 +386,25 @@ impl Runtime for Podman {
     fn agent_logs(&self, name: &str) -> String {
         Command::new("podman").args(["logs", name]).output().map(|o| String::from_utf8_lossy(&o.stderr).into_owned()).unwrap_or_default()
     }
+    fn start_export_stdout(&self, name: &str, image: &str, sidecar: &ChartSidecar) -> bool {
+        let mut cmd = Command::new("podman");
+        cmd.args(["run", "-d", "--name", name, "--network=none"]).args(PODMAN_LIMITS);
+        if sidecar.locked_down {
+            cmd.args(["--read-only", "--cap-drop=ALL", "--security-opt=no-new-privileges"]);
+        }
+        for (src, dst, ro) in &sidecar.mounts {
+            cmd.arg("-v").arg(format!("{src}:{dst}{}", if *ro { ":ro" } else { "" }));
+        }
+        // A pod's `command` replaces the image's entrypoint.
+        cmd.arg("--entrypoint").arg(serde_json::to_string(&sidecar.command).unwrap()).arg(image);
+        run(&mut cmd).unwrap_or_else(|e| panic!("{e}"));
+        true
+    }
+    fn export_stdout_logs(&self, name: &str) -> String {
+        run(Command::new("podman").args(["logs", name])).unwrap_or_else(|e| panic!("{e}"))
+    }
     fn cleanup(&self, agent: &str, images: &[&str]) {
+        let _ = run(Command::new("podman").args(["rm", "-f", "-t", "1", &format!("{agent}-export-stdout")]));
         let _ = run(Command::new("podman").args(["rm", "-f", "-t", "5", agent]));
         let _ = run(Command::new("podman").arg("rmi").args(images));
     }
@@ -398,6 +498,12 @@ impl Runtime for Containerd {
     fn agent_logs(&self, _name: &str) -> String {
         "(ctr run -d keeps no logs)".into()
     }
+    fn start_export_stdout(&self, _name: &str, _image: &str, _sidecar: &ChartSidecar) -> bool {
+        false
+    }
+    fn export_stdout_logs(&self, _name: &str) -> String {
+        String::new()
+    }
     fn cleanup(&self, agent: &str, images: &[&str]) {
         let _ = run(&mut self.ctr(&["tasks", "kill", "-s", "SIGTERM", agent]));
         let start = Instant::now();
@@ -414,6 +520,8 @@ impl Runtime for Containerd {
 /// One runtime test at a time: both start an agent on the same kernel and host network.
 static SERIAL: Mutex<()> = Mutex::new(());
 
+/// Builds the images once; None (printing why) when a tool of `tools` is missing (buildah
+/// builds the victim image).
 fn prepare(tools: &[&str]) -> Option<(images::Built, PathBuf)> {
     if let Some(why) = images::missing_tools() {
         eprintln!("skipped: {why}");
@@ -434,7 +542,7 @@ fn prepare(tools: &[&str]) -> Option<(images::Built, PathBuf)> {
 #[ignore = "needs root: runs the agent image in podman (the README test command runs it)"]
 fn agent_image_in_podman() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let Some((built, dir)) = prepare(&["podman", "runc"]) else { return };
+    let Some((built, dir)) = prepare(&["podman", "runc", "buildah"]) else { return };
     scenario(&Podman, &built, &dir);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -443,7 +551,7 @@ fn agent_image_in_podman() {
 #[ignore = "needs root: runs the agent image in containerd (the README test command runs it)"]
 fn agent_image_in_containerd() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let Some((built, dir)) = prepare(&["containerd", "ctr", "runc"]) else { return };
+    let Some((built, dir)) = prepare(&["containerd", "ctr", "runc", "buildah"]) else { return };
     let containerd = Containerd::start(&dir);
     scenario(&containerd, &built, &dir);
     drop(containerd);

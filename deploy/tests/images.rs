@@ -88,7 +88,7 @@ fn size_mib(path: &Path) -> f64 {
 }
 
 #[test]
-#[ignore = "needs root: builds the images with buildah (the README test command runs it)"]
+#[ignore = "needs root: builds the images with buildah or podman (the README test command runs it)"]
 fn images_are_static_and_match_the_chart() {
     if let Some(why) = images::missing_tools() {
         eprintln!("skipped: {why}");
@@ -130,9 +130,94 @@ fn tempfile_dir(tag: &str) -> std::path::PathBuf {
     dir
 }
 
+/// A directory of links to every program on $PATH except `hidden`, to run build.sh as on
+/// a machine without them.
+fn path_without(dir: &Path, hidden: &[&str]) -> std::ffi::OsString {
+    std::fs::create_dir_all(dir).expect("scratch dir");
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for d in std::env::split_paths(&path).chain(["/usr/sbin".into(), "/sbin".into()]) {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let name = entry.file_name();
+            let link = dir.join(&name);
+            if hidden.iter().any(|h| name == **h) || link.symlink_metadata().is_ok() {
+                continue;
+            }
+            std::os::unix::fs::symlink(entry.path(), link).expect("symlink");
+        }
+    }
+    dir.as_os_str().to_owned()
+}
+
+/// Every entry of a root file system: path -> (mode, symlink target or content).
+fn tree(root: &Path) -> std::collections::BTreeMap<String, (u32, Vec<u8>)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read_dir").flatten() {
+            let (path, meta) = (entry.path(), entry.path().symlink_metadata().expect("lstat"));
+            let content = if meta.is_dir() {
+                stack.push(path.clone());
+                Vec::new()
+            } else if meta.file_type().is_symlink() {
+                std::fs::read_link(&path).expect("readlink").into_os_string().into_encoded_bytes()
+            } else {
+                std::fs::read(&path).expect("read")
+            };
+            let rel = path.strip_prefix(root).unwrap().display().to_string();
+            out.insert(rel, (meta.permissions().mode(), content));
+        }
+    }
+    out
+}
+
+/// The parts of an image configuration the chart relies on (Cmd: none, however written).
+fn runtime_config(c: &serde_json::Value) -> serde_json::Value {
+    let labels = &c["Labels"];
+    serde_json::json!({
+        "Entrypoint": c["Entrypoint"], "User": c["User"], "Env": c["Env"], "WorkingDir": c["WorkingDir"],
+        "Cmd": c["Cmd"].as_array().filter(|a| !a.is_empty()),
+        "title": labels["org.opencontainers.image.title"], "version": labels["org.opencontainers.image.version"],
+    })
+}
+
 #[test]
-fn build_without_buildah_says_what_to_install() {
-    // A PATH with bash, id and sed but no buildah.
+#[ignore = "needs root: builds the images with buildah and with podman (the README test command runs it)"]
+fn without_buildah_podman_builds_the_same_images() {
+    if let Some(why) = images::missing_tools() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    if !images::on_path("buildah") || !images::on_path("podman") {
+        eprintln!("skipped: comparing needs both buildah and podman (deploy/host/deps.sh --tests installs them)");
+        return;
+    }
+    let built = images::build().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile_dir("tetra-images-podman");
+    let path = path_without(&dir.join("bin"), &["buildah"]);
+    let out = dir.join("out");
+    images::run_build_sh(&out, Some(&path)).unwrap_or_else(|e| panic!("{e}"));
+    for (name, by_buildah) in [("tetrad", &built.agent), ("tetra-operator", &built.operator)] {
+        let a = images::unpack(by_buildah, &dir.join(format!("{name}-buildah"))).unwrap_or_else(|e| panic!("{e}"));
+        let b = images::unpack(&out.join(format!("{name}.tar")), &dir.join(format!("{name}-podman")))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(b.name, a.name, "{name}: the archive's image name");
+        assert_eq!(runtime_config(&b.config), runtime_config(&a.config), "{name}: configuration");
+        let (ta, tb) = (tree(&a.rootfs), tree(&b.rootfs));
+        assert_eq!(tb.keys().collect::<Vec<_>>(), ta.keys().collect::<Vec<_>>(), "{name}: files");
+        for (path, (mode, content)) in &ta {
+            assert!(tb[path] == (*mode, content.clone()), "{name}: {path} differs (mode {mode:o} vs {:o})", tb[path].0);
+        }
+    }
+    // podman's storage keeps nothing of the build.
+    let left = Command::new("podman").args(["images", "-q", "--filter", "reference=localhost/tetra-build-*"]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&left.stdout).trim(), "", "build images left in podman");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn build_without_buildah_or_podman_says_what_to_install() {
+    // A PATH with bash, id and sed but neither buildah nor podman.
     let dir = tempfile_dir("tetra-images-nobuildah");
     for tool in ["bash", "id", "sed", "dirname"] {
         let real = ["/usr/bin", "/bin"]
@@ -150,7 +235,8 @@ fn build_without_buildah_says_what_to_install() {
         .expect("running build.sh");
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("buildah not found") && err.contains("apt-get install buildah"), "{err}");
+    assert!(err.contains("neither buildah nor podman found"), "{err}");
+    assert!(err.contains("apt-get install buildah") && err.contains("apt-get install podman"), "{err}");
     assert!(!dir.join("out").exists(), "nothing written");
     let _ = std::fs::remove_dir_all(&dir);
 }

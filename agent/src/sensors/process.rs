@@ -1,9 +1,10 @@
 //! The always-on process lifecycle sensor: exec, fork and exit BTF tracepoints.
 use std::mem::MaybeUninit;
+use std::path::Path;
 
 use anyhow::Context;
 use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
-use libbpf_rs::{MapCore, MapFlags, OpenObject};
+use libbpf_rs::{Link, MapCore, MapFlags, OpenObject, ProgramType};
 
 use crate::abi::DROP_CAUSES;
 
@@ -14,27 +15,55 @@ use skel::{ProcessSkel, ProcessSkelBuilder};
 
 pub struct ProcessSensor {
     skel: ProcessSkel<'static>,
+    /// The raw tracepoint links when the programs are not attached by the skeleton.
+    _links: Vec<Link>,
 }
 
 impl ProcessSensor {
     /// Loads and attaches the programs; `ringbuf_bytes` sizes the shared ring buffer
-    /// (a power of two, at least one page).
-    pub fn load(ringbuf_bytes: u32) -> anyhow::Result<Self> {
+    /// (a power of two, at least one page). With `btf` (`--btf`) they are relocated against
+    /// that file and attached as raw tracepoints: BTF tracepoints need the running kernel's
+    /// own BTF to attach, which libbpf only looks for in /sys/kernel/btf and /boot.
+    pub fn load(ringbuf_bytes: u32, btf: Option<&Path>) -> anyhow::Result<Self> {
         // The base sensor lives as long as the agent, so its object storage does too.
         let storage: &'static mut MaybeUninit<OpenObject> = Box::leak(Box::new(MaybeUninit::uninit()));
-        let mut open = ProcessSkelBuilder::default()
-            .open(storage)
-            .context("opening the process lifecycle BPF object")?;
+        let mut builder = ProcessSkelBuilder::default();
+        if let Some(file) = btf {
+            builder.object_builder_mut().btf_custom_path(file).context("--btf")?;
+        }
+        let mut open = builder.open(storage).context("opening the process lifecycle BPF object")?;
         open.maps
             .events
             .set_max_entries(ringbuf_bytes)
             .with_context(|| format!("ring buffer size {ringbuf_bytes}"))?;
+        if btf.is_some() {
+            let progs = &mut open.progs;
+            for prog in [&mut progs.tetra_exec, &mut progs.tetra_fork, &mut progs.tetra_exit] {
+                prog.set_prog_type(ProgramType::RawTracepoint);
+                prog.set_autoattach(false);
+            }
+        }
         let mut skel = open.load().context(
             "loading the process lifecycle programs (needs root, BTF in /sys/kernel/btf/vmlinux \
-             and BPF ring buffers, Linux 5.17 or later)",
+             or --btf, and BPF ring buffers, Linux 5.17 or later)",
         )?;
-        skel.attach().context("attaching sched_process_exec/fork/exit BTF tracepoints")?;
-        Ok(ProcessSensor { skel })
+        let mut links = Vec::new();
+        if btf.is_some() {
+            let progs = &skel.progs;
+            for (prog, tracepoint) in [
+                (&progs.tetra_exec, "sched_process_exec"),
+                (&progs.tetra_fork, "sched_process_fork"),
+                (&progs.tetra_exit, "sched_process_exit"),
+            ] {
+                links.push(
+                    prog.attach_raw_tracepoint(tracepoint)
+                        .with_context(|| format!("attaching raw tracepoint {tracepoint}"))?,
+                );
+            }
+        } else {
+            skel.attach().context("attaching sched_process_exec/fork/exit BTF tracepoints")?;
+        }
+        Ok(ProcessSensor { skel, _links: links })
     }
 
     pub fn events_map(&self) -> &libbpf_rs::Map<'static> {

@@ -12,6 +12,7 @@ pub mod maps;
 pub mod sweep;
 
 use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
@@ -83,6 +84,7 @@ pub struct GenericShared {
     /// Inode of each host namespace (encoding.rs order), for `host_ns` in matchNamespaces.
     host_ns: [Result<u32, String>; 10],
     next_policy_id: AtomicU32,
+    btf: Option<PathBuf>,
 }
 
 /// The host's namespaces: those of pid 1, or the agent's own where pid 1's cannot be read
@@ -111,14 +113,21 @@ fn resolve_host_ns(hook: &CompiledHook, host: &[Result<u32, String>; 10]) -> Res
     Ok(encoding::encode(&selectors))
 }
 
+/// Whether kprobe Override works on this kernel (`bpf_override_return`).
+pub fn override_supported() -> bool {
+    libbpf_rs::ProgramType::Kprobe
+        .is_helper_supported(libbpf_rs::libbpf_sys::BPF_FUNC_override_return)
+        .unwrap_or(false)
+}
+
 impl GenericShared {
-    pub fn new(process: &ProcessSensor) -> Result<Self, SensorError> {
+    /// `btf`: the BTF file the objects are relocated against (`--btf`), when not the
+    /// kernel's own.
+    pub fn new(process: &ProcessSensor, btf: Option<&Path>) -> Result<Self, SensorError> {
         let dup = |m: &libbpf_rs::Map<'static>, what: &str| {
             m.as_fd().try_clone_to_owned().map_err(|e| SensorError::Shared(format!("{what}: {e}")))
         };
-        let can_override = libbpf_rs::ProgramType::Kprobe
-            .is_helper_supported(libbpf_rs::libbpf_sys::BPF_FUNC_override_return)
-            .unwrap_or(false);
+        let can_override = override_supported();
         Ok(GenericShared {
             events: dup(process.events_map(), "events map")?,
             drops: dup(process.drops_map(), "drops map")?,
@@ -140,12 +149,8 @@ impl GenericShared {
             can_override,
             host_ns: host_namespaces(),
             next_policy_id: AtomicU32::new(1),
+            btf: btf.map(Path::to_path_buf),
         })
-    }
-
-    /// Whether kprobe Override works here (`bpf_override_return`).
-    pub fn can_override(&self) -> bool {
-        self.can_override
     }
 }
 
@@ -400,9 +405,12 @@ fn load_hook(
     }
     config::set_pre_check(hook, &mut cfg);
 
-    let mut open = ObjectBuilder::default()
-        .name(format!("tetra_p{policy_id}_h{hook_id}"))
-        .map_err(setup(&name, "naming the object"))?
+    let mut builder = ObjectBuilder::default();
+    builder.name(format!("tetra_p{policy_id}_h{hook_id}")).map_err(setup(&name, "naming the object"))?;
+    if let Some(btf) = &shared.btf {
+        builder.btf_custom_path(btf).map_err(setup(&name, "--btf"))?;
+    }
+    let mut open = builder
         .open_memory(OBJECT)
         .map_err(setup(&name, "opening the generic object"))?;
     let map_entries = maps::entries(&hook.maps);

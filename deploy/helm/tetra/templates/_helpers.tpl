@@ -26,6 +26,9 @@ The ConfigMap holds their values; the DaemonSet passes each as --<key>=<value>.
 {{- $_ := set $flags "export-filename" (printf "/var/run/tetragon/%s" .Values.agent.exportFilename) -}}
 {{- $_ := set $flags "procfs" "/procRoot" -}}
 {{- $_ := set $flags "run-dir" "/var/run/tetragon" -}}
+{{- if .Values.agent.btf.hostPath -}}
+{{- $_ := set $flags "btf" "/var/lib/tetragon/btf" -}}
+{{- end -}}
 {{- if .Values.agent.metrics.enabled -}}
 {{- $_ := set $flags "metrics-server" (printf "0.0.0.0:%d" (int .Values.agent.metrics.port)) -}}
 {{- end -}}
