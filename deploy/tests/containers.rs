@@ -321,8 +321,9 @@ fn checks(rt: &dyn Runtime, name: &str, run_dir: &Path) {
 fn export_stdout_checks(rt: &dyn Runtime, agent: &str, sidecar: &str, run_dir: &Path) {
     let node = format!("{}-node", rt.name());
     let want = [
-        format!("🚀 process {node} /bin/busybox-victim pwd -P"),
-        format!("💥 exit {node} /bin/busybox-victim pwd -P SIGKILL"),
+        // Upstream's layout: arguments quoted when they hold a space, "exit" padded.
+        format!("🚀 process {node} /bin/busybox-victim \"pwd -P\""),
+        format!("💥 exit    {node} /bin/busybox-victim \"pwd -P\" SIGKILL"),
     ];
     let start = Instant::now();
     let (logs, compact) = loop {
