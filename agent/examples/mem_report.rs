@@ -1,13 +1,17 @@
 //! Memory report: the agent's RSS and the kernel memory of its BPF objects (memlock, links
 //! included: `tetra_agent::sensors::memory`) idle, with the example policies loaded, after
-//! an exec storm, and each loaded policy's own kernel memory. Run as root:
+//! an exec storm, and each loaded policy's own kernel memory; then after a burst of READS
+//! events (a policy posting every read of `dd bs=1`) that outruns the agent and fills its
+//! queues, to show whether that memory is given back; and the agent's loss counters.
+//! Run as root (`RB_SIZE=bytes` sets `--rb-size`):
 //!
 //!     cargo build --release -p tetra-agent --bins --examples
-//!     target/release/examples/mem_report [EXECS]
+//!     target/release/examples/mem_report [EXECS [READS]]
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
@@ -73,6 +77,7 @@ fn rss_breakdown(pid: u32) -> anyhow::Result<(f64, String)> {
         Ok(v.trim().trim_end_matches(" kB").parse()?)
     };
     let (rss, anon, file, threads) = (field("VmRSS:")?, field("RssAnon:")?, field("RssFile:")?, field("Threads:")?);
+    let peak = field("VmHWM:")?;
     let vmas = smaps(pid)?;
     let mut classes: Vec<(&str, u64)> = Vec::new();
     for i in 0..vmas.len() {
@@ -84,7 +89,7 @@ fn rss_breakdown(pid: u32) -> anyhow::Result<(f64, String)> {
     }
     classes.retain(|(_, kib)| *kib > 0);
     classes.sort_by(|a, b| b.1.cmp(&a.1));
-    let mut text = format!("    RSS {:.1} MiB: anonymous {:.1} MiB, file-backed {:.1} MiB; {threads} threads\n", mib(rss), mib(anon), mib(file));
+    let mut text = format!("    RSS {:.1} MiB (peak so far {:.1} MiB): anonymous {:.1} MiB, file-backed {:.1} MiB; {threads} threads\n", mib(rss), mib(peak), mib(anon), mib(file));
     for (class, kib) in classes {
         text += &format!("      {kib:>7} KiB  {class}\n");
     }
@@ -137,16 +142,64 @@ fn report(what: &str, pid: u32) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A policy posting every read of `dd` (the burst).
+fn read_policy(dd: &Path) -> String {
+    format!(
+        "apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: mem-report-reads
+spec:
+  tracepoints:
+  - subsystem: syscalls
+    event: sys_enter_read
+    selectors:
+    - matchBinaries:
+      - operator: In
+        values: [\"{}\"]
+",
+        dd.display()
+    )
+}
+
+/// Waits until the file has not grown for two seconds (the agent has caught up).
+fn wait_quiet(path: &Path) -> anyhow::Result<()> {
+    let (mut size, mut since) = (0, Instant::now());
+    while since.elapsed() < Duration::from_secs(2) {
+        let len = std::fs::metadata(path)?.len();
+        if len != size {
+            (size, since) = (len, Instant::now());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
-    let execs: usize = std::env::args().nth(1).map(|s| s.parse()).transpose()?.unwrap_or(10_000);
+    let arg = |i: usize, default: u64| -> anyhow::Result<u64> {
+        Ok(std::env::args().nth(i).map(|s| s.parse()).transpose()?.unwrap_or(default))
+    };
+    let (execs, reads) = (arg(1, 10_000)? as usize, arg(2, 200_000)?);
     let dir = tempfile::tempdir()?;
+    let export = dir.path().join("events.json");
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let server = format!("--server-address=127.0.0.1:{port}");
     let run_dir = format!("--run-dir={}", dir.path().display());
-    let Agent { child: mut agent, log } =
-        Agent::start(&dir.path().join("events.json"), &[server.as_ref(), run_dir.as_ref()])?;
-    // Keep reading the log so the agent never blocks on a full pipe.
-    std::thread::spawn(move || log.map_while(Result::ok).for_each(drop));
+    let mut args: Vec<String> = vec![server, run_dir];
+    if let Ok(size) = std::env::var("RB_SIZE") {
+        args.push(format!("--rb-size={size}"));
+    }
+    let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_ref()).collect();
+    let Agent { child: mut agent, log } = Agent::start(&export, &args)?;
+    // Keep reading the log so the agent never blocks on a full pipe; keep its final stats.
+    let (final_tx, final_stats) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in log.map_while(Result::ok) {
+            if let Some(stats) = line.split("final stats:").nth(1) {
+                let _ = final_tx.send(stats.trim().to_string());
+            }
+        }
+    });
     let pid = agent.id();
     report("idle (process cache seeded)", pid)?;
     let idle_objects = memory::objects_of_process(pid)?;
@@ -174,8 +227,23 @@ fn main() -> anyhow::Result<()> {
 
     storm(execs, "mem-report")?;
     report(&format!("after a {execs}-exec storm"), pid)?;
+
+    let dd = std::fs::canonicalize("/usr/bin/dd").or_else(|_| std::fs::canonicalize("/bin/dd"))?;
+    let yaml = read_policy(&dd);
+    rt.block_on(client.add_tracing_policy(AddTracingPolicyRequest { yaml, domain: String::new() }))?;
+    let ok = Command::new(&dd)
+        .args(["if=/dev/zero", "of=/dev/null", "bs=1", &format!("count={reads}")])
+        .stderr(Stdio::null())
+        .status()?
+        .success();
+    anyhow::ensure!(ok, "dd failed");
+    wait_quiet(&export)?;
+    report(&format!("after a burst of {reads} read events (caught up)"), pid)?;
+
     // SAFETY: kill() only signals our own child.
     unsafe { libc::kill(pid as i32, libc::SIGINT) };
     agent.wait()?;
+    let stats = final_stats.recv_timeout(Duration::from_secs(5)).unwrap_or_default();
+    println!("agent counters: {stats}");
     Ok(())
 }

@@ -4,6 +4,10 @@
 //! Publishing never blocks. When a subscriber's queue is full the event is dropped for
 //! that subscriber only and counted (per subscriber, and globally by subscriber kind), so
 //! a stuck client never stalls the agent, the JSON export or the other clients.
+//!
+//! The events of one publishing call reach each subscriber as one [`Batch`]: one
+//! wake-up of its consumer per burst instead of one per event. A queue is an unbounded
+//! channel (memory taken as it fills, given back as it drains) bounded by a [`Room`].
 //! A subscriber may carry an allow/deny filter, checked before enqueueing, so a queue
 //! only ever holds (and only ever drops) events its consumer asked for.
 //!
@@ -14,6 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tetra_proto::filter::EventFilters;
 use tetra_proto::tetragon::GetEventsResponse;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::export::line::LineEncoder;
 use crate::stats::Stats;
@@ -27,6 +32,51 @@ pub struct Published {
 }
 
 pub type SharedEvent = Arc<Published>;
+
+/// Items handed over at once, with the room they take in their queue: the room is given
+/// back when the batch is dropped (consumed, or discarded with its queue).
+pub struct Batch<T> {
+    pub items: Vec<T>,
+    pub room: OwnedSemaphorePermit,
+}
+
+pub type EventBatch = Batch<SharedEvent>;
+
+/// The bound of a queue, in items. The queues are unbounded channels, which allocate as
+/// they fill and free as they drain, so an idle queue costs (almost) no memory whatever
+/// its bound; a [`Batch`] holds one permit of this semaphore per item.
+#[derive(Clone)]
+pub struct Room {
+    free: Arc<Semaphore>,
+    capacity: usize,
+}
+
+impl Room {
+    pub fn new(capacity: usize) -> Room {
+        let capacity = capacity.clamp(1, Semaphore::MAX_PERMITS);
+        Room { free: Arc::new(Semaphore::new(capacity)), capacity }
+    }
+
+    /// Nothing queued (or being consumed).
+    pub fn is_empty(&self) -> bool {
+        self.free.available_permits() == self.capacity
+    }
+
+    /// Room for one more item, if there is any.
+    pub fn try_take(&self) -> Option<OwnedSemaphorePermit> {
+        self.free.clone().try_acquire_owned().ok()
+    }
+
+    /// Room for `n` items (at most the capacity), waiting until consumers free it.
+    pub fn take_blocking(&self, n: usize) -> OwnedSemaphorePermit {
+        let n = u32::try_from(n).unwrap_or(u32::MAX);
+        match self.free.clone().try_acquire_many_owned(n) {
+            Ok(room) => room,
+            Err(_) => futures::executor::block_on(self.free.clone().acquire_many_owned(n))
+                .expect("a Room's semaphore is never closed"),
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SubscriberKind {
@@ -59,35 +109,23 @@ impl SubscriberState {
 }
 
 enum Tx {
-    Blocking(crossbeam_channel::Sender<SharedEvent>),
-    Async(tokio::sync::mpsc::Sender<SharedEvent>),
-}
-
-enum Sent {
-    Ok,
-    Full,
-    Closed,
+    Blocking(crossbeam_channel::Sender<EventBatch>),
+    Async(tokio::sync::mpsc::UnboundedSender<EventBatch>),
 }
 
 impl Tx {
-    fn try_send(&self, ev: &SharedEvent) -> Sent {
+    /// False when the consumer is gone.
+    fn send(&self, batch: EventBatch) -> bool {
         match self {
-            Tx::Blocking(tx) => match tx.try_send(ev.clone()) {
-                Ok(()) => Sent::Ok,
-                Err(crossbeam_channel::TrySendError::Full(_)) => Sent::Full,
-                Err(crossbeam_channel::TrySendError::Disconnected(_)) => Sent::Closed,
-            },
-            Tx::Async(tx) => match tx.try_send(ev.clone()) {
-                Ok(()) => Sent::Ok,
-                Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => Sent::Full,
-                Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => Sent::Closed,
-            },
+            Tx::Blocking(tx) => tx.send(batch).is_ok(),
+            Tx::Async(tx) => tx.send(batch).is_ok(),
         }
     }
 }
 
 struct Entry {
     tx: Tx,
+    room: Room,
     filter: EventFilters,
     state: Arc<SubscriberState>,
 }
@@ -99,6 +137,8 @@ struct Inner {
     encoder: LineEncoder,
     /// Indexes of the entries taking the event being published (kept to reuse its memory).
     takers: Vec<usize>,
+    /// The batch of each entry (same index) while events are published.
+    batches: Vec<Option<EventBatch>>,
 }
 
 pub struct Bus {
@@ -132,6 +172,7 @@ impl Bus {
     fn add(
         self: &Arc<Self>,
         tx: Tx,
+        capacity: usize,
         kind: SubscriberKind,
         peer: &str,
         filter: EventFilters,
@@ -148,7 +189,7 @@ impl Bus {
         if inner.closed {
             return None;
         }
-        inner.entries.push(Entry { tx, filter, state: state.clone() });
+        inner.entries.push(Entry { tx, room: Room::new(capacity), filter, state: state.clone() });
         Some(Subscription { bus: self.clone(), state })
     }
 
@@ -159,9 +200,9 @@ impl Bus {
         peer: &str,
         capacity: usize,
         filter: EventFilters,
-    ) -> Option<(crossbeam_channel::Receiver<SharedEvent>, Subscription)> {
-        let (tx, rx) = crossbeam_channel::bounded(capacity.max(1));
-        Some((rx, self.add(Tx::Blocking(tx), kind, peer, filter)?))
+    ) -> Option<(crossbeam_channel::Receiver<EventBatch>, Subscription)> {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        Some((rx, self.add(Tx::Blocking(tx), capacity, kind, peer, filter)?))
     }
 
     /// A subscriber read from async code. `None` once the bus is closed.
@@ -171,45 +212,68 @@ impl Bus {
         peer: &str,
         capacity: usize,
         filter: EventFilters,
-    ) -> Option<(tokio::sync::mpsc::Receiver<SharedEvent>, Subscription)> {
-        let (tx, rx) = tokio::sync::mpsc::channel(capacity.max(1));
-        Some((rx, self.add(Tx::Async(tx), kind, peer, filter)?))
+    ) -> Option<(tokio::sync::mpsc::UnboundedReceiver<EventBatch>, Subscription)> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        Some((rx, self.add(Tx::Async(tx), capacity, kind, peer, filter)?))
     }
 
     /// Hands the event to every subscriber whose filter matches; never blocks.
-    pub fn publish(&self, mut event: GetEventsResponse) {
+    pub fn publish(&self, event: GetEventsResponse) {
+        self.publish_all([event]);
+    }
+
+    /// Hands each event to every subscriber whose filter matches, in one batch per
+    /// subscriber; never blocks.
+    pub fn publish_all(&self, events: impl IntoIterator<Item = GetEventsResponse>) {
         let mut inner = self.lock();
-        let Inner { entries, encoder, takers, .. } = &mut *inner;
-        takers.clear();
-        takers.extend((0..entries.len()).filter(|&i| entries[i].filter.matches(&event)));
-        if takers.is_empty() {
-            return;
+        let Inner { entries, encoder, takers, batches, .. } = &mut *inner;
+        batches.clear();
+        batches.resize_with(entries.len(), || None);
+        for mut event in events {
+            takers.clear();
+            takers.extend((0..entries.len()).filter(|&i| entries[i].filter.matches(&event)));
+            if takers.is_empty() {
+                continue;
+            }
+            let line = takers
+                .iter()
+                .any(|&i| entries[i].state.kind == SubscriberKind::JsonExport)
+                .then(|| encoder.encode(&mut event));
+            let event = Arc::new(Published { event, line });
+            for &i in takers.iter() {
+                let e = &entries[i];
+                match (e.room.try_take(), &mut batches[i]) {
+                    (Some(room), Some(batch)) => {
+                        batch.items.push(event.clone());
+                        batch.room.merge(room);
+                    }
+                    (Some(room), slot @ None) => {
+                        *slot = Some(Batch { items: vec![event.clone()], room });
+                    }
+                    (None, _) => {
+                        e.state.dropped.fetch_add(1, Relaxed);
+                        e.state.unreported.fetch_add(1, Relaxed);
+                        let global = match e.state.kind {
+                            SubscriberKind::JsonExport => &self.stats.export_queue_full,
+                            SubscriberKind::GrpcClient => &self.stats.grpc_client_drops,
+                        };
+                        global.fetch_add(1, Relaxed);
+                    }
+                }
+            }
         }
-        let line = takers
-            .iter()
-            .any(|&i| entries[i].state.kind == SubscriberKind::JsonExport)
-            .then(|| encoder.encode(&mut event));
-        let event = Arc::new(Published { event, line });
         let mut closed = Vec::new();
-        for e in takers.iter().map(|&i| &entries[i]) {
-            match e.tx.try_send(&event) {
-                Sent::Ok => {
-                    e.state.queued.fetch_add(1, Relaxed);
-                }
-                Sent::Full => {
-                    e.state.dropped.fetch_add(1, Relaxed);
-                    e.state.unreported.fetch_add(1, Relaxed);
-                    let global = match e.state.kind {
-                        SubscriberKind::JsonExport => &self.stats.export_queue_full,
-                        SubscriberKind::GrpcClient => &self.stats.grpc_client_drops,
-                    };
-                    global.fetch_add(1, Relaxed);
-                }
-                Sent::Closed => closed.push(e.state.id),
+        for (e, batch) in entries.iter().zip(batches.drain(..)) {
+            let Some(batch) = batch else { continue };
+            let n = batch.items.len() as u64;
+            if e.tx.send(batch) {
+                e.state.queued.fetch_add(n, Relaxed);
+            } else {
+                closed.push(e.state.id);
             }
         }
         if !closed.is_empty() {
-            inner.entries.retain(|e| !closed.contains(&e.state.id));
+            entries.retain(|e| !closed.contains(&e.state.id));
         }
     }
 
@@ -219,6 +283,11 @@ impl Bus {
         let mut inner = self.lock();
         inner.closed = true;
         inner.entries.clear();
+    }
+
+    /// Every subscriber has consumed all it was given.
+    pub fn drained(&self) -> bool {
+        self.lock().entries.iter().all(|e| e.room.is_empty())
     }
 
     /// The current subscribers, for metrics.
@@ -265,7 +334,7 @@ mod tests {
         assert_eq!(slow.state.take_unreported(), 0);
         // The slow queue kept the oldest events.
         let first = slow_rx.try_recv().unwrap();
-        assert_eq!(first.event.process().unwrap().binary, "/bin/0");
+        assert_eq!(first.items[0].event.process().unwrap().binary, "/bin/0");
     }
 
     #[test]
@@ -278,10 +347,34 @@ mod tests {
         bus.publish(exec("/bin/true"));
         assert_eq!(rx.len(), 1);
         assert_eq!(sub.state.dropped.load(Relaxed), 0);
-        assert_eq!(rx.recv().unwrap().event.event_type(), EventType::ProcessExec);
+        assert_eq!(rx.recv().unwrap().items[0].event.event_type(), EventType::ProcessExec);
         assert_eq!(bus.subscribers().len(), 1);
         drop(sub);
         assert!(bus.subscribers().is_empty());
+    }
+
+    #[test]
+    fn one_batch_per_call_and_room_given_back_when_consumed() {
+        let stats = Arc::new(Stats::default());
+        let bus = Bus::new(stats.clone());
+        let (rx, sub) = bus
+            .subscribe_blocking(SubscriberKind::JsonExport, "json", 3, EventFilters::default())
+            .unwrap();
+        bus.publish_all((0..5).map(|i| exec(&format!("/bin/{i}"))));
+        assert_eq!(rx.len(), 1, "one hand-over for the whole call");
+        let batch = rx.try_recv().unwrap();
+        let names: Vec<_> = batch.items.iter().map(|e| e.event.process().unwrap().binary.clone()).collect();
+        assert_eq!(names, ["/bin/0", "/bin/1", "/bin/2"], "the queue kept the oldest");
+        assert_eq!(stats.export_queue_full.load(Relaxed), 2);
+        // Still held by the consumer: the queue has no room.
+        bus.publish(exec("/bin/5"));
+        assert_eq!(sub.state.dropped.load(Relaxed), 3);
+        drop(batch);
+        bus.publish_all((6..9).map(|i| exec(&format!("/bin/{i}"))));
+        assert!(!bus.drained());
+        assert_eq!(rx.try_recv().unwrap().items.len(), 3, "consumed: its room is back");
+        assert!(bus.drained());
+        assert_eq!(sub.state.queued.load(Relaxed), 6);
     }
 
     #[test]

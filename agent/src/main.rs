@@ -49,8 +49,10 @@ struct Args {
     /// Permission bits of export files, in octal.
     #[arg(long, default_value = "600", value_parser = parse_octal)]
     export_file_perm: u32,
-    /// Size of the kernel ring buffer in bytes (power of two).
-    #[arg(long, default_value_t = 8 << 20, value_parser = parse_ringbuf_size)]
+    /// Size of the kernel ring buffer in bytes (power of two). Its pages stay allocated and
+    /// are mapped twice by the reader, so it counts twice in RSS; a burst beyond what it and
+    /// --event-queue-size hold is lost and counted.
+    #[arg(long, default_value_t = 4 << 20, value_parser = parse_ringbuf_size)]
     rb_size: u32,
     /// Records queued between the ring buffer reader and event processing.
     #[arg(long, default_value_t = 65536)]
@@ -363,6 +365,7 @@ fn main() -> anyhow::Result<()> {
                 .context("starting the GetUrl/DnsLookup workers")?,
         ),
         data: Default::default(),
+        published: Vec::new(),
     };
     tracing::info!("tetrad ready on node {node}");
     let result = match &sensor {

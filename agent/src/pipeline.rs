@@ -3,21 +3,27 @@
 //! export and gRPC clients, see [`crate::bus`]).
 //!
 //! A full queue makes the reader wait: the backlog then stays in the kernel ring buffer,
-//! which is far larger, and what it cannot hold is refused there and counted per kind.
-//! Dropping in user space instead would lose events the ring buffer still had room for.
+//! and what it cannot hold is refused there and counted per kind. Dropping in user space
+//! instead would lose events the ring buffer still had room for.
+//!
+//! Records cross to the processing thread in batches (those of one ring buffer poll, up
+//! to [`BATCH_MAX`]), and the events of one batch go to the bus together: a burst costs
+//! one wake-up per batch instead of one per record, and a lone record still goes at once.
+//! The queue only takes memory for what it holds (see [`crate::bus::Room`]).
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError};
+use crossbeam_channel::{unbounded, Receiver, RecvTimeoutError, Sender};
 use libbpf_rs::RingBufferBuilder;
 use tetra_proto::filter::Redactor;
 use tetra_proto::tetragon::GetEventsResponse;
 
 use crate::abi::{self, Record};
-use crate::bus::Bus;
+use crate::bus::{Batch, Bus, Room};
 use crate::events::EventBuilder;
 use crate::k8s::enrich::{Enricher, Subject};
 use crate::maxdata::Reassembly;
@@ -43,6 +49,8 @@ pub struct Processor {
     pub user_actions: Option<UserActions>,
     /// maxData arguments waiting for their data messages' events.
     pub data: Reassembly,
+    /// Events of the batch being handled, published together once it is done.
+    pub published: Vec<GetEventsResponse>,
 }
 
 fn subject(s: &Snapshot) -> Option<Subject> {
@@ -78,9 +86,22 @@ impl Processor {
         if !self.redactor.is_empty() {
             self.redactor.apply(&mut event);
         }
-        self.bus.publish(event);
+        self.published.push(event);
     }
 
+    /// Hands the events of the batch to the bus, and the process cache's figures to the
+    /// metrics.
+    fn flush(&mut self) {
+        if !self.published.is_empty() {
+            self.bus.publish_all(self.published.drain(..));
+        }
+        let cs = self.cache.stats();
+        self.stats.cache_size.store(cs.size as u64, Relaxed);
+        self.stats.cache_misses.store(cs.misses, Relaxed);
+        self.stats.cache_evictions.store(cs.evictions, Relaxed);
+    }
+
+    /// Handles one record; its events are published by the next [`Processor::flush`].
     pub fn handle(&mut self, record: Record) {
         match record {
             Record::Clone(m) => self.cache.on_clone(m.pid, m.ppid, m.hdr.ktime),
@@ -127,20 +148,19 @@ impl Processor {
                 }
             }
         }
-        let cs = self.cache.stats();
-        self.stats.cache_size.store(cs.size as u64, Relaxed);
-        self.stats.cache_misses.store(cs.misses, Relaxed);
-        self.stats.cache_evictions.store(cs.evictions, Relaxed);
     }
 
     /// Runs until the queue's sender is gone and the queue is drained; held events are
-    /// looked at between records and at least every 100 ms.
-    fn run(mut self, queue: Receiver<Record>) {
+    /// looked at between batches and at least every 100 ms.
+    fn run(mut self, queue: Receiver<Batch<Record>>) {
         let tick = Duration::from_millis(100);
         let mut last_release = Instant::now();
         loop {
             match queue.recv_timeout(tick) {
-                Ok(record) => self.handle(record),
+                Ok(Batch { items, room }) => {
+                    items.into_iter().for_each(|record| self.handle(record));
+                    drop(room); // handled: the reader may queue as many again
+                }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
@@ -149,8 +169,50 @@ impl Processor {
                 self.data.expire(Instant::now(), &self.stats);
                 last_release = Instant::now();
             }
+            self.flush();
         }
         self.release_held(true);
+        self.flush();
+    }
+}
+
+/// Most records in one hand-over: a long poll is handed over in parts, so the processing
+/// thread starts on a burst while the reader is still reading it.
+const BATCH_MAX: usize = 256;
+
+/// Records received between two returns of free memory to the system (at most one a
+/// second, when every queue is empty).
+const TRIM_AFTER: u64 = 10_000;
+
+/// The reader's side of the queue: gathers decoded records and hands them over.
+struct HandOver<'a> {
+    tx: Sender<Batch<Record>>,
+    room: Room,
+    records: Vec<Record>,
+    /// [`BATCH_MAX`], or the queue's capacity if smaller (a batch must fit the queue).
+    max: usize,
+    stats: &'a Stats,
+}
+
+impl HandOver<'_> {
+    fn push(&mut self, record: Record) {
+        self.records.push(record);
+        if self.records.len() >= self.max {
+            self.send();
+        }
+    }
+
+    /// Hands over what was gathered, waiting while the queue is full.
+    fn send(&mut self) {
+        if self.records.is_empty() {
+            return;
+        }
+        let room = self.room.take_blocking(self.records.len());
+        let batch = Batch { items: std::mem::take(&mut self.records), room };
+        if let Err(lost) = self.tx.send(batch) {
+            // The event thread is gone: nothing will take these records.
+            self.stats.queue_full.fetch_add(lost.0.items.len() as u64, Relaxed);
+        }
     }
 }
 
@@ -162,29 +224,41 @@ pub fn run(
     stop: &AtomicBool,
 ) -> anyhow::Result<()> {
     let stats = processor.stats.clone();
-    let (tx, rx) = bounded::<Record>(queue_size.max(1));
+    let bus = processor.bus.clone();
+    let (tx, rx) = unbounded::<Batch<Record>>();
     let worker = thread::Builder::new()
         .name("tetrad-events".into())
         .spawn(move || processor.run(rx))
         .context("starting the event thread")?;
 
-    let reader_stats = stats.clone();
+    let queue_size = queue_size.max(1);
+    let hand = RefCell::new(HandOver {
+        tx,
+        room: Room::new(queue_size),
+        records: Vec::new(),
+        max: BATCH_MAX.min(queue_size),
+        stats: &stats,
+    });
     let mut builder = RingBufferBuilder::new();
     builder
-        .add(sensor.events_map(), move |data: &[u8]| {
-            reader_stats.ringbuf_received.fetch_add(1, Relaxed);
+        .add(sensor.events_map(), |data: &[u8]| {
+            stats.ringbuf_received.fetch_add(1, Relaxed);
             match abi::decode(data) {
                 Ok(record) => {
+                    let mut hand = hand.borrow_mut();
                     if let Record::Data(d) = &record {
-                        wait_for_data_room(&reader_stats, d.bytes.len() as u64);
+                        let len = d.bytes.len() as u64;
+                        if !data_room(&stats, len) {
+                            // Handling what was gathered is what frees data room.
+                            hand.send();
+                            wait_for_data_room(&stats, len);
+                        }
+                        stats.data_queued_bytes.fetch_add(len, Relaxed);
                     }
-                    if tx.send(record).is_err() {
-                        // The event thread is gone: nothing will take this record.
-                        reader_stats.queue_full.fetch_add(1, Relaxed);
-                    }
+                    hand.push(record);
                 }
                 Err(e) => {
-                    if reader_stats.decode_errors.fetch_add(1, Relaxed) == 0 {
+                    if stats.decode_errors.fetch_add(1, Relaxed) == 0 {
                         tracing::error!("undecodable kernel record: {e}");
                     }
                 }
@@ -196,12 +270,14 @@ pub fn run(
 
     let mut last_report = Instant::now();
     let mut reported_lost = 0;
+    let mut trimmed_at = 0;
     while !stop.load(Relaxed) {
         match ring.poll(Duration::from_millis(100)) {
             Ok(()) => {}
             Err(e) if e.kind() == libbpf_rs::ErrorKind::Interrupted => {}
             Err(e) => return Err(e).context("polling the ring buffer"),
         }
+        hand.borrow_mut().send();
         if last_report.elapsed() >= Duration::from_secs(1) {
             update_kernel_drops(sensor, &stats);
             let lost = stats.lost();
@@ -209,12 +285,21 @@ pub fn run(
                 tracing::warn!("events lost so far: {} ({stats})", lost);
                 reported_lost = lost;
             }
+            // Once a burst is over and every queue is empty, give the memory it took back
+            // to the system: glibc keeps freed memory in its arenas otherwise.
+            let received = stats.ringbuf_received.load(Relaxed);
+            if received - trimmed_at >= TRIM_AFTER && hand.borrow().room.is_empty() && bus.drained() {
+                crate::sys::release_free_memory();
+                trimmed_at = received;
+            }
             last_report = Instant::now();
         }
     }
     ring.consume().context("draining the ring buffer")?;
+    hand.borrow_mut().send();
     update_kernel_drops(sensor, &stats);
-    drop(ring); // drops the queue sender: the worker drains and ends
+    drop(ring);
+    drop(hand); // drops the queue sender: the worker drains and ends
     worker.join().map_err(|_| anyhow::anyhow!("the event thread panicked"))?;
     Ok(())
 }
@@ -223,15 +308,18 @@ pub fn run(
 /// a data message holds up to 32 KiB.
 const QUEUED_DATA_MAX: u64 = 64 << 20;
 
+fn data_room(stats: &Stats, len: u64) -> bool {
+    stats.data_queued_bytes.load(Relaxed) + len <= QUEUED_DATA_MAX
+}
+
 /// Waits (at most a second, so a stuck event thread cannot hang the reader) until the
 /// queue has room for `len` more data bytes; meanwhile the backlog stays in the kernel's
 /// ring buffer, as when the queue is full.
 fn wait_for_data_room(stats: &Stats, len: u64) {
     let deadline = Instant::now() + Duration::from_secs(1);
-    while stats.data_queued_bytes.load(Relaxed) + len > QUEUED_DATA_MAX && Instant::now() < deadline {
+    while !data_room(stats, len) && Instant::now() < deadline {
         thread::sleep(Duration::from_millis(1));
     }
-    stats.data_queued_bytes.fetch_add(len, Relaxed);
 }
 
 fn update_kernel_drops(sensor: &ProcessSensor, stats: &Stats) {

@@ -209,7 +209,7 @@ pub fn tune_allocator() {
 
 /// Gives the allocator's free pages back to the system, in every arena (glibc keeps them
 /// otherwise): called after a policy is loaded or unloaded, so a refused or deleted policy
-/// leaves no resident memory behind.
+/// leaves no resident memory behind, and after a burst of events (see `pipeline`).
 pub fn release_free_memory() {
     #[cfg(target_env = "gnu")]
     // SAFETY: malloc_trim only returns free memory to the system.

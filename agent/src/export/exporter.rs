@@ -14,7 +14,7 @@ use tetra_proto::tetragon::{get_events_response::Event, GetEventsResponse, RateL
 
 use super::json::JsonWriter;
 use super::ratelimit::RateLimiter;
-use crate::bus::{Published, SharedEvent, Subscription};
+use crate::bus::{EventBatch, Published, Subscription};
 use crate::stats::Stats;
 
 pub struct JsonExporter {
@@ -41,7 +41,7 @@ impl JsonExporter {
     /// Runs on its own thread until the bus closes the queue and it is drained.
     pub fn spawn(
         self,
-        queue: Receiver<SharedEvent>,
+        queue: Receiver<EventBatch>,
         sub: Subscription,
     ) -> std::io::Result<JoinHandle<()>> {
         thread::Builder::new().name("tetrad-export".into()).spawn(move || self.run(queue, sub))
@@ -103,11 +103,12 @@ impl JsonExporter {
         }
     }
 
-    fn run(mut self, queue: Receiver<SharedEvent>, sub: Subscription) {
+    fn run(mut self, queue: Receiver<EventBatch>, sub: Subscription) {
         loop {
             match queue.recv_timeout(Duration::from_millis(200)) {
-                Ok(event) => {
-                    self.handle(&event);
+                Ok(batch) => {
+                    batch.items.iter().for_each(|event| self.handle(event));
+                    drop(batch); // its room in the queue is free again
                     // Flush once the burst is over, so a quiet period is never buffered;
                     // having caught up, report what our own queue could not hold.
                     if queue.is_empty() {

@@ -81,7 +81,7 @@ impl FineGuidanceSensors for Service {
             .ok_or_else(|| Status::unavailable("the agent is shutting down"))?;
         self.stats.grpc_clients_total.fetch_add(1, Relaxed);
         tracing::info!("GetEvents client {peer} connected (id {})", sub.state.id);
-        Ok(Response::new(ClientStream { queue, fields, node: self.node.clone(), sub }))
+        Ok(Response::new(ClientStream::new(queue, fields, self.node.clone(), sub)))
     }
 
     async fn get_health(

@@ -8,21 +8,34 @@ use std::task::{Context, Poll};
 
 use tetra_proto::filter::FieldFilters;
 use tetra_proto::tetragon::GetEventsResponse;
-use tokio::sync::mpsc::Receiver;
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::OwnedSemaphorePermit;
 use tokio_stream::Stream;
 
-use crate::bus::{SharedEvent, Subscription};
+use crate::bus::{EventBatch, SharedEvent, Subscription};
 use crate::export::exporter::rate_limit_info;
 
 pub struct ClientStream {
-    pub queue: Receiver<SharedEvent>,
-    pub fields: FieldFilters,
-    pub node: String,
+    queue: UnboundedReceiver<EventBatch>,
+    fields: FieldFilters,
+    node: String,
     /// Unsubscribes when the client goes away and tonic drops the stream.
-    pub sub: Subscription,
+    sub: Subscription,
+    /// What is left of the batch being sent, and its room in the queue (freed once sent).
+    current: std::vec::IntoIter<SharedEvent>,
+    room: Option<OwnedSemaphorePermit>,
 }
 
 impl ClientStream {
+    pub fn new(
+        queue: UnboundedReceiver<EventBatch>,
+        fields: FieldFilters,
+        node: String,
+        sub: Subscription,
+    ) -> ClientStream {
+        ClientStream { queue, fields, node, sub, current: Vec::new().into_iter(), room: None }
+    }
+
     fn render(&self, event: &GetEventsResponse) -> GetEventsResponse {
         let mut event = event.clone();
         if !self.fields.is_empty() {
@@ -37,16 +50,25 @@ impl Stream for ClientStream {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        // A full queue is the only cause of drops, so drops are always followed by
-        // queued events: reporting when the queue is empty means the client caught up.
-        if this.queue.is_empty() && this.sub.state.has_unreported() {
-            let dropped = this.sub.state.take_unreported();
-            return Poll::Ready(Some(Ok(rate_limit_info(&this.node, dropped))));
-        }
-        match this.queue.poll_recv(cx) {
-            Poll::Ready(Some(event)) => Poll::Ready(Some(Ok(this.render(&event.event)))),
-            Poll::Ready(None) => Poll::Ready(None),
-            Poll::Pending => Poll::Pending,
+        loop {
+            if let Some(event) = this.current.next() {
+                return Poll::Ready(Some(Ok(this.render(&event.event))));
+            }
+            this.room = None;
+            // A full queue is the only cause of drops, so drops are always followed by
+            // queued events: reporting when the queue is empty means the client caught up.
+            if this.queue.is_empty() && this.sub.state.has_unreported() {
+                let dropped = this.sub.state.take_unreported();
+                return Poll::Ready(Some(Ok(rate_limit_info(&this.node, dropped))));
+            }
+            match this.queue.poll_recv(cx) {
+                Poll::Ready(Some(batch)) => {
+                    this.current = batch.items.into_iter();
+                    this.room = Some(batch.room);
+                }
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending => return Poll::Pending,
+            }
         }
     }
 }
