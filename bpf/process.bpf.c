@@ -76,18 +76,24 @@ static __always_inline void read_creds(struct task_struct *task, struct tetra_ms
 						      : (__u32)-1;
 }
 
-/* The execve path of process `tgid` into the binaries map, when absolute. */
+/* The execve path of process `tgid` into the binaries map, when absolute, with its number. */
 static __always_inline void remember_binary(struct exec_scratch *s, __u32 tgid,
 					    const char *filename)
 {
-	long n = bpf_probe_read_kernel_str(s->bin.path, BIN_MAX, filename);
+	long n;
 
+	__builtin_memset(s->bin.path, 0, BIN_MAX); /* the binary_ids key's padding */
+	n = bpf_probe_read_kernel_str(s->bin.path, BIN_MAX, filename);
 	if (n <= 1 || s->bin.path[0] != '/') {
 		bpf_map_delete_elem(&binaries, &tgid);
 		return;
 	}
 	s->bin.len = n - 1;
 	s->bin.pad = 0;
+	/* Its matchBinaries number, once per exec rather than per hooked call. */
+	s->bin.id = 0;
+	s->bin.gen = 0; /* generation 0: no path registered, so id 0 is right */
+	resolve_binary_id(&s->bin);
 	bpf_map_update_elem(&binaries, &tgid, &s->bin, BPF_ANY);
 }
 

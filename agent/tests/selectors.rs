@@ -387,6 +387,62 @@ spec:
 
 #[test]
 #[ignore = "needs root: loads BPF programs (the README test command runs it)"]
+fn match_binaries_of_a_process_older_than_the_agent() {
+    // In/NotIn compare the number the kernel gives each path a policy names: a shell that
+    // exec'd before the agent (its entry seeded from the process cache, unnumbered) must
+    // still be recognised once the policy is loaded.
+    let dir = tempfile::tempdir().unwrap();
+    let file = marker_file(dir.path(), "old");
+    let go = dir.path().join("go");
+    let (f, g) = (file.to_str().unwrap(), go.to_str().unwrap());
+    let mut shell = Command::new("/bin/dash")
+        .args(["-c", &format!("while [ ! -e {g} ]; do sleep 0.05; done; read x < {f}")])
+        .spawn()
+        .unwrap();
+    // The execve path as the kernel saw it, and where it leads (the process cache's view
+    // may be either), so the filters hold whichever the seeded entry has.
+    let real = std::fs::canonicalize("/bin/dash").unwrap();
+    let paths = format!("[/bin/dash, \"{}\"]", real.display());
+    let name = file.file_name().unwrap().to_str().unwrap();
+    let hook = |message: &str, op: &str| {
+        format!(
+            "  - subsystem: syscalls
+    event: sys_enter_openat
+    message: {message}
+    args: [{{index: 6, type: string}}]
+    selectors:
+    - matchArgs: [{{index: 0, operator: Postfix, values: [\"{name}\"]}}]
+      matchBinaries: [{{operator: {op}, values: {paths}}}]
+"
+        )
+    };
+    let yaml = format!(
+        "apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata: {{name: old-bin}}
+spec:
+  tracepoints:
+{}{}",
+        hook("in", "In"),
+        hook("not in", "NotIn"),
+    );
+    let (mut agent, _d) = agent_with("old-bin", &yaml);
+    std::fs::write(&go, "").unwrap();
+    assert!(shell.wait().unwrap().success());
+    run("/bin/cat", &[f]); // NotIn only
+    wait_count(&agent, "old-bin", 2);
+    let (_, hits) = hits_after_stop(&mut agent, "old-bin");
+    let mut got: Vec<(String, u64)> = hits
+        .iter()
+        .map(|h| (h["message"].as_str().unwrap().to_string(), h["process"]["pid"].as_u64().unwrap()))
+        .collect();
+    got.sort();
+    assert_eq!(got, [("in".to_string(), u64::from(shell.id())), ("not in".to_string(), got[1].1)], "{hits:#?}");
+    assert_ne!(got[1].1, u64::from(shell.id()), "the cat, not the shell: {hits:#?}");
+}
+
+#[test]
+#[ignore = "needs root: loads BPF programs (the README test command runs it)"]
 fn skb_argument_of_a_raw_tracepoint() {
     use std::net::UdpSocket;
     let port = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();

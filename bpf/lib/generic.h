@@ -72,7 +72,7 @@ struct generic_config {
 	__u32 syscall; /* kprobe/fentry on a syscall wrapper: arguments are in the inner pt_regs */
 	__u32 can_override; /* kprobe: the kernel has bpf_override_return */
 	__u32 monitor_only; /* policy-mode monitor: report, never signal or override */
-	__u32 needs_binary; /* some selector has matchBinaries */
+	__u32 needs_binary; /* some selector has matchBinaries: NEEDS_BINARY | NEEDS_BINARY_PATH */
 	__u32 arg_reader[MAX_SLOTS];
 	/* Call position of the argument, or its byte offset in a tracepoint record. */
 	__u32 arg_pos[MAX_SLOTS];
@@ -129,6 +129,11 @@ static __always_inline __u64 bound(__u64 x, __u64 mask)
 	asm volatile("%[x] &= %[m]" : [x] "+r"(x) : [m] "i"(mask));
 	return x;
 }
+
+/* generic_config.needs_binary: a matchBinaries filter; one of them Prefix/Postfix, which
+ * compares the path (In/NotIn compare the binary's number). */
+#define NEEDS_BINARY 1
+#define NEEDS_BINARY_PATH 2
 
 /* Post parameter 3: which stack traces the event carries. */
 #define STACK_KERNEL 1
@@ -243,7 +248,6 @@ struct generic_scratch {
 	struct rate_key rate; /* before another member: reads into it may overrun by 23 bytes */
 	struct addr6_key akey;
 	struct binary_entry bin;
-	struct binary_entry ancestor; /* matchBinaries followChildren */
 	/* Per recorded argument (and RET_SLOT): the integer value, or where its bytes are in
 	 * data; vaux is the header's aux (inode mode of a path). */
 	__u64 ival[SLOT_MASK + 1];

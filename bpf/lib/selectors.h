@@ -145,12 +145,10 @@ static __always_inline bool int_in_map(struct generic_scratch *s, __u64 v, __u32
  * The evaluation is split into global functions: the verifier checks each once, on its
  * own, instead of once per path through the selectors (which exceeds its budget).
  *
- * Is the string (the executable when `how` has FROM_BIN, an ancestor's with FROM_ANCESTOR,
- * else data[off..off+len)) in value map `map_id`, compared as `how & 0xff` (OP_EQUAL exact,
- * OP_PREFIX, OP_POSTFIX)?
+ * Is the string (the executable when `how` has FROM_BIN, else data[off..off+len)) in value
+ * map `map_id`, compared as `how & 0xff` (OP_EQUAL exact, OP_PREFIX, OP_POSTFIX)?
  */
 #define FROM_BIN 0x100
-#define FROM_ANCESTOR 0x200
 
 __noinline int str_lookup(__u32 how, __u32 off, __u32 len, __u32 map_id)
 {
@@ -159,9 +157,8 @@ __noinline int str_lookup(__u32 how, __u32 off, __u32 len, __u32 map_id)
 
 	if (!s)
 		return 0;
-	const void *src = how & FROM_BIN	? (const void *)s->bin.path
-			  : how & FROM_ANCESTOR ? (const void *)s->ancestor.path
-						: (const void *)&s->data[off & DATA_MASK];
+	const void *src = how & FROM_BIN ? (const void *)s->bin.path
+					 : (const void *)&s->data[off & DATA_MASK];
 
 	if (class == OP_PREFIX)
 		return str_has_prefix(s, src, len, map_id);
@@ -547,20 +544,41 @@ __noinline int match_capabilities(const struct blob *b, __u32 off)
 	return 1;
 }
 
-/* Is the executable (`from`: FROM_BIN or FROM_ANCESTOR) in a value of the filter at `off`? */
-static __always_inline bool binary_listed(const struct blob *b, __u32 off, __u32 from, __u32 len)
+/* Prefix/Postfix: does the executable's path (s->bin) start/end with a value of the filter
+ * at `off`? */
+static __always_inline bool binary_affix_listed(struct generic_scratch *s, const struct blob *b,
+						__u32 off)
 {
-	__u32 op = rd32(b, off + 8), n = rd32(b, off + 16);
-	__u32 class = op <= BIN_NOT_IN ? OP_EQUAL : op <= BIN_NOT_PREFIX ? OP_PREFIX : OP_POSTFIX;
+	__u32 op = rd32(b, off + 8), n = rd32(b, off + 16), len = s->bin.len;
+	__u32 class = op <= BIN_NOT_PREFIX ? OP_PREFIX : OP_POSTFIX;
 	bool found = false;
 
 	for (__u32 j = 0; j < MAX_VALUES && len; j++) {
 		if (j >= n || found)
 			break;
-		found = str_lookup(class | from, 0, len & (BIN_MAX * 2 - 1),
+		found = str_lookup(class | FROM_BIN, 0, len & (BIN_MAX * 2 - 1),
 				   rd32(b, off + 20 + j * 4));
 	}
 	return found;
+}
+
+/*
+ * In/NotIn: is binary number `id` (binary_ids) one of the filter at `off`'s paths? User
+ * space puts (map id, number) into int_set for every path of the filter's value maps.
+ */
+static __always_inline bool binary_id_listed(const struct blob *b, __u32 off, __u32 id)
+{
+	__u32 n = rd32(b, off + 16);
+	struct int_key k = { .value = id };
+
+	for (__u32 j = 0; j < MAX_VALUES && id; j++) {
+		if (j >= n)
+			break;
+		k.map_id = rd32(b, off + 20 + j * 4);
+		if (bpf_map_lookup_elem(&int_set, &k))
+			return true;
+	}
+	return false;
 }
 
 #define MAX_ANCESTORS 8
@@ -571,10 +589,9 @@ static __always_inline bool binary_listed(const struct blob *b, __u32 off, __u32
  */
 __noinline int ancestor_listed(const struct blob *b, __u32 off)
 {
-	struct generic_scratch *s = scratch_value();
 	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
 
-	if (!s || !b)
+	if (!b)
 		return 0;
 	for (__u32 i = 0; i < MAX_ANCESTORS; i++) {
 		t = BPF_CORE_READ(t, real_parent);
@@ -586,14 +603,15 @@ __noinline int ancestor_listed(const struct blob *b, __u32 off)
 
 		if (!e)
 			continue;
-		bpf_probe_read_kernel(&s->ancestor, sizeof(s->ancestor), e);
-		if (binary_listed(b, off, FROM_ANCESTOR, s->ancestor.len))
+		resolve_binary_id(e);
+		if (binary_id_listed(b, off, e->id))
 			return 1;
 	}
 	return 0;
 }
 
-/* The binaries section at `off` against the executable in s->bin (len 0: unknown). */
+/* The binaries section at `off` against the executable: its number in s->bin.id, its path
+ * in s->bin (len 0: unknown). */
 static __always_inline bool match_binaries(struct generic_scratch *s, const struct blob *b,
 					   __u32 off)
 {
@@ -603,10 +621,15 @@ static __always_inline bool match_binaries(struct generic_scratch *s, const stru
 		return true;
 	/* At most one binary filter per selector (validated). */
 	__u32 op = rd32(b, off + 8), flags = rd32(b, off + 12);
-	bool found = binary_listed(b, off, FROM_BIN, s->bin.len);
+	bool found;
 
-	if (!found && (flags & 1))
-		found = ancestor_listed(b, off);
+	if (op <= BIN_NOT_IN) {
+		found = binary_id_listed(b, off, s->bin.id);
+		if (!found && (flags & 1))
+			found = ancestor_listed(b, off);
+	} else {
+		found = binary_affix_listed(s, b, off);
+	}
 	return (op == BIN_IN || op == BIN_PREFIX || op == BIN_POSTFIX) ? found : !found;
 }
 
@@ -732,37 +755,49 @@ __noinline int eval_arg_filters(struct generic_scratch *s, const struct blob *b,
 	return 1;
 }
 
-/* The current process's executable into s->bin (see struct binary_entry). */
+/*
+ * The current process's executable: its number (resolve_binary_id) into s->bin.id, and
+ * with NEEDS_BINARY_PATH (a Prefix/Postfix filter) its path into s->bin. A process without
+ * an entry in binaries gets one from its mapped executable's path.
+ */
 static __always_inline void current_binary(struct generic_scratch *s, __u32 tgid)
 {
 	struct binary_entry *e = bpf_map_lookup_elem(&binaries, &tgid);
 
-	s->bin.len = 0;
-	if (e) {
+	if (!e) {
+		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+		struct file *exe = BPF_CORE_READ(task, mm, exe_file);
+		struct fs_struct *fs = BPF_CORE_READ(task, fs);
+		struct path p = BPF_CORE_READ(exe, f_path);
+		bool truncated = false;
+		__u32 len;
+
+		s->bin.len = s->bin.id = s->bin.gen = s->bin.pad = 0;
+		if (!exe)
+			return;
+		len = walk_path(p.dentry, p.mnt, &fs->root, &s->path, &truncated);
+		/* As the exec program records it: at most BIN_MAX - 1 bytes, zero-padded. */
+		if (len > BIN_MAX - 1)
+			len = BIN_MAX - 1;
+		__builtin_memset(s->bin.path, 0, BIN_MAX);
+		bpf_probe_read_kernel(s->bin.path, bound(len, BIN_MAX - 1),
+				      &s->path.data[(PATH_BUF_SIZE - len) & PATH_BUF_MASK]);
+		s->bin.len = len;
+		resolve_binary_id(&s->bin);
+		bpf_map_update_elem(&binaries, &tgid, &s->bin, BPF_NOEXIST);
+		return;
+	}
+	resolve_binary_id(e);
+	if (cfg.needs_binary & NEEDS_BINARY_PATH) {
 		/* The header and the path's bytes: the comparisons read no further (a prefix
 		 * key reads past the string, but compares only its length's bits). */
 		__u32 len = e->len < BIN_MAX ? e->len : BIN_MAX;
 
-		bpf_probe_read_kernel(&s->bin, bound(8 + len, BIN_MAX * 2 - 1), e);
+		bpf_probe_read_kernel(&s->bin, bound(offsetof(struct binary_entry, path) + len,
+						     BIN_MAX * 2 - 1), e);
 		s->bin.len = len;
-		return;
 	}
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct file *exe = BPF_CORE_READ(task, mm, exe_file);
-	struct fs_struct *fs = BPF_CORE_READ(task, fs);
-	struct path p = BPF_CORE_READ(exe, f_path);
-	bool truncated = false;
-	__u32 len;
-
-	if (!exe)
-		return;
-	len = walk_path(p.dentry, p.mnt, &fs->root, &s->path, &truncated);
-	if (len > BIN_MAX)
-		len = BIN_MAX;
-	s->bin.len = len;
-	bpf_probe_read_kernel(s->bin.path, bound(len, BIN_MAX * 2 - 1),
-			      &s->path.data[(PATH_BUF_SIZE - len) & PATH_BUF_MASK]);
-	bpf_map_update_elem(&binaries, &tgid, &s->bin, BPF_NOEXIST);
+	s->bin.id = e->id;
 }
 
 /*

@@ -81,6 +81,12 @@ impl ProcessSensor {
         &self.skel.maps.binaries
     }
 
+    /// matchBinaries path -> number (`binary_ids`) and its generation (`binary_ids_gen`),
+    /// shared with the policy programs (see [`crate::sensors::generic::maps::BinaryIds`]).
+    pub fn binary_ids_maps(&self) -> (&libbpf_rs::Map<'static>, &libbpf_rs::Map<'static>) {
+        (&self.skel.maps.binary_ids, &self.skel.maps.binary_ids_gen)
+    }
+
     /// What each process had at exec (`exec_states` in bpf/lib/common.h), shared with the
     /// policy programs for matchNamespaceChanges/matchCapabilityChanges.
     pub fn exec_states_map(&self) -> &libbpf_rs::Map<'static> {
@@ -119,13 +125,17 @@ impl ProcessSensor {
     }
 }
 
-/// `sizeof(struct binary_entry)`: u32 len, u32 pad, then the path (checked against BTF in a
-/// test of the generic sensor).
-pub const BINARY_ENTRY_SIZE: usize = 8 + 2 * BINARY_PATH_MAX;
-/// `BIN_MAX`: longest path compared by matchBinaries.
-const BINARY_PATH_MAX: usize = 256;
+/// `sizeof(struct binary_entry)`: u32 len, id, gen, pad, then the path (checked against
+/// BTF in a test of the generic sensor).
+pub const BINARY_ENTRY_SIZE: usize = BINARY_PATH_OFFSET + 2 * BINARY_PATH_MAX;
+const BINARY_PATH_OFFSET: usize = 16;
+/// `BIN_MAX`: longest path compared by matchBinaries (the last byte stays NUL), and the
+/// size of a `binary_ids` key.
+pub const BINARY_PATH_MAX: usize = 256;
 
-/// The map value for `path`: absolute paths only, cut at BIN_MAX bytes as the kernel does.
+/// The map value for `path`: absolute paths only, cut at BIN_MAX - 1 bytes as the kernel
+/// does, zero-padded. Its number and generation are 0: the policy programs look the
+/// number up on first use.
 fn binary_entry(path: &str) -> Option<Vec<u8>> {
     if !path.starts_with('/') {
         return None;
@@ -133,7 +143,7 @@ fn binary_entry(path: &str) -> Option<Vec<u8>> {
     let bytes = &path.as_bytes()[..path.len().min(BINARY_PATH_MAX - 1)];
     let mut value = vec![0u8; BINARY_ENTRY_SIZE];
     value[..4].copy_from_slice(&(bytes.len() as u32).to_ne_bytes());
-    value[8..8 + bytes.len()].copy_from_slice(bytes);
+    value[BINARY_PATH_OFFSET..BINARY_PATH_OFFSET + bytes.len()].copy_from_slice(bytes);
     Some(value)
 }
 
@@ -142,9 +152,10 @@ mod tests {
     #[test]
     fn binary_entries_hold_absolute_paths() {
         let v = super::binary_entry("/usr/bin/cat").unwrap();
-        assert_eq!(v.len(), 520);
+        assert_eq!(v.len(), 528);
         assert_eq!(&v[..4], &12u32.to_ne_bytes());
-        assert_eq!(&v[8..21], b"/usr/bin/cat\0");
+        assert_eq!(&v[4..16], &[0u8; 12], "number and generation 0: looked up on first use");
+        assert_eq!(&v[16..29], b"/usr/bin/cat\0");
         assert_eq!(super::binary_entry("cat"), None);
         assert_eq!(super::binary_entry(&format!("/{}", "a".repeat(400))).unwrap()[..4], 255u32.to_ne_bytes());
     }

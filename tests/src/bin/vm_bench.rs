@@ -10,12 +10,14 @@
 //!    task filters run, no argument is read, nothing sent);
 //! 4. the same hook whose matchArgs never matches (the argument read, the selector
 //!    evaluated in the kernel, nothing sent);
-//! 5. the same policy with a matching selector (Post): every call becomes a
+//! 5. the same hook whose matchArgs matches but whose action is NoPost (the argument
+//!    recorded, the selector matched and its actions run, nothing sent);
+//! 6. the same policy with a matching selector (Post): every call becomes a
 //!    process_kprobe event, and hookbench waits until all are in the JSON export.
 //!
-//! Steps 2 to 5 add one part of the work each, so their differences are the breakdown of
+//! Steps 2 to 6 add one part of the work each, so their differences are the breakdown of
 //! a hook's cost: the probe itself, the task filters, the argument and its filter, the
-//! event. Each step prints the wall time per call and, measured in a second loop with the
+//! match and its actions, the event. Each step prints the wall time per call and, measured in a second loop with the
 //! kernel's BPF statistics on, the program's own run time per call (hookbench says how).
 //! Policies are added and removed through a running tetrad with `tetra tracingpolicy`.
 //! The medians over the rounds are printed with their ratios, then the agent's loss count.
@@ -70,6 +72,9 @@ for r in $(seq 1 {rounds}); do
   tp add /policies/nomatch.yaml
   echo "bench round=$r nomatch $(/bin/hookbench loop {calls})"
   tp delete bench-nomatch
+  tp add /policies/nopost.yaml
+  echo "bench round=$r nopost $(/bin/hookbench loop {calls})"
+  tp delete bench-nopost
   tp add /policies/match.yaml
   echo "bench round=$r match $(/bin/hookbench deliver /tmp/events.json {calls})"
   tp delete bench-match
@@ -109,6 +114,11 @@ fn run(calls: u64, rounds: u32) -> Result<(), String> {
             0o644,
         )
         .file_bytes(policy("bench-nomatch", &args_equal(-7)), "/policies/nomatch.yaml", 0o644)
+        .file_bytes(
+            policy("bench-nopost", &format!("{}\n      matchActions:\n      - action: NoPost", args_equal(-1))),
+            "/policies/nopost.yaml",
+            0o644,
+        )
         .file_bytes(policy("bench-match", &args_equal(-1)), "/policies/match.yaml", 0o644)
         .memory_mb(1536)
         .cpus(2)
@@ -146,6 +156,7 @@ fn run(calls: u64, rounds: u32) -> Result<(), String> {
         ("empty", "empty BPF kprobe"),
         ("nobinary", "policy, binary rejected"),
         ("nomatch", "policy, selector misses"),
+        ("nopost", "policy, matches, NoPost"),
         ("match", "policy, Post matches"),
     ] {
         let wall = median_of(kind, "ns_per_call")?;

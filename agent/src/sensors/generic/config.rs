@@ -8,6 +8,8 @@ use tetra_crds::compile::op_code;
 use tetra_crds::types::{ArgOperator, ArgType};
 use tetra_crds::values::limits::{MAX_NUMERIC_VALUES, MAX_SELECTORS};
 
+use super::maps;
+
 /// Mirror of `struct generic_config`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -430,8 +432,23 @@ pub fn uses_fmod_ret(hook: &CompiledHook, can_override: bool) -> bool {
         && hook.selectors.iter().any(|s| s.actions.iter().any(|a| a.code == ACTION_OVERRIDE))
 }
 
-pub fn needs_binary(hook: &CompiledHook) -> bool {
-    hook.selectors.iter().any(|s| !s.binaries.is_empty())
+/// `NEEDS_BINARY` in bpf/lib/generic.h: some selector has matchBinaries.
+pub const NEEDS_BINARY: u32 = 1;
+/// `NEEDS_BINARY_PATH`: one of them compares the path (Prefix/Postfix and their negations;
+/// In/NotIn compare the binary's number).
+pub const NEEDS_BINARY_PATH: u32 = 2;
+
+/// `generic_config.needs_binary`: what the kernel reads about the executable.
+pub fn needs_binary(hook: &CompiledHook) -> u32 {
+    let filters = || hook.selectors.iter().flat_map(|s| &s.binaries);
+    let mut needs = 0;
+    if filters().next().is_some() {
+        needs |= NEEDS_BINARY;
+    }
+    if filters().any(|f| !maps::binary_by_number(f.op)) {
+        needs |= NEEDS_BINARY_PATH;
+    }
+    needs
 }
 
 /// The integer pre-check: for each selector, its first matchArgs filter comparing an
@@ -617,10 +634,12 @@ print fmt: \"dfd: 0x%08lx\"
         let base = "apiVersion: cilium.io/v1alpha1\nkind: TracingPolicy\nmetadata: {name: t}\nspec:\n";
         let ok = hook(&format!("{base}  kprobes:\n  - call: fd_install\n    syscall: false\n    args: [{{index: 0, type: int}}, {{index: 1, type: file}}]\n    selectors:\n    - matchArgs: [{{index: 1, operator: Prefix, values: [/etc/]}}]\n      matchBinaries: [{{operator: In, values: [/bin/cat]}}]\n"));
         assert_eq!(check_hook(&ok, false), Ok(()));
-        assert!(needs_binary(&ok));
+        assert_eq!(needs_binary(&ok), NEEDS_BINARY, "In compares numbers, not the path");
+        let prefix = hook(&format!("{base}  kprobes:\n  - call: fd_install\n    syscall: false\n    selectors:\n    - matchBinaries: [{{operator: In, values: [/bin/cat]}}]\n    - matchBinaries: [{{operator: NotPostfix, values: [/cat]}}]\n"));
+        assert_eq!(needs_binary(&prefix), NEEDS_BINARY | NEEDS_BINARY_PATH);
         let ns = hook(&format!("{base}  kprobes:\n  - call: fd_install\n    syscall: false\n    selectors:\n    - matchNamespaces: [{{namespace: Pid, operator: In, values: [host_ns]}}]\n      matchCapabilities: [{{type: Permitted, operator: NotIn, values: [CAP_SYS_ADMIN]}}]\n"));
         assert_eq!(check_hook(&ns, false), Ok(()));
-        assert!(has_task_filters(&ok) && has_task_filters(&ns) && !needs_binary(&ns));
+        assert!(has_task_filters(&ok) && has_task_filters(&ns) && needs_binary(&ns) == 0);
         let ns_cap = hook(&format!("{base}  kprobes:\n  - call: fd_install\n    syscall: false\n    selectors:\n    - matchCapabilities: [{{operator: In, isNamespaceCapability: true, values: [CAP_SYS_ADMIN]}}]\n"));
         assert_eq!(check_hook(&ns_cap, false), Ok(()));
         // Filters on the kernel-object types are refused when the policy is validated.

@@ -1,6 +1,14 @@
 //! The contents of a hook's selector value maps (`ValueMap` by id) as BPF map entries,
-//! keyed the way bpf/lib/selectors.h looks them up.
-use tetra_crds::compile::{LpmKind, ValueMap};
+//! keyed the way bpf/lib/selectors.h looks them up, and the numbers of the paths
+//! matchBinaries In/NotIn filters name.
+use std::collections::{BTreeSet, HashMap};
+use std::os::fd::AsFd;
+use std::sync::Mutex;
+
+use libbpf_rs::{MapCore, MapFlags, MapHandle};
+use tetra_crds::compile::{CompiledHook, LpmKind, ValueMap};
+
+use crate::sensors::process::BINARY_PATH_MAX;
 
 /// Map names in generic.bpf.o.
 pub const STR_EQ_BUCKETS: [u32; 6] = [32, 64, 128, 256, 512, 1024];
@@ -81,6 +89,105 @@ pub fn entries(maps: &[ValueMap]) -> MapEntries {
         }
     }
     out
+}
+
+/// Binary filter operators (encoding.rs) the kernel tests by the binary's number: In, NotIn.
+pub fn binary_by_number(op: u32) -> bool {
+    op == 1 || op == 2
+}
+
+/// `BINARY_IDS_MAX` in bpf/lib/common.h.
+const BINARY_IDS_MAX: usize = 4096;
+
+/// The numbers of the paths matchBinaries In/NotIn filters name, kept in the lifecycle
+/// sensor's `binary_ids` map (path zero-padded to BIN_MAX bytes -> number), which the
+/// exec program looks each new executable up in. A path keeps its number while the agent
+/// runs (unloading a policy leaves it: at most [`BINARY_IDS_MAX`] paths over the agent's
+/// life), so a number a process entry holds never changes meaning.
+pub struct BinaryIds {
+    ids: MapHandle,
+    /// `binary_ids_gen[0]`, incremented after paths are added: process entries resolved
+    /// before look their path up again (bpf/lib/common.h resolve_binary_id).
+    generation: MapHandle,
+    known: Mutex<HashMap<Vec<u8>, u32>>,
+}
+
+impl BinaryIds {
+    pub fn new(ids: MapHandle, generation: MapHandle) -> Self {
+        BinaryIds { ids, generation, known: Mutex::new(HashMap::new()) }
+    }
+
+    /// The maps, for the policy objects to share by fd.
+    pub fn ids_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.ids.as_fd()
+    }
+
+    pub fn generation_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.generation.as_fd()
+    }
+
+    /// The int_set keys of the hook's In/NotIn binary filters: (value map id, number) for
+    /// every path of each filter's value maps. Paths not numbered yet are added to
+    /// `binary_ids` first, then the generation is incremented, all before the hook is
+    /// attached.
+    pub fn entries(&self, hook: &CompiledHook) -> Result<Vec<(String, Vec<u8>)>, String> {
+        let map_ids: BTreeSet<u32> = hook
+            .selectors
+            .iter()
+            .flat_map(|s| &s.binaries)
+            .filter(|f| binary_by_number(f.op))
+            .flat_map(|f| f.map_ids.iter().copied())
+            .collect();
+        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        let mut added = false;
+        let mut out = Vec::new();
+        for map_id in map_ids {
+            let Some(ValueMap::Strings { keys, .. }) = hook.maps.get(map_id as usize) else {
+                return Err(format!("matchBinaries value map {map_id} is not a string set"));
+            };
+            for key in keys {
+                let path = &key[..key.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1)];
+                if path.len() >= BINARY_PATH_MAX {
+                    return Err(format!("matchBinaries path of {} bytes: at most {} are compared", path.len(), BINARY_PATH_MAX - 1));
+                }
+                let number = match known.get(path) {
+                    Some(&n) => n,
+                    None => {
+                        if known.len() >= BINARY_IDS_MAX {
+                            return Err(format!("more than {BINARY_IDS_MAX} distinct matchBinaries paths since the agent started"));
+                        }
+                        let n = known.len() as u32 + 1; // 0 stands for "no number"
+                        let mut padded = path.to_vec();
+                        padded.resize(BINARY_PATH_MAX, 0);
+                        self.ids
+                            .update(&padded, &n.to_ne_bytes(), MapFlags::ANY)
+                            .map_err(|e| format!("numbering matchBinaries path {:?}: {e}", String::from_utf8_lossy(path)))?;
+                        known.insert(path.to_vec(), n);
+                        added = true;
+                        n
+                    }
+                };
+                let mut int_key = Vec::with_capacity(16);
+                int_key.extend_from_slice(&map_id.to_ne_bytes());
+                int_key.extend_from_slice(&0u32.to_ne_bytes());
+                int_key.extend_from_slice(&u64::from(number).to_ne_bytes());
+                out.push(("int_set".to_string(), int_key));
+            }
+        }
+        if added {
+            let zero = 0u32.to_ne_bytes();
+            let current = self
+                .generation
+                .lookup(&zero, MapFlags::ANY)
+                .map_err(|e| format!("reading binary_ids_gen: {e}"))?
+                .and_then(|v| v.get(..4).and_then(|b| b.try_into().ok()))
+                .map_or(0, u32::from_ne_bytes);
+            self.generation
+                .update(&zero, &current.wrapping_add(1).max(1).to_ne_bytes(), MapFlags::ANY)
+                .map_err(|e| format!("writing binary_ids_gen: {e}"))?;
+        }
+        Ok(out)
+    }
 }
 
 #[cfg(test)]

@@ -77,6 +77,8 @@ pub struct GenericShared {
     drops: OwnedFd,
     binaries: OwnedFd,
     exec_states: OwnedFd,
+    /// matchBinaries In/NotIn: the numbers of the paths (`binary_ids`, `binary_ids_gen`).
+    binary_ids: maps::BinaryIds,
     /// Where maxData messages are built (`data_heap`): 32 KiB per CPU, one for all hooks.
     data_heap: MapHandle,
     agent_tgid: u32,
@@ -133,6 +135,11 @@ impl GenericShared {
             drops: dup(process.drops_map(), "drops map")?,
             binaries: dup(process.binaries_map(), "binaries map")?,
             exec_states: dup(process.exec_states_map(), "exec states map")?,
+            binary_ids: {
+                let (ids, generation) = process.binary_ids_maps();
+                let handle = |m| MapHandle::try_from(m).map_err(|e| SensorError::Shared(format!("binary_ids: {e}")));
+                maps::BinaryIds::new(handle(ids)?, handle(generation)?)
+            },
             data_heap: MapHandle::create(
                 MapType::PercpuArray,
                 Some("tetra_data_heap"),
@@ -317,6 +324,8 @@ pub fn load_scoped_policy(
         .into_iter()
         .filter_map(memory::charge)
         .chain(memory::charge(&shared.data_heap.as_fd()))
+        .chain(memory::charge(&shared.binary_ids.ids_fd()))
+        .chain(memory::charge(&shared.binary_ids.generation_fd()))
         .chain(cgroups.and_then(|m| memory::charge(&m.as_fd())))
         .map(|(id, _)| id)
         .collect();
@@ -413,7 +422,12 @@ fn load_hook(
     let mut open = builder
         .open_memory(OBJECT)
         .map_err(setup(&name, "opening the generic object"))?;
-    let map_entries = maps::entries(&hook.maps);
+    let mut map_entries = maps::entries(&hook.maps);
+    map_entries.entries.extend(shared.binary_ids.entries(hook).map_err(|error| SensorError::Setup {
+        hook: name.clone(),
+        what: "matchBinaries".into(),
+        error,
+    })?);
     for mut map in open.maps_mut() {
         let map_name = map.name().to_string_lossy().into_owned();
         match map_name.as_str() {
@@ -421,6 +435,8 @@ fn load_hook(
             "drops" => map.reuse_fd(shared.drops.as_fd()),
             "binaries" => map.reuse_fd(shared.binaries.as_fd()),
             "exec_states" => map.reuse_fd(shared.exec_states.as_fd()),
+            "binary_ids" => map.reuse_fd(shared.binary_ids.ids_fd()),
+            "binary_ids_gen" => map.reuse_fd(shared.binary_ids.generation_fd()),
             "data_heap" => map.reuse_fd(shared.data_heap.as_fd()),
             // Keys of (selector, scope, arguments): a small map when no Post has a rateLimit.
             "rate_limit" => map.set_max_entries(if uses_rate_limit(hook) { RATE_LIMIT_ENTRIES } else { 1 }),
