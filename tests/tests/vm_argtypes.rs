@@ -155,7 +155,7 @@ fn kernel_object_argument_types_on_debian_kernel() {
     let events = out.json_section("events").unwrap_or_else(|e| panic!("{e}"));
     let from_workload = |b: &&Value| b["process"]["binary"] == "/bin/vm_argtypes";
 
-    // bpf.yaml: the program, the map and both perf events of the workload, field by field.
+    // bpf.yaml: the program, the map and the three perf events of the workload, field by field.
     let bpf = section("bpf");
     let kprobe_type: u32 = printed(&bpf, "kprobe_type");
     assert!(bpf.trim_end().ends_with("rc=0"), "{bpf}");
@@ -174,8 +174,24 @@ fn kernel_object_argument_types_on_debian_kernel() {
         args_of(map_hook),
         [json!([{"bpf_map_arg": {"MapType": "BPF_MAP_TYPE_HASH", "KeySize": 4, "ValueSize": 8, "MaxEntries": 16, "MapName": "tetra_map"}}])]
     );
+    // The hook sees the kernel's copy of the event's attr. Since Linux 6.5 (commit
+    // 0d6d062ca27e) a task-clock event asked for as PERF_TYPE_SOFTWARE is forwarded to the
+    // task_clock PMU by overwriting attr.type with that PMU's type (the user's type is kept
+    // in orig_type): 7, the second dynamic type (cpu_clock, then task_clock, are registered
+    // first at perf init), and a PMU without a sysfs device. Tetragon reports attr.type too.
+    let task_clock_type = if vm::kernel_at_least(6, 5) {
+        let pmus: String = printed(&bpf, "sysfs_pmus");
+        assert!(
+            pmus.split(',').all(|p| !p.ends_with(":6") && !p.ends_with(":7")),
+            "types 6 and 7 must be the clock PMUs, which have no sysfs device: {pmus}"
+        );
+        "7"
+    } else {
+        "PERF_TYPE_SOFTWARE"
+    };
     assert_eq!(args_of("security_perf_event_alloc"), [
-        json!([{"perf_event_arg": {"Type": "PERF_TYPE_SOFTWARE", "Config": "1"}}]),
+        json!([{"perf_event_arg": {"Type": task_clock_type, "Config": "1"}}]),
+        json!([{"perf_event_arg": {"Type": "PERF_TYPE_SOFTWARE", "Config": "2"}}]),
         json!([{"perf_event_arg": {"KprobeFunc": "vfs_read", "Type": perf_type(kprobe_type)}}]),
     ]);
 

@@ -3,8 +3,9 @@
 //! needs to know about it.
 //!
 //! - `bpf`: creates a hash map "tetra_map" (key 4, value 8, 16 entries), loads a 2-insn
-//!   socket filter "tetra_probe", opens a software perf event (task clock) and a kprobe PMU
-//!   event on `vfs_read`; prints `kprobe_type=N` (the kprobe PMU's dynamic type).
+//!   socket filter "tetra_probe", opens two software perf events (task clock, page faults)
+//!   and a kprobe PMU event on `vfs_read`; prints `kprobe_type=N` (the kprobe PMU's dynamic
+//!   type) and `sysfs_pmus=NAME:TYPE,...` (every PMU of /sys/bus/event_source/devices).
 //! - `userns FILE`: enters a new user and pid namespace; the child (pid 1 there) prints the
 //!   user namespace's inode, creates a UTS namespace, sets its hostname and reads FILE.
 //! - `nosysadmin-userns`: drops CAP_SYS_ADMIN from the effective set and creates a user
@@ -77,14 +78,26 @@ fn bpf_objects() {
         }
     };
     open(1, 1, None); // PERF_TYPE_SOFTWARE, PERF_COUNT_SW_TASK_CLOCK
-    let kprobe_type: u32 = std::fs::read_to_string("/sys/bus/event_source/devices/kprobe/type")
-        .unwrap_or_else(|e| panic!("kprobe PMU type: {e}"))
-        .trim()
-        .parse()
-        .unwrap();
+    open(1, 2, None); // PERF_TYPE_SOFTWARE, PERF_COUNT_SW_PAGE_FAULTS
+    let pmu_type = |name: &str| -> u32 {
+        let path = format!("/sys/bus/event_source/devices/{name}/type");
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        text.trim().parse().unwrap_or_else(|e| panic!("{path}: {text:?}: {e}"))
+    };
+    let kprobe_type = pmu_type("kprobe");
     let func = CString::new("vfs_read").unwrap();
     open(kprobe_type, 0, Some(&func));
     println!("kprobe_type={kprobe_type}");
+    // Every PMU with a sysfs device, as name:type (the task_clock PMU has none since 6.5).
+    let mut pmus: Vec<String> = std::fs::read_dir("/sys/bus/event_source/devices")
+        .unwrap_or_else(|e| panic!("/sys/bus/event_source/devices: {e}"))
+        .map(|d| {
+            let name = d.unwrap().file_name().into_string().unwrap();
+            format!("{name}:{}", pmu_type(&name))
+        })
+        .collect();
+    pmus.sort();
+    println!("sysfs_pmus={}", pmus.join(","));
 }
 
 fn user_namespace(file: &str) {
