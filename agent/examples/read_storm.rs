@@ -5,8 +5,8 @@
 //! `dd if=/dev/zero of=/dev/null bs=1 count=N` (N one-byte reads from fd 0), waits until
 //! the JSON export stops growing and reports: the events of those N reads found in the
 //! export, the agent's loss counters, events/s from the first read to the last exported
-//! line (dd's start to the export file's last write), and the agent's CPU per 1,000
-//! events. Fails unless all N arrived and the agent lost nothing. Run as root:
+//! line (dd's start to the export file's last write), the agent's CPU per 1,000
+//! events, and dd's wall and CPU time without and with the agent. Fails unless all N arrived and the agent lost nothing. Run as root:
 //!
 //!     cargo build --release -p tetra-agent --bins --examples
 //!     target/release/examples/read_storm [N]
@@ -61,6 +61,33 @@ fn wait_quiet(path: &Path, quiet: Duration, limit: Duration) -> anyhow::Result<S
     }
 }
 
+/// CPU time (user, system) of the children waited for so far, in seconds.
+fn children_cpu() -> (f64, f64) {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    (secs(ru.ru_utime), secs(ru.ru_stime))
+}
+
+/// Runs dd's storm of `n` one-byte reads; returns its wall time and its (user, system)
+/// CPU time: with the agent attached, the system time holds the hook's and the ring
+/// buffer's cost per read, while the wall time also holds the waits for the CPU.
+fn dd_storm(dd: &Path, n: u64) -> anyhow::Result<(Duration, f64, f64)> {
+    let (user, sys) = children_cpu();
+    let start = Instant::now();
+    let status = Command::new(dd)
+        .args(["if=/dev/zero", "of=/dev/null", "bs=1", &format!("count={n}")])
+        .stderr(Stdio::null())
+        .status()?;
+    let wall = start.elapsed();
+    if !status.success() {
+        bail!("dd failed: {status}");
+    }
+    let (user_after, sys_after) = children_cpu();
+    Ok((wall, user_after - user, sys_after - sys))
+}
+
 fn main() -> anyhow::Result<()> {
     let n: u64 = std::env::args().nth(1).map(|s| s.parse()).transpose()?.unwrap_or(200_000);
     let dd = std::fs::canonicalize("/usr/bin/dd").or_else(|_| std::fs::canonicalize("/bin/dd"))?;
@@ -71,6 +98,7 @@ fn main() -> anyhow::Result<()> {
 
     // The kernel ring buffer must hold the backlog of a burst faster than the agent:
     // 64 MiB holds a 200,000-read storm (a record of two integer arguments is ~100 bytes).
+    let alone = dd_storm(&dd, n)?;
     let rb_size = std::env::var("RB_SIZE").unwrap_or_else(|_| "67108864".into());
     let agent = Agent::start(
         &export,
@@ -78,14 +106,7 @@ fn main() -> anyhow::Result<()> {
     )?;
     let cpu_before = agent.cpu_seconds()?;
     let start = SystemTime::now();
-    let status = Command::new(&dd)
-        .args(["if=/dev/zero", "of=/dev/null", "bs=1", &format!("count={n}")])
-        .stderr(Stdio::null())
-        .status()?;
-    let dd_wall = start.elapsed()?;
-    if !status.success() {
-        bail!("dd failed: {status}");
-    }
+    let attached = dd_storm(&dd, n)?;
     let last_write = wait_quiet(&export, Duration::from_secs(2), Duration::from_secs(300))?;
     let cpu = agent.cpu_seconds()? - cpu_before;
     let counters = agent.stop()?;
@@ -108,7 +129,9 @@ fn main() -> anyhow::Result<()> {
         dd.display()
     );
     println!("events: {reads} of {n} one-byte reads in the export ({all} process_tracepoint events in all)");
-    println!("dd alone ran {:.3} s with the agent attached", dd_wall.as_secs_f64());
+    for (what, (wall, user, sys)) in [("without the agent", alone), ("with the agent", attached)] {
+        println!("dd {what}: {:.3} s wall, CPU {user:.3} s user + {sys:.3} s system", wall.as_secs_f64());
+    }
     println!(
         "delivery: {:.0} events/s from the first read to the last exported line ({reads} in {seconds:.3} s)",
         reads as f64 / seconds
