@@ -202,7 +202,8 @@ struct rate_key {
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 1); /* set by user space */
-	__type(key, struct rate_key);
+	/* A size, not a BTF type: user space cuts the key to the hook's arguments. */
+	__uint(key_size, sizeof(struct rate_key));
 	__type(value, __u64);
 } rate_limit SEC(".maps");
 

@@ -20,6 +20,7 @@ use libbpf_rs::{Link, MapCore, MapFlags, MapHandle, MapType, Object, ObjectBuild
 use tetra_crds::compile::{encoding, AttachTarget, CompiledHook, CompiledPolicy};
 use thiserror::Error;
 
+use crate::abi::ARGS_MAX_SLOTS;
 use crate::sensors::memory::{self, BpfId};
 use crate::sensors::process::ProcessSensor;
 use config::{check_hook, has_return, has_task_filters, needs_binary, reader_for, uses_fmod_ret, uses_follow_fd, uses_rate_limit, uses_sock_track, GenericConfig};
@@ -30,9 +31,11 @@ pub use events::{handle_generic, HookInfo, PolicyInfo, PolicyTable};
 const OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/generic.bpf.o"));
 
 /// Rate-limit entries per hook: distinct (selector, scope, arguments) keys remembered. The
-/// map is a preallocated LRU of 280-byte entries: a key it forgot lets one more event
-/// through, nothing is lost.
+/// map is a preallocated LRU whose key holds only the hook's arguments: a key
+/// it forgot lets one more event through, nothing is lost.
 const RATE_LIMIT_ENTRIES: u32 = 128;
+/// Bytes of each argument in a rate-limit key (`RATE_ARG_BYTES`, bpf/lib/generic.h).
+const RATE_ARG_BYTES: u32 = 40;
 /// `sizeof(struct fd_key)` and `sizeof(struct fd_value)` (checked against BTF in a test).
 pub const FD_KEY_SIZE: u32 = 8;
 pub const FD_VALUE_SIZE: u32 = 1032;
@@ -439,7 +442,14 @@ fn load_hook(
             "binary_ids_gen" => map.reuse_fd(shared.binary_ids.generation_fd()),
             "data_heap" => map.reuse_fd(shared.data_heap.as_fd()),
             // Keys of (selector, scope, arguments): a small map when no Post has a rateLimit.
-            "rate_limit" => map.set_max_entries(if uses_rate_limit(hook) { RATE_LIMIT_ENTRIES } else { 1 }),
+            // rate_limited() sets only the first n_args slots of the key's argument bytes,
+            // so the key stops there and every LRU entry is smaller.
+            "rate_limit" if uses_rate_limit(hook) => {
+                let unused_slots = (ARGS_MAX_SLOTS as u32).saturating_sub(cfg.n_args);
+                let key_size = map.key_size() - unused_slots * RATE_ARG_BYTES;
+                map.set_key_size(key_size).and_then(|()| map.set_max_entries(RATE_LIMIT_ENTRIES))
+            }
+            "rate_limit" => map.set_max_entries(1),
             "fd_follow" => match follow {
                 Some(m) => map.reuse_fd(m.as_fd()),
                 None => Ok(()),
