@@ -142,26 +142,6 @@ fn report(what: &str, pid: u32) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A policy posting every read of `dd` (the burst).
-fn read_policy(dd: &Path) -> String {
-    format!(
-        "apiVersion: cilium.io/v1alpha1
-kind: TracingPolicy
-metadata:
-  name: mem-report-reads
-spec:
-  tracepoints:
-  - subsystem: syscalls
-    event: sys_enter_read
-    selectors:
-    - matchBinaries:
-      - operator: In
-        values: [\"{}\"]
-",
-        dd.display()
-    )
-}
-
 /// Waits until the file has not grown for two seconds (the agent has caught up).
 fn wait_quiet(path: &Path) -> anyhow::Result<()> {
     let (mut size, mut since) = (0, Instant::now());
@@ -229,7 +209,7 @@ fn main() -> anyhow::Result<()> {
     report(&format!("after a {execs}-exec storm"), pid)?;
 
     let dd = std::fs::canonicalize("/usr/bin/dd").or_else(|_| std::fs::canonicalize("/bin/dd"))?;
-    let yaml = read_policy(&dd);
+    let yaml = common::read_policy("mem-report-reads", &dd);
     rt.block_on(client.add_tracing_policy(AddTracingPolicyRequest { yaml, domain: String::new() }))?;
     let ok = Command::new(&dd)
         .args(["if=/dev/zero", "of=/dev/null", "bs=1", &format!("count={reads}")])

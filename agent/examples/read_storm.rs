@@ -20,32 +20,6 @@ use anyhow::bail;
 
 use common::Agent;
 
-fn policy(dd: &Path) -> String {
-    // Field positions of the tracepoint's format: 0-3 common, 4 __syscall_nr, 5 fd,
-    // 6 buf, 7 count.
-    format!(
-        "apiVersion: cilium.io/v1alpha1
-kind: TracingPolicy
-metadata:
-  name: bench-read-storm
-spec:
-  tracepoints:
-  - subsystem: syscalls
-    event: sys_enter_read
-    args:
-    - index: 5
-      type: int
-    - index: 7
-      type: size_t
-    selectors:
-    - matchBinaries:
-      - operator: In
-        values: [\"{}\"]
-",
-        dd.display()
-    )
-}
-
 /// Waits until the file has not grown for `quiet`, or `limit` passed; returns its mtime.
 fn wait_quiet(path: &Path, quiet: Duration, limit: Duration) -> anyhow::Result<SystemTime> {
     let deadline = Instant::now() + limit;
@@ -94,7 +68,7 @@ fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let export = dir.path().join("events.json");
     let policy_path = dir.path().join("policy.yaml");
-    std::fs::write(&policy_path, policy(&dd))?;
+    std::fs::write(&policy_path, common::read_policy("bench-read-storm", &dd))?;
 
     // The kernel ring buffer must hold the backlog of a burst faster than the agent:
     // 64 MiB holds a 200,000-read storm (a record of two integer arguments is ~100 bytes).

@@ -315,6 +315,21 @@ spec:
     );
 }
 
+/// A `sys_enter_openat` hook (YAML list item) posting `message` for opens of a file whose
+/// name ends with `name`, by the processes `binary_filter` (one matchBinaries entry) selects.
+fn openat_hook(message: &str, name: &str, binary_filter: &str) -> String {
+    format!(
+        "  - subsystem: syscalls
+    event: sys_enter_openat
+    message: {message}
+    args: [{{index: 6, type: string}}]
+    selectors:
+    - matchArgs: [{{index: 0, operator: Postfix, values: [\"{name}\"]}}]
+      matchBinaries: [{binary_filter}]
+"
+    )
+}
+
 #[test]
 #[ignore = "needs root: loads BPF programs (the README test command runs it)"]
 fn match_binaries_compares_the_execve_path() {
@@ -330,18 +345,7 @@ fn match_binaries_compares_the_execve_path() {
     }
     let (cat, sh) = (bin.join("cat"), bin.join("sh"));
     let (cat, sh, b) = (cat.to_str().unwrap(), sh.to_str().unwrap(), bin.to_str().unwrap());
-    let hook = |message: &str, filter: &str| {
-        format!(
-            "  - subsystem: syscalls
-    event: sys_enter_openat
-    message: {message}
-    args: [{{index: 6, type: string}}]
-    selectors:
-    - matchArgs: [{{index: 0, operator: Postfix, values: [\"{name}\"]}}]
-      matchBinaries: [{filter}]
-"
-        )
-    };
+    let hook = |message: &str, filter: &str| openat_hook(message, name, filter);
     let yaml = format!(
         "apiVersion: cilium.io/v1alpha1
 kind: TracingPolicy
@@ -404,18 +408,7 @@ fn match_binaries_of_a_process_older_than_the_agent() {
     let real = std::fs::canonicalize("/bin/dash").unwrap();
     let paths = format!("[/bin/dash, \"{}\"]", real.display());
     let name = file.file_name().unwrap().to_str().unwrap();
-    let hook = |message: &str, op: &str| {
-        format!(
-            "  - subsystem: syscalls
-    event: sys_enter_openat
-    message: {message}
-    args: [{{index: 6, type: string}}]
-    selectors:
-    - matchArgs: [{{index: 0, operator: Postfix, values: [\"{name}\"]}}]
-      matchBinaries: [{{operator: {op}, values: {paths}}}]
-"
-        )
-    };
+    let hook = |message: &str, op: &str| openat_hook(message, name, &format!("{{operator: {op}, values: {paths}}}"));
     let yaml = format!(
         "apiVersion: cilium.io/v1alpha1
 kind: TracingPolicy
