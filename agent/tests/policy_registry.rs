@@ -235,15 +235,20 @@ fn failed_and_deleted_policies_release_their_memory() {
     round(&rt, &mut client, pid, "warm-tracepoint", tracepoint, 2);
     let kprobes = std::path::Path::new("/sys/bus/event_source/devices/kprobe").exists();
     let (before, loaded, after) = round(&rt, &mut client, pid, "failing", if kprobes { enforcer } else { kprobe }, 40);
+    // RSS also moves with the host: the agent caches and encodes every process the host
+    // runs, and the tests beside this one run storms of them (up to +1.3 MiB seen in a CI
+    // run, 0-0.7 MiB alone). 2 MiB over 40 policies still catches 52 KiB kept per policy;
+    // the leak this test was written for kept 1.4 MiB per policy.
+    const RSS_SLACK: i64 = 2 * MIB;
     // The agent's own hash maps (processes, exec records) are charged by their current
     // entries, which other processes on the host change: compare objects, not bytes.
     assert_eq!(loaded.objects, before.objects, "a failed load holds no BPF map or program");
     assert!((loaded.kernel - before.kernel).abs() <= 64 << 10, "kernel {} -> {} bytes", before.kernel, loaded.kernel);
-    assert!((after.rss - before.rss).abs() <= MIB, "RSS {} -> {} bytes", before.rss, after.rss);
+    assert!((after.rss - before.rss).abs() <= RSS_SLACK, "RSS {} -> {} bytes", before.rss, after.rss);
     assert!((after.kernel - before.kernel).abs() <= MIB);
     let (before, loaded, after) = round(&rt, &mut client, pid, "loaded", tracepoint, 40);
     let per_policy = (loaded.kernel - before.kernel) / 40;
     assert!(per_policy > 0 && per_policy <= 256 << 10, "{per_policy} bytes of kernel memory per policy");
-    assert!((after.rss - before.rss).abs() <= MIB, "RSS {} -> {} bytes", before.rss, after.rss);
+    assert!((after.rss - before.rss).abs() <= RSS_SLACK, "RSS {} -> {} bytes", before.rss, after.rss);
     assert!((after.kernel - before.kernel).abs() <= MIB, "kernel {} -> {} bytes", before.kernel, after.kernel);
 }
