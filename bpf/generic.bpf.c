@@ -393,33 +393,67 @@ static __always_inline void stash_call(struct generic_scratch *s, __u64 pid_tgid
 	st->owner = s->owner;
 }
 
-/*
- * The integer pre-check: can some selector match, as far as one integer matchArgs filter
- * of each says (generic_config.pre_*)? The filters' arguments are read straight from the
- * call and compared with values in .rodata, before the scratch is looked up, so a call it
- * rejects (no selector can match) costs no copy. Unrolled over the selectors: the
- * verifier knows every configuration value and keeps only the comparisons configured.
- */
-static __always_inline bool pre_check(void *ctx, const int src)
+/* The integer part of the pre-check for selector `i` (none configured: it holds). */
+static __always_inline bool pre_int_holds(void *ctx, const int src, int i)
 {
+	__u32 slot = cfg.pre_slot[i], op = cfg.pre_op[i], n = cfg.pre_count[i];
+	bool sig = is_signed(cfg.pre_type[i]), found = false;
+
+	if (slot >= MAX_SLOTS)
+		return true;
+	__u64 x = extend(cfg.arg_reader[slot], raw_arg(ctx, src, cfg.arg_pos[slot], cfg.arg_size[slot]));
+
+	for (__u32 j = 0; j < PRE_VALUES; j++) {
+		if (j >= n)
+			break;
+		found |= int_op_holds(op, sig, x, cfg.pre_values[i][j]);
+	}
+	return op == OP_NOT_EQUAL ? !found : found;
+}
+
+/* The binary part for selector `i`: is binary number `id` (0: none) listed, for In, or
+ * not listed, for NotIn? As binary_id_listed() decides, without the int_set lookup. */
+static __always_inline bool pre_bin_holds(int i, __u32 id)
+{
+	__u32 op = cfg.pre_bin_op[i], n = cfg.pre_bin_count[i];
+	bool found = false;
+
+	if (!op)
+		return true;
+	for (__u32 j = 0; j < PRE_BIN_VALUES; j++) {
+		if (j >= n)
+			break;
+		found |= id && id == cfg.pre_bin_ids[i][j];
+	}
+	return op == BIN_IN ? found : !found;
+}
+
+/*
+ * The pre-check: can some selector match, as far as one integer matchArgs filter and the
+ * matchBinaries In/NotIn filter of each say (generic_config.pre_*)? The integers are read
+ * straight from the call and the binary's number from the process's binaries entry, and
+ * compared with values in .rodata, before the scratch is looked up, so a call it rejects
+ * (no selector can match) costs no copy and no selector walk. Unrolled over the
+ * selectors: the verifier knows every configuration value and keeps only the comparisons
+ * configured.
+ */
+static __always_inline bool pre_check(void *ctx, const int src, __u32 tgid)
+{
+	__u32 id = 0;
+
+	if (cfg.pre_binaries) {
+		struct binary_entry *e = bpf_map_lookup_elem(&binaries, &tgid);
+
+		if (!e)
+			return true; /* not known yet: the full evaluation reads the executable */
+		resolve_binary_id(e);
+		id = e->id;
+	}
 #pragma unroll
 	for (int i = 0; i < MAX_SELECTORS; i++) {
 		if (i >= cfg.pre_selectors)
 			break;
-		__u32 slot = cfg.pre_slot[i], op = cfg.pre_op[i], n = cfg.pre_count[i];
-		bool sig = is_signed(cfg.pre_type[i]), found = false;
-
-		if (slot >= MAX_SLOTS)
-			return true; /* not configured so: the full evaluation decides */
-		__u64 x = extend(cfg.arg_reader[slot],
-				 raw_arg(ctx, src, cfg.arg_pos[slot], cfg.arg_size[slot]));
-
-		for (__u32 j = 0; j < PRE_VALUES; j++) {
-			if (j >= n)
-				break;
-			found |= int_op_holds(op, sig, x, cfg.pre_values[i][j]);
-		}
-		if (op == OP_NOT_EQUAL ? !found : found)
+		if (pre_int_holds(ctx, src, i) && pre_bin_holds(i, id))
 			return true;
 	}
 	return false;
@@ -438,7 +472,7 @@ static __always_inline int generic_event(void *ctx, const int src)
 	if (tgid == cfg.agent_tgid)
 		return 0;
 	/* Cheapest rejection first: a few loads and compares, no map. */
-	if (cfg.pre_selectors && !pre_check(ctx, src))
+	if (cfg.pre_selectors && !pre_check(ctx, src, tgid))
 		return 0;
 	if (cfg.cgroup_filter) {
 		__u64 cgroup = bpf_get_current_cgroup_id();

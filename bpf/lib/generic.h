@@ -63,6 +63,8 @@
 #define MAX_VALUES 16
 /* Values of an integer filter (crds limits.rs MAX_NUMERIC_VALUES): the pre-check's. */
 #define PRE_VALUES 4
+/* Paths of a matchBinaries In/NotIn filter the pre-check compares inline. */
+#define PRE_BIN_VALUES 8
 
 struct generic_config {
 	__u32 policy_id;
@@ -106,10 +108,11 @@ struct generic_config {
 	 * matchBinaries): without one the first phase is skipped. */
 	__u32 task_filters;
 	/*
-	 * The integer pre-check (pre_check() in generic.bpf.c), before anything is read but the
+	 * The pre-check (pre_check() in generic.bpf.c), before anything is read but the
 	 * arguments it compares: for each of the hook's pre_selectors selectors (0: no
 	 * pre-check), one of its matchArgs filters with inline values on an argument read as
-	 * an integer, as the blob encodes it (slot, operator, type code, values).
+	 * an integer, as the blob encodes it (slot, operator, type code, values; a slot of
+	 * MAX_SLOTS or more: none), and its matchBinaries In/NotIn filter (pre_bin_*).
 	 */
 	__u32 pre_selectors;
 	__u32 pre_slot[MAX_SELECTORS];
@@ -118,6 +121,14 @@ struct generic_config {
 	__u32 pre_count[MAX_SELECTORS];
 	__u32 pre_pad; /* the values start 8-byte aligned */
 	__u64 pre_values[MAX_SELECTORS][PRE_VALUES];
+	/* Some selector has a binary part: the process's binaries entry is looked up. */
+	__u32 pre_binaries;
+	__u32 pre_bin_pad; /* the struct's size stays a multiple of 8, without hidden padding */
+	/* Per selector: BIN_IN or BIN_NOT_IN (0: no binary part), and the numbers
+	 * (binary_ids) of the filter's paths. */
+	__u32 pre_bin_op[MAX_SELECTORS];
+	__u32 pre_bin_count[MAX_SELECTORS];
+	__u32 pre_bin_ids[MAX_SELECTORS][PRE_BIN_VALUES];
 };
 
 /*

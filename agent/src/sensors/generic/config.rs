@@ -2,7 +2,7 @@
 //! bpf/lib/generic.h), and the check that the kernel side evaluates every part of the
 //! hook's compiled selectors: a policy using something it does not is refused at load,
 //! never silently half-enforced.
-use tetra_crds::compile::encoding::{self, ArgValues};
+use tetra_crds::compile::encoding::{self, ArgValues, BinaryFilter};
 use tetra_crds::compile::{AttachTarget, CompiledHook, ValueMap};
 use tetra_crds::compile::op_code;
 use tetra_crds::types::{ArgOperator, ArgType};
@@ -44,8 +44,9 @@ pub struct GenericConfig {
     pub max_data: u32,
     /// Some selector filters on the task (see [`has_task_filters`]).
     pub task_filters: u32,
-    /// The integer pre-check (see [`set_pre_check`]): selectors it covers (0: off), then
-    /// per selector one filter's slot, operator, type code, value count and values.
+    /// The pre-check (see [`set_pre_check`]): selectors it covers (0: off), then per
+    /// selector one integer filter's slot ([`NO_PRE_SLOT`]: none), operator, type code,
+    /// value count and values.
     pub pre_selectors: u32,
     pub pre_slot: [u32; MAX_SELECTORS],
     pub pre_op: [u32; MAX_SELECTORS],
@@ -54,12 +55,28 @@ pub struct GenericConfig {
     /// Explicit padding: the values start 8-byte aligned.
     pub pre_pad: u32,
     pub pre_values: [[u64; MAX_NUMERIC_VALUES]; MAX_SELECTORS],
+    /// Some selector's pre-check has a binary part.
+    pub pre_binaries: u32,
+    /// Explicit padding: the struct's size stays a multiple of 8.
+    pub pre_bin_pad: u32,
+    /// Per selector: the matchBinaries In/NotIn filter's operator (0: none), and the
+    /// numbers of its paths.
+    pub pre_bin_op: [u32; MAX_SELECTORS],
+    pub pre_bin_count: [u32; MAX_SELECTORS],
+    pub pre_bin_ids: [[u32; PRE_BIN_VALUES]; MAX_SELECTORS],
 }
+
+/// `PRE_BIN_VALUES` in bpf/lib/generic.h: most paths of a binary filter the pre-check
+/// compares.
+pub const PRE_BIN_VALUES: usize = 8;
+
+/// `pre_slot` of a selector whose pre-check has no integer part.
+pub const NO_PRE_SLOT: u32 = u32::MAX;
 
 impl GenericConfig {
     pub fn as_bytes(&self) -> &[u8] {
-        // SAFETY: #[repr(C)] struct of u32s, then u64s at an 8-byte aligned offset (no
-        // padding, checked by a test); the slice borrows self.
+        // SAFETY: #[repr(C)] struct of u32s, u64s at an 8-byte aligned offset, then u32s
+        // (no padding, checked by a test); the slice borrows self.
         unsafe {
             std::slice::from_raw_parts((self as *const Self).cast::<u8>(), std::mem::size_of::<Self>())
         }
@@ -451,21 +468,29 @@ pub fn needs_binary(hook: &CompiledHook) -> u32 {
     needs
 }
 
-/// The integer pre-check: for each selector, its first matchArgs filter comparing an
-/// argument read as an integer with inline values (Equal, NotEqual, GT, LT, Mask), which
-/// the kernel evaluates on the call's registers before it reads anything else; a call no
-/// selector passes there is rejected at once. Left off unless every selector has such a
-/// filter (a selector without one could match any call). `cfg.arg_reader` must be set.
-pub fn set_pre_check(hook: &CompiledHook, cfg: &mut GenericConfig) {
+/// The pre-check, which the kernel evaluates before it looks up its scratch or reads
+/// anything but what it compares: for each selector, its first matchArgs filter comparing
+/// an argument read as an integer with inline values (Equal, NotEqual, GT, LT, Mask),
+/// tested on the call's registers, and its matchBinaries In/NotIn filter (without
+/// followChildren, at most [`PRE_BIN_VALUES`] paths), tested on the process's binary
+/// number; a call no selector passes there is rejected at once. Left off unless every
+/// selector has one of the two (a selector with neither could match any call).
+/// `cfg.arg_reader` must be set; `numbers` gives a binary filter's path numbers.
+pub fn set_pre_check(
+    hook: &CompiledHook,
+    cfg: &mut GenericConfig,
+    numbers: impl Fn(&BinaryFilter) -> Option<Vec<u32>>,
+) {
     let ops = [ArgOperator::Equal, ArgOperator::NotEqual, ArgOperator::Gt, ArgOperator::Lt, ArgOperator::Mask]
         .map(op_code);
     let integer_slot = |slot: u32| {
         (slot as usize) < hook.args.len().min(cfg.arg_reader.len())
             && (reader::U64..=reader::U8).contains(&cfg.arg_reader[slot as usize])
     };
+    const FOLLOW_CHILDREN: u32 = 1;
     let mut chosen = Vec::new();
     for selector in &hook.selectors {
-        let filter = selector.args.iter().find_map(|f| match &f.values {
+        let integer = selector.args.iter().find_map(|f| match &f.values {
             ArgValues::Inline(values)
                 if ops.contains(&f.op) && values.len() <= MAX_NUMERIC_VALUES && integer_slot(f.slot) =>
             {
@@ -473,17 +498,33 @@ pub fn set_pre_check(hook: &CompiledHook, cfg: &mut GenericConfig) {
             }
             _ => None,
         });
-        let Some(filter) = filter else { return };
-        chosen.push(filter);
+        let binary = selector
+            .binaries
+            .iter()
+            .find(|f| maps::binary_by_number(f.op) && f.flags & FOLLOW_CHILDREN == 0)
+            .and_then(|f| Some((f.op, numbers(f)?)))
+            .filter(|(_, ids)| ids.len() <= PRE_BIN_VALUES);
+        if integer.is_none() && binary.is_none() {
+            return;
+        }
+        chosen.push((integer, binary));
     }
     if chosen.len() > MAX_SELECTORS {
         return;
     }
     cfg.pre_selectors = chosen.len() as u32;
-    for (i, (f, values)) in chosen.into_iter().enumerate() {
-        (cfg.pre_slot[i], cfg.pre_op[i], cfg.pre_type[i]) = (f.slot, f.op, f.type_code);
-        cfg.pre_count[i] = values.len() as u32;
-        cfg.pre_values[i][..values.len()].copy_from_slice(values);
+    for (i, (integer, binary)) in chosen.into_iter().enumerate() {
+        cfg.pre_slot[i] = NO_PRE_SLOT;
+        if let Some((f, values)) = integer {
+            (cfg.pre_slot[i], cfg.pre_op[i], cfg.pre_type[i]) = (f.slot, f.op, f.type_code);
+            cfg.pre_count[i] = values.len() as u32;
+            cfg.pre_values[i][..values.len()].copy_from_slice(values);
+        }
+        if let Some((op, ids)) = binary {
+            cfg.pre_binaries = 1;
+            (cfg.pre_bin_op[i], cfg.pre_bin_count[i]) = (op, ids.len() as u32);
+            cfg.pre_bin_ids[i][..ids.len()].copy_from_slice(&ids);
+        }
     }
 }
 
@@ -572,8 +613,14 @@ print fmt: \"dfd: 0x%08lx\"
         let btf = Btf::from_path(concat!(env!("OUT_DIR"), "/generic.bpf.o")).unwrap();
         let s = btf.type_by_name::<Struct>("generic_config").expect("generic_config in BTF");
         assert_eq!(s.size(), std::mem::size_of::<GenericConfig>());
-        // No padding for as_bytes: 66 u32s (pre_pad included), then the u64 values.
-        assert_eq!(std::mem::size_of::<GenericConfig>(), 66 * 4 + MAX_SELECTORS * MAX_NUMERIC_VALUES * 8);
+        // No padding for as_bytes: 66 u32s (pre_pad included), the u64 values, then the
+        // binary part's u32s (an even number of them: the struct ends 8-byte aligned).
+        let bin_u32s = 2 + 2 * MAX_SELECTORS + MAX_SELECTORS * PRE_BIN_VALUES;
+        assert_eq!(bin_u32s % 2, 0);
+        assert_eq!(
+            std::mem::size_of::<GenericConfig>(),
+            66 * 4 + MAX_SELECTORS * MAX_NUMERIC_VALUES * 8 + bin_u32s * 4
+        );
         let names: Vec<String> =
             s.iter().map(|m| m.name.unwrap().to_string_lossy().into_owned()).collect();
         assert_eq!(names, [
@@ -583,7 +630,8 @@ print fmt: \"dfd: 0x%08lx\"
             "stack_traces",
             "sock_track", "ret_sock_action",
             "max_data", "task_filters", "pre_selectors", "pre_slot", "pre_op", "pre_type",
-            "pre_count", "pre_pad", "pre_values"
+            "pre_count", "pre_pad", "pre_values", "pre_binaries", "pre_bin_pad", "pre_bin_op", "pre_bin_count",
+            "pre_bin_ids"
         ]);
         let bin = btf.type_by_name::<Struct>("binary_entry").unwrap();
         assert_eq!(bin.size(), crate::sensors::process::BINARY_ENTRY_SIZE);
@@ -608,7 +656,7 @@ print fmt: \"dfd: 0x%08lx\"
             for (i, a) in h.args.iter().enumerate() {
                 cfg.arg_reader[i] = reader_for(a.ty).unwrap();
             }
-            set_pre_check(&h, &mut cfg);
+            set_pre_check(&h, &mut cfg, |f| Some(fake_numbers(&h, f)));
             cfg
         };
         // The first integer filter of each selector; a string filter before it is skipped.
@@ -627,6 +675,53 @@ print fmt: \"dfd: 0x%08lx\"
         ] {
             assert_eq!(pre(off).pre_selectors, 0, "{off}");
         }
+    }
+
+    /// Numbers 10, 11, ... for the paths of a binary filter's value maps.
+    fn fake_numbers(h: &CompiledHook, f: &BinaryFilter) -> Vec<u32> {
+        let paths: usize = f
+            .map_ids
+            .iter()
+            .map(|&m| match &h.maps[m as usize] {
+                ValueMap::Strings { keys, .. } => keys.len(),
+                _ => 0,
+            })
+            .sum();
+        (10..10 + paths as u32).collect()
+    }
+
+    #[test]
+    fn pre_check_takes_the_binary_filter_by_number() {
+        let pre = |selectors: &str| {
+            let h = hook(&format!("apiVersion: cilium.io/v1alpha1\nkind: TracingPolicy\nmetadata: {{name: t}}\nspec:\n  tracepoints:\n  - subsystem: syscalls\n    event: sys_enter_read\n    args: [{{index: 5, type: int}}]\n    selectors:\n{selectors}"));
+            let mut cfg = GenericConfig::default();
+            cfg.arg_reader[0] = reader::S32;
+            set_pre_check(&h, &mut cfg, |f| Some(fake_numbers(&h, f)));
+            cfg
+        };
+        // Binary only, binary and integer, and a selector with the integer part alone.
+        let cfg = pre("    - matchBinaries: [{operator: In, values: [/usr/bin/dd, /bin/cat]}]\n    - matchBinaries: [{operator: NotIn, values: [/bin/sh]}]\n      matchArgs: [{index: 0, operator: Equal, values: [\"3\"]}]\n    - matchArgs: [{index: 0, operator: Equal, values: [\"4\"]}]\n");
+        assert_eq!((cfg.pre_selectors, cfg.pre_binaries), (3, 1));
+        assert_eq!(cfg.pre_slot[0], NO_PRE_SLOT);
+        assert_eq!((cfg.pre_bin_op[0], cfg.pre_bin_count[0]), (1, 2));
+        assert_eq!(cfg.pre_bin_ids[0][..2], [10, 11]);
+        assert_eq!((cfg.pre_slot[1], cfg.pre_values[1][0]), (0, 3));
+        assert_eq!((cfg.pre_bin_op[1], cfg.pre_bin_count[1], cfg.pre_bin_ids[1][0]), (2, 1, 10));
+        assert_eq!((cfg.pre_slot[2], cfg.pre_bin_op[2]), (0, 0));
+        // followChildren (ancestors), Prefix (the path), more paths than are inlined, or a
+        // path without a number: that selector has no binary part, so no pre-check.
+        let many: Vec<String> = (0..=PRE_BIN_VALUES).map(|i| format!("/bin/b{i}")).collect();
+        for off in [
+            "    - matchBinaries: [{operator: In, values: [/bin/sh], followChildren: true}]\n".to_string(),
+            "    - matchBinaries: [{operator: Prefix, values: [/usr/]}]\n".to_string(),
+            format!("    - matchBinaries: [{{operator: NotIn, values: [{}]}}]\n", many.join(", ")),
+        ] {
+            assert_eq!(pre(&off).pre_selectors, 0, "{off}");
+        }
+        let h = hook("apiVersion: cilium.io/v1alpha1\nkind: TracingPolicy\nmetadata: {name: t}\nspec:\n  tracepoints:\n  - subsystem: syscalls\n    event: sys_enter_read\n    selectors:\n    - matchBinaries: [{operator: In, values: [/bin/sh]}]\n");
+        let mut cfg = GenericConfig::default();
+        set_pre_check(&h, &mut cfg, |_| None);
+        assert_eq!(cfg.pre_selectors, 0);
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::os::fd::AsFd;
 use std::sync::Mutex;
 
 use libbpf_rs::{MapCore, MapFlags, MapHandle};
+use tetra_crds::compile::encoding::BinaryFilter;
 use tetra_crds::compile::{CompiledHook, LpmKind, ValueMap};
 
 use crate::sensors::process::BINARY_PATH_MAX;
@@ -142,11 +143,7 @@ impl BinaryIds {
         let mut added = false;
         let mut out = Vec::new();
         for map_id in map_ids {
-            let Some(ValueMap::Strings { keys, .. }) = hook.maps.get(map_id as usize) else {
-                return Err(format!("matchBinaries value map {map_id} is not a string set"));
-            };
-            for key in keys {
-                let path = &key[..key.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1)];
+            for path in filter_paths(hook, map_id)? {
                 if path.len() >= BINARY_PATH_MAX {
                     return Err(format!("matchBinaries path of {} bytes: at most {} are compared", path.len(), BINARY_PATH_MAX - 1));
                 }
@@ -188,6 +185,27 @@ impl BinaryIds {
         }
         Ok(out)
     }
+
+    /// The numbers of a binary filter's paths, once [`BinaryIds::entries`] has numbered
+    /// them (`None` for a path without a number).
+    pub fn numbers(&self, hook: &CompiledHook, filter: &BinaryFilter) -> Option<Vec<u32>> {
+        let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        let mut numbers = Vec::new();
+        for &map_id in &filter.map_ids {
+            for path in filter_paths(hook, map_id).ok()? {
+                numbers.push(*known.get(path)?);
+            }
+        }
+        Some(numbers)
+    }
+}
+
+/// The paths of a matchBinaries value map (its keys without their zero padding).
+fn filter_paths(hook: &CompiledHook, map_id: u32) -> Result<impl Iterator<Item = &[u8]>, String> {
+    let Some(ValueMap::Strings { keys, .. }) = hook.maps.get(map_id as usize) else {
+        return Err(format!("matchBinaries value map {map_id} is not a string set"));
+    };
+    Ok(keys.iter().map(|key| &key[..key.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1)]))
 }
 
 #[cfg(test)]

@@ -415,7 +415,6 @@ fn load_hook(
             cfg.max_data |= 1 << i;
         }
     }
-    config::set_pre_check(hook, &mut cfg);
 
     let mut builder = ObjectBuilder::default();
     builder.name(format!("tetra_p{policy_id}_h{hook_id}")).map_err(setup(&name, "naming the object"))?;
@@ -431,6 +430,7 @@ fn load_hook(
         what: "matchBinaries".into(),
         error,
     })?);
+    config::set_pre_check(hook, &mut cfg, |filter| shared.binary_ids.numbers(hook, filter));
     for mut map in open.maps_mut() {
         let map_name = map.name().to_string_lossy().into_owned();
         match map_name.as_str() {
