@@ -49,8 +49,10 @@ fn smaps(pid: u32) -> anyhow::Result<Vec<Vma>> {
 }
 
 /// What a mapping holds, by how glibc and the kernel lay them out: a thread's stack sits
-/// right above its 4 KiB guard page; a thread's malloc arena is the usable start of a
-/// 64 MiB-aligned reservation whose rest is inaccessible (glibc's HEAP_MAX_SIZE).
+/// right above its 4 KiB guard page; a glibc thread arena is the usable start of a
+/// 64 MiB-aligned reservation whose rest is inaccessible (glibc's HEAP_MAX_SIZE). glibc's
+/// malloc serves the C libraries (libbpf, libelf); tetrad's own allocations come from
+/// mimalloc, whose arenas are plain anonymous mappings.
 fn classify(vmas: &[Vma], i: usize) -> &'static str {
     let v = &vmas[i];
     let anon = v.path.is_empty();
@@ -58,13 +60,13 @@ fn classify(vmas: &[Vma], i: usize) -> &'static str {
     let reserved_above = vmas.get(i + 1).is_some_and(|n| n.start == v.end && n.perms == "---p" && n.path.is_empty());
     match v.path.as_str() {
         p if p.ends_with("/tetrad") => "tetrad code and data (file)",
-        "[heap]" => "main malloc arena ([heap])",
+        "[heap]" => "glibc main arena ([heap], C libraries)",
         "[stack]" => "thread stacks",
         p if p.starts_with("anon_inode:bpf") => "BPF ring buffer pages (mapped)",
         p if p.starts_with('/') => "shared libraries (file)",
-        _ if anon && v.start % (64 << 20) == 0 && reserved_above => "thread malloc arenas",
+        _ if anon && v.start % (64 << 20) == 0 && reserved_above => "glibc thread arenas",
         _ if anon && guard_below => "thread stacks",
-        _ if anon => "other anonymous (large allocations)",
+        _ if anon => "other anonymous (mimalloc arenas, large blocks)",
         _ => "other",
     }
 }

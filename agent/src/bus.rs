@@ -11,8 +11,10 @@
 //! A subscriber may carry an allow/deny filter, checked before enqueueing, so a queue
 //! only ever holds (and only ever drops) events its consumer asked for.
 //!
-//! When a JSON export takes the event, its line is encoded here, once, on the publishing
-//! thread, where the event is still owned (see [`crate::export::line`]).
+//! Events are shared read-only; a consumer holding the last reference takes the event
+//! itself ([`Arc::unwrap_or_clone`]) instead of a copy. The publishing thread only
+//! matches and hands over: rendering (JSON lines, gRPC messages) happens on the
+//! consumers' threads, so the one processing thread is not the limit of a burst.
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -20,18 +22,10 @@ use tetra_proto::filter::EventFilters;
 use tetra_proto::tetragon::GetEventsResponse;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::export::line::LineEncoder;
 use crate::stats::Stats;
 
 /// A finished event, as the subscribers share it (read-only).
-#[derive(Debug)]
-pub struct Published {
-    pub event: GetEventsResponse,
-    /// Its JSON line (no newline), when a JSON export subscriber took it.
-    pub line: Option<String>,
-}
-
-pub type SharedEvent = Arc<Published>;
+pub type SharedEvent = Arc<GetEventsResponse>;
 
 /// Items handed over at once, with the room they take in their queue: the room is given
 /// back when the batch is dropped (consumed, or discarded with its queue).
@@ -134,7 +128,6 @@ struct Entry {
 struct Inner {
     entries: Vec<Entry>,
     closed: bool,
-    encoder: LineEncoder,
     /// Indexes of the entries taking the event being published (kept to reuse its memory).
     takers: Vec<usize>,
     /// The batch of each entry (same index) while events are published.
@@ -226,20 +219,16 @@ impl Bus {
     /// subscriber; never blocks.
     pub fn publish_all(&self, events: impl IntoIterator<Item = GetEventsResponse>) {
         let mut inner = self.lock();
-        let Inner { entries, encoder, takers, batches, .. } = &mut *inner;
+        let Inner { entries, takers, batches, .. } = &mut *inner;
         batches.clear();
         batches.resize_with(entries.len(), || None);
-        for mut event in events {
+        for event in events {
             takers.clear();
             takers.extend((0..entries.len()).filter(|&i| entries[i].filter.matches(&event)));
             if takers.is_empty() {
                 continue;
             }
-            let line = takers
-                .iter()
-                .any(|&i| entries[i].state.kind == SubscriberKind::JsonExport)
-                .then(|| encoder.encode(&mut event));
-            let event = Arc::new(Published { event, line });
+            let event = Arc::new(event);
             for &i in takers.iter() {
                 let e = &entries[i];
                 match (e.room.try_take(), &mut batches[i]) {
@@ -334,7 +323,7 @@ mod tests {
         assert_eq!(slow.state.take_unreported(), 0);
         // The slow queue kept the oldest events.
         let first = slow_rx.try_recv().unwrap();
-        assert_eq!(first.items[0].event.process().unwrap().binary, "/bin/0");
+        assert_eq!(first.items[0].process().unwrap().binary, "/bin/0");
     }
 
     #[test]
@@ -347,7 +336,7 @@ mod tests {
         bus.publish(exec("/bin/true"));
         assert_eq!(rx.len(), 1);
         assert_eq!(sub.state.dropped.load(Relaxed), 0);
-        assert_eq!(rx.recv().unwrap().items[0].event.event_type(), EventType::ProcessExec);
+        assert_eq!(rx.recv().unwrap().items[0].event_type(), EventType::ProcessExec);
         assert_eq!(bus.subscribers().len(), 1);
         drop(sub);
         assert!(bus.subscribers().is_empty());
@@ -363,7 +352,7 @@ mod tests {
         bus.publish_all((0..5).map(|i| exec(&format!("/bin/{i}"))));
         assert_eq!(rx.len(), 1, "one hand-over for the whole call");
         let batch = rx.try_recv().unwrap();
-        let names: Vec<_> = batch.items.iter().map(|e| e.event.process().unwrap().binary.clone()).collect();
+        let names: Vec<_> = batch.items.iter().map(|e| e.process().unwrap().binary.clone()).collect();
         assert_eq!(names, ["/bin/0", "/bin/1", "/bin/2"], "the queue kept the oldest");
         assert_eq!(stats.export_queue_full.load(Relaxed), 2);
         // Still held by the consumer: the queue has no room.

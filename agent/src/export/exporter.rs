@@ -2,7 +2,9 @@
 //! `--export-rate-limit`, then the rotating [`JsonWriter`].
 //!
 //! Allow/deny lists are checked by the bus before enqueueing (see [`crate::bus`]);
-//! redaction happened once before publishing.
+//! redaction happened once before publishing. Lines are encoded here, on the export's
+//! thread, with the `process`/`parent` text of recent processes reused
+//! ([`LineEncoder`]).
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
@@ -13,8 +15,9 @@ use tetra_proto::filter::FieldFilters;
 use tetra_proto::tetragon::{get_events_response::Event, GetEventsResponse, RateLimitInfo};
 
 use super::json::JsonWriter;
+use super::line::LineEncoder;
 use super::ratelimit::RateLimiter;
-use crate::bus::{EventBatch, Published, Subscription};
+use crate::bus::{EventBatch, SharedEvent, Subscription};
 use crate::stats::Stats;
 
 pub struct JsonExporter {
@@ -23,6 +26,9 @@ pub struct JsonExporter {
     pub limiter: Option<RateLimiter>,
     pub node: String,
     pub stats: Arc<Stats>,
+    pub lines: LineEncoder,
+    /// The line being written (kept to reuse its memory).
+    pub line: Vec<u8>,
 }
 
 /// The event Tetragon emits when events were dropped on purpose or for lack of room.
@@ -48,10 +54,10 @@ impl JsonExporter {
     }
 
     fn write(&mut self, event: &GetEventsResponse) {
-        self.write_line(&tetra_proto::json::to_line(event));
+        self.write_line(tetra_proto::json::to_line(event).as_bytes());
     }
 
-    fn write_line(&mut self, line: &str) {
+    fn write_line(&mut self, line: &[u8]) {
         match self.writer.write_line(line) {
             Ok(()) => {
                 self.stats.exported.fetch_add(1, Relaxed);
@@ -76,7 +82,7 @@ impl JsonExporter {
         }
     }
 
-    fn handle(&mut self, published: &Published) {
+    fn handle(&mut self, event: SharedEvent) {
         self.roll_window(Instant::now(), false);
         if let Some(limiter) = self.limiter.as_mut() {
             if !limiter.allow() {
@@ -84,15 +90,16 @@ impl JsonExporter {
                 return;
             }
         }
-        let event = &published.event;
+        // The event itself when no gRPC client holds it any more, else a copy.
+        let mut event = Arc::unwrap_or_clone(event);
         if !self.fields.is_empty() {
-            let mut event = event.clone();
             self.fields.apply(&mut event);
             self.write(&event);
-        } else if let Some(line) = &published.line {
-            self.write_line(line);
         } else {
-            self.write(event);
+            let mut line = std::mem::take(&mut self.line);
+            self.lines.encode(&mut event, &mut line);
+            self.write_line(&line);
+            self.line = line;
         }
     }
 
@@ -107,8 +114,8 @@ impl JsonExporter {
         loop {
             match queue.recv_timeout(Duration::from_millis(200)) {
                 Ok(batch) => {
-                    batch.items.iter().for_each(|event| self.handle(event));
-                    drop(batch); // its room in the queue is free again
+                    batch.items.into_iter().for_each(|event| self.handle(event));
+                    drop(batch.room); // its room in the queue is free again
                     // Flush once the burst is over, so a quiet period is never buffered;
                     // having caught up, report what our own queue could not hold.
                     if queue.is_empty() {

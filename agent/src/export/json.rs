@@ -56,11 +56,11 @@ impl JsonWriter {
     }
 
     /// Writes one line (the newline is added here).
-    pub fn write_line(&mut self, line: &str) -> io::Result<()> {
+    pub fn write_line(&mut self, line: &[u8]) -> io::Result<()> {
         let len = line.len() as u64 + 1;
         match &mut self.sink {
             Sink::Stdout(out) => {
-                out.write_all(line.as_bytes())?;
+                out.write_all(line)?;
                 out.write_all(b"\n")?;
             }
             Sink::File { path, file, size, policy } => {
@@ -71,7 +71,7 @@ impl JsonWriter {
                     *file = new_file;
                     *size = new_size;
                 }
-                file.write_all(line.as_bytes())?;
+                file.write_all(line)?;
                 file.write_all(b"\n")?;
                 *size += len;
             }
@@ -117,7 +117,7 @@ mod tests {
         let policy = RotationPolicy { max_bytes: 1000, max_backups: 3, mode: 0o600 };
         let mut w = JsonWriter::new(path.to_str().unwrap(), policy).unwrap();
         for i in 0..200 {
-            w.write_line(&format!("{{\"n\":{i},\"pad\":\"{}\"}}", "x".repeat(i % 37))).unwrap();
+            w.write_line(format!("{{\"n\":{i},\"pad\":\"{}\"}}", "x".repeat(i % 37)).as_bytes()).unwrap();
         }
         w.flush().unwrap();
         let mut files = vec![path.clone()];

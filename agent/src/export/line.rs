@@ -18,6 +18,8 @@ const CACHED: usize = 256;
 pub struct LineEncoder {
     /// By exec id: the process as last encoded, and its JSON text.
     cache: HashMap<String, (Process, String)>,
+    /// The event encoded without its processes (kept to reuse its memory).
+    rest: Vec<u8>,
 }
 
 /// The event's `process` and `parent` fields and its JSON key, for the kinds having them.
@@ -36,75 +38,89 @@ fn processes(
     })
 }
 
-impl LineEncoder {
-    /// The JSON text of `p`, encoded now or taken from the cache.
-    fn process_json(&mut self, p: &Process) -> &str {
-        let fresh = match self.cache.get(&p.exec_id) {
-            Some((cached, _)) => cached != p,
-            None => true,
-        };
-        if fresh {
-            if self.cache.len() >= CACHED {
-                self.cache.clear();
-            }
-            // Encoding a generated message cannot fail (string keys, no custom impls).
-            let text = serde_json::to_string(p).unwrap_or_default();
-            self.cache.insert(p.exec_id.clone(), (p.clone(), text));
-        }
-        self.cache
-            .get(&p.exec_id)
-            .map_or("", |(_, text)| text.as_str())
-    }
+/// Appends the JSON of `event` to `out`, as [`tetra_proto::json::to_line`] encodes it.
+fn append_json(out: &mut Vec<u8>, event: &GetEventsResponse) {
+    // Encoding a generated message cannot fail (string keys, no custom impls), and
+    // writing to a Vec neither.
+    let _ = serde_json::to_writer(out, event);
+}
 
-    /// The event as one JSON line (no newline), equal to [`tetra_proto::json::to_line`].
-    pub fn encode(&mut self, event: &mut GetEventsResponse) -> String {
+/// The JSON text of `p`, encoded now or taken from `cache`.
+fn process_text<'c>(cache: &'c mut HashMap<String, (Process, String)>, p: &Process) -> &'c str {
+    let fresh = match cache.get(&p.exec_id) {
+        Some((cached, _)) => cached != p,
+        None => true,
+    };
+    if fresh {
+        if cache.len() >= CACHED {
+            cache.clear();
+        }
+        let text = serde_json::to_string(p).unwrap_or_default();
+        cache.insert(p.exec_id.clone(), (p.clone(), text));
+    }
+    cache.get(&p.exec_id).map_or("", |(_, text)| text.as_str())
+}
+
+impl LineEncoder {
+    /// Puts the event as one JSON line (no newline) in `line`, byte for byte
+    /// [`tetra_proto::json::to_line`]; `line` is the caller's, reused from line to line.
+    pub fn encode(&mut self, event: &mut GetEventsResponse, line: &mut Vec<u8>) {
+        line.clear();
         let Some((key, process, parent)) = event.event.as_mut().and_then(processes) else {
-            return tetra_proto::json::to_line(event);
+            return append_json(line, event);
         };
         let (process, parent) = (process.take(), parent.take());
-        let rest = tetra_proto::json::to_line(event);
-        let line = self.splice(key, rest, process.as_ref(), parent.as_ref());
-        // Put the objects back: the event is published with them.
+        self.rest.clear();
+        append_json(&mut self.rest, event);
+        let spliced = self.splice(key, process.as_ref(), parent.as_ref(), line);
+        // Put the objects back: the event is the caller's.
         if let Some((_, p, q)) = event.event.as_mut().and_then(processes) {
             (*p, *q) = (process, parent);
         }
-        // Not expected (the key is always there), but then the plain encoding is right.
-        line.unwrap_or_else(|| tetra_proto::json::to_line(event))
+        if !spliced {
+            // Not expected (the key is always there), but then the plain encoding is right.
+            line.clear();
+            append_json(line, event);
+        }
     }
 
-    /// `rest` (the event encoded without its processes) with the processes put back in
-    /// front of the fields of its `key` object.
+    /// `self.rest` (the event encoded without its processes) with the processes put back
+    /// in front of the fields of its `key` object, into `line`; false if the key is missing.
     fn splice(
         &mut self,
         key: &str,
-        rest: String,
         process: Option<&Process>,
         parent: Option<&Process>,
-    ) -> Option<String> {
+        line: &mut Vec<u8>,
+    ) -> bool {
+        let rest = &self.rest[..];
         if process.is_none() && parent.is_none() {
-            return Some(rest);
+            line.extend_from_slice(rest);
+            return true;
         }
         // The object opens with `"KEY":{`: only a key can be followed by `":{` (inside a
         // string value the quote would be escaped).
         let open = format!("\"{key}\":{{");
-        let at = rest.find(&open)? + open.len();
-        let mut line = String::with_capacity(rest.len() + 8192);
-        line.push_str(&rest[..at]);
+        let Some(at) = rest.windows(open.len()).position(|w| w == open.as_bytes()) else {
+            return false;
+        };
+        let at = at + open.len();
+        line.extend_from_slice(&rest[..at]);
         for (name, p) in [("process", process), ("parent", parent)] {
             let Some(p) = p else { continue };
-            if !line.ends_with('{') {
-                line.push(',');
+            if line.last() != Some(&b'{') {
+                line.push(b',');
             }
-            line.push('"');
-            line.push_str(name);
-            line.push_str("\":");
-            line.push_str(self.process_json(p));
+            line.push(b'"');
+            line.extend_from_slice(name.as_bytes());
+            line.extend_from_slice(b"\":");
+            line.extend_from_slice(process_text(&mut self.cache, p).as_bytes());
         }
-        if !rest[at..].starts_with('}') {
-            line.push(',');
+        if rest.get(at) != Some(&b'}') {
+            line.push(b',');
         }
-        line.push_str(&rest[at..]);
-        Some(line)
+        line.extend_from_slice(&rest[at..]);
+        true
     }
 }
 
@@ -210,6 +226,13 @@ mod tests {
         .collect()
     }
 
+    /// The line `enc` encodes, through a buffer that held a longer line before.
+    fn encoded(enc: &mut LineEncoder, event: &mut GetEventsResponse) -> String {
+        let mut line = vec![b'x'; 10_000];
+        enc.encode(event, &mut line);
+        String::from_utf8(line).expect("JSON is UTF-8")
+    }
+
     #[test]
     fn lines_equal_the_plain_encoding_and_events_are_unchanged() {
         let mut enc = LineEncoder::default();
@@ -223,14 +246,14 @@ mod tests {
             ] {
                 for mut event in events(p, q) {
                     let before = event.clone();
-                    assert_eq!(enc.encode(&mut event), tetra_proto::json::to_line(&before));
+                    assert_eq!(encoded(&mut enc, &mut event), tetra_proto::json::to_line(&before));
                     assert_eq!(event, before);
                 }
             }
         }
         // An empty event object (no field besides the processes).
         let mut bare = envelope(Event::ProcessUprobe(ProcessUprobe::default()));
-        assert_eq!(enc.encode(&mut bare), tetra_proto::json::to_line(&bare));
+        assert_eq!(encoded(&mut enc, &mut bare), tetra_proto::json::to_line(&bare));
     }
 
     #[test]
@@ -240,14 +263,14 @@ mod tests {
         for refcnt in [1, 2, 1] {
             p.refcnt = refcnt;
             let mut event = events(Some(p.clone()), None).remove(3);
-            let line = enc.encode(&mut event);
+            let line = encoded(&mut enc, &mut event);
             assert_eq!(line, tetra_proto::json::to_line(&event));
             assert!(line.contains(&format!("\"refcnt\":{refcnt}")), "{line}");
         }
         // More processes than the cache keeps: it starts over, lines stay right.
         for pid in 0..(CACHED as u32 + 10) {
             let mut event = events(Some(process("/bin/true", pid)), None).remove(0);
-            assert_eq!(enc.encode(&mut event), tetra_proto::json::to_line(&event));
+            assert_eq!(encoded(&mut enc, &mut event), tetra_proto::json::to_line(&event));
         }
         assert!(enc.cache.len() <= CACHED);
     }

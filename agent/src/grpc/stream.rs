@@ -4,6 +4,7 @@
 //! as a `rate_limit_info` event carrying the dropped count, sent once the client has
 //! caught up (its queue is empty), so it is not pushed behind the backlog it missed.
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tetra_proto::filter::FieldFilters;
@@ -36,8 +37,9 @@ impl ClientStream {
         ClientStream { queue, fields, node, sub, current: Vec::new().into_iter(), room: None }
     }
 
-    fn render(&self, event: &GetEventsResponse) -> GetEventsResponse {
-        let mut event = event.clone();
+    /// The message for the client: the event itself when no other consumer holds it.
+    fn render(&self, event: SharedEvent) -> GetEventsResponse {
+        let mut event = Arc::unwrap_or_clone(event);
         if !self.fields.is_empty() {
             self.fields.apply(&mut event);
         }
@@ -52,7 +54,7 @@ impl Stream for ClientStream {
         let this = self.get_mut();
         loop {
             if let Some(event) = this.current.next() {
-                return Poll::Ready(Some(Ok(this.render(&event.event))));
+                return Poll::Ready(Some(Ok(this.render(event))));
             }
             this.room = None;
             // A full queue is the only cause of drops, so drops are always followed by
