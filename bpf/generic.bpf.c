@@ -471,7 +471,7 @@ static __always_inline int generic_event(void *ctx, const int src)
 
 	if (tgid == cfg.agent_tgid)
 		return 0;
-	/* Cheapest rejection first: a few loads and compares, no map. */
+	/* Cheapest rejection first: a few loads and compares, at most one map lookup. */
 	if (cfg.pre_selectors && !pre_check(ctx, src, tgid))
 		return 0;
 	if (cfg.cgroup_filter) {

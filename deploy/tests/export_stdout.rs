@@ -100,7 +100,7 @@ fn sidecar_command_follows_rotations_into_tetra_compact() {
     std::thread::sleep(tail_poll);
     for l in &lines {
         let before = backups(&file);
-        writer.write_line(l).expect("write");
+        writer.write_line(l.as_bytes()).expect("write");
         writer.flush().expect("flush");
         if backups(&file) != before {
             std::thread::sleep(tail_poll);
