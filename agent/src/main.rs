@@ -28,9 +28,9 @@ use tetra_agent::sys;
 
 /// mimalloc instead of glibc's malloc: the event thread allocates what the export thread
 /// frees, and glibc serialises such frees on the allocating arena's lock (the read storm
-/// spent a fifth of its time in malloc/free and in futex wake-ups on that lock; with
-/// mimalloc, whose frees from other threads go to a lock-free list of the owning page, it
-/// delivers 3-4x the events per second). See `sys::tune_allocator` for its settings.
+/// spent a fifth of its time in malloc/free and in futex wake-ups on that lock; mimalloc
+/// puts a block freed by another thread on a lock-free list of its page: see the README's
+/// read storm for the figures). See `sys::tune_allocator` for its settings.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
