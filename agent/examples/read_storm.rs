@@ -6,7 +6,7 @@
 //! the JSON export stops growing and reports: the events of those N reads found in the
 //! export, the agent's loss counters, events/s from the first read to the last exported
 //! line (dd's start to the export file's last write), the agent's CPU per 1,000
-//! events, and dd's wall and CPU time without and with the agent. Fails unless all N arrived and the agent lost nothing. Run as root:
+//! events, its peak RSS, and dd's wall and CPU time without and with the agent. Fails unless all N arrived and the agent lost nothing. Run as root:
 //!
 //!     cargo build --release -p tetra-agent --bins --examples
 //!     target/release/examples/read_storm [N]
@@ -73,16 +73,28 @@ fn main() -> anyhow::Result<()> {
     // The kernel ring buffer must hold the backlog of a burst faster than the agent:
     // 64 MiB holds a 200,000-read storm (a record of two integer arguments is ~100 bytes).
     let alone = dd_storm(&dd, n)?;
+    // The agent's processing outpaces its JSON export during the burst, so the export's
+    // queue holds a backlog too: 262,144 events (`EXPORT_QUEUE=n` to change it; the
+    // default 65,536 dropped, and counted, about 15,000 of a 200,000-read storm here).
     let rb_size = std::env::var("RB_SIZE").unwrap_or_else(|_| "67108864".into());
+    let export_queue = std::env::var("EXPORT_QUEUE").unwrap_or_else(|_| "262144".into());
     let agent = Agent::start(
         &export,
-        &["--tracing-policy".as_ref(), policy_path.as_os_str(), "--rb-size".as_ref(), rb_size.as_ref()],
+        &[
+            "--tracing-policy".as_ref(),
+            policy_path.as_os_str(),
+            "--rb-size".as_ref(),
+            rb_size.as_ref(),
+            "--export-queue-size".as_ref(),
+            export_queue.as_ref(),
+        ],
     )?;
     let cpu_before = agent.cpu_seconds()?;
     let start = SystemTime::now();
     let attached = dd_storm(&dd, n)?;
     let last_write = wait_quiet(&export, Duration::from_secs(2), Duration::from_secs(300))?;
     let cpu = agent.cpu_seconds()? - cpu_before;
+    let peak_rss = agent.peak_rss_mib()?;
     let counters = agent.stop()?;
 
     // dd's one-byte reads of fd 0; its other reads (the dynamic loader's, locale files)
@@ -99,7 +111,7 @@ fn main() -> anyhow::Result<()> {
     }
     let seconds = last_write.duration_since(start)?.as_secs_f64();
     println!(
-        "read storm: dd if=/dev/zero of=/dev/null bs=1 count={n}, sys_enter_read tracepoint, matchBinaries {}, --rb-size {rb_size}",
+        "read storm: dd if=/dev/zero of=/dev/null bs=1 count={n}, sys_enter_read tracepoint, matchBinaries {}, --rb-size {rb_size} --export-queue-size {export_queue}",
         dd.display()
     );
     println!("events: {reads} of {n} one-byte reads in the export ({all} process_tracepoint events in all)");
@@ -111,6 +123,7 @@ fn main() -> anyhow::Result<()> {
         reads as f64 / seconds
     );
     println!("agent CPU: {:.1} ms per 1,000 events ({cpu:.2} s total)", cpu * 1e6 / all.max(1) as f64);
+    println!("agent peak RSS: {peak_rss:.1} MiB (VmHWM)");
     println!(
         "written: {:.1} MB/s ({} bytes, {:.0} bytes per line)",
         text.len() as f64 / seconds / 1e6,

@@ -212,12 +212,12 @@ impl Bus {
 
     /// Hands the event to every subscriber whose filter matches; never blocks.
     pub fn publish(&self, event: GetEventsResponse) {
-        self.publish_all([event]);
+        self.publish_all([Arc::new(event)]);
     }
 
     /// Hands each event to every subscriber whose filter matches, in one batch per
     /// subscriber; never blocks.
-    pub fn publish_all(&self, events: impl IntoIterator<Item = GetEventsResponse>) {
+    pub fn publish_all(&self, events: impl IntoIterator<Item = SharedEvent>) {
         let mut inner = self.lock();
         let Inner { entries, takers, batches, .. } = &mut *inner;
         batches.clear();
@@ -228,7 +228,6 @@ impl Bus {
             if takers.is_empty() {
                 continue;
             }
-            let event = Arc::new(event);
             for &i in takers.iter() {
                 let e = &entries[i];
                 match (e.room.try_take(), &mut batches[i]) {
@@ -349,7 +348,7 @@ mod tests {
         let (rx, sub) = bus
             .subscribe_blocking(SubscriberKind::JsonExport, "json", 3, EventFilters::default())
             .unwrap();
-        bus.publish_all((0..5).map(|i| exec(&format!("/bin/{i}"))));
+        bus.publish_all((0..5).map(|i| Arc::new(exec(&format!("/bin/{i}")))));
         assert_eq!(rx.len(), 1, "one hand-over for the whole call");
         let batch = rx.try_recv().unwrap();
         let names: Vec<_> = batch.items.iter().map(|e| e.process().unwrap().binary.clone()).collect();
@@ -359,7 +358,7 @@ mod tests {
         bus.publish(exec("/bin/5"));
         assert_eq!(sub.state.dropped.load(Relaxed), 3);
         drop(batch);
-        bus.publish_all((6..9).map(|i| exec(&format!("/bin/{i}"))));
+        bus.publish_all((6..9).map(|i| Arc::new(exec(&format!("/bin/{i}")))));
         assert!(!bus.drained());
         assert_eq!(rx.try_recv().unwrap().items.len(), 3, "consumed: its room is back");
         assert!(bus.drained());

@@ -269,7 +269,6 @@ fn main() -> anyhow::Result<()> {
                 node: node.clone(),
                 stats: stats.clone(),
                 lines: Default::default(),
-                line: Vec::new(),
             };
             let (queue, sub) = bus
                 .subscribe_blocking(

@@ -23,11 +23,11 @@ use tetra_proto::filter::Redactor;
 use tetra_proto::tetragon::GetEventsResponse;
 
 use crate::abi::{self, Record};
-use crate::bus::{Batch, Bus, Room};
+use crate::bus::{Batch, Bus, Room, SharedEvent};
 use crate::events::EventBuilder;
 use crate::k8s::enrich::{Enricher, Subject};
 use crate::maxdata::Reassembly;
-use crate::process::cache::{ProcessCache, Snapshot};
+use crate::process::cache::ProcessCache;
 use crate::process::Process;
 use crate::sensors::generic::{handle_generic, PolicyTable};
 use crate::sensors::process::ProcessSensor;
@@ -50,20 +50,19 @@ pub struct Processor {
     /// maxData arguments waiting for their data messages' events.
     pub data: Reassembly,
     /// Events of the batch being handled, published together once it is done.
-    pub published: Vec<GetEventsResponse>,
+    pub published: Vec<SharedEvent>,
 }
 
-fn subject(s: &Snapshot) -> Option<Subject> {
-    Some(Subject {
-        cgroup_id: s.process.cgroup_id,
-        pid: s.process.pid,
-        start_ktime: s.process.start_ktime,
-    })
+fn subject(p: &Process) -> Option<Subject> {
+    Some(Subject { cgroup_id: p.cgroup_id, pid: p.pid, start_ktime: p.start_ktime })
 }
 
 impl Processor {
     /// Publishes `event` (`whom`: its process and parent), once enriched.
     fn export(&mut self, event: GetEventsResponse, whom: [Option<Subject>; 2]) {
+        // Shared from here on, so the ~2.7 KB message is not copied again on its way
+        // through enrichment, the batch and the bus to the exporters.
+        let event = Arc::new(event);
         match &mut self.enrich {
             None => self.publish(event),
             Some(k8s) => {
@@ -82,9 +81,9 @@ impl Processor {
         ready.into_iter().for_each(|e| self.publish(e));
     }
 
-    fn publish(&mut self, mut event: GetEventsResponse) {
+    fn publish(&mut self, mut event: SharedEvent) {
         if !self.redactor.is_empty() {
-            self.redactor.apply(&mut event);
+            self.redactor.apply(Arc::make_mut(&mut event));
         }
         self.published.push(event);
     }
@@ -110,14 +109,16 @@ impl Processor {
                 let (process, parent) = self.cache.on_exec(process);
                 let event = self.builder.exec(&process, parent.as_ref());
                 self.stats.exec_events.fetch_add(1, Relaxed);
-                self.export(event, [subject(&process), parent.as_ref().and_then(subject)]);
+                let parent = parent.and_then(|p| subject(&p.process));
+                self.export(event, [subject(&process.process), parent]);
             }
             Record::Exit(m) => {
                 if let Some((process, parent)) = self.cache.on_exit(m.pid) {
                     let event =
                         self.builder.exit(&process, parent.as_ref(), m.exit_code, m.hdr.ktime);
                     self.stats.exit_events.fetch_add(1, Relaxed);
-                    self.export(event, [subject(&process), parent.as_ref().and_then(subject)]);
+                    let parent = parent.and_then(|p| subject(&p.process));
+                    self.export(event, [subject(&process.process), parent]);
                 }
             }
             Record::Data(d) => {
@@ -137,11 +138,10 @@ impl Processor {
                     let whom = match self.enrich {
                         None => [None, None],
                         Some(_) => {
-                            let process = self.cache.get_pid(rec.msg.pid);
-                            let parent = process
-                                .as_ref()
-                                .and_then(|p| self.cache.get(&p.process.parent_exec_id));
-                            [process.as_ref().and_then(subject), parent.as_ref().and_then(subject)]
+                            let process = self.cache.process_pid(rec.msg.pid);
+                            let parent =
+                                process.and_then(|p| self.cache.process(&p.parent_exec_id));
+                            [process.and_then(subject), parent.and_then(subject)]
                         }
                     };
                     self.export(event, whom);

@@ -58,6 +58,16 @@ impl Agent {
         Ok(ticks / hz)
     }
 
+    /// The agent's peak resident memory so far (VmHWM), in MiB.
+    pub fn peak_rss_mib(&self) -> anyhow::Result<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        let kib = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .context("VmHWM")?;
+        Ok(kib.trim().trim_end_matches("kB").trim().parse::<f64>()? / 1024.0)
+    }
+
     /// Stops the agent (SIGINT) and returns the counters of its "final stats" line.
     pub fn stop(mut self) -> anyhow::Result<String> {
         // SAFETY: kill() only signals our own child.

@@ -11,7 +11,6 @@ use crate::abi::{
 };
 use crate::process::cap_list;
 use crate::events::EventBuilder;
-use crate::process::cache::Snapshot;
 
 /// Where a hook is attached, as its event names it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -302,8 +301,8 @@ impl EventBuilder {
         policy: &str,
         hook: &HookInfo,
         rec: &GenericRecord,
-        process: Option<&Snapshot>,
-        parent: Option<&Snapshot>,
+        process: Option<tetragon::Process>,
+        parent: Option<tetragon::Process>,
     ) -> GetEventsResponse {
         let mut args: Vec<tetragon::KprobeArgument> = rec
             .args
@@ -317,8 +316,6 @@ impl EventBuilder {
             (Some((ty, label)), Some(r)) => Some(render_arg(*ty, label.as_deref(), r)),
             _ => None,
         };
-        let process = process.map(|p| self.render.process(&p.process, p.refcnt));
-        let parent = parent.map(|p| self.render.process(&p.process, p.refcnt));
         let action = rec.msg.action as i32;
         // User frames first: the process's memory map must be read while it still exists,
         // and the first kernel trace loads kallsyms, which takes a while.

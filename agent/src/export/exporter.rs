@@ -27,8 +27,6 @@ pub struct JsonExporter {
     pub node: String,
     pub stats: Arc<Stats>,
     pub lines: LineEncoder,
-    /// The line being written (kept to reuse its memory).
-    pub line: Vec<u8>,
 }
 
 /// The event Tetragon emits when events were dropped on purpose or for lack of room.
@@ -54,17 +52,21 @@ impl JsonExporter {
     }
 
     fn write(&mut self, event: &GetEventsResponse) {
-        self.write_line(tetra_proto::json::to_line(event).as_bytes());
+        let line = tetra_proto::json::to_line(event);
+        Self::write_line(&mut self.writer, &self.stats, &[line.as_bytes()]);
     }
 
-    fn write_line(&mut self, line: &[u8]) {
-        match self.writer.write_line(line) {
+    /// Writes the line given in pieces and counts it (an associated function, so the
+    /// pieces may borrow the exporter's line encoder).
+    fn write_line(writer: &mut JsonWriter, stats: &Stats, parts: &[&[u8]]) {
+        match writer.write_parts(parts) {
             Ok(()) => {
-                self.stats.exported.fetch_add(1, Relaxed);
-                self.stats.exported_bytes.fetch_add(line.len() as u64 + 1, Relaxed);
+                let bytes = parts.iter().map(|p| p.len() as u64).sum::<u64>() + 1;
+                stats.exported.fetch_add(1, Relaxed);
+                stats.exported_bytes.fetch_add(bytes, Relaxed);
             }
             Err(e) => {
-                if self.stats.export_errors.fetch_add(1, Relaxed) == 0 {
+                if stats.export_errors.fetch_add(1, Relaxed) == 0 {
                     tracing::error!("writing the JSON export: {e}");
                 }
             }
@@ -91,15 +93,14 @@ impl JsonExporter {
             }
         }
         // The event itself when no gRPC client holds it any more, else a copy.
-        let mut event = Arc::unwrap_or_clone(event);
+        let mut event = event;
+        let event = Arc::make_mut(&mut event);
         if !self.fields.is_empty() {
-            self.fields.apply(&mut event);
-            self.write(&event);
+            self.fields.apply(event);
+            self.write(event);
         } else {
-            let mut line = std::mem::take(&mut self.line);
-            self.lines.encode(&mut event, &mut line);
-            self.write_line(&line);
-            self.line = line;
+            let line = self.lines.encode(event);
+            Self::write_line(&mut self.writer, &self.stats, line.parts());
         }
     }
 

@@ -57,12 +57,19 @@ impl JsonWriter {
 
     /// Writes one line (the newline is added here).
     pub fn write_line(&mut self, line: &[u8]) -> io::Result<()> {
-        let len = line.len() as u64 + 1;
+        self.write_parts(&[line])
+    }
+
+    /// Writes one line given in pieces, written one after the other (the newline is
+    /// added here): a line spliced from cached parts is not copied into one buffer first.
+    pub fn write_parts(&mut self, parts: &[&[u8]]) -> io::Result<()> {
+        let len = parts.iter().map(|p| p.len() as u64).sum::<u64>() + 1;
+        let write = |out: &mut dyn Write| -> io::Result<()> {
+            parts.iter().try_for_each(|p| out.write_all(p))?;
+            out.write_all(b"\n")
+        };
         match &mut self.sink {
-            Sink::Stdout(out) => {
-                out.write_all(line)?;
-                out.write_all(b"\n")?;
-            }
+            Sink::Stdout(out) => write(out)?,
             Sink::File { path, file, size, policy } => {
                 if policy.max_bytes > 0 && *size > 0 && *size + len > policy.max_bytes {
                     file.flush()?;
@@ -71,8 +78,7 @@ impl JsonWriter {
                     *file = new_file;
                     *size = new_size;
                 }
-                file.write_all(line)?;
-                file.write_all(b"\n")?;
+                write(file)?;
                 *size += len;
             }
         }

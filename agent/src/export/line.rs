@@ -45,82 +45,115 @@ fn append_json(out: &mut Vec<u8>, event: &GetEventsResponse) {
     let _ = serde_json::to_writer(out, event);
 }
 
-/// The JSON text of `p`, encoded now or taken from `cache`.
-fn process_text<'c>(cache: &'c mut HashMap<String, (Process, String)>, p: &Process) -> &'c str {
-    let fresh = match cache.get(&p.exec_id) {
-        Some((cached, _)) => cached != p,
-        None => true,
-    };
-    if fresh {
-        if cache.len() >= CACHED {
-            cache.clear();
-        }
-        let text = serde_json::to_string(p).unwrap_or_default();
-        cache.insert(p.exec_id.clone(), (p.clone(), text));
+/// Makes the cached JSON text of `p` current: encoded again unless the process is the
+/// one encoded last under its exec id.
+fn refresh(cache: &mut HashMap<String, (Process, String)>, p: &Process) {
+    if cache.get(&p.exec_id).is_some_and(|(cached, _)| cached == p) {
+        return;
     }
-    cache.get(&p.exec_id).map_or("", |(_, text)| text.as_str())
+    let text = serde_json::to_string(p).unwrap_or_default();
+    cache.insert(p.exec_id.clone(), (p.clone(), text));
+}
+
+/// Where the `key` object's fields begin in `rest`: just after `"KEY":{` (only a key can
+/// be followed by `":{`; inside a string value the quote would be escaped).
+fn fields_start(rest: &[u8], key: &str) -> Option<usize> {
+    memchr::memmem::find_iter(rest, key.as_bytes()).find_map(|at| {
+        let before = at.checked_sub(1).and_then(|b| rest.get(b));
+        let end = at + key.len();
+        (before == Some(&b'"') && rest.get(end..end + 3) == Some(b"\":{")).then_some(end + 3)
+    })
+}
+
+/// One encoded line, as the pieces to write one after the other (no newline).
+pub struct Line<'a> {
+    parts: [&'a [u8]; 7],
+    count: usize,
+}
+
+impl<'a> Line<'a> {
+    fn push(&mut self, part: &'a [u8]) {
+        self.parts[self.count] = part;
+        self.count += 1;
+    }
+
+    pub fn parts(&self) -> &[&'a [u8]] {
+        &self.parts[..self.count]
+    }
+}
+
+/// Puts `process` and `parent` back in the event they were taken from.
+fn restore(event: &mut GetEventsResponse, process: Option<Process>, parent: Option<Process>) {
+    if let Some((_, p, q)) = event.event.as_mut().and_then(processes) {
+        (*p, *q) = (process, parent);
+    }
 }
 
 impl LineEncoder {
-    /// Puts the event as one JSON line (no newline) in `line`, byte for byte
-    /// [`tetra_proto::json::to_line`]; `line` is the caller's, reused from line to line.
-    pub fn encode(&mut self, event: &mut GetEventsResponse, line: &mut Vec<u8>) {
-        line.clear();
+    /// The event as one JSON line, byte for byte [`tetra_proto::json::to_line`], as
+    /// pieces borrowed from the encoder (the cached process texts are not copied). The
+    /// event is left as it was.
+    pub fn encode(&mut self, event: &mut GetEventsResponse) -> Line<'_> {
+        self.rest.clear();
         let Some((key, process, parent)) = event.event.as_mut().and_then(processes) else {
-            return append_json(line, event);
+            append_json(&mut self.rest, event);
+            return Line::whole(&self.rest);
         };
         let (process, parent) = (process.take(), parent.take());
-        self.rest.clear();
         append_json(&mut self.rest, event);
-        let spliced = self.splice(key, process.as_ref(), parent.as_ref(), line);
-        // Put the objects back: the event is the caller's.
-        if let Some((_, p, q)) = event.event.as_mut().and_then(processes) {
-            (*p, *q) = (process, parent);
+        let at = fields_start(&self.rest, key);
+        if process.is_none() && parent.is_none() || at.is_none() {
+            // No process to put in, or (not expected) no key: the plain encoding is right.
+            restore(event, process, parent);
+            self.rest.clear();
+            append_json(&mut self.rest, event);
+            return Line::whole(&self.rest);
         }
-        if !spliced {
-            // Not expected (the key is always there), but then the plain encoding is right.
-            line.clear();
-            append_json(line, event);
+        // Room for both before either is refreshed, so neither text goes with a clear.
+        if self.cache.len() + 2 > CACHED {
+            self.cache.clear();
         }
-    }
-
-    /// `self.rest` (the event encoded without its processes) with the processes put back
-    /// in front of the fields of its `key` object, into `line`; false if the key is missing.
-    fn splice(
-        &mut self,
-        key: &str,
-        process: Option<&Process>,
-        parent: Option<&Process>,
-        line: &mut Vec<u8>,
-    ) -> bool {
-        let rest = &self.rest[..];
-        if process.is_none() && parent.is_none() {
-            line.extend_from_slice(rest);
-            return true;
+        for p in process.iter().chain(&parent) {
+            refresh(&mut self.cache, p);
         }
-        // The object opens with `"KEY":{`: only a key can be followed by `":{` (inside a
-        // string value the quote would be escaped).
-        let open = format!("\"{key}\":{{");
-        let Some(at) = rest.windows(open.len()).position(|w| w == open.as_bytes()) else {
-            return false;
+        let cache = &self.cache;
+        let text = |p: &Option<Process>| {
+            p.as_ref()
+                .and_then(|p| cache.get(&p.exec_id))
+                .map(|(_, t)| t.as_bytes())
         };
-        let at = at + open.len();
-        line.extend_from_slice(&rest[..at]);
-        for (name, p) in [("process", process), ("parent", parent)] {
-            let Some(p) = p else { continue };
-            if line.last() != Some(&b'{') {
-                line.push(b',');
-            }
-            line.push(b'"');
-            line.extend_from_slice(name.as_bytes());
-            line.extend_from_slice(b"\":");
-            line.extend_from_slice(process_text(&mut self.cache, p).as_bytes());
+        let texts = (text(&process), text(&parent));
+        restore(event, process, parent);
+        let (rest, at) = (&self.rest[..], at.unwrap_or_default());
+        let mut line = Line::whole(&rest[..at]);
+        if let Some(text) = texts.0 {
+            line.push(b"\"process\":");
+            line.push(text);
+        }
+        if let Some(text) = texts.1 {
+            line.push(if texts.0.is_some() {
+                b",\"parent\":"
+            } else {
+                b"\"parent\":"
+            });
+            line.push(text);
         }
         if rest.get(at) != Some(&b'}') {
-            line.push(b',');
+            line.push(b",");
         }
-        line.extend_from_slice(&rest[at..]);
-        true
+        line.push(&rest[at..]);
+        line
+    }
+}
+
+impl<'a> Line<'a> {
+    fn whole(text: &'a [u8]) -> Line<'a> {
+        let mut line = Line {
+            parts: [&[]; 7],
+            count: 0,
+        };
+        line.push(text);
+        line
     }
 }
 
@@ -226,11 +259,9 @@ mod tests {
         .collect()
     }
 
-    /// The line `enc` encodes, through a buffer that held a longer line before.
+    /// The line `enc` encodes, its pieces joined.
     fn encoded(enc: &mut LineEncoder, event: &mut GetEventsResponse) -> String {
-        let mut line = vec![b'x'; 10_000];
-        enc.encode(event, &mut line);
-        String::from_utf8(line).expect("JSON is UTF-8")
+        String::from_utf8(enc.encode(event).parts().concat()).expect("JSON is UTF-8")
     }
 
     #[test]

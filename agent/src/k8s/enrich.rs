@@ -34,7 +34,7 @@ pub struct Subject {
 }
 
 struct Held {
-    event: GetEventsResponse,
+    event: Arc<GetEventsResponse>,
     subjects: [Option<Subject>; 2],
     container: String,
     since: Instant,
@@ -153,11 +153,12 @@ impl Enricher {
     /// events that became ready.
     pub fn submit(
         &mut self,
-        mut event: GetEventsResponse,
+        mut event: Arc<GetEventsResponse>,
         subjects: [Option<Subject>; 2],
-        out: &mut Vec<GetEventsResponse>,
+        out: &mut Vec<Arc<GetEventsResponse>>,
     ) {
-        let container = self.try_fill(&mut event, &subjects);
+        // The event is not shared yet: filled in place, not copied.
+        let container = self.try_fill(Arc::make_mut(&mut event), &subjects);
         let waiting = subjects[0]
             .and_then(|s| self.cgroups.container(s.cgroup_id))
             .is_some_and(|c| self.held_per_container.contains_key(&c.id));
@@ -191,7 +192,7 @@ impl Enricher {
     }
 
     /// Releases held events whose pod is now known or whose time is up (`flush`: all).
-    pub fn release(&mut self, now: Instant, flush: bool, out: &mut Vec<GetEventsResponse>) {
+    pub fn release(&mut self, now: Instant, flush: bool, out: &mut Vec<Arc<GetEventsResponse>>) {
         let mut keep = VecDeque::with_capacity(self.held.len());
         while let Some(mut h) = self.held.pop_front() {
             // Events of a container whose earlier event stays held stay behind it.
@@ -201,7 +202,9 @@ impl Enricher {
                 keep.push_back(h);
                 continue;
             }
-            let missing = self.try_fill(&mut h.event, &h.subjects).is_some();
+            let missing = self
+                .try_fill(Arc::make_mut(&mut h.event), &h.subjects)
+                .is_some();
             if missing && !expired {
                 keep.push_back(h);
                 continue;
@@ -234,8 +237,8 @@ mod tests {
 
     const ID: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
-    fn exec(pid: u32) -> GetEventsResponse {
-        GetEventsResponse {
+    fn exec(pid: u32) -> Arc<GetEventsResponse> {
+        Arc::new(GetEventsResponse {
             event: Some(Event::ProcessExec(tetragon::ProcessExec {
                 process: Some(tetragon::Process {
                     pid: Some(pid),
@@ -244,7 +247,7 @@ mod tests {
                 ..Default::default()
             })),
             ..Default::default()
-        }
+        })
     }
 
     fn pid_of(e: &GetEventsResponse) -> u32 {
@@ -326,7 +329,7 @@ mod tests {
         e.submit(exec(9), host, &mut out);
         e.submit(exec(2), s(2), &mut out);
         assert_eq!(
-            out.iter().map(pid_of).collect::<Vec<_>>(),
+            out.iter().map(|e| pid_of(e)).collect::<Vec<_>>(),
             [9],
             "only the host process leaves"
         );
@@ -335,7 +338,7 @@ mod tests {
         assert_eq!(out.len(), 1, "still no pod");
         pods.upsert(pod());
         e.release(Instant::now(), false, &mut out);
-        assert_eq!(out.iter().map(pid_of).collect::<Vec<_>>(), [9, 1, 2]);
+        assert_eq!(out.iter().map(|e| pid_of(e)).collect::<Vec<_>>(), [9, 1, 2]);
         let p = pod_of(&out[1]).unwrap();
         assert_eq!(
             (p.name.as_str(), p.container.as_ref().unwrap().name.as_str()),
@@ -367,7 +370,7 @@ mod tests {
         let s = |cgroup_id| [Some(Subject { cgroup_id, pid: 1, start_ktime: 1 }), None];
         e.submit(exec(1), s(cg), &mut out);
         e.submit(exec(2), s(1), &mut out);
-        assert_eq!(out.iter().map(pid_of).collect::<Vec<_>>(), [1, 2], "nothing held");
+        assert_eq!(out.iter().map(|e| pid_of(e)).collect::<Vec<_>>(), [1, 2], "nothing held");
         let docker = |e: &GetEventsResponse| {
             let Some(Event::ProcessExec(x)) = &e.event else { panic!() };
             x.process.as_ref().unwrap().docker.clone()
@@ -394,12 +397,12 @@ mod tests {
         e.submit(exec(1), s, &mut out);
         e.submit(exec(2), s, &mut out);
         assert_eq!(
-            out.iter().map(pid_of).collect::<Vec<_>>(),
+            out.iter().map(|e| pid_of(e)).collect::<Vec<_>>(),
             [2],
             "the queue is full: sent bare"
         );
         e.release(Instant::now() + e.hold_for, false, &mut out);
-        assert_eq!(out.iter().map(pid_of).collect::<Vec<_>>(), [2, 1]);
+        assert_eq!(out.iter().map(|e| pid_of(e)).collect::<Vec<_>>(), [2, 1]);
         assert!(out.iter().all(|o| pod_of(o).is_none()));
         assert_eq!(
             (

@@ -3,14 +3,36 @@
 //!
 //! `refcnt` counts the references to an entry: one for the process itself while it runs
 //! and one per live child. An entry leaves the cache when it drops to zero.
+use std::cell::OnceCell;
 use std::collections::HashMap;
 
-use super::{Flags, Process};
+use tetra_proto::tetragon;
+
+use super::{Flags, Process, Render};
 
 #[derive(Debug)]
 struct Entry {
     process: Process,
     refcnt: u32,
+    /// The process as events show it, rendered by the first event that needs it and
+    /// copied by the next ones: a busy process makes many events between two changes.
+    /// Emptied whenever `process` or `refcnt` changes.
+    shown: OnceCell<tetragon::Process>,
+}
+
+impl Entry {
+    fn new(process: Process) -> Entry {
+        Entry {
+            process,
+            refcnt: 1,
+            shown: OnceCell::new(),
+        }
+    }
+
+    fn add_ref(&mut self) {
+        self.refcnt += 1;
+        self.shown.take();
+    }
 }
 
 /// A process with its reference count at the time of the event.
@@ -63,6 +85,31 @@ impl ProcessCache {
         self.snapshot(exec_id)
     }
 
+    /// The cached process of `exec_id`, without a copy.
+    pub fn process(&self, exec_id: &str) -> Option<&Process> {
+        self.by_exec_id.get(exec_id).map(|e| &e.process)
+    }
+
+    /// The live process of `pid`, without a copy.
+    pub fn process_pid(&self, pid: u32) -> Option<&Process> {
+        self.process(self.by_pid.get(&pid)?)
+    }
+
+    /// The process as events show it, by exec id (`None` for an unknown or empty id).
+    pub fn shown(&self, exec_id: &str, render: &Render) -> Option<tetragon::Process> {
+        let e = self.by_exec_id.get(exec_id)?;
+        Some(
+            e.shown
+                .get_or_init(|| render.process(&e.process, e.refcnt))
+                .clone(),
+        )
+    }
+
+    /// The live process of `pid` as events show it.
+    pub fn shown_pid(&self, pid: u32, render: &Render) -> Option<tetragon::Process> {
+        self.shown(self.by_pid.get(&pid)?, render)
+    }
+
     fn snapshot(&self, exec_id: &str) -> Option<Snapshot> {
         self.by_exec_id
             .get(exec_id)
@@ -85,10 +132,11 @@ impl ProcessCache {
                 continue;
             }
             if let Some(parent) = self.by_exec_id.get_mut(&parent_id) {
-                parent.refcnt += 1;
+                parent.add_ref();
             }
             if let Some(child) = self.by_exec_id.get_mut(&exec_id) {
                 child.process.parent_exec_id = parent_id;
+                child.shown.take();
             }
         }
     }
@@ -101,7 +149,7 @@ impl ProcessCache {
             // The pid's previous image or fork entry is replaced: drop its own reference.
             self.release(&old);
         }
-        self.by_exec_id.insert(process.exec_id.clone(), Entry { process, refcnt: 1 });
+        self.by_exec_id.insert(process.exec_id.clone(), Entry::new(process));
     }
 
     /// Frees room by dropping an exited entry, or failing that any entry.
@@ -128,6 +176,7 @@ impl ProcessCache {
         while let Some(id) = next.take() {
             let Some(entry) = self.by_exec_id.get_mut(&id) else { return };
             entry.refcnt = entry.refcnt.saturating_sub(1);
+            entry.shown.take();
             if entry.refcnt == 0 {
                 let parent = std::mem::take(&mut entry.process.parent_exec_id);
                 self.by_exec_id.remove(&id);
@@ -143,7 +192,7 @@ impl ProcessCache {
         let parent_id = self.by_pid.get(&child.ppid).cloned();
         match parent_id.and_then(|id| self.by_exec_id.get_mut(&id)) {
             Some(parent) => {
-                parent.refcnt += 1;
+                parent.add_ref();
                 child.parent_exec_id = parent.process.exec_id.clone();
             }
             None => {
@@ -283,6 +332,47 @@ mod tests {
         assert!(p.process.flags.miss);
         assert!(c.on_exit(71).is_none());
         assert_eq!(c.stats().misses, 2);
+    }
+
+    fn render() -> Render {
+        Render {
+            clock: crate::clock::Clock::new(),
+            host_ns: [0; crate::abi::NS_COUNT],
+            with_caps: true,
+            with_ns: true,
+        }
+    }
+
+    #[test]
+    fn shown_processes_follow_every_change() {
+        let (mut c, r) = (ProcessCache::new("n", 100), render());
+        c.seed(vec![proc_(1, 0, 1, "/sbin/init")]);
+        c.on_clone(80, 1, 5);
+        c.on_exec(proc_(80, 1, 6, "/bin/sh"));
+        let shown =
+            |c: &ProcessCache, pid| c.shown_pid(pid, &r).map(|p| (p.binary, p.refcnt, p.flags));
+        assert_eq!(
+            shown(&c, 80),
+            Some(("/bin/sh".into(), 1, "execve clone".into()))
+        );
+        c.on_clone(81, 80, 7);
+        assert_eq!(shown(&c, 80).map(|s| s.1), Some(2), "a child's reference");
+        assert_eq!(
+            c.shown_pid(81, &r).map(|p| p.parent_exec_id),
+            Some(exec_id_of(&c, 80))
+        );
+        c.on_exec(proc_(80, 1, 8, "/bin/ls"));
+        assert_eq!(shown(&c, 80), Some(("/bin/ls".into(), 1, "execve".into())));
+        c.on_exit(81);
+        assert!(c.get_pid(81).is_none());
+        assert_eq!(
+            c.shown_pid(1, &r).map(|p| p.refcnt),
+            Some(2),
+            "init holds itself and ls"
+        );
+        c.on_exit(80);
+        assert_eq!(c.shown_pid(1, &r).map(|p| p.refcnt), Some(1));
+        assert_eq!(c.shown("", &r), None);
     }
 
     #[test]

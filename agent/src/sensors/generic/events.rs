@@ -118,7 +118,7 @@ pub fn handle_generic(
 ) -> Option<GetEventsResponse> {
     let policy = table.get(rec.msg.policy_id)?;
     let hook = policy.hooks.get(rec.msg.hook_id as usize)?;
-    let process = cache.get_pid(rec.msg.pid);
-    let parent = process.as_ref().and_then(|p| cache.get(&p.process.parent_exec_id));
-    Some(builder.generic(&policy.name, hook, rec, process.as_ref(), parent.as_ref()))
+    let process = cache.shown_pid(rec.msg.pid, &builder.render);
+    let parent = process.as_ref().and_then(|p| cache.shown(&p.parent_exec_id, &builder.render));
+    Some(builder.generic(&policy.name, hook, rec, process, parent))
 }
