@@ -72,6 +72,12 @@ pub struct Line<'a> {
 }
 
 impl<'a> Line<'a> {
+    fn whole(text: &'a [u8]) -> Line<'a> {
+        let mut line = Line { parts: [&[]; 7], count: 0 };
+        line.push(text);
+        line
+    }
+
     fn push(&mut self, part: &'a [u8]) {
         self.parts[self.count] = part;
         self.count += 1;
@@ -101,14 +107,17 @@ impl LineEncoder {
         };
         let (process, parent) = (process.take(), parent.take());
         append_json(&mut self.rest, event);
-        let at = fields_start(&self.rest, key);
-        if process.is_none() && parent.is_none() || at.is_none() {
-            // No process to put in, or (not expected) no key: the plain encoding is right.
-            restore(event, process, parent);
-            self.rest.clear();
-            append_json(&mut self.rest, event);
-            return Line::whole(&self.rest);
-        }
+        let at = match fields_start(&self.rest, key) {
+            Some(at) if process.is_some() || parent.is_some() => at,
+            _ => {
+                // No process to put in, or (not expected) no key: the plain encoding is
+                // right.
+                restore(event, process, parent);
+                self.rest.clear();
+                append_json(&mut self.rest, event);
+                return Line::whole(&self.rest);
+            }
+        };
         // Room for both before either is refreshed, so neither text goes with a clear.
         if self.cache.len() + 2 > CACHED {
             self.cache.clear();
@@ -118,41 +127,24 @@ impl LineEncoder {
         }
         let cache = &self.cache;
         let text = |p: &Option<Process>| {
-            p.as_ref()
-                .and_then(|p| cache.get(&p.exec_id))
-                .map(|(_, t)| t.as_bytes())
+            p.as_ref().and_then(|p| cache.get(&p.exec_id)).map(|(_, t)| t.as_bytes())
         };
         let texts = (text(&process), text(&parent));
         restore(event, process, parent);
-        let (rest, at) = (&self.rest[..], at.unwrap_or_default());
+        let rest = &self.rest[..];
         let mut line = Line::whole(&rest[..at]);
         if let Some(text) = texts.0 {
             line.push(b"\"process\":");
             line.push(text);
         }
         if let Some(text) = texts.1 {
-            line.push(if texts.0.is_some() {
-                b",\"parent\":"
-            } else {
-                b"\"parent\":"
-            });
+            line.push(if texts.0.is_some() { b",\"parent\":" } else { b"\"parent\":" });
             line.push(text);
         }
         if rest.get(at) != Some(&b'}') {
             line.push(b",");
         }
         line.push(&rest[at..]);
-        line
-    }
-}
-
-impl<'a> Line<'a> {
-    fn whole(text: &'a [u8]) -> Line<'a> {
-        let mut line = Line {
-            parts: [&[]; 7],
-            count: 0,
-        };
-        line.push(text);
         line
     }
 }
