@@ -73,21 +73,10 @@ fn main() -> anyhow::Result<()> {
     // The kernel ring buffer must hold the backlog of a burst faster than the agent:
     // 64 MiB holds a 200,000-read storm (a record of two integer arguments is ~100 bytes).
     let alone = dd_storm(&dd, n)?;
-    // The agent's processing outpaces its JSON export during the burst, so the export's
-    // queue holds a backlog too: 262,144 events (`EXPORT_QUEUE=n` to change it; the
-    // default 65,536 dropped, and counted, about 15,000 of a 200,000-read storm here).
     let rb_size = std::env::var("RB_SIZE").unwrap_or_else(|_| "67108864".into());
-    let export_queue = std::env::var("EXPORT_QUEUE").unwrap_or_else(|_| "262144".into());
     let agent = Agent::start(
         &export,
-        &[
-            "--tracing-policy".as_ref(),
-            policy_path.as_os_str(),
-            "--rb-size".as_ref(),
-            rb_size.as_ref(),
-            "--export-queue-size".as_ref(),
-            export_queue.as_ref(),
-        ],
+        &["--tracing-policy".as_ref(), policy_path.as_os_str(), "--rb-size".as_ref(), rb_size.as_ref()],
     )?;
     let cpu_before = agent.cpu_seconds()?;
     let start = SystemTime::now();
@@ -111,7 +100,7 @@ fn main() -> anyhow::Result<()> {
     }
     let seconds = last_write.duration_since(start)?.as_secs_f64();
     println!(
-        "read storm: dd if=/dev/zero of=/dev/null bs=1 count={n}, sys_enter_read tracepoint, matchBinaries {}, --rb-size {rb_size} --export-queue-size {export_queue}",
+        "read storm: dd if=/dev/zero of=/dev/null bs=1 count={n}, sys_enter_read tracepoint, matchBinaries {}, --rb-size {rb_size}",
         dd.display()
     );
     println!("events: {reads} of {n} one-byte reads in the export ({all} process_tracepoint events in all)");

@@ -3,7 +3,11 @@
 //!
 //! Publishing never blocks. When a subscriber's queue is full the event is dropped for
 //! that subscriber only and counted (per subscriber, and globally by subscriber kind), so
-//! a stuck client never stalls the agent, the JSON export or the other clients.
+//! a stuck client never stalls the agent, the JSON export or the other clients. The
+//! publisher may wait for the JSON export before publishing, though
+//! ([`Bus::wait_for_export`]): while the export keeps writing, a burst it lags behind waits
+//! in the kernel ring buffer (~100 bytes a record) instead of its queue (a few KB an
+//! event) and is not dropped for it; an export that stops freeing room is given up on.
 //!
 //! The events of one publishing call reach each subscriber as one [`Batch`]: one
 //! wake-up of its consumer per burst instead of one per event. A queue is an unbounded
@@ -15,8 +19,9 @@
 //! itself ([`Arc::unwrap_or_clone`]) instead of a copy. The publishing thread only
 //! matches and hands over: rendering (JSON lines, gRPC messages) happens on the
 //! consumers' threads, so the one processing thread is not the limit of a burst.
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use tetra_proto::filter::EventFilters;
 use tetra_proto::tetragon::GetEventsResponse;
@@ -61,6 +66,25 @@ impl Room {
         self.free.clone().try_acquire_owned().ok()
     }
 
+    /// Waits until `n` items (at most the capacity) fit, for as long as the consumer keeps
+    /// freeing room; false once it has freed none for `patience`.
+    pub fn wait_for(&self, n: usize, patience: Duration) -> bool {
+        let n = n.min(self.capacity);
+        let (mut free, mut progress) = (self.free.available_permits(), Instant::now());
+        while free < n {
+            if progress.elapsed() >= patience {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+            let now_free = self.free.available_permits();
+            if now_free > free {
+                progress = Instant::now();
+            }
+            free = now_free;
+        }
+        true
+    }
+
     /// Room for `n` items (at most the capacity), waiting until consumers free it.
     pub fn take_blocking(&self, n: usize) -> OwnedSemaphorePermit {
         let n = u32::try_from(n).unwrap_or(u32::MAX);
@@ -89,6 +113,8 @@ pub struct SubscriberState {
     pub dropped: AtomicU64,
     /// Drops the consumer has not reported yet (see [`SubscriberState::take_unreported`]).
     unreported: AtomicU64,
+    /// A JSON export that froze: not waited for again until its queue is empty.
+    stalled: AtomicBool,
 }
 
 impl SubscriberState {
@@ -177,6 +203,7 @@ impl Bus {
             queued: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             unreported: AtomicU64::new(0),
+            stalled: AtomicBool::new(false),
         });
         let mut inner = self.lock();
         if inner.closed {
@@ -208,6 +235,27 @@ impl Bus {
     ) -> Option<(tokio::sync::mpsc::UnboundedReceiver<EventBatch>, Subscription)> {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         Some((rx, self.add(Tx::Async(tx), capacity, kind, peer, filter)?))
+    }
+
+    /// Waits until the JSON export has room for `n` more events, as long as it keeps
+    /// writing (it frees room at least every `patience`). An export that froze (a pipe
+    /// nobody reads) is not waited for again until it has emptied its queue, so it costs
+    /// the agent one `patience` and then only its own drops.
+    pub fn wait_for_export(&self, n: usize, patience: Duration) {
+        let exports: Vec<(Room, Arc<SubscriberState>)> = self
+            .lock()
+            .entries
+            .iter()
+            .filter(|e| e.state.kind == SubscriberKind::JsonExport)
+            .map(|e| (e.room.clone(), e.state.clone()))
+            .collect();
+        for (room, state) in exports {
+            if state.stalled.load(Relaxed) {
+                state.stalled.store(!room.is_empty(), Relaxed);
+            } else if !room.wait_for(n, patience) {
+                state.stalled.store(true, Relaxed);
+            }
+        }
     }
 
     /// Hands the event to every subscriber whose filter matches; never blocks.
@@ -363,6 +411,48 @@ mod tests {
         assert_eq!(rx.try_recv().unwrap().items.len(), 3, "consumed: its room is back");
         assert!(bus.drained());
         assert_eq!(sub.state.queued.load(Relaxed), 6);
+    }
+
+    #[test]
+    fn the_publisher_waits_for_a_writing_export_and_gives_up_on_a_frozen_one() {
+        let stats = Arc::new(Stats::default());
+        let bus = Bus::new(stats.clone());
+        let (rx, sub) = bus
+            .subscribe_blocking(SubscriberKind::JsonExport, "json", 4, EventFilters::default())
+            .unwrap();
+        let patience = Duration::from_millis(300);
+        // A slow export: takes a batch every 20 ms. Nothing is dropped.
+        let consumer = std::thread::spawn(move || {
+            let mut got = 0;
+            while got < 40 {
+                std::thread::sleep(Duration::from_millis(20));
+                got += rx.recv().unwrap().items.len();
+            }
+            rx
+        });
+        for i in 0..20 {
+            bus.wait_for_export(2, patience);
+            bus.publish_all((0..2).map(|j| Arc::new(exec(&format!("/bin/{i}-{j}")))));
+        }
+        let rx = consumer.join().unwrap();
+        assert_eq!(stats.export_queue_full.load(Relaxed), 0);
+
+        // A frozen export: one wait of `patience`, then drops (counted) without waiting.
+        bus.publish_all((0..4).map(|i| Arc::new(exec(&format!("/bin/{i}")))));
+        let start = Instant::now();
+        bus.wait_for_export(1, patience);
+        assert!(start.elapsed() >= patience);
+        bus.publish(exec("/bin/dropped"));
+        let start = Instant::now();
+        bus.wait_for_export(1, patience);
+        assert!(start.elapsed() < patience, "not waited for again");
+        bus.publish(exec("/bin/dropped"));
+        assert_eq!(sub.state.dropped.load(Relaxed), 2);
+        // Once it has caught up it is waited for again.
+        drop(rx.try_recv().unwrap());
+        bus.wait_for_export(1, patience);
+        bus.wait_for_export(1, patience);
+        assert!(!sub.state.stalled.load(Relaxed));
     }
 
     #[test]

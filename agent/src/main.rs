@@ -104,8 +104,10 @@ struct Args {
     /// Length of a rate limit window in milliseconds (tests shorten Tetragon's minute).
     #[arg(long, default_value_t = 60_000, hide = true)]
     export_rate_limit_window_ms: u64,
-    /// Events queued for the JSON export; beyond it events are dropped and counted.
-    #[arg(long, default_value_t = 65536)]
+    /// Events queued for the JSON export (a few KB each). The event thread waits for
+    /// room while the export keeps writing, so a burst waits in the kernel ring buffer;
+    /// for an export that stops writing, events beyond it are dropped and counted.
+    #[arg(long, default_value_t = 4096)]
     export_queue_size: usize,
     /// gRPC address: host:port or unix:///path ("" disables the server).
     #[arg(long, default_value = "localhost:54321", env = "TETRAGON_SERVER_ADDRESS")]

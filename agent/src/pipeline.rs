@@ -92,6 +92,7 @@ impl Processor {
     /// metrics.
     fn flush(&mut self) {
         if !self.published.is_empty() {
+            self.bus.wait_for_export(self.published.len(), EXPORT_PATIENCE);
             self.bus.publish_all(self.published.drain(..));
         }
         let cs = self.cache.stats();
@@ -175,6 +176,10 @@ impl Processor {
         self.flush();
     }
 }
+
+/// How long the processing thread waits for a JSON export that frees no room in its
+/// queue before it gives up on it (see [`Bus::wait_for_export`]).
+const EXPORT_PATIENCE: Duration = Duration::from_secs(1);
 
 /// Most records in one hand-over: a long poll is handed over in parts, so the processing
 /// thread starts on a burst while the reader is still reading it.
