@@ -252,9 +252,14 @@ impl Bus {
         for (room, state) in exports {
             if state.stalled.load(Relaxed) {
                 state.stalled.store(!room.is_empty(), Relaxed);
-            } else if !room.wait_for(n, patience) {
+                continue;
+            }
+            let start = Instant::now();
+            if !room.wait_for(n, patience) {
                 state.stalled.store(true, Relaxed);
             }
+            let waited = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
+            self.stats.export_waited_us.fetch_add(waited, Relaxed);
         }
     }
 
@@ -436,6 +441,9 @@ mod tests {
         }
         let rx = consumer.join().unwrap();
         assert_eq!(stats.export_queue_full.load(Relaxed), 0);
+        // 40 events taken 2 at a time every 20 ms through a queue of 4: the publisher waited.
+        let waited = stats.export_waited_us.load(Relaxed);
+        assert!(waited >= 200_000, "waited {waited} us");
 
         // A frozen export: one wait of `patience`, then drops (counted) without waiting.
         bus.publish_all((0..4).map(|i| Arc::new(exec(&format!("/bin/{i}")))));

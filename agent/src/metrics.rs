@@ -65,6 +65,12 @@ impl Families<'_> {
         let metric = self.0.encode_descriptor(name, help, None, kind)?;
         encode_value(kind, value, metric)
     }
+
+    /// A counter of seconds, kept in microseconds (Prometheus wants the base unit).
+    fn seconds(&mut self, name: &str, help: &str, micros: u64) -> fmt::Result {
+        let metric = self.0.encode_descriptor(name, help, None, MetricType::Counter)?;
+        ConstCounter::new(micros as f64 / 1e6).encode(metric)
+    }
 }
 
 fn encode_value(kind: MetricType, value: u64, encoder: prometheus_client::encoding::MetricEncoder<'_>) -> fmt::Result {
@@ -154,6 +160,11 @@ impl Collector for Metrics {
         t.single("tetragon_events_exported", Counter, "Events written to the JSON export.", v(&s.exported))?;
         t.single("tetragon_events_exported_bytes", Counter, "Bytes written to the JSON export.", v(&s.exported_bytes))?;
         t.single("tetragon_export_errors", Counter, "Failed writes to the JSON export.", v(&s.export_errors))?;
+        t.seconds(
+            "tetragon_export_wait_seconds",
+            "Time the event thread waited for room in the JSON export's queue (the backlog waits in the ring buffer).",
+            v(&s.export_waited_us),
+        )?;
 
         let grpc: Vec<_> = clients.iter().filter(|c| c.kind == SubscriberKind::GrpcClient).collect();
         t.single("tetragon_grpc_clients", Gauge, "Connected GetEvents clients.", grpc.len() as u64)?;

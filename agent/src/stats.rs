@@ -26,6 +26,9 @@ pub struct Stats {
     pub cache_size: AtomicU64,
     /// Events the JSON exporter lost because its own queue was full.
     pub export_queue_full: AtomicU64,
+    /// Microseconds the event thread waited for room in the JSON export's queue (while
+    /// it waits, a burst's backlog stays in the kernel ring buffer).
+    pub export_waited_us: AtomicU64,
     /// Events the JSON exporter dropped to stay under `--export-rate-limit`.
     pub export_rate_limited: AtomicU64,
     /// `rate_limit_info` events written to the JSON export.
@@ -90,8 +93,10 @@ impl fmt::Display for Stats {
         write!(f, " lost_queue_full={} lost_decode_error={}", v(&self.queue_full), v(&self.decode_errors))?;
         write!(
             f,
-            " export_queue_full={} export_rate_limited={} grpc_client_drops={} grpc_clients_total={}",
+            " export_queue_full={} export_waited_us={} export_rate_limited={} grpc_client_drops={} \
+             grpc_clients_total={}",
             v(&self.export_queue_full),
+            v(&self.export_waited_us),
             v(&self.export_rate_limited),
             v(&self.grpc_client_drops),
             v(&self.grpc_clients_total),
