@@ -15,8 +15,8 @@
 //! A subscriber may carry an allow/deny filter, checked before enqueueing, so a queue
 //! only ever holds (and only ever drops) events its consumer asked for.
 //!
-//! Events are shared read-only; a consumer holding the last reference takes the event
-//! itself ([`Arc::unwrap_or_clone`]) instead of a copy. The publishing thread only
+//! Events are shared read-only; a consumer holding the last reference takes or changes
+//! the event itself ([`Arc::unwrap_or_clone`], [`Arc::make_mut`]) instead of a copy. The publishing thread only
 //! matches and hands over: rendering (JSON lines, gRPC messages) happens on the
 //! consumers' threads, so the one processing thread is not the limit of a burst.
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};

@@ -84,7 +84,7 @@ impl JsonExporter {
         }
     }
 
-    fn handle(&mut self, event: SharedEvent) {
+    fn handle(&mut self, mut event: SharedEvent) {
         self.roll_window(Instant::now(), false);
         if let Some(limiter) = self.limiter.as_mut() {
             if !limiter.allow() {
@@ -93,7 +93,6 @@ impl JsonExporter {
             }
         }
         // The event itself when no gRPC client holds it any more, else a copy.
-        let mut event = event;
         let event = Arc::make_mut(&mut event);
         if !self.fields.is_empty() {
             self.fields.apply(event);

@@ -33,6 +33,13 @@ impl Entry {
         self.refcnt += 1;
         self.shown.take();
     }
+
+    /// Drops one reference; returns how many are left.
+    fn drop_ref(&mut self) -> u32 {
+        self.refcnt = self.refcnt.saturating_sub(1);
+        self.shown.take();
+        self.refcnt
+    }
 }
 
 /// A process with its reference count at the time of the event.
@@ -79,10 +86,6 @@ impl ProcessCache {
     /// Live process by pid.
     pub fn get_pid(&self, pid: u32) -> Option<Snapshot> {
         self.by_pid.get(&pid).and_then(|id| self.snapshot(id))
-    }
-
-    pub fn get(&self, exec_id: &str) -> Option<Snapshot> {
-        self.snapshot(exec_id)
     }
 
     /// The cached process of `exec_id`, without a copy.
@@ -175,9 +178,7 @@ impl ProcessCache {
         let mut next = Some(exec_id.to_string());
         while let Some(id) = next.take() {
             let Some(entry) = self.by_exec_id.get_mut(&id) else { return };
-            entry.refcnt = entry.refcnt.saturating_sub(1);
-            entry.shown.take();
-            if entry.refcnt == 0 {
+            if entry.drop_ref() == 0 {
                 let parent = std::mem::take(&mut entry.process.parent_exec_id);
                 self.by_exec_id.remove(&id);
                 if !parent.is_empty() {
