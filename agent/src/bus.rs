@@ -27,10 +27,11 @@ use tetra_proto::filter::EventFilters;
 use tetra_proto::tetragon::GetEventsResponse;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::events::Published;
 use crate::stats::Stats;
 
 /// A finished event, as the subscribers share it (read-only).
-pub type SharedEvent = Arc<GetEventsResponse>;
+pub type SharedEvent = Arc<Published>;
 
 /// Items handed over at once, with the room they take in their queue: the room is given
 /// back when the batch is dropped (consumed, or discarded with its queue).
@@ -265,7 +266,7 @@ impl Bus {
 
     /// Hands the event to every subscriber whose filter matches; never blocks.
     pub fn publish(&self, event: GetEventsResponse) {
-        self.publish_all([Arc::new(event)]);
+        self.publish_all([Arc::new(event.into())]);
     }
 
     /// Hands each event to every subscriber whose filter matches, in one batch per
@@ -277,7 +278,11 @@ impl Bus {
         batches.resize_with(entries.len(), || None);
         for event in events {
             takers.clear();
-            takers.extend((0..entries.len()).filter(|&i| entries[i].filter.matches(&event)));
+            // The whole event only when a subscriber filters: a copy when processes are
+            // held apart.
+            let whole = entries.iter().any(|e| !e.filter.is_empty()).then(|| event.event());
+            let passes = |i: usize| whole.as_ref().is_none_or(|w| entries[i].filter.matches(w));
+            takers.extend((0..entries.len()).filter(|&i| passes(i)));
             if takers.is_empty() {
                 continue;
             }
@@ -375,7 +380,7 @@ mod tests {
         assert_eq!(slow.state.take_unreported(), 0);
         // The slow queue kept the oldest events.
         let first = slow_rx.try_recv().unwrap();
-        assert_eq!(first.items[0].process().unwrap().binary, "/bin/0");
+        assert_eq!(first.items[0].event().process().unwrap().binary, "/bin/0");
     }
 
     #[test]
@@ -388,7 +393,7 @@ mod tests {
         bus.publish(exec("/bin/true"));
         assert_eq!(rx.len(), 1);
         assert_eq!(sub.state.dropped.load(Relaxed), 0);
-        assert_eq!(rx.recv().unwrap().items[0].event_type(), EventType::ProcessExec);
+        assert_eq!(rx.recv().unwrap().items[0].event().event_type(), EventType::ProcessExec);
         assert_eq!(bus.subscribers().len(), 1);
         drop(sub);
         assert!(bus.subscribers().is_empty());
@@ -401,17 +406,17 @@ mod tests {
         let (rx, sub) = bus
             .subscribe_blocking(SubscriberKind::JsonExport, "json", 3, EventFilters::default())
             .unwrap();
-        bus.publish_all((0..5).map(|i| Arc::new(exec(&format!("/bin/{i}")))));
+        bus.publish_all((0..5).map(|i| Arc::new(exec(&format!("/bin/{i}")).into())));
         assert_eq!(rx.len(), 1, "one hand-over for the whole call");
         let batch = rx.try_recv().unwrap();
-        let names: Vec<_> = batch.items.iter().map(|e| e.process().unwrap().binary.clone()).collect();
+        let names: Vec<_> = batch.items.iter().map(|e| e.event().process().unwrap().binary.clone()).collect();
         assert_eq!(names, ["/bin/0", "/bin/1", "/bin/2"], "the queue kept the oldest");
         assert_eq!(stats.export_queue_full.load(Relaxed), 2);
         // Still held by the consumer: the queue has no room.
         bus.publish(exec("/bin/5"));
         assert_eq!(sub.state.dropped.load(Relaxed), 3);
         drop(batch);
-        bus.publish_all((6..9).map(|i| Arc::new(exec(&format!("/bin/{i}")))));
+        bus.publish_all((6..9).map(|i| Arc::new(exec(&format!("/bin/{i}")).into())));
         assert!(!bus.drained());
         assert_eq!(rx.try_recv().unwrap().items.len(), 3, "consumed: its room is back");
         assert!(bus.drained());
@@ -437,7 +442,7 @@ mod tests {
         });
         for i in 0..20 {
             bus.wait_for_export(2, patience);
-            bus.publish_all((0..2).map(|j| Arc::new(exec(&format!("/bin/{i}-{j}")))));
+            bus.publish_all((0..2).map(|j| Arc::new(exec(&format!("/bin/{i}-{j}")).into())));
         }
         let rx = consumer.join().unwrap();
         assert_eq!(stats.export_queue_full.load(Relaxed), 0);
@@ -446,7 +451,7 @@ mod tests {
         assert!(waited >= 200_000, "waited {waited} us");
 
         // A frozen export: one wait of `patience`, then drops (counted) without waiting.
-        bus.publish_all((0..4).map(|i| Arc::new(exec(&format!("/bin/{i}")))));
+        bus.publish_all((0..4).map(|i| Arc::new(exec(&format!("/bin/{i}")).into())));
         let start = Instant::now();
         bus.wait_for_export(1, patience);
         assert!(start.elapsed() >= patience);

@@ -1,6 +1,9 @@
 //! Kernel records + process cache -> Tetragon events (`GetEventsResponse`).
 pub mod generic;
+pub mod published;
 pub mod stacks;
+
+pub use published::Published;
 
 use tetra_proto::tetragon::{self, get_events_response::Event, GetEventsResponse};
 

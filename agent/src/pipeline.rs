@@ -20,11 +20,10 @@ use anyhow::Context;
 use crossbeam_channel::{unbounded, Receiver, RecvTimeoutError, Sender};
 use libbpf_rs::RingBufferBuilder;
 use tetra_proto::filter::Redactor;
-use tetra_proto::tetragon::GetEventsResponse;
 
 use crate::abi::{self, Record};
 use crate::bus::{Batch, Bus, Room, SharedEvent};
-use crate::events::EventBuilder;
+use crate::events::{EventBuilder, Published};
 use crate::k8s::enrich::{Enricher, Subject};
 use crate::maxdata::Reassembly;
 use crate::process::cache::ProcessCache;
@@ -59,7 +58,7 @@ fn subject(p: &Process) -> Option<Subject> {
 
 impl Processor {
     /// Publishes `event` (`whom`: its process and parent), once enriched.
-    fn export(&mut self, event: GetEventsResponse, whom: [Option<Subject>; 2]) {
+    fn export(&mut self, event: Published, whom: [Option<Subject>; 2]) {
         // Shared from here on, so the ~2.7 KB message is not copied again on its way
         // through enrichment, the batch and the bus to the exporters.
         let event = Arc::new(event);
@@ -83,7 +82,7 @@ impl Processor {
 
     fn publish(&mut self, mut event: SharedEvent) {
         if !self.redactor.is_empty() {
-            self.redactor.apply(Arc::make_mut(&mut event));
+            self.redactor.apply(Arc::make_mut(&mut event).event_mut());
         }
         self.published.push(event);
     }
@@ -111,7 +110,7 @@ impl Processor {
                 let event = self.builder.exec(&process, parent.as_ref());
                 self.stats.exec_events.fetch_add(1, Relaxed);
                 let parent = parent.and_then(|p| subject(&p.process));
-                self.export(event, [subject(&process.process), parent]);
+                self.export(event.into(), [subject(&process.process), parent]);
             }
             Record::Exit(m) => {
                 if let Some((process, parent)) = self.cache.on_exit(m.pid) {
@@ -119,7 +118,7 @@ impl Processor {
                         self.builder.exit(&process, parent.as_ref(), m.exit_code, m.hdr.ktime);
                     self.stats.exit_events.fetch_add(1, Relaxed);
                     let parent = parent.and_then(|p| subject(&p.process));
-                    self.export(event, [subject(&process.process), parent]);
+                    self.export(event.into(), [subject(&process.process), parent]);
                 }
             }
             Record::Data(d) => {

@@ -93,12 +93,14 @@ impl JsonExporter {
             }
         }
         // The event itself when no gRPC client holds it any more, else a copy.
-        let event = Arc::make_mut(&mut event);
+        let published = Arc::make_mut(&mut event);
         if !self.fields.is_empty() {
+            let event = published.event_mut();
             self.fields.apply(event);
             self.write(event);
         } else {
-            let line = self.lines.encode(event);
+            let (event, shown) = published.parts_mut();
+            let line = self.lines.encode(event, shown);
             Self::write_line(&mut self.writer, &self.stats, line.parts());
         }
     }

@@ -7,8 +7,12 @@
 //! fields: `process` and `parent` are fields 1 and 2 of every event kind that has them,
 //! so the result is byte for byte [`tetra_proto::json::to_line`] (tests check it).
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use tetra_proto::tetragon::{get_events_response::Event, GetEventsResponse, Process};
+use tetra_proto::tetragon::{GetEventsResponse, Process};
+
+use crate::events::published::processes_mut;
+use crate::process::cache::Shown;
 
 /// Processes whose encoding is kept; when full the cache starts over (a few long-lived
 /// busy processes make most events, so the memory stays small).
@@ -20,22 +24,6 @@ pub struct LineEncoder {
     cache: HashMap<String, (Process, String)>,
     /// The event encoded without its processes (kept to reuse its memory).
     rest: Vec<u8>,
-}
-
-/// The event's `process` and `parent` fields and its JSON key, for the kinds having them.
-fn processes(
-    event: &mut Event,
-) -> Option<(&'static str, &mut Option<Process>, &mut Option<Process>)> {
-    Some(match event {
-        Event::ProcessExec(e) => ("process_exec", &mut e.process, &mut e.parent),
-        Event::ProcessExit(e) => ("process_exit", &mut e.process, &mut e.parent),
-        Event::ProcessKprobe(e) => ("process_kprobe", &mut e.process, &mut e.parent),
-        Event::ProcessTracepoint(e) => ("process_tracepoint", &mut e.process, &mut e.parent),
-        Event::ProcessUprobe(e) => ("process_uprobe", &mut e.process, &mut e.parent),
-        Event::ProcessLsm(e) => ("process_lsm", &mut e.process, &mut e.parent),
-        Event::ProcessUsdt(e) => ("process_usdt", &mut e.process, &mut e.parent),
-        _ => return None,
-    })
 }
 
 /// Appends the JSON of `event` to `out`, as [`tetra_proto::json::to_line`] encodes it.
@@ -89,32 +77,41 @@ impl<'a> Line<'a> {
 }
 
 /// Puts `process` and `parent` back in the event they were taken from.
-fn restore(event: &mut GetEventsResponse, process: Option<Process>, parent: Option<Process>) {
-    if let Some((_, p, q)) = event.event.as_mut().and_then(processes) {
+fn restore(event: &mut GetEventsResponse, [process, parent]: [Option<Process>; 2]) {
+    if let Some((_, [p, q])) = processes_mut(event) {
         (*p, *q) = (process, parent);
     }
 }
 
 impl LineEncoder {
-    /// The event as one JSON line, byte for byte [`tetra_proto::json::to_line`], as
-    /// pieces borrowed from the encoder (the cached process texts are not copied). The
-    /// event is left as it was.
-    pub fn encode(&mut self, event: &mut GetEventsResponse) -> Line<'_> {
+    /// The event as one JSON line, byte for byte [`tetra_proto::json::to_line`] of the
+    /// whole event, as pieces borrowed from the encoder and from `shown` (the process texts
+    /// are not copied). `shown`: the processes held apart from `event`
+    /// ([`crate::events::Published`]), whose texts are written as they are; the event's own
+    /// processes are compared with the ones encoded last. The event is left as it was.
+    pub fn encode<'a>(
+        &'a mut self,
+        event: &mut GetEventsResponse,
+        shown: &'a [Option<Arc<Shown>>; 2],
+    ) -> Line<'a> {
         self.rest.clear();
-        let Some((key, process, parent)) = event.event.as_mut().and_then(processes) else {
+        let Some((key, [process, parent])) = processes_mut(event) else {
             append_json(&mut self.rest, event);
             return Line::whole(&self.rest);
         };
-        let (process, parent) = (process.take(), parent.take());
+        let own = [process.take(), parent.take()];
         append_json(&mut self.rest, event);
+        let present = |i: usize| own[i].is_some() || shown[i].is_some();
         let at = match fields_start(&self.rest, key) {
-            Some(at) if process.is_some() || parent.is_some() => at,
+            Some(at) if present(0) || present(1) => at,
             _ => {
-                // No process to put in, or (not expected) no key: the plain encoding is
-                // right.
-                restore(event, process, parent);
+                // No process to put in, or (not expected) no key: the plain encoding of
+                // the whole event is right.
+                let copies = |i: usize| shown[i].as_ref().map(|s| s.process.clone());
+                restore(event, [own[0].clone().or_else(|| copies(0)), own[1].clone().or_else(|| copies(1))]);
                 self.rest.clear();
                 append_json(&mut self.rest, event);
+                restore(event, own);
                 return Line::whole(&self.rest);
             }
         };
@@ -122,15 +119,15 @@ impl LineEncoder {
         if self.cache.len() + 2 > CACHED {
             self.cache.clear();
         }
-        for p in process.iter().chain(&parent) {
-            refresh(&mut self.cache, p);
-        }
+        own.iter().flatten().for_each(|p| refresh(&mut self.cache, p));
         let cache = &self.cache;
-        let text = |p: &Option<Process>| {
-            p.as_ref().and_then(|p| cache.get(&p.exec_id)).map(|(_, t)| t.as_bytes())
+        let text = |i: usize| match (&shown[i], &own[i]) {
+            (Some(s), _) => Some(s.json().as_bytes()),
+            (None, Some(p)) => cache.get(&p.exec_id).map(|(_, t)| t.as_bytes()),
+            (None, None) => None,
         };
-        let texts = (text(&process), text(&parent));
-        restore(event, process, parent);
+        let texts = (text(0), text(1));
+        restore(event, own);
         let rest = &self.rest[..];
         let mut line = Line::whole(&rest[..at]);
         if let Some(text) = texts.0 {
@@ -153,7 +150,7 @@ impl LineEncoder {
 mod tests {
     use super::*;
     use tetra_proto::tetragon::{
-        kprobe_argument::Arg, Capabilities, KprobeArgument, Namespace, Namespaces, ProcessExec,
+        get_events_response::Event, kprobe_argument::Arg, Capabilities, KprobeArgument, Namespace, Namespaces, ProcessExec,
         ProcessExit, ProcessKprobe, ProcessLsm, ProcessTracepoint, ProcessUprobe, ProcessUsdt,
         RateLimitInfo,
     };
@@ -253,7 +250,7 @@ mod tests {
 
     /// The line `enc` encodes, its pieces joined.
     fn encoded(enc: &mut LineEncoder, event: &mut GetEventsResponse) -> String {
-        String::from_utf8(enc.encode(event).parts().concat()).expect("JSON is UTF-8")
+        String::from_utf8(enc.encode(event, &[None, None]).parts().concat()).expect("JSON is UTF-8")
     }
 
     #[test]
@@ -277,6 +274,33 @@ mod tests {
         // An empty event object (no field besides the processes).
         let mut bare = envelope(Event::ProcessUprobe(ProcessUprobe::default()));
         assert_eq!(encoded(&mut enc, &mut bare), tetra_proto::json::to_line(&bare));
+    }
+
+    #[test]
+    fn processes_held_apart_are_written_from_their_renderings() {
+        let mut enc = LineEncoder::default();
+        let (p, q) = (process("/usr/bin/dd", 10), process("/bin/sh", 1));
+        let shared = |p: &Process| Some(Arc::new(Shown::new(p.clone())));
+        for _ in 0..2 {
+            // Both held apart, only the process (its parent in the event), only the parent.
+            for (shown, own) in [
+                ([shared(&p), shared(&q)], (None, None)),
+                ([shared(&p), None], (None, Some(q.clone()))),
+                ([None, shared(&q)], (None, None)),
+            ] {
+                let wholes = events(
+                    shown[0].as_ref().map(|s| s.process.clone()),
+                    shown[1].as_ref().map(|s| s.process.clone()).or(own.1.clone()),
+                );
+                for (mut event, whole) in events(own.0.clone(), own.1.clone()).into_iter().zip(wholes) {
+                    let before = event.clone();
+                    let line = String::from_utf8(enc.encode(&mut event, &shown).parts().concat());
+                    let expected = if processes_mut(&mut event).is_some() { &whole } else { &before };
+                    assert_eq!(line.unwrap(), tetra_proto::json::to_line(expected));
+                    assert_eq!(event, before);
+                }
+            }
+        }
     }
 
     #[test]

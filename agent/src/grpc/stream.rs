@@ -14,6 +14,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio_stream::Stream;
 
 use crate::bus::{EventBatch, SharedEvent, Subscription};
+use crate::events::Published;
 use crate::export::exporter::rate_limit_info;
 
 pub struct ClientStream {
@@ -39,7 +40,8 @@ impl ClientStream {
 
     /// The message for the client: the event itself when no other consumer holds it.
     fn render(&self, event: SharedEvent) -> GetEventsResponse {
-        let mut event = Arc::unwrap_or_clone(event);
+        let mut event =
+            Arc::try_unwrap(event).map_or_else(|e| e.event().into_owned(), Published::into_event);
         if !self.fields.is_empty() {
             self.fields.apply(&mut event);
         }

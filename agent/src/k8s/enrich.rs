@@ -13,10 +13,11 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tetra_proto::tetragon::{self, get_events_response::Event, GetEventsResponse};
+use tetra_proto::tetragon;
 
 use super::cgroup::CgroupIndex;
 use super::pods::PodStore;
+use crate::events::published::{processes_mut, Published};
 use crate::stats::Stats;
 
 /// `process.docker`: the first 31 characters of the container id, as Tetragon exports it.
@@ -34,7 +35,7 @@ pub struct Subject {
 }
 
 struct Held {
-    event: Arc<GetEventsResponse>,
+    event: Arc<Published>,
     subjects: [Option<Subject>; 2],
     container: String,
     since: Instant,
@@ -59,19 +60,6 @@ enum Fill {
     Done,
     /// A container whose pod is not known (yet).
     Missing(String),
-}
-
-/// The process and parent of an event, where it has them.
-fn processes(event: &mut GetEventsResponse) -> [Option<&mut tetragon::Process>; 2] {
-    match event.event.as_mut() {
-        Some(Event::ProcessExec(e)) => [e.process.as_mut(), e.parent.as_mut()],
-        Some(Event::ProcessExit(e)) => [e.process.as_mut(), e.parent.as_mut()],
-        Some(Event::ProcessKprobe(e)) => [e.process.as_mut(), e.parent.as_mut()],
-        Some(Event::ProcessTracepoint(e)) => [e.process.as_mut(), e.parent.as_mut()],
-        Some(Event::ProcessUprobe(e)) => [e.process.as_mut(), e.parent.as_mut()],
-        Some(Event::ProcessLsm(e)) => [e.process.as_mut(), e.parent.as_mut()],
-        _ => [None, None],
-    }
 }
 
 /// The pid of `pid` in its innermost pid namespace (last `NSpid` of /proc/PID/status).
@@ -133,14 +121,22 @@ impl Enricher {
     }
 
     /// Fills process and parent; returns the process's container when its pod is missing.
+    /// Only an event with a process in a container is changed (copied when shared, its
+    /// renderings forgotten).
     fn try_fill(
         &mut self,
-        event: &mut GetEventsResponse,
+        event: &mut Arc<Published>,
         subjects: &[Option<Subject>; 2],
     ) -> Option<String> {
+        let in_container = |s: &Subject| self.cgroups.container(s.cgroup_id).is_some();
+        if !subjects.iter().flatten().any(in_container) {
+            return None;
+        }
         let mut missing = None;
-        for (i, process) in processes(event).into_iter().enumerate() {
-            if let (Some(process), Some(subject)) = (process, subjects[i]) {
+        let event = Arc::make_mut(event).event_mut();
+        let slots = processes_mut(event).map(|(_, slots)| slots);
+        for (i, process) in slots.into_iter().flatten().enumerate() {
+            if let (Some(process), Some(subject)) = (process.as_mut(), subjects[i]) {
                 if let (Fill::Missing(id), 0) = (self.fill(process, subject), i) {
                     missing = Some(id);
                 }
@@ -153,12 +149,12 @@ impl Enricher {
     /// events that became ready.
     pub fn submit(
         &mut self,
-        mut event: Arc<GetEventsResponse>,
+        mut event: Arc<Published>,
         subjects: [Option<Subject>; 2],
-        out: &mut Vec<Arc<GetEventsResponse>>,
+        out: &mut Vec<Arc<Published>>,
     ) {
         // The event is not shared yet: filled in place, not copied.
-        let container = self.try_fill(Arc::make_mut(&mut event), &subjects);
+        let container = self.try_fill(&mut event, &subjects);
         let waiting = subjects[0]
             .and_then(|s| self.cgroups.container(s.cgroup_id))
             .is_some_and(|c| self.held_per_container.contains_key(&c.id));
@@ -192,7 +188,7 @@ impl Enricher {
     }
 
     /// Releases held events whose pod is now known or whose time is up (`flush`: all).
-    pub fn release(&mut self, now: Instant, flush: bool, out: &mut Vec<Arc<GetEventsResponse>>) {
+    pub fn release(&mut self, now: Instant, flush: bool, out: &mut Vec<Arc<Published>>) {
         let mut keep = VecDeque::with_capacity(self.held.len());
         while let Some(mut h) = self.held.pop_front() {
             // Events of a container whose earlier event stays held stay behind it.
@@ -203,7 +199,7 @@ impl Enricher {
                 continue;
             }
             let missing = self
-                .try_fill(Arc::make_mut(&mut h.event), &h.subjects)
+                .try_fill(&mut h.event, &h.subjects)
                 .is_some();
             if missing && !expired {
                 keep.push_back(h);
@@ -234,11 +230,12 @@ mod tests {
 
     use super::*;
     use crate::k8s::pods::{ContainerInfo, PodInfo};
+    use tetra_proto::tetragon::{get_events_response::Event, GetEventsResponse};
 
     const ID: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
-    fn exec(pid: u32) -> Arc<GetEventsResponse> {
-        Arc::new(GetEventsResponse {
+    fn exec(pid: u32) -> Arc<Published> {
+        Arc::new(Published::from(GetEventsResponse {
             event: Some(Event::ProcessExec(tetragon::ProcessExec {
                 process: Some(tetragon::Process {
                     pid: Some(pid),
@@ -247,21 +244,22 @@ mod tests {
                 ..Default::default()
             })),
             ..Default::default()
-        })
+        }))
     }
 
-    fn pid_of(e: &GetEventsResponse) -> u32 {
-        let Some(Event::ProcessExec(x)) = &e.event else {
+    fn process_of(e: &Published) -> tetragon::Process {
+        let Some(Event::ProcessExec(x)) = e.event().into_owned().event else {
             panic!()
         };
-        x.process.as_ref().unwrap().pid.unwrap()
+        x.process.unwrap()
     }
 
-    fn pod_of(e: &GetEventsResponse) -> Option<&tetragon::Pod> {
-        let Some(Event::ProcessExec(x)) = &e.event else {
-            panic!()
-        };
-        x.process.as_ref().unwrap().pod.as_ref()
+    fn pid_of(e: &Published) -> u32 {
+        process_of(e).pid.unwrap()
+    }
+
+    fn pod_of(e: &Published) -> Option<tetragon::Pod> {
+        process_of(e).pod
     }
 
     /// A cgroup tree in a temporary directory: directory inodes stand for cgroup ids.
@@ -344,10 +342,7 @@ mod tests {
             (p.name.as_str(), p.container.as_ref().unwrap().name.as_str()),
             ("p", "c")
         );
-        let Some(Event::ProcessExec(x)) = &out[2].event else {
-            panic!()
-        };
-        assert_eq!(x.process.as_ref().unwrap().docker, ID[..31]);
+        assert_eq!(process_of(&out[2]).docker, ID[..31]);
         assert_eq!(
             (
                 stats.pod_held.load(Relaxed),
@@ -371,12 +366,8 @@ mod tests {
         e.submit(exec(1), s(cg), &mut out);
         e.submit(exec(2), s(1), &mut out);
         assert_eq!(out.iter().map(|e| pid_of(e)).collect::<Vec<_>>(), [1, 2], "nothing held");
-        let docker = |e: &GetEventsResponse| {
-            let Some(Event::ProcessExec(x)) = &e.event else { panic!() };
-            x.process.as_ref().unwrap().docker.clone()
-        };
-        assert_eq!(docker(&out[0]), ID[..31]);
-        assert_eq!(docker(&out[1]), "", "a host process");
+        assert_eq!(process_of(&out[0]).docker, ID[..31]);
+        assert_eq!(process_of(&out[1]).docker, "", "a host process");
         assert!(pod_of(&out[0]).is_none());
         assert_eq!(stats.pod_held.load(Relaxed), 0);
     }

@@ -5,6 +5,7 @@
 //! and one per live child. An entry leaves the cache when it drops to zero.
 use std::cell::OnceCell;
 use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
 
 use tetra_proto::tetragon;
 
@@ -15,9 +16,31 @@ struct Entry {
     process: Process,
     refcnt: u32,
     /// The process as events show it, rendered by the first event that needs it and
-    /// copied by the next ones: a busy process makes many events between two changes.
+    /// shared by the next ones: a busy process makes many events between two changes.
     /// Emptied whenever `process` or `refcnt` changes.
-    shown: OnceCell<tetragon::Process>,
+    shown: OnceCell<Arc<Shown>>,
+}
+
+/// One rendering of a process as events show it, shared by the events that copy it, and
+/// its JSON text once the export has encoded it: the export writes that text for every
+/// event whose process is still this copy (see `events::Published`), without comparing
+/// or encoding it again.
+#[derive(Debug)]
+pub struct Shown {
+    pub process: tetragon::Process,
+    json: OnceLock<String>,
+}
+
+impl Shown {
+    pub fn new(process: tetragon::Process) -> Shown {
+        Shown { process, json: OnceLock::new() }
+    }
+
+    /// `process` in JSON, encoded by the first caller.
+    pub fn json(&self) -> &str {
+        // Encoding a generated message into a String cannot fail.
+        self.json.get_or_init(|| serde_json::to_string(&self.process).unwrap_or_default())
+    }
 }
 
 impl Entry {
@@ -99,17 +122,14 @@ impl ProcessCache {
     }
 
     /// The process as events show it, by exec id (`None` for an unknown or empty id).
-    pub fn shown(&self, exec_id: &str, render: &Render) -> Option<tetragon::Process> {
+    pub fn shown(&self, exec_id: &str, render: &Render) -> Option<Arc<Shown>> {
         let e = self.by_exec_id.get(exec_id)?;
-        Some(
-            e.shown
-                .get_or_init(|| render.process(&e.process, e.refcnt))
-                .clone(),
-        )
+        let shown = e.shown.get_or_init(|| Arc::new(Shown::new(render.process(&e.process, e.refcnt))));
+        Some(shown.clone())
     }
 
     /// The live process of `pid` as events show it.
-    pub fn shown_pid(&self, pid: u32, render: &Render) -> Option<tetragon::Process> {
+    pub fn shown_pid(&self, pid: u32, render: &Render) -> Option<Arc<Shown>> {
         self.shown(self.by_pid.get(&pid)?, render)
     }
 
@@ -351,15 +371,22 @@ mod tests {
         c.on_clone(80, 1, 5);
         c.on_exec(proc_(80, 1, 6, "/bin/sh"));
         let shown =
-            |c: &ProcessCache, pid| c.shown_pid(pid, &r).map(|p| (p.binary, p.refcnt, p.flags));
+            |c: &ProcessCache, pid| c.shown_pid(pid, &r).map(|s| {
+                let p = &s.process;
+                (p.binary.clone(), p.refcnt, p.flags.clone())
+            });
         assert_eq!(
             shown(&c, 80),
             Some(("/bin/sh".into(), 1, "execve clone".into()))
         );
+        let (first, again) = (c.shown_pid(80, &r).unwrap(), c.shown_pid(80, &r).unwrap());
+        assert!(Arc::ptr_eq(&first, &again), "one rendering while nothing changes");
+        assert_eq!(first.json(), serde_json::to_string(&first.process).unwrap());
         c.on_clone(81, 80, 7);
+        assert!(!Arc::ptr_eq(&first, &c.shown_pid(80, &r).unwrap()), "a new one after a change");
         assert_eq!(shown(&c, 80).map(|s| s.1), Some(2), "a child's reference");
         assert_eq!(
-            c.shown_pid(81, &r).map(|p| p.parent_exec_id),
+            c.shown_pid(81, &r).map(|s| s.process.parent_exec_id.clone()),
             Some(exec_id_of(&c, 80))
         );
         c.on_exec(proc_(80, 1, 8, "/bin/ls"));
@@ -367,13 +394,13 @@ mod tests {
         c.on_exit(81);
         assert!(c.get_pid(81).is_none());
         assert_eq!(
-            c.shown_pid(1, &r).map(|p| p.refcnt),
+            c.shown_pid(1, &r).map(|s| s.process.refcnt),
             Some(2),
             "init holds itself and ls"
         );
         c.on_exit(80);
-        assert_eq!(c.shown_pid(1, &r).map(|p| p.refcnt), Some(1));
-        assert_eq!(c.shown("", &r), None);
+        assert_eq!(c.shown_pid(1, &r).map(|s| s.process.refcnt), Some(1));
+        assert!(c.shown("", &r).is_none());
     }
 
     #[test]

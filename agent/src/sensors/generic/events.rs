@@ -3,11 +3,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use tetra_crds::compile::{AttachTarget, CompiledPolicy, UprobeLocation};
-use tetra_proto::tetragon::GetEventsResponse;
 
 use crate::abi::GenericRecord;
 pub use crate::events::generic::{HookInfo, HookSite};
-use crate::events::EventBuilder;
+use crate::events::{EventBuilder, Published};
 use crate::process::cache::ProcessCache;
 use crate::user_actions::Request;
 
@@ -115,10 +114,13 @@ pub fn handle_generic(
     cache: &ProcessCache,
     builder: &EventBuilder,
     rec: &GenericRecord,
-) -> Option<GetEventsResponse> {
+) -> Option<Published> {
     let policy = table.get(rec.msg.policy_id)?;
     let hook = policy.hooks.get(rec.msg.hook_id as usize)?;
     let process = cache.shown_pid(rec.msg.pid, &builder.render);
-    let parent = process.as_ref().and_then(|p| cache.shown(&p.parent_exec_id, &builder.render));
-    Some(builder.generic(&policy.name, hook, rec, process, parent))
+    let parent =
+        process.as_ref().and_then(|p| cache.shown(&p.process.parent_exec_id, &builder.render));
+    // The processes stay shared with the cache (no copy per event).
+    let event = builder.generic(&policy.name, hook, rec, None, None);
+    Some(Published::new(event, [process, parent]))
 }
