@@ -59,16 +59,19 @@ impl JsonExporter {
     /// Writes the line given in pieces and counts it (an associated function, so the
     /// pieces may borrow the exporter's line encoder).
     fn write_line(writer: &mut JsonWriter, stats: &Stats, parts: &[&[u8]]) {
-        match writer.write_parts(parts) {
-            Ok(()) => {
-                let bytes = parts.iter().map(|p| p.len() as u64).sum::<u64>() + 1;
-                stats.exported.fetch_add(1, Relaxed);
-                stats.exported_bytes.fetch_add(bytes, Relaxed);
-            }
-            Err(e) => {
-                if stats.export_errors.fetch_add(1, Relaxed) == 0 {
-                    tracing::error!("writing the JSON export: {e}");
-                }
+        let done = writer.write_parts(parts);
+        // The line is taken either way: an error is of an earlier write.
+        let bytes = parts.iter().map(|p| p.len() as u64).sum::<u64>() + 1;
+        stats.exported.fetch_add(1, Relaxed);
+        stats.exported_bytes.fetch_add(bytes, Relaxed);
+        Self::count_failure(stats, done);
+    }
+
+    /// Counts a failed write of the export (logged the first time).
+    fn count_failure(stats: &Stats, done: std::io::Result<()>) {
+        if let Err(e) = done {
+            if stats.export_errors.fetch_add(1, Relaxed) == 0 {
+                tracing::error!("writing the JSON export: {e}");
             }
         }
     }
@@ -105,12 +108,6 @@ impl JsonExporter {
         }
     }
 
-    fn flush(&mut self) {
-        if let Err(e) = self.writer.flush() {
-            self.stats.export_errors.fetch_add(1, Relaxed);
-            tracing::error!("flushing the JSON export: {e}");
-        }
-    }
 
     fn run(mut self, queue: Receiver<EventBatch>, sub: Subscription) {
         loop {
@@ -118,19 +115,20 @@ impl JsonExporter {
                 Ok(batch) => {
                     batch.items.into_iter().for_each(|event| self.handle(event));
                     drop(batch.room); // its room in the queue is free again
-                    // Flush once the burst is over, so a quiet period is never buffered;
-                    // having caught up, report what our own queue could not hold.
+                    // Hand the lines over once the burst is over, so a quiet period is
+                    // never buffered; having caught up, report what our own queue could
+                    // not hold.
                     if queue.is_empty() {
                         let lost = sub.state.take_unreported();
                         if lost > 0 {
                             self.write(&rate_limit_info(&self.node, lost));
                         }
-                        self.flush();
+                        self.writer.hand_over();
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {
                     self.roll_window(Instant::now(), false);
-                    self.flush();
+                    Self::count_failure(&self.stats, self.writer.idle());
                 }
                 Err(RecvTimeoutError::Disconnected) => break,
             }
@@ -140,6 +138,6 @@ impl JsonExporter {
         if lost > 0 {
             tracing::warn!("the JSON export queue overflowed: {lost} events not exported");
         }
-        self.flush();
+        Self::count_failure(&self.stats, self.writer.flush());
     }
 }

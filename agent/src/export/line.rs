@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use memchr::memmem::Finder;
 use tetra_proto::tetragon::{GetEventsResponse, Process};
 
 use crate::events::published::processes_mut;
@@ -24,6 +25,8 @@ pub struct LineEncoder {
     cache: HashMap<String, (Process, String)>,
     /// The event encoded without its processes (kept to reuse its memory).
     rest: Vec<u8>,
+    /// For [`fields_start`].
+    key_finder: Option<(&'static str, Finder<'static>)>,
 }
 
 /// Appends the JSON of `event` to `out`, as [`tetra_proto::json::to_line`] encodes it.
@@ -43,14 +46,20 @@ fn refresh(cache: &mut HashMap<String, (Process, String)>, p: &Process) {
     cache.insert(p.exec_id.clone(), (p.clone(), text));
 }
 
-/// Where the `key` object's fields begin in `rest`: just after `"KEY":{` (only a key can
-/// be followed by `":{`; inside a string value the quote would be escaped).
-fn fields_start(rest: &[u8], key: &str) -> Option<usize> {
-    memchr::memmem::find_iter(rest, key.as_bytes()).find_map(|at| {
-        let before = at.checked_sub(1).and_then(|b| rest.get(b));
-        let end = at + key.len();
-        (before == Some(&b'"') && rest.get(end..end + 3) == Some(b"\":{")).then_some(end + 3)
-    })
+/// Finds where the `key` object's fields begin in `rest`: just after `"KEY":{` (inside a
+/// string value the quotes would be escaped, so only the key matches). The finder of the
+/// last key is kept: a burst is mostly events of one kind.
+fn fields_start(
+    finder: &mut Option<(&'static str, Finder<'static>)>,
+    rest: &[u8],
+    key: &'static str,
+) -> Option<usize> {
+    if finder.as_ref().is_none_or(|(last, _)| *last != key) {
+        let needle = format!("\"{key}\":{{");
+        *finder = Some((key, Finder::new(needle.as_bytes()).into_owned()));
+    }
+    let (_, f) = finder.as_ref()?;
+    f.find(rest).map(|at| at + f.needle().len())
 }
 
 /// One encoded line, as the pieces to write one after the other (no newline).
@@ -102,7 +111,7 @@ impl LineEncoder {
         let own = [process.take(), parent.take()];
         append_json(&mut self.rest, event);
         let present = |i: usize| own[i].is_some() || shown[i].is_some();
-        let at = match fields_start(&self.rest, key) {
+        let at = match fields_start(&mut self.key_finder, &self.rest, key) {
             Some(at) if present(0) || present(1) => at,
             _ => {
                 // No process to put in, or (not expected) no key: the plain encoding of
