@@ -8,11 +8,15 @@
 //! the kernel's copy of the lines into the page cache, a third of the export's time in a
 //! burst, then runs beside the encoding of the next lines instead of after it. At most
 //! [`CHUNKS_WAITING`] chunks wait for that thread; past that the export waits for it, so a
-//! slow disk still slows the export (which the bus sees) instead of filling memory.
+//! slow disk still slows the export (which the bus sees) instead of filling memory. The
+//! few lines of a quiet moment are written by the export itself while that thread has
+//! nothing to do: waking it for each lone event would cost more than the write.
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
@@ -35,6 +39,13 @@ enum Sink {
     File { path: PathBuf, file: File, policy: RotationPolicy },
 }
 
+/// The sink, used by the writing thread, or by the export when no job waits.
+struct Shared {
+    sink: Mutex<Sink>,
+    /// Jobs sent and not yet done (the writing thread counts one done with `sink` locked).
+    jobs_pending: AtomicUsize,
+}
+
 enum Job {
     Write(Vec<u8>),
     Rotate,
@@ -49,8 +60,10 @@ pub struct JsonWriter {
     jobs: Option<Sender<Job>>,
     /// Written chunks, to gather into again.
     spare: Receiver<Vec<u8>>,
-    /// Failures of the writing thread, reported by the next call.
+    /// Failures of earlier writes, reported by the next call.
+    report: Sender<io::Error>,
     errors: Receiver<io::Error>,
+    shared: Arc<Shared>,
     writing: Option<JoinHandle<()>>,
     /// The file's size with the lines given so far, and its limit (0: never rotated).
     size: u64,
@@ -83,6 +96,14 @@ impl Sink {
         }
     }
 
+    /// Writes a chunk of lines; a failure says how many it lost.
+    fn write_chunk(&mut self, chunk: &[u8]) -> io::Result<()> {
+        self.write_all(chunk).map_err(|e| {
+            let lines = chunk.iter().filter(|&&b| b == b'\n').count();
+            io::Error::new(e.kind(), format!("{e} (events lost: {lines})"))
+        })
+    }
+
     /// Renames the file away and opens a new one; on failure the old one stays in use.
     fn rotate(&mut self) -> io::Result<()> {
         let Sink::File { path, file, policy } = self else { return Ok(()) };
@@ -91,28 +112,34 @@ impl Sink {
         Ok(())
     }
 
-    /// The writing thread: runs until the writer is dropped.
-    fn run(mut self, jobs: Receiver<Job>, spare: Sender<Vec<u8>>, errors: Sender<io::Error>) {
-        for job in jobs {
-            let done = match job {
-                Job::Write(mut chunk) => {
-                    let done = self.write_all(&chunk).map_err(|e| {
-                        let lines = chunk.iter().filter(|&&b| b == b'\n').count();
-                        io::Error::new(e.kind(), format!("{e} (events lost: {lines})"))
-                    });
-                    chunk.clear();
-                    let _ = spare.send(chunk);
-                    done
-                }
-                Job::Rotate => self.rotate(),
-                Job::Flush(answer) => {
-                    let _ = answer.send(());
-                    Ok(())
-                }
-            };
-            if let Err(e) = done {
-                let _ = errors.send(e);
+}
+
+/// The writing thread: runs until the writer is dropped.
+fn write_jobs(
+    shared: Arc<Shared>,
+    jobs: Receiver<Job>,
+    spare: Sender<Vec<u8>>,
+    errors: Sender<io::Error>,
+) {
+    for job in jobs {
+        let mut sink = shared.sink.lock().unwrap_or_else(|e| e.into_inner());
+        let done = match job {
+            Job::Write(mut chunk) => {
+                let done = sink.write_chunk(&chunk);
+                chunk.clear();
+                let _ = spare.send(chunk);
+                done
             }
+            Job::Rotate => sink.rotate(),
+            Job::Flush(answer) => {
+                let _ = answer.send(());
+                Ok(())
+            }
+        };
+        shared.jobs_pending.fetch_sub(1, Ordering::Release);
+        drop(sink);
+        if let Err(e) = done {
+            let _ = errors.send(e);
         }
     }
 }
@@ -134,14 +161,20 @@ impl JsonWriter {
         let (jobs, queued) = bounded(CHUNKS_WAITING);
         let (give_back, spare) = unbounded();
         let (report, errors) = unbounded();
-        let writing = thread::Builder::new()
-            .name("tetrad-write".into())
-            .spawn(move || sink.run(queued, give_back, report))?;
+        let shared = Arc::new(Shared { sink: Mutex::new(sink), jobs_pending: AtomicUsize::new(0) });
+        let writing = {
+            let (shared, report) = (shared.clone(), report.clone());
+            thread::Builder::new()
+                .name("tetrad-write".into())
+                .spawn(move || write_jobs(shared, queued, give_back, report))?
+        };
         Ok(JsonWriter {
             chunk: Vec::new(),
             jobs: Some(jobs),
             spare,
+            report,
             errors,
+            shared,
             writing: Some(writing),
             size,
             max_bytes,
@@ -165,7 +198,7 @@ impl JsonWriter {
             self.size = 0;
         }
         if !self.chunk.is_empty() && self.chunk.len() + len > CHUNK {
-            self.hand_over();
+            self.send_chunk();
         }
         if self.chunk.capacity() == 0 {
             self.chunk = self.spare.try_recv().unwrap_or_else(|_| Vec::with_capacity(CHUNK));
@@ -178,8 +211,27 @@ impl JsonWriter {
         self.failure()
     }
 
-    /// Hands the lines gathered so far to the writing thread, without waiting for it.
+    /// Hands the lines gathered so far to the writing thread, without waiting for it; or
+    /// writes them here when that thread has nothing to do.
     pub fn hand_over(&mut self) {
+        if self.chunk.is_empty() {
+            return;
+        }
+        if let Ok(mut sink) = self.shared.sink.try_lock() {
+            // Checked with the sink locked: every job sent before is written.
+            if self.shared.jobs_pending.load(Ordering::Acquire) == 0 {
+                if let Err(e) = sink.write_chunk(&self.chunk) {
+                    let _ = self.report.send(e);
+                }
+                self.chunk.clear();
+                return;
+            }
+        }
+        self.send_chunk();
+    }
+
+    /// Hands the lines gathered so far to the writing thread.
+    fn send_chunk(&mut self) {
         if !self.chunk.is_empty() {
             let chunk = std::mem::take(&mut self.chunk);
             self.send(Job::Write(chunk));
@@ -209,7 +261,10 @@ impl JsonWriter {
         // The writing thread ends only when `jobs` is dropped (or if it panicked, which
         // the next flush reports).
         if let Some(jobs) = &self.jobs {
-            let _ = jobs.send(job);
+            self.shared.jobs_pending.fetch_add(1, Ordering::AcqRel);
+            if jobs.send(job).is_err() {
+                self.shared.jobs_pending.fetch_sub(1, Ordering::AcqRel);
+            }
         }
     }
 
@@ -287,16 +342,22 @@ mod tests {
         let path = dir.path().join("events.log");
         let policy = || RotationPolicy { max_bytes: 0, max_backups: 0, mode: 0o600 };
         let mut w = JsonWriter::new(path.to_str().unwrap(), policy()).unwrap();
-        // More than a chunk, so some are handed over while lines are still being given.
-        let line = "x".repeat(1000);
-        for _ in 0..300 {
-            w.write_line(line.as_bytes()).unwrap();
+        // Several chunks, handed to the thread when full and in between (written here when
+        // the thread is idle, else queued): the lines stay in order.
+        let pad = "x".repeat(1000);
+        for i in 0..300 {
+            w.write_line(format!("{i} {pad}").as_bytes()).unwrap();
+            if i % 7 == 0 {
+                w.hand_over();
+            }
         }
         w.idle().unwrap();
         w.write_line(b"last").unwrap();
         drop(w);
         let text = fs::read_to_string(&path).unwrap();
-        assert_eq!(text.lines().count(), 301);
+        let numbers: Vec<usize> =
+            text.lines().filter_map(|l| l.split(' ').next()?.parse().ok()).collect();
+        assert_eq!(numbers, (0..300).collect::<Vec<_>>());
         assert!(text.ends_with("last\n"));
 
         let mut full = JsonWriter::new("/dev/full", policy()).unwrap();
