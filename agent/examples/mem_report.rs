@@ -211,7 +211,7 @@ fn main() -> anyhow::Result<()> {
     report(&format!("after a {execs}-exec storm"), pid)?;
 
     let dd = std::fs::canonicalize("/usr/bin/dd").or_else(|_| std::fs::canonicalize("/bin/dd"))?;
-    let yaml = common::read_policy("mem-report-reads", &dd);
+    let yaml = common::policies::read_policy("mem-report-reads", &dd);
     rt.block_on(client.add_tracing_policy(AddTracingPolicyRequest { yaml, domain: String::new() }))?;
     let ok = Command::new(&dd)
         .args(["if=/dev/zero", "of=/dev/null", "bs=1", &format!("count={reads}")])

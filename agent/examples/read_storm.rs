@@ -68,7 +68,7 @@ fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let export = dir.path().join("events.json");
     let policy_path = dir.path().join("policy.yaml");
-    std::fs::write(&policy_path, common::read_policy("bench-read-storm", &dd))?;
+    std::fs::write(&policy_path, common::policies::read_policy("bench-read-storm", &dd))?;
 
     // The kernel ring buffer must hold the backlog of a burst faster than the agent:
     // 64 MiB holds a 200,000-read storm (a record of two integer arguments is ~100 bytes).

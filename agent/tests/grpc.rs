@@ -15,7 +15,8 @@ use common::{marker, Agent};
 use rpc::{args_contain, read_until};
 use tetra_proto::tetragon::{
     get_events_response::Event, FieldFilter, FieldFilterAction, Filter, GetEventsRequest,
-    GetHealthStatusRequest, GetInfoRequest, GetVersionRequest, HealthStatusResult,
+    GetEventsResponse, GetHealthStatusRequest, GetInfoRequest, GetVersionRequest,
+    HealthStatusResult,
 };
 use tetra_proto::FieldMask;
 
@@ -381,4 +382,61 @@ fn getevents_reconnects_across_agent_restarts() {
     let output = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&output.stderr);
     assert!(err.contains("reconnecting in 200ms"), "{err}");
+}
+
+/// A tracepoint event's process and parent are held apart from the event inside the agent
+/// (shared with the process cache) until a consumer needs them: the gRPC stream and the
+/// JSON export must still show the same whole event, byte for byte once encoded.
+#[test]
+#[ignore = "needs root: loads BPF programs (the README test command runs it)"]
+fn tracepoint_events_are_the_same_over_grpc_and_in_the_json_export() {
+    let bin_dir = tempfile::tempdir().unwrap();
+    let cat = bin_dir.path().join(marker("cat"));
+    std::fs::copy("/bin/cat", &cat).unwrap();
+    let input = bin_dir.path().join("input");
+    std::fs::write(&input, "x").unwrap();
+    let name = "grpc-json-reads";
+    let policy = bin_dir.path().join("policy.yaml");
+    std::fs::write(&policy, common::policies::read_policy(name, &cat)).unwrap();
+    let run_dir = tempfile::tempdir().unwrap();
+    let run_arg = format!("--run-dir={}", run_dir.path().display());
+    let policy_arg = format!("--tracing-policy={}", policy.display());
+    let mut agent = Agent::start(&["--server-address=127.0.0.1:0", &run_arg, &policy_arg]);
+    agent.wait_log(&format!("tracing policy \"{name}\" enabled"));
+    let address = rpc::info(run_dir.path(), "server_address");
+    let binary = cat.display().to_string();
+
+    let streamed = rpc::runtime().block_on(async {
+        let mut client = rpc::connect(&address).await;
+        let req = GetEventsRequest {
+            allow_list: vec![Filter { binary_regex: vec![binary.clone()], ..Default::default() }],
+            ..Default::default()
+        };
+        let mut stream = client.get_events(req).await.unwrap().into_inner();
+        let reads = |e: &GetEventsResponse| matches!(e.event, Some(Event::ProcessTracepoint(_)));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut seen = Vec::new();
+        // The client subscribes asynchronously: run cat until its reads come through.
+        while !seen.iter().any(reads) {
+            assert!(Instant::now() < deadline, "no read of {binary} over gRPC in {seen:?}");
+            rpc::run(&binary, &[input.to_str().unwrap()]);
+            let wait = Duration::from_millis(500);
+            while let Ok(Ok(Some(e))) = tokio::time::timeout(wait, stream.message()).await {
+                seen.push(e);
+            }
+        }
+        seen.into_iter().filter(reads).collect::<Vec<_>>()
+    });
+    assert!(!streamed.is_empty(), "no tracepoint event over gRPC:\n{}", agent.log_text());
+    let stats = agent.stop();
+    assert_eq!(stats["lost"], 0, "{stats:?}");
+    let exported = std::fs::read_to_string(&agent.export).unwrap();
+    let lines: std::collections::HashSet<&str> = exported.lines().collect();
+    for event in &streamed {
+        let process = event.process().expect("the event's process");
+        assert_eq!(process.binary, binary);
+        assert!(event.parent().is_some_and(|p| !p.exec_id.is_empty()), "{event:?}");
+        let line = tetra_proto::json::to_line(event);
+        assert!(lines.contains(line.as_str()), "not in the JSON export: {line}");
+    }
 }

@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
+#[path = "../../tests/common/policies.rs"]
+pub mod policies;
+
 /// The tetrad built beside this example (target/release/tetrad).
 pub fn tetrad() -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe()?;
@@ -102,31 +105,4 @@ pub fn storm(n: usize, marker: &str) -> anyhow::Result<Duration> {
         Ok(())
     })?;
     Ok(start.elapsed())
-}
-
-/// A TracingPolicy named `name` posting every read(2) of the binary `dd` with its fd and
-/// count (the read bursts of read_storm and mem_report). Field positions of the
-/// tracepoint's format: 0-3 common, 4 __syscall_nr, 5 fd, 6 buf, 7 count.
-pub fn read_policy(name: &str, dd: &Path) -> String {
-    format!(
-        "apiVersion: cilium.io/v1alpha1
-kind: TracingPolicy
-metadata:
-  name: {name}
-spec:
-  tracepoints:
-  - subsystem: syscalls
-    event: sys_enter_read
-    args:
-    - index: 5
-      type: int
-    - index: 7
-      type: size_t
-    selectors:
-    - matchBinaries:
-      - operator: In
-        values: [\"{}\"]
-",
-        dd.display()
-    )
 }

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod policies;
+
 pub struct Agent {
     child: Child,
     pub dir: tempfile::TempDir,
