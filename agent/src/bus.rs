@@ -276,11 +276,12 @@ impl Bus {
         let Inner { entries, takers, batches, .. } = &mut *inner;
         batches.clear();
         batches.resize_with(entries.len(), || None);
+        let filtering = entries.iter().any(|e| !e.filter.is_empty());
         for event in events {
             takers.clear();
             // The whole event only when a subscriber filters: a copy when processes are
             // held apart.
-            let whole = entries.iter().any(|e| !e.filter.is_empty()).then(|| event.event());
+            let whole = filtering.then(|| event.event());
             let passes = |i: usize| whole.as_ref().is_none_or(|w| entries[i].filter.matches(w));
             takers.extend((0..entries.len()).filter(|&i| passes(i)));
             if takers.is_empty() {
@@ -409,7 +410,8 @@ mod tests {
         bus.publish_all((0..5).map(|i| Arc::new(exec(&format!("/bin/{i}")).into())));
         assert_eq!(rx.len(), 1, "one hand-over for the whole call");
         let batch = rx.try_recv().unwrap();
-        let names: Vec<_> = batch.items.iter().map(|e| e.event().process().unwrap().binary.clone()).collect();
+        let binary = |e: &SharedEvent| e.event().process().unwrap().binary.clone();
+        let names: Vec<_> = batch.items.iter().map(binary).collect();
         assert_eq!(names, ["/bin/0", "/bin/1", "/bin/2"], "the queue kept the oldest");
         assert_eq!(stats.export_queue_full.load(Relaxed), 2);
         // Still held by the consumer: the queue has no room.

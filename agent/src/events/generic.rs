@@ -296,14 +296,8 @@ pub fn render_arg(ty: ArgType, label: Option<&str>, rec: &RecordedArg) -> tetrag
 
 impl EventBuilder {
     /// The event of a policy hit; `policy` names the policy, `hook` describes the hook.
-    pub fn generic(
-        &self,
-        policy: &str,
-        hook: &HookInfo,
-        rec: &GenericRecord,
-        process: Option<tetragon::Process>,
-        parent: Option<tetragon::Process>,
-    ) -> GetEventsResponse {
+    /// Without `process` and `parent`: the caller holds them apart ([`super::Published`]).
+    pub fn generic(&self, policy: &str, hook: &HookInfo, rec: &GenericRecord) -> GetEventsResponse {
         let mut args: Vec<tetragon::KprobeArgument> = rec
             .args
             .iter()
@@ -323,8 +317,6 @@ impl EventBuilder {
         let kernel_stack_trace = self.stacks.kernel_frames(&rec.kernel_stack);
         let event = match &hook.site {
             HookSite::Kprobe { function } => Event::ProcessKprobe(tetragon::ProcessKprobe {
-                process,
-                parent,
                 function_name: function.clone(),
                 args,
                 r#return: ret,
@@ -338,8 +330,6 @@ impl EventBuilder {
                 ..Default::default()
             }),
             HookSite::Tracepoint { subsys, event } => Event::ProcessTracepoint(tetragon::ProcessTracepoint {
-                process,
-                parent,
                 subsys: subsys.clone(),
                 event: event.clone(),
                 args,
@@ -355,8 +345,6 @@ impl EventBuilder {
                     args.extend(ret);
                     args
                 },
-                process,
-                parent,
                 path: path.clone(),
                 symbol: symbol.clone(),
                 policy_name: policy.to_string(),
@@ -367,8 +355,6 @@ impl EventBuilder {
                 ..Default::default()
             }),
             HookSite::Lsm { function } => Event::ProcessLsm(tetragon::ProcessLsm {
-                process,
-                parent,
                 function_name: function.clone(),
                 policy_name: policy.to_string(),
                 message: hook.message.clone(),
@@ -378,8 +364,6 @@ impl EventBuilder {
                 ..Default::default()
             }),
             HookSite::Usdt { path, provider, name } => Event::ProcessUsdt(tetragon::ProcessUsdt {
-                process,
-                parent,
                 path: path.clone(),
                 provider: provider.clone(),
                 name: name.clone(),

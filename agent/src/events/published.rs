@@ -12,7 +12,7 @@ use crate::process::cache::Shown;
 /// JSON export writes the rendering's text as it is. A consumer that needs the whole
 /// message gets it from [`Published::event`] or [`Published::into_event`]; changing the
 /// event ([`Published::event_mut`]) puts copies back in first.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Published {
     /// Without the processes `shown` holds.
     event: GetEventsResponse,
@@ -109,7 +109,8 @@ mod tests {
         let mut whole = bare.clone();
         let (_, [p, q]) = processes_mut(&mut whole).unwrap();
         (*p, *q) = (Some(process("/usr/bin/dd")), Some(process("/bin/sh")));
-        let shown = [Some(Arc::new(Shown::new(process("/usr/bin/dd")))), Some(Arc::new(Shown::new(process("/bin/sh"))))];
+        let shared = |binary| Some(Arc::new(Shown::new(process(binary))));
+        let shown = [shared("/usr/bin/dd"), shared("/bin/sh")];
         let published = Published::new(bare.clone(), shown);
 
         assert_eq!(*published.event(), whole);
@@ -117,7 +118,8 @@ mod tests {
         let mut changed = published.clone();
         changed.event_mut().node_name = "m".into();
         assert!(changed.parts_mut().1.iter().all(Option::is_none), "copies are back in the event");
-        assert_eq!(changed.into_event(), GetEventsResponse { node_name: "m".into(), ..whole.clone() });
+        let renamed = GetEventsResponse { node_name: "m".into(), ..whole.clone() };
+        assert_eq!(changed.into_event(), renamed);
         let mut apart = published;
         assert_eq!(*apart.parts_mut().0, bare, "the export sees the event without them");
 

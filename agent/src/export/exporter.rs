@@ -108,7 +108,6 @@ impl JsonExporter {
         }
     }
 
-
     fn run(mut self, queue: Receiver<EventBatch>, sub: Subscription) {
         loop {
             match queue.recv_timeout(Duration::from_millis(200)) {

@@ -111,7 +111,6 @@ impl Sink {
         *file = open(path, policy.mode)?.0;
         Ok(())
     }
-
 }
 
 /// The writing thread: runs until the writer is dropped.

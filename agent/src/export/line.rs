@@ -116,8 +116,10 @@ impl LineEncoder {
             _ => {
                 // No process to put in, or (not expected) no key: the plain encoding of
                 // the whole event is right.
-                let copies = |i: usize| shown[i].as_ref().map(|s| s.process.clone());
-                restore(event, [own[0].clone().or_else(|| copies(0)), own[1].clone().or_else(|| copies(1))]);
+                let whole = |i: usize| {
+                    own[i].clone().or_else(|| shown[i].as_ref().map(|s| s.process.clone()))
+                };
+                restore(event, [whole(0), whole(1)]);
                 self.rest.clear();
                 append_json(&mut self.rest, event);
                 restore(event, own);
@@ -159,9 +161,9 @@ impl LineEncoder {
 mod tests {
     use super::*;
     use tetra_proto::tetragon::{
-        get_events_response::Event, kprobe_argument::Arg, Capabilities, KprobeArgument, Namespace, Namespaces, ProcessExec,
-        ProcessExit, ProcessKprobe, ProcessLsm, ProcessTracepoint, ProcessUprobe, ProcessUsdt,
-        RateLimitInfo,
+        get_events_response::Event, kprobe_argument::Arg, Capabilities, KprobeArgument, Namespace,
+        Namespaces, ProcessExec, ProcessExit, ProcessKprobe, ProcessLsm, ProcessTracepoint,
+        ProcessUprobe, ProcessUsdt, RateLimitInfo,
     };
 
     fn process(binary: &str, pid: u32) -> Process {
@@ -259,7 +261,8 @@ mod tests {
 
     /// The line `enc` encodes, its pieces joined.
     fn encoded(enc: &mut LineEncoder, event: &mut GetEventsResponse) -> String {
-        String::from_utf8(enc.encode(event, &[None, None]).parts().concat()).expect("JSON is UTF-8")
+        let line = enc.encode(event, &[None, None]).parts().concat();
+        String::from_utf8(line).expect("JSON is UTF-8")
     }
 
     #[test]
@@ -301,10 +304,12 @@ mod tests {
                     shown[0].as_ref().map(|s| s.process.clone()),
                     shown[1].as_ref().map(|s| s.process.clone()).or(own.1.clone()),
                 );
-                for (mut event, whole) in events(own.0.clone(), own.1.clone()).into_iter().zip(wholes) {
+                let bare = events(own.0.clone(), own.1.clone());
+                for (mut event, whole) in bare.into_iter().zip(wholes) {
                     let before = event.clone();
                     let line = String::from_utf8(enc.encode(&mut event, &shown).parts().concat());
-                    let expected = if processes_mut(&mut event).is_some() { &whole } else { &before };
+                    let has_processes = processes_mut(&mut event).is_some();
+                    let expected = if has_processes { &whole } else { &before };
                     assert_eq!(line.unwrap(), tetra_proto::json::to_line(expected));
                     assert_eq!(event, before);
                 }

@@ -124,8 +124,8 @@ impl ProcessCache {
     /// The process as events show it, by exec id (`None` for an unknown or empty id).
     pub fn shown(&self, exec_id: &str, render: &Render) -> Option<Arc<Shown>> {
         let e = self.by_exec_id.get(exec_id)?;
-        let shown = e.shown.get_or_init(|| Arc::new(Shown::new(render.process(&e.process, e.refcnt))));
-        Some(shown.clone())
+        let render = || Arc::new(Shown::new(render.process(&e.process, e.refcnt)));
+        Some(e.shown.get_or_init(render).clone())
     }
 
     /// The live process of `pid` as events show it.

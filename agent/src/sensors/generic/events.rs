@@ -121,6 +121,6 @@ pub fn handle_generic(
     let parent =
         process.as_ref().and_then(|p| cache.shown(&p.process.parent_exec_id, &builder.render));
     // The processes stay shared with the cache (no copy per event).
-    let event = builder.generic(&policy.name, hook, rec, None, None);
+    let event = builder.generic(&policy.name, hook, rec);
     Some(Published::new(event, [process, parent]))
 }
